@@ -1,0 +1,1 @@
+"""CPU (@njit / prange) kernels, one module per job: rng, haar, forward, moments."""

@@ -1,0 +1,140 @@
+"""Householder QR and Haar-random orthonormal frames.
+
+A Haar frame (m x k, m >= k, orthonormal columns) is the Q factor of the thin QR of an
+m x k matrix of iid standard normals, *normalised so that diag(R) > 0* (Mezzadri 2007):
+the columns of Q are multiplied by sign(R_jj). Without that sign correction the law
+depends on the QR convention and is not Haar.
+
+Reflectors are stored LAPACK-style in the lower part of the factored matrix. The
+routines accept any memory layout; callers pass column-contiguous (Fortran) views when
+columns are long.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .config import FASTMATH
+from .rng import fill_normal
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def householder_factor(a, beta, rdiag):
+    """In-place Householder QR of ``a`` (m x n), k = min(m, n) reflectors.
+
+    On return column j of ``a`` from row j down holds the reflector v_j, with
+    H_j = I - beta_j v_j v_j^T and A = H_0 ... H_{k-1} R; the strict upper part of
+    ``a[:k]`` holds R above its diagonal and ``rdiag`` holds diag(R).
+    """
+    m, n = a.shape
+    k = min(m, n)
+    for j in range(k):
+        norm2 = 0.0
+        for i in range(j, m):
+            norm2 += a[i, j] * a[i, j]
+        norm = math.sqrt(norm2)
+        x0 = a[j, j]
+        alpha = -norm if x0 >= 0 else norm
+        v0 = x0 - alpha
+        vnorm2 = norm2 - x0 * x0 + v0 * v0
+        if norm2 == 0.0 or vnorm2 == 0.0:
+            beta[j] = 0.0
+            rdiag[j] = x0
+            continue
+        beta[j] = 2.0 / vnorm2
+        a[j, j] = v0
+        for c in range(j + 1, n):
+            dot = 0.0
+            for i in range(j, m):
+                dot += a[i, j] * a[i, c]
+            f = beta[j] * dot
+            for i in range(j, m):
+                a[i, c] -= f * a[i, j]
+        rdiag[j] = alpha
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def extract_r(a, rdiag, r):
+    """R factor (k x n) of a matrix factored by ``householder_factor``."""
+    k, n = r.shape
+    for j in range(k):
+        for c in range(n):
+            if c < j:
+                r[j, c] = 0.0
+            elif c == j:
+                r[j, c] = rdiag[j]
+            else:
+                r[j, c] = a[j, c]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def form_q(a, beta, q):
+    """Thin Q (m x k) = H_0 ... H_{k-1} [I_k; 0] from ``householder_factor`` output."""
+    m, k = q.shape
+    for i in range(m):
+        for c in range(k):
+            q[i, c] = 1.0 if i == c else 0.0
+    for j in range(k - 1, -1, -1):
+        if beta[j] == 0.0:
+            continue
+        for c in range(j, k):
+            dot = 0.0
+            for i in range(j, m):
+                dot += a[i, j] * q[i, c]
+            f = beta[j] * dot
+            for i in range(j, m):
+                q[i, c] -= f * a[i, j]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def sign_fix(q, rdiag):
+    """Mezzadri's correction: column j of Q times sign(R_jj), so diag(R) > 0."""
+    m, k = q.shape
+    for c in range(k):
+        if rdiag[c] < 0:
+            for i in range(m):
+                q[i, c] = -q[i, c]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def haar_frame(gauss, beta, rdiag, q):
+    """Haar frame q (m x k) from an m x k matrix ``gauss`` of iid N(0,1) (overwritten)."""
+    householder_factor(gauss, beta, rdiag)
+    form_q(gauss, beta, q)
+    sign_fix(q, rdiag)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def haar_frame_from_stream(m, k, seed, network, stream, q):
+    """Haar frame (m x k, m >= k) drawn from one random stream into ``q``.
+
+    The Gaussian is filled column by column (k x m buffer, transposed view), so the
+    Householder loops run over contiguous memory.
+    """
+    buf = np.empty((k, m))
+    fill_normal(buf.ravel(), seed, network, stream, 1.0)
+    beta = np.empty(k)
+    rdiag = np.empty(k)
+    haar_frame(buf.T, beta, rdiag, q)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def haar_matrix_from_stream(n_rows, n_cols, seed, network, stream, out):
+    """Haar matrix ``out`` (n_rows x n_cols): orthonormal columns if n_rows >= n_cols,
+    orthonormal rows otherwise (then the transpose of a Haar n_cols x n_rows frame)."""
+    if n_rows >= n_cols:
+        q = np.empty((n_cols, n_rows)).T
+        haar_frame_from_stream(n_rows, n_cols, seed, network, stream, q)
+        out[:, :] = q
+    else:
+        q = np.empty((n_rows, n_cols)).T
+        haar_frame_from_stream(n_cols, n_rows, seed, network, stream, q)
+        out[:, :] = q.T
+
+
+@njit(fastmath=FASTMATH, parallel=True)
+def batch_haar_matrices(seed, first, stream, out):
+    """out[t] = Haar matrix of index first + t (parallel over t)."""
+    count, n_rows, n_cols = out.shape
+    for t in prange(count):
+        haar_matrix_from_stream(n_rows, n_cols, seed, first + t, stream, out[t])

@@ -1,0 +1,80 @@
+"""Per-network moment statistics and their order-fixed reduction into blocks (DESIGN.md §3).
+
+For a layer with preactivations z (n x B), per network:
+    G_ab   = (1/n) sum_i z_ia z_ib                      for a <= b        (pairs)
+    Q_abcd = (1/n) sum_i z_ia z_ib z_ic z_id            for a <= b <= c <= d (quads)
+    GG     = G_p G_p'                                   for pairs p <= p'
+stored compactly as one vector [G | Q | GG] (two-point mode: [G] only). Quads are
+enumerated as (pair p1 = (a,b), pair p2 = (c,d)) so Q costs one product per quad.
+All sums are float64 whatever the forward dtype.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .config import FASTMATH
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, out):
+    """Write [G | Q | GG] (or [G]) of one layer's z (n x B) into ``out`` (float64)."""
+    n = z.shape[0]
+    n_pairs = pair_a.size
+    n_quads = quad_p1.size
+    y = np.empty(n_pairs)
+    for t in range(n_pairs + (n_quads if four_point else 0)):
+        out[t] = 0.0
+    for i in range(n):
+        for t in range(n_pairs):
+            y[t] = np.float64(z[i, pair_a[t]]) * np.float64(z[i, pair_b[t]])
+            out[t] += y[t]
+        if four_point:
+            for u in range(n_quads):
+                out[n_pairs + u] += y[quad_p1[u]] * y[quad_p2[u]]
+    inv_n = 1.0 / n
+    for t in range(n_pairs + (n_quads if four_point else 0)):
+        out[t] *= inv_n
+    if four_point:
+        idx = n_pairs + n_quads
+        for t1 in range(n_pairs):
+            for t2 in range(t1, n_pairs):
+                out[idx] = out[t1] * out[t2]
+                idx += 1
+
+
+@njit(fastmath=FASTMATH, parallel=True)
+def batch_statistics(forward_one, first, count, seed, xt, widths, cw, cb, init_code, act,
+                     proto, offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, stats):
+    """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over t).
+
+    ``proto`` is a length-0 array whose dtype is the forward arithmetic dtype.
+    """
+    n_layers = widths.size - 1
+    nb = xt.shape[1]
+    for t in prange(count):
+        zbuf = np.empty(offsets[n_layers], proto.dtype)
+        forward_one(first + t, seed, xt, widths, cw, cb, init_code, act, zbuf, offsets)
+        for layer in range(1, n_layers + 1):
+            z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((widths[layer], nb))
+            layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1])
+
+
+@njit(fastmath=FASTMATH, parallel=True)
+def batch_preactivations(forward_one, first, count, seed, xt, widths, cw, cb, init_code, act,
+                         offsets, out):
+    """out[t] = flat preactivations (all layers) of network first + t."""
+    for t in prange(count):
+        forward_one(first + t, seed, xt, widths, cw, cb, init_code, act, out[t], offsets)
+
+
+@njit(cache=True)
+def add_to_blocks(stats, first, block_sums, block_counts):
+    """Add each network's statistics to block (network index mod n_blocks), in index order.
+
+    The order is fixed by the network index alone, so the block sums are bit-identical
+    for any batch size or thread count.
+    """
+    n_blocks = block_sums.shape[0]
+    for t in range(stats.shape[0]):
+        b = (first + t) % n_blocks
+        block_counts[b] += 1
+        block_sums[b] += stats[t]

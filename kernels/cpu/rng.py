@@ -1,0 +1,129 @@
+"""Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11) + Box-Muller.
+
+Every random number of the package is a pure function of
+
+    key     = (seed mod 2^32, seed div 2^32)
+    counter = (block j, stream, network mod 2^32, network div 2^32)
+
+so network ``e`` of seed ``s`` is the same whatever the batch size, thread count,
+machine split or backend. ``stream`` encodes (layer, purpose), see ``stream_id``.
+Block ``j`` of a stream yields 4 uint32 words -> 4 uniforms or 4 normals, so the
+m-th number of a stream is lane ``m % 4`` of block ``m // 4``.
+
+All arithmetic is done in uint64 with explicit masks so that the same scalar code
+compiles under @njit and (later) @cuda.jit.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import FASTMATH
+
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_TWO_M32 = 2.0 ** -32
+_TWO_PI = 2.0 * math.pi
+
+# Purposes within one layer's streams.
+PURPOSE_WEIGHTS = 0
+PURPOSE_BIAS = 1
+PURPOSE_FRAME = 2
+N_PURPOSES = 8
+
+
+@njit(inline="always")
+def stream_id(layer, purpose):
+    """Stream number of (layer, purpose); layer counts from 1 as in DESIGN.md."""
+    return np.uint64(layer * N_PURPOSES + purpose)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 block function; all inputs are uint64 holding 32-bit values."""
+    for _ in range(10):
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        hi0 = p0 >> _SHIFT32
+        lo0 = p0 & _MASK32
+        hi1 = p1 >> _SHIFT32
+        lo1 = p1 & _MASK32
+        c0 = hi1 ^ c1 ^ k0
+        c1 = lo1
+        c2 = hi0 ^ c3 ^ k1
+        c3 = lo0
+        k0 = (k0 + _W0) & _MASK32
+        k1 = (k1 + _W1) & _MASK32
+    return c0, c1, c2, c3
+
+
+@njit(inline="always")
+def _uniform(word):
+    """uint32 word -> uniform in the open interval (0, 1)."""
+    return (np.float64(word) + 0.5) * _TWO_M32
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def normal_block(seed, network, stream, block):
+    """Four iid standard normals: block ``block`` of stream ``stream`` of a network."""
+    s = np.uint64(seed)
+    e = np.uint64(network)
+    r0, r1, r2, r3 = philox4x32(
+        np.uint64(block) & _MASK32, np.uint64(stream) & _MASK32,
+        e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
+    rad0 = math.sqrt(-2.0 * math.log(_uniform(r0)))
+    rad1 = math.sqrt(-2.0 * math.log(_uniform(r2)))
+    ang0 = _TWO_PI * _uniform(r1)
+    ang1 = _TWO_PI * _uniform(r3)
+    return (rad0 * math.cos(ang0), rad0 * math.sin(ang0),
+            rad1 * math.cos(ang1), rad1 * math.sin(ang1))
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def uniform_block(seed, network, stream, block):
+    """Four iid uniforms on (0, 1): block ``block`` of stream ``stream``."""
+    s = np.uint64(seed)
+    e = np.uint64(network)
+    r0, r1, r2, r3 = philox4x32(
+        np.uint64(block) & _MASK32, np.uint64(stream) & _MASK32,
+        e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
+    return _uniform(r0), _uniform(r1), _uniform(r2), _uniform(r3)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def fill_normal(out, seed, network, stream, scale):
+    """Fill the flat array ``out`` with ``scale`` * standard normals of one stream."""
+    m = out.size
+    nblocks = (m + 3) // 4
+    for j in range(nblocks):
+        g0, g1, g2, g3 = normal_block(seed, network, stream, j)
+        i = 4 * j
+        out[i] = scale * g0
+        if i + 1 < m:
+            out[i + 1] = scale * g1
+        if i + 2 < m:
+            out[i + 2] = scale * g2
+        if i + 3 < m:
+            out[i + 3] = scale * g3
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def fill_uniform(out, seed, network, stream, low, high):
+    """Fill the flat array ``out`` with uniforms on (low, high) from one stream."""
+    m = out.size
+    width = high - low
+    nblocks = (m + 3) // 4
+    for j in range(nblocks):
+        u0, u1, u2, u3 = uniform_block(seed, network, stream, j)
+        i = 4 * j
+        out[i] = low + width * u0
+        if i + 1 < m:
+            out[i + 1] = low + width * u1
+        if i + 2 < m:
+            out[i + 2] = low + width * u2
+        if i + 3 < m:
+            out[i + 3] = low + width * u3

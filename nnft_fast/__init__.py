@@ -1,0 +1,16 @@
+"""nnft_fast: neural network field theory at scale.
+
+Thin public re-exports; the implementation lives in the submodules and, for the
+compiled kernels, in ``nnft_fast.kernels``.
+"""
+from .activations import ACTIVATIONS, Activation
+from .ensemble import Ensemble, Estimate, LayerMoments
+from .network import INITS, Network
+from .sampling import haar_orthogonal, preactivations, sample
+from .threads import thread_limit
+
+__version__ = "0.1.0"
+
+__all__ = ["ACTIVATIONS", "Activation", "Ensemble", "Estimate", "INITS", "LayerMoments",
+           "Network", "haar_orthogonal", "preactivations", "sample", "thread_limit",
+           "__version__"]

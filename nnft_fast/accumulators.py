@@ -1,0 +1,192 @@
+"""Streaming, mergeable moment accumulators and the estimators of DESIGN.md §3.
+
+Network e adds its per-layer statistics [G | Q | GG] (see ``kernels.cpu.moments``) to
+block ``e mod n_blocks``. Memory is (n_blocks x L x n_stat) float64, flat in the number
+of networks; two accumulators over disjoint networks merge by adding block sums.
+
+Estimators from totals T over N networks (layer width n):
+    K_ab            = T_G / N                                   two-point
+    Qbar_abcd       = T_Q / N                                   same neuron, raw
+    KK_abcd         = (T_G,ab T_G,cd - T_GG,abcd) / (N (N-1))   unbiased K_ab K_cd
+    P_abcd          = (n T_GG / N - Qbar) / (n - 1)             distinct neurons, raw
+    C_distinct      = P - KK
+    C_same          = Qbar - (KK_abcd + KK_acbd + KK_adbc)
+    V               = n_{l-1} C_distinct                        Roberts-Yaida vertex
+Standard errors: delete-one-block jackknife over the non-empty blocks.
+"""
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnft_fast.kernels.cpu.moments import add_to_blocks
+
+DEFAULT_BLOCKS = 64
+
+
+@dataclass(frozen=True)
+class MomentLayout:
+    """Index tables between compact statistics vectors and full B-index tensors."""
+
+    n_inputs: int
+    four_point: bool
+
+    @property
+    def pairs(self):
+        return [(a, b) for a in range(self.n_inputs) for b in range(a, self.n_inputs)]
+
+    @property
+    def quads(self):
+        return list(itertools.combinations_with_replacement(range(self.n_inputs), 4))
+
+    def kernel_tables(self):
+        """(pair_a, pair_b, quad_p1, quad_p2) int64 arrays for the kernels."""
+        pairs = self.pairs
+        pid = {p: i for i, p in enumerate(pairs)}
+        quads = self.quads
+        return (np.array([p[0] for p in pairs], np.int64),
+                np.array([p[1] for p in pairs], np.int64),
+                np.array([pid[q[:2]] for q in quads], np.int64),
+                np.array([pid[q[2:]] for q in quads], np.int64))
+
+    @property
+    def n_pairs(self):
+        return self.n_inputs * (self.n_inputs + 1) // 2
+
+    @property
+    def n_quads(self):
+        return len(self.quads)
+
+    @property
+    def n_stat(self):
+        p = self.n_pairs
+        return p + self.n_quads + p * (p + 1) // 2 if self.four_point else p
+
+    def full_indices(self):
+        """Index arrays mapping compact vectors to full (B,B) and (B,B,B,B) tensors."""
+        nb = self.n_inputs
+        pid = {p: i for i, p in enumerate(self.pairs)}
+        qid = {q: i for i, q in enumerate(self.quads)}
+        r2 = range(nb)
+        pair_full = np.array([[pid[tuple(sorted((a, b)))] for b in r2] for a in r2])
+        quad_full = np.empty((nb,) * 4, np.int64)
+        gg_full = np.empty((nb,) * 4, np.int64)
+        p = self.n_pairs
+        gg_ids = {}
+        idx = 0
+        for t1 in range(p):
+            for t2 in range(t1, p):
+                gg_ids[(t1, t2)] = idx
+                idx += 1
+        for a, b, c, d in itertools.product(r2, repeat=4):
+            quad_full[a, b, c, d] = qid[tuple(sorted((a, b, c, d)))]
+            t1, t2 = pair_full[a, b], pair_full[c, d]
+            gg_full[a, b, c, d] = gg_ids[(min(t1, t2), max(t1, t2))]
+        return pair_full, quad_full, gg_full
+
+
+@dataclass
+class LayerMoments:
+    """Full-tensor estimates of one layer; arrays may carry leading replica axes."""
+
+    two_point: np.ndarray
+    same_raw: np.ndarray = None
+    distinct_raw: np.ndarray = None
+    same_connected: np.ndarray = None
+    distinct_connected: np.ndarray = None
+    vertex: np.ndarray = None
+
+
+def layer_estimates(totals, count, layout, width, fan_in):
+    """Estimators of the module docstring from totals (..., n_stat) and counts (...)."""
+    pair_full, quad_full, gg_full = layout.full_indices()
+    n_count = np.asarray(count, dtype=np.float64)[..., None, None]
+    p, q = layout.n_pairs, layout.n_quads
+    t_g = totals[..., :p][..., pair_full]
+    k = t_g / n_count
+    if not layout.four_point:
+        return LayerMoments(two_point=k)
+    n4 = n_count[..., None, None]
+    qbar = totals[..., p:p + q][..., quad_full] / n4
+    t_gg = totals[..., p + q:][..., gg_full]
+    kk = (np.einsum("...ab,...cd->...abcd", t_g, t_g) - t_gg) / (n4 * (n4 - 1.0))
+    same_connected = qbar - kk - np.einsum("...acbd->...abcd", kk) \
+        - np.einsum("...adbc->...abcd", kk)
+    if width > 1:
+        distinct_raw = (width * t_gg / n4 - qbar) / (width - 1.0)
+    else:
+        distinct_raw = np.full_like(qbar, np.nan)
+    distinct_connected = distinct_raw - kk
+    return LayerMoments(two_point=k, same_raw=qbar, distinct_raw=distinct_raw,
+                        same_connected=same_connected, distinct_connected=distinct_connected,
+                        vertex=fan_in * distinct_connected)
+
+
+class MomentAccumulator:
+    """Per-layer block sums of [G | Q | GG] for one network architecture and input set."""
+
+    def __init__(self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS):
+        if n_blocks < 2:
+            raise ValueError(f"n_blocks must be >= 2 for error bars, got {n_blocks}")
+        self.widths = tuple(int(w) for w in widths)
+        self.layout = MomentLayout(int(n_inputs), bool(four_point))
+        self.n_blocks = int(n_blocks)
+        self.block_sums = np.zeros((self.n_blocks, self.n_layers, self.layout.n_stat))
+        self.block_counts = np.zeros(self.n_blocks, np.int64)
+
+    @property
+    def n_layers(self):
+        return len(self.widths) - 1
+
+    @property
+    def n_networks(self):
+        return int(self.block_counts.sum())
+
+    def add(self, stats, first_network):
+        """Add per-network statistics ``stats`` (count, L, n_stat) of networks first, ..."""
+        add_to_blocks(stats, np.int64(first_network), self.block_sums, self.block_counts)
+
+    def compatible(self, other):
+        return (isinstance(other, MomentAccumulator) and self.widths == other.widths
+                and self.layout == other.layout and self.n_blocks == other.n_blocks)
+
+    def merge(self, other):
+        """New accumulator holding both (disjoint sets of networks)."""
+        if not self.compatible(other):
+            raise ValueError("cannot merge accumulators of different widths, inputs, "
+                             "observables or block counts")
+        out = MomentAccumulator(self.widths, self.layout.n_inputs, self.layout.four_point,
+                                self.n_blocks)
+        out.block_sums = self.block_sums + other.block_sums
+        out.block_counts = self.block_counts + other.block_counts
+        return out
+
+    def state(self):
+        """Arrays that fully describe the accumulator (for checkpoints)."""
+        return {"block_sums": self.block_sums, "block_counts": self.block_counts}
+
+    def layer_with_jackknife(self, layer):
+        """(estimate over all networks, delete-one-block replicas), both LayerMoments."""
+        if self.n_networks < 2:
+            raise ValueError("estimates need at least 2 networks")
+        idx = layer - 1
+        sums = self.block_sums[:, idx, :]
+        counts = self.block_counts
+        used = counts > 0
+        total = sums.sum(axis=0)
+        n_total = counts.sum()
+        width = self.widths[layer]
+        fan_in = self.widths[layer - 1]
+        full = layer_estimates(total, n_total, self.layout, width, fan_in)
+        leave_out = layer_estimates(total - sums[used], n_total - counts[used],
+                                    self.layout, width, fan_in)
+        return full, leave_out
+
+
+def jackknife_error(replicas):
+    """Delete-one-group jackknife standard error along axis 0."""
+    g = replicas.shape[0]
+    if g < 2:
+        return np.full(replicas.shape[1:], np.nan)
+    dev = replicas - replicas.mean(axis=0)
+    return np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0))

@@ -1,0 +1,124 @@
+"""Results of an ensemble run: ``Estimate`` (value + standard error) and ``Ensemble``."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .accumulators import LayerMoments, MomentAccumulator, jackknife_error
+
+NEURON_CHOICES = ("distinct", "same")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An ensemble estimate with its standard error (same shape, jackknife)."""
+
+    value: np.ndarray
+    error: np.ndarray
+
+    def zscore(self, exact):
+        """(value - exact) / error, elementwise."""
+        return (self.value - np.asarray(exact)) / self.error
+
+    def __repr__(self):
+        return f"Estimate(value={self.value!r}, error={self.error!r})"
+
+
+class Ensemble:
+    """Streaming statistics of ``n_networks`` random networks on inputs X (B x n_0).
+
+    Layers are numbered 1..L as in DESIGN.md §2. All tensors index inputs alpha = 0..B-1.
+    """
+
+    def __init__(self, network, inputs, seed, method, dtype, accumulator: MomentAccumulator,
+                 first_network=0):
+        self.network = network
+        self.inputs = inputs
+        self.seed = seed
+        self.method = method
+        self.dtype = np.dtype(dtype)
+        self.accumulator = accumulator
+        self.first_network = first_network
+
+    @property
+    def n_networks(self):
+        return self.accumulator.n_networks
+
+    @property
+    def n_layers(self):
+        return self.network.n_layers
+
+    @property
+    def has_four_point(self):
+        return self.accumulator.layout.four_point
+
+    def __repr__(self):
+        return (f"Ensemble(n_networks={self.n_networks}, widths={self.network.widths}, "
+                f"activation={self.network.activation.name!r}, init={self.network.init!r}, "
+                f"method={self.method!r}, seed={self.seed})")
+
+    def _check_layer(self, layer):
+        if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an integer 1..{self.n_layers}, got {layer!r}")
+        if not 1 <= layer <= self.n_layers:
+            raise ValueError(f"layer must be in 1..{self.n_layers}, got {layer}")
+
+    def estimate(self, layer, statistic):
+        """Jackknife estimate of any smooth ``statistic(LayerMoments) -> array``.
+
+        Example: the kurtosis E[z^4]/E[z^2]^2 of input 0,
+        ``ens.estimate(3, lambda m: m.same_raw[..., 0, 0, 0, 0] / m.two_point[..., 0, 0]**2)``.
+        Arrays in ``LayerMoments`` carry a leading replica axis inside the jackknife, so
+        index with ``...`` first.
+        """
+        self._check_layer(layer)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            full, replicas = self.accumulator.layer_with_jackknife(layer)
+            value = np.asarray(statistic(full), dtype=np.float64)
+            error = jackknife_error(np.asarray(statistic(replicas), dtype=np.float64))
+        return Estimate(value, error)
+
+    def _four_point_available(self):
+        if not self.has_four_point:
+            raise ValueError("this ensemble was sampled without 'four_point' in observables")
+
+    def two_point(self, layer):
+        """K_ab = E[z_{i;a} z_{i;b}], shape (B, B)."""
+        return self.estimate(layer, lambda m: m.two_point)
+
+    def four_point(self, layer, connected=True, neurons="distinct"):
+        """Four-point function at ``layer``, shape (B, B, B, B).
+
+        neurons="distinct": E[z_{i;a} z_{i;b} z_{j;c} z_{j;d}], i != j (minus K_ab K_cd if
+        connected); neurons="same": E[z_{i;a} z_{i;b} z_{i;c} z_{i;d}] (minus the three
+        Wick pairings if connected).
+        """
+        self._four_point_available()
+        if neurons not in NEURON_CHOICES:
+            raise ValueError(f"neurons must be one of {NEURON_CHOICES}, got {neurons!r}")
+        if not isinstance(connected, (bool, np.bool_)):
+            raise TypeError("connected must be True or False")
+        self._check_layer(layer)
+        if neurons == "distinct" and self.network.widths[layer] < 2:
+            raise ValueError(f"layer {layer} has one neuron: no distinct-neuron correlator")
+        field = f"{neurons}_{'connected' if connected else 'raw'}"
+        return self.estimate(layer, lambda m: getattr(m, field))
+
+    def vertex(self, layer):
+        """Roberts-Yaida four-point vertex V = n_{layer-1} * (distinct connected)."""
+        self.four_point(layer)  # validation
+        return self.estimate(layer, lambda m: m.vertex)
+
+    def merge(self, other):
+        """Ensemble over the union of two disjoint sets of networks of the same run."""
+        if not isinstance(other, Ensemble):
+            raise TypeError("can only merge with another Ensemble")
+        if (self.network != other.network or self.seed != other.seed
+                or not np.array_equal(self.inputs, other.inputs) or self.method != other.method):
+            raise ValueError("cannot merge ensembles of different networks, inputs, seeds "
+                             "or methods")
+        return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
+                        self.accumulator.merge(other.accumulator),
+                        min(self.first_network, other.first_network))
+
+
+__all__ = ["Estimate", "Ensemble", "LayerMoments"]

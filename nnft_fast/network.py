@@ -1,0 +1,111 @@
+"""Network specification and its validation (conventions: DESIGN.md §2)."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import Activation, get_activation
+
+INITS = ("gaussian", "orthogonal", "uniform")
+INIT_CODES = {"gaussian": 0, "orthogonal": 1, "uniform": 2}
+# Laws for which the projected sampler of DESIGN.md §5 is exact (rotation invariant).
+PROJECTABLE_INITS = ("gaussian", "orthogonal")
+
+
+def _per_layer(name, value, n_layers):
+    """Scalar or length-L sequence -> float64 array of length L, validated."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, got bool")
+    if np.isscalar(value):
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number or a sequence of numbers, "
+                            f"got {type(value).__name__}")
+        arr = np.full(n_layers, float(value))
+    else:
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or a sequence of numbers") from None
+        if arr.ndim != 1 or arr.size != n_layers:
+            raise ValueError(f"{name} must be a scalar or have one value per layer "
+                             f"({n_layers}), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative, got {arr.tolist()}")
+    return arr
+
+
+@dataclass(frozen=True)
+class Network:
+    """A random fully connected network: widths (n_0, ..., n_L), activation, weight law.
+
+    Parameters
+    ----------
+    widths : sequence of int, n_0 (input dimension) then the L layer widths.
+    activation : registry name (see ``nf.ACTIVATIONS``) or ``nf.Activation``.
+    init : "gaussian" | "orthogonal" | "uniform"; entry variance cw_l / n_{l-1} for all.
+    cw, cb : weight and bias variances, a scalar or one value per layer (length L).
+    """
+
+    widths: tuple
+    activation: object = "relu"
+    init: str = "gaussian"
+    cw: object = 1.0
+    cb: object = 0.0
+    cw_array: np.ndarray = field(init=False, repr=False, compare=False)
+    cb_array: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        widths = self.widths
+        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+            raise TypeError("widths must be a sequence of integers (n_0, n_1, ..., n_L)")
+        if len(widths) < 2:
+            raise ValueError("widths needs the input dimension and at least one layer, "
+                             f"got {tuple(widths)}")
+        for w in widths:
+            if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer)):
+                raise TypeError(f"widths must be integers, got {w!r}")
+            if w < 1:
+                raise ValueError(f"every width must be >= 1, got {tuple(widths)}")
+        object.__setattr__(self, "widths", tuple(int(w) for w in widths))
+        object.__setattr__(self, "activation", get_activation(self.activation))
+        if not isinstance(self.init, str):
+            raise TypeError(f"init must be a string, got {type(self.init).__name__}")
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; choose one of {INITS}")
+        object.__setattr__(self, "cw_array", _per_layer("cw", self.cw, self.n_layers))
+        object.__setattr__(self, "cb_array", _per_layer("cb", self.cb, self.n_layers))
+
+    @property
+    def n_layers(self):
+        """L, the number of layers with weights."""
+        return len(self.widths) - 1
+
+    @property
+    def input_dim(self):
+        return self.widths[0]
+
+    @property
+    def init_code(self):
+        return INIT_CODES[self.init]
+
+    def config(self):
+        """Plain-Python description (for stores and reports)."""
+        return {
+            "widths": list(self.widths),
+            "activation": self.activation.name,
+            "init": self.init,
+            "cw": self.cw_array.tolist(),
+            "cb": self.cb_array.tolist(),
+        }
+
+    def __hash__(self):
+        return hash((self.widths, self.activation.name, self.init,
+                     tuple(self.cw_array), tuple(self.cb_array)))
+
+    def __eq__(self, other):
+        return isinstance(other, Network) and self.config() == other.config() \
+            and self.activation == other.activation
+
+
+__all__ = ["Network", "Activation", "INITS", "PROJECTABLE_INITS"]

@@ -1,0 +1,165 @@
+"""Sampling driver: validation, seeds, batching and method choice for the CPU kernels.
+
+Network ``e`` of ``seed`` is a pure function of (seed, e): batches, threads and shards
+only decide which networks are computed where, never what they are.
+"""
+import numbers
+
+import numpy as np
+
+from nnft_fast.kernels.cpu.forward import forward_dense_one, forward_projected_one
+from nnft_fast.kernels.cpu.haar import batch_haar_matrices
+from nnft_fast.kernels.cpu.moments import batch_preactivations, batch_statistics
+
+from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
+from .ensemble import Ensemble
+from .network import PROJECTABLE_INITS, Network
+from .threads import thread_limit
+
+METHODS = ("auto", "dense", "projected")
+OBSERVABLES = ("two_point", "four_point")
+DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+_FORWARD = {"dense": forward_dense_one, "projected": forward_projected_one}
+_STATS_BYTES_PER_BATCH = 32 * 2 ** 20
+_SEED_LIMIT = 2 ** 64
+
+
+def _check_int(name, value, minimum, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value >= maximum):
+        bound = f"in [{minimum}, {maximum})" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return int(value)
+
+
+def validate_inputs(network, inputs):
+    """X as a float64 (B, n_0) array; 1-D X is one input."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an nf.Network, got {type(network).__name__}")
+    try:
+        x = np.array(inputs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("inputs X must be a numeric array of shape (B, n_0)") from None
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise ValueError(f"inputs X must have shape (B, n_0) with B >= 1, got {x.shape}")
+    if x.shape[1] != network.input_dim:
+        raise ValueError(f"inputs X have dimension {x.shape[1]} but the network's n_0 is "
+                         f"{network.input_dim}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("inputs X contain non-finite values")
+    return x
+
+
+def resolve_method(network, method):
+    """'auto' -> 'projected' where exact (Gaussian, orthogonal), else 'dense'."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto":
+        return "projected" if network.init in PROJECTABLE_INITS else "dense"
+    if method == "projected" and network.init not in PROJECTABLE_INITS:
+        raise ValueError(f"method='projected' is exact only for {PROJECTABLE_INITS} weights, "
+                         f"not init={network.init!r}; use method='dense'")
+    return method
+
+
+def _resolve_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
+    if dt not in DTYPES:
+        raise ValueError(f"dtype must be float64 or float32, got {dt}")
+    return dt
+
+
+def _resolve_observables(observables):
+    if isinstance(observables, str):
+        observables = (observables,)
+    obs = tuple(observables)
+    unknown = [o for o in obs if o not in OBSERVABLES]
+    if unknown:
+        raise ValueError(f"unknown observables {unknown}; available: {OBSERVABLES}")
+    if "two_point" not in obs:
+        raise ValueError("observables must include 'two_point'")
+    return obs
+
+
+def _kernel_args(network, x):
+    widths = np.array(network.widths, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(widths[1:] * x.shape[0])]).astype(np.int64)
+    return (np.ascontiguousarray(x.T), widths, network.cw_array, network.cb_array,
+            network.init_code, network.activation.fn), offsets
+
+
+def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
+           dtype=np.float64, observables=OBSERVABLES, threads=None, first_network=0):
+    """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
+    push the inputs X (B x n_0) through each, and accumulate per-layer correlators.
+
+    method: "projected" (exact low-rank sampler, Gaussian/orthogonal), "dense"
+    (explicit weights, any law) or "auto". dtype: forward arithmetic (float64 or
+    float32); accumulation is always float64. Returns an ``nf.Ensemble``.
+    """
+    x = validate_inputs(network, X)
+    n_networks = _check_int("n_networks", n_networks, 2)
+    seed = _check_int("seed", seed, 0, _SEED_LIMIT)
+    first_network = _check_int("first_network", first_network, 0, _SEED_LIMIT)
+    method = resolve_method(network, method)
+    dt = _resolve_dtype(dtype)
+    obs = _resolve_observables(observables)
+    acc = MomentAccumulator(network.widths, x.shape[0], "four_point" in obs, DEFAULT_BLOCKS)
+    per_network = network.n_layers * acc.layout.n_stat * 8
+    if batch_size is None:
+        batch_size = max(1, min(n_networks, _STATS_BYTES_PER_BATCH // per_network))
+    batch_size = _check_int("batch_size", batch_size, 1)
+    pair_a, pair_b, quad_p1, quad_p2 = acc.layout.kernel_tables()
+    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(network, x)
+    proto = np.empty(0, dt)
+    with thread_limit(threads):
+        for start in range(first_network, first_network + n_networks, batch_size):
+            count = min(batch_size, first_network + n_networks - start)
+            stats = np.empty((count, network.n_layers, acc.layout.n_stat))
+            batch_statistics(_FORWARD[method], np.int64(start), count, np.uint64(seed), xt,
+                             widths, cw, cb, init_code, act, proto, offsets,
+                             pair_a, pair_b, quad_p1, quad_p2, acc.layout.four_point, stats)
+            acc.add(stats, start)
+    return Ensemble(network, x, seed, method, dt, acc, first_network)
+
+
+def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.float64,
+                   threads=None, first_network=0):
+    """Raw preactivations of networks first_network, ..., as a list over layers
+    l = 1..L of arrays (n_networks, n_l, B): the very samples ``sample`` accumulates."""
+    x = validate_inputs(network, X)
+    n_networks = _check_int("n_networks", n_networks, 1)
+    seed = _check_int("seed", seed, 0, _SEED_LIMIT)
+    first_network = _check_int("first_network", first_network, 0, _SEED_LIMIT)
+    method = resolve_method(network, method)
+    dt = _resolve_dtype(dtype)
+    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(network, x)
+    out = np.empty((n_networks, offsets[-1]), dt)
+    with thread_limit(threads):
+        batch_preactivations(_FORWARD[method], np.int64(first_network), n_networks,
+                             np.uint64(seed), xt, widths, cw, cb, init_code, act, offsets, out)
+    nb = x.shape[0]
+    return [out[:, offsets[l]:offsets[l + 1]].reshape(n_networks, network.widths[l + 1], nb)
+            for l in range(network.n_layers)]
+
+
+def haar_orthogonal(n_rows, n_cols, size, seed=0, *, first=0):
+    """``size`` Haar-random matrices (size, n_rows, n_cols), reproducible by (seed, index).
+
+    Orthonormal columns when n_rows >= n_cols, orthonormal rows otherwise; Q of a Gaussian
+    QR with Mezzadri's sign correction (diag R > 0).
+    """
+    n_rows = _check_int("n_rows", n_rows, 1)
+    n_cols = _check_int("n_cols", n_cols, 1)
+    size = _check_int("size", size, 1)
+    seed = _check_int("seed", seed, 0, _SEED_LIMIT)
+    first = _check_int("first", first, 0, _SEED_LIMIT)
+    out = np.empty((size, n_rows, n_cols))
+    batch_haar_matrices(np.uint64(seed), np.int64(first), np.uint64(0), out)
+    return out
