@@ -7,9 +7,9 @@ import numbers
 
 import numpy as np
 
-from nnft_fast.kernels.cpu.forward import forward_dense_one, forward_projected_one
+from nnft_fast.kernels.cpu import moments as cpu_moments
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
-from nnft_fast.kernels.cpu.moments import batch_preactivations, batch_statistics
+from nnft_fast.kernels.cpu.specialise import kernels_for
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
 from .ensemble import Ensemble
@@ -19,7 +19,7 @@ from .threads import thread_limit
 METHODS = ("auto", "dense", "projected")
 OBSERVABLES = ("two_point", "four_point")
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-_FORWARD = {"dense": forward_dense_one, "projected": forward_projected_one}
+_METHOD_CODES = {"dense": cpu_moments.METHOD_DENSE, "projected": cpu_moments.METHOD_PROJECTED}
 _STATS_BYTES_PER_BATCH = 32 * 2 ** 20
 _SEED_LIMIT = 2 ** 64
 
@@ -87,11 +87,19 @@ def _resolve_observables(observables):
     return obs
 
 
+def _batch_kernels(activation):
+    """(batch_statistics, batch_preactivations) for this activation."""
+    if activation.is_builtin:
+        return cpu_moments.batch_statistics, cpu_moments.batch_preactivations
+    return kernels_for(activation.fn)
+
+
 def _kernel_args(network, x):
     widths = np.array(network.widths, np.int64)
     offsets = np.concatenate([[0], np.cumsum(widths[1:] * x.shape[0])]).astype(np.int64)
+    act_code = max(network.activation.code, 0)
     return (np.ascontiguousarray(x.T), widths, network.cw_array, network.cb_array,
-            network.init_code, network.activation.fn), offsets
+            network.init_code, act_code), offsets
 
 
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
@@ -116,14 +124,15 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
         batch_size = max(1, min(n_networks, _STATS_BYTES_PER_BATCH // per_network))
     batch_size = _check_int("batch_size", batch_size, 1)
     pair_a, pair_b, quad_p1, quad_p2 = acc.layout.kernel_tables()
-    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(network, x)
+    (xt, widths, cw, cb, init_code, act_code), offsets = _kernel_args(network, x)
     proto = np.empty(0, dt)
+    batch_statistics, _ = _batch_kernels(network.activation)
     with thread_limit(threads):
         for start in range(first_network, first_network + n_networks, batch_size):
             count = min(batch_size, first_network + n_networks - start)
             stats = np.empty((count, network.n_layers, acc.layout.n_stat))
-            batch_statistics(_FORWARD[method], np.int64(start), count, np.uint64(seed), xt,
-                             widths, cw, cb, init_code, act, proto, offsets,
+            batch_statistics(_METHOD_CODES[method], np.int64(start), count, np.uint64(seed), xt,
+                             widths, cw, cb, init_code, act_code, proto, offsets,
                              pair_a, pair_b, quad_p1, quad_p2, acc.layout.four_point, stats)
             acc.add(stats, start)
     return Ensemble(network, x, seed, method, dt, acc, first_network)
@@ -139,11 +148,12 @@ def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.fl
     first_network = _check_int("first_network", first_network, 0, _SEED_LIMIT)
     method = resolve_method(network, method)
     dt = _resolve_dtype(dtype)
-    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(network, x)
+    (xt, widths, cw, cb, init_code, act_code), offsets = _kernel_args(network, x)
     out = np.empty((n_networks, offsets[-1]), dt)
+    _, batch_preactivations = _batch_kernels(network.activation)
     with thread_limit(threads):
-        batch_preactivations(_FORWARD[method], np.int64(first_network), n_networks,
-                             np.uint64(seed), xt, widths, cw, cb, init_code, act, offsets, out)
+        batch_preactivations(_METHOD_CODES[method], np.int64(first_network), n_networks,
+                             np.uint64(seed), xt, widths, cw, cb, init_code, act_code, offsets, out)
     nb = x.shape[0]
     return [out[:, offsets[l]:offsets[l + 1]].reshape(n_networks, network.widths[l + 1], nb)
             for l in range(network.n_layers)]

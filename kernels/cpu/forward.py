@@ -2,7 +2,7 @@
 
 Both write the preactivations z^(l) (n_l x B, neuron-major) of every layer into one flat
 buffer ``zbuf``; layer l occupies ``zbuf[offsets[l-1]:offsets[l]]``. Both have the same
-argument list, so the batch drivers take either one as a first-class function.
+argument list; ``act_code`` selects a built-in activation (``activations.activate``).
 
 Conventions: z^(1) = W^(1) x + b^(1), z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1); biases
 N(0, cb_l); weight entries of variance cw_l / n_{l-1}:
@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .activations import activate
 from .config import FASTMATH
 from .haar import extract_r, haar_frame_from_stream, haar_matrix_from_stream, householder_factor
 from .rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS, fill_normal, fill_uniform, stream_id
@@ -50,7 +51,7 @@ def draw_dense_weights(w, init_code, cw, seed, network, layer):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def add_bias_and_activate(z, cb, seed, network, layer, act, s):
+def add_bias_and_activate(z, cb, seed, network, layer, act_code, s):
     """z += b (b_i ~ N(0, cb), shared by all inputs); s = act(z)."""
     n, nb = z.shape
     if cb > 0.0:
@@ -61,11 +62,11 @@ def add_bias_and_activate(z, cb, seed, network, layer, act, s):
                 z[i, a] += b[i]
     for i in range(n):
         for a in range(nb):
-            s[i, a] = act(z[i, a])
+            s[i, a] = activate(act_code, z[i, a])
 
 
-@njit(fastmath=FASTMATH)
-def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act, zbuf, offsets):
+@njit(fastmath=FASTMATH, cache=True)
+def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets):
     """Dense forward pass of network ``network``: explicit W for every layer."""
     n_layers = widths.size - 1
     nb = xt.shape[1]
@@ -78,7 +79,7 @@ def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act, zbuf, o
         z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((n_out, nb))
         z[:, :] = np.dot(w, s)
         s = np.empty((n_out, nb), zbuf.dtype)
-        add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act, s)
+        add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act_code, s)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -94,8 +95,8 @@ def small_matmul(f, r, scale, z):
             z[i, a] = scale * acc
 
 
-@njit(fastmath=FASTMATH)
-def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act, zbuf, offsets):
+@njit(fastmath=FASTMATH, cache=True)
+def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets):
     """Exact projected forward pass (DESIGN.md §5), O(n B^2) per layer.
 
     With the thin QR S = Q R (Q n_in x k orthonormal, k = min(n_in, B), exact for any
@@ -127,4 +128,4 @@ def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act, zbu
             haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame)
             small_matmul(frame[:n_out], r, orthogonal_scale(cw[layer - 1], n_in, n_out), z)
         s = np.empty((n_out, nb), zbuf.dtype)
-        add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act, s)
+        add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act_code, s)

@@ -12,6 +12,10 @@ import numpy as np
 from numba import njit, prange
 
 from .config import FASTMATH
+from .forward import forward_dense_one, forward_projected_one
+
+METHOD_DENSE = 0
+METHOD_PROJECTED = 1
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -41,8 +45,19 @@ def layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, out):
                 idx += 1
 
 
-@njit(fastmath=FASTMATH, parallel=True)
-def batch_statistics(forward_one, first, count, seed, xt, widths, cw, cb, init_code, act,
+@njit(fastmath=FASTMATH, cache=True)
+def forward_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
+                offsets):
+    """Dispatch one network's forward pass to the dense or projected kernel."""
+    if method_code == METHOD_DENSE:
+        forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets)
+    else:
+        forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
+                              offsets)
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
                      proto, offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, stats):
     """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over t).
 
@@ -52,18 +67,20 @@ def batch_statistics(forward_one, first, count, seed, xt, widths, cw, cb, init_c
     nb = xt.shape[1]
     for t in prange(count):
         zbuf = np.empty(offsets[n_layers], proto.dtype)
-        forward_one(first + t, seed, xt, widths, cw, cb, init_code, act, zbuf, offsets)
+        forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
+                    zbuf, offsets)
         for layer in range(1, n_layers + 1):
             z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((widths[layer], nb))
             layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1])
 
 
-@njit(fastmath=FASTMATH, parallel=True)
-def batch_preactivations(forward_one, first, count, seed, xt, widths, cw, cb, init_code, act,
-                         offsets, out):
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_preactivations(method_code, first, count, seed, xt, widths, cw, cb, init_code,
+                         act_code, offsets, out):
     """out[t] = flat preactivations (all layers) of network first + t."""
     for t in prange(count):
-        forward_one(first + t, seed, xt, widths, cw, cb, init_code, act, out[t], offsets)
+        forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
+                    out[t], offsets)
 
 
 @njit(cache=True)

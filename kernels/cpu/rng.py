@@ -42,7 +42,7 @@ def stream_id(layer, purpose):
     return np.uint64(layer * N_PURPOSES + purpose)
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, inline="always")
 def philox4x32(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 block function; all inputs are uint64 holding 32-bit values."""
     for _ in range(10):
@@ -64,10 +64,10 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 @njit(inline="always")
 def _uniform(word):
     """uint32 word -> uniform in the open interval (0, 1)."""
-    return (np.float64(word) + 0.5) * _TWO_M32
+    return (np.float64(np.int64(word)) + 0.5) * _TWO_M32
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, inline="always")
 def normal_block(seed, network, stream, block):
     """Four iid standard normals: block ``block`` of stream ``stream`` of a network."""
     s = np.uint64(seed)
@@ -83,7 +83,7 @@ def normal_block(seed, network, stream, block):
             rad1 * math.cos(ang1), rad1 * math.sin(ang1))
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, inline="always")
 def uniform_block(seed, network, stream, block):
     """Four iid uniforms on (0, 1): block ``block`` of stream ``stream``."""
     s = np.uint64(seed)
@@ -96,19 +96,22 @@ def uniform_block(seed, network, stream, block):
 
 @njit(fastmath=FASTMATH, cache=True)
 def fill_normal(out, seed, network, stream, scale):
-    """Fill the flat array ``out`` with ``scale`` * standard normals of one stream."""
+    """Fill the flat array ``out`` with ``scale`` * standard normals of one stream.
+
+    Two passes over ``out`` (uniform words first, then Box-Muller on each pair in place)
+    keep the Philox rounds free of libm calls so the CPU overlaps them.
+    """
+    fill_uniform(out, seed, network, stream, 0.0, 1.0)
     m = out.size
-    nblocks = (m + 3) // 4
-    for j in range(nblocks):
-        g0, g1, g2, g3 = normal_block(seed, network, stream, j)
-        i = 4 * j
-        out[i] = scale * g0
-        if i + 1 < m:
-            out[i + 1] = scale * g1
-        if i + 2 < m:
-            out[i + 2] = scale * g2
-        if i + 3 < m:
-            out[i + 3] = scale * g3
+    for p in range(m // 2):
+        rad = scale * math.sqrt(-2.0 * math.log(out[2 * p]))
+        ang = _TWO_PI * out[2 * p + 1]
+        out[2 * p] = rad * math.cos(ang)
+        out[2 * p + 1] = rad * math.sin(ang)
+    if m % 2 == 1:
+        u = uniform_block(seed, network, stream, (m - 1) // 4)
+        lane = (m - 1) % 4
+        out[m - 1] = scale * math.sqrt(-2.0 * math.log(u[lane])) * math.cos(_TWO_PI * u[lane + 1])
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -116,14 +119,14 @@ def fill_uniform(out, seed, network, stream, low, high):
     """Fill the flat array ``out`` with uniforms on (low, high) from one stream."""
     m = out.size
     width = high - low
-    nblocks = (m + 3) // 4
-    for j in range(nblocks):
+    full = m // 4
+    for j in range(full):
         u0, u1, u2, u3 = uniform_block(seed, network, stream, j)
-        i = 4 * j
-        out[i] = low + width * u0
-        if i + 1 < m:
-            out[i + 1] = low + width * u1
-        if i + 2 < m:
-            out[i + 2] = low + width * u2
-        if i + 3 < m:
-            out[i + 3] = low + width * u3
+        out[4 * j] = low + width * u0
+        out[4 * j + 1] = low + width * u1
+        out[4 * j + 2] = low + width * u2
+        out[4 * j + 3] = low + width * u3
+    if 4 * full < m:
+        u = uniform_block(seed, network, stream, full)
+        for i in range(m - 4 * full):
+            out[4 * full + i] = low + width * u[i]

@@ -1,0 +1,51 @@
+"""Kernels specialised to a user-supplied activation.
+
+The cached kernels call the built-in switch ``activations.activate(code, x)``. For a user
+activation ``fn(x)`` the same Python functions are re-jitted with ``activate`` bound to
+``lambda code, x: fn(x)`` in their globals (every function on the call path from the
+batch drivers down), so there is one source for built-in and user activations. These
+specialisations compile once per activation and process (no disk cache).
+"""
+import functools
+import types
+
+from numba import njit
+
+from . import forward, moments
+
+# Call path from the batch drivers to ``activate``, callees first.
+_CALL_PATH = (
+    (forward, "add_bias_and_activate"),
+    (forward, "forward_dense_one"),
+    (forward, "forward_projected_one"),
+    (moments, "forward_one"),
+    (moments, "batch_statistics"),
+    (moments, "batch_preactivations"),
+)
+
+
+def _rejit(dispatcher, namespace):
+    py = dispatcher.py_func
+    clone = types.FunctionType(py.__code__, namespace, py.__name__, py.__defaults__,
+                               py.__closure__)
+    options = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
+    return njit(**options)(clone)
+
+
+@functools.lru_cache(maxsize=None)
+def kernels_for(fn):
+    """(batch_statistics, batch_preactivations) calling the @njit scalar ``fn``."""
+
+    @njit(inline="always")
+    def activate(code, x):
+        return fn(x)
+
+    namespaces = {forward: dict(vars(forward)), moments: dict(vars(moments))}
+    for ns in namespaces.values():
+        ns["activate"] = activate
+    for module, name in _CALL_PATH:
+        compiled = _rejit(getattr(module, name), namespaces[module])
+        for ns in namespaces.values():
+            ns[name] = compiled
+    ns = namespaces[moments]
+    return ns["batch_statistics"], ns["batch_preactivations"]

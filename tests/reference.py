@@ -1,0 +1,413 @@
+"""Plain-NumPy reference implementations of every nnft_fast kernel.
+
+This module is the project's single independent re-implementation of the compiled
+kernels (``nnft_fast.kernels.cpu.*``) and of the estimators of DESIGN.md §3. It uses
+only NumPy (and the ``math`` module): no Numba, no ``nnft_fast`` imports, so a bug in the
+package cannot leak into its own check. Everything here is written for clarity, not speed:
+use small networks and a few hundred networks at most.
+
+Conventions (DESIGN.md §2, kernels/cpu/rng.py, kernels/cpu/forward.py)
+----------------------------------------------------------------------
+* Random numbers. Every number is a pure function of (seed, network e, stream, index m):
+      key     = (seed mod 2^32, seed div 2^32)
+      counter = (block j, stream, e mod 2^32, e div 2^32)
+  Philox4x32-10 of (counter, key) gives 4 uint32 words w0..w3 per block; the m-th number
+  of a stream is lane m % 4 of block j = m // 4.
+      uniform  u(w) = (w + 1/2) 2^-32                    (open interval (0, 1))
+      normal   Box-Muller per block:
+               r0 = sqrt(-2 ln u(w0)), r1 = sqrt(-2 ln u(w2)),
+               t0 = 2 pi u(w1),        t1 = 2 pi u(w3),
+               lanes = (r0 cos t0, r0 sin t0, r1 cos t1, r1 sin t1)
+* Streams: stream = 8 * layer + purpose, layer = 1..L, purpose weights 0, bias 1, frame 2.
+* Layer l maps n_in = n_{l-1} to n_out = n_l; z^(1) = W x + b, z^(l+1) = W act(z^(l)) + b.
+"""
+import math
+
+import numpy as np
+
+MASK32 = np.uint64(0xFFFFFFFF)
+PHILOX_M0 = np.uint64(0xD2511F53)
+PHILOX_M1 = np.uint64(0xCD9E8D57)
+PHILOX_W0 = np.uint64(0x9E3779B9)
+PHILOX_W1 = np.uint64(0xBB67AE85)
+PHILOX_ROUNDS = 10
+TWO_M32 = 2.0 ** -32
+
+N_PURPOSES = 8
+PURPOSE_WEIGHTS = 0
+PURPOSE_BIAS = 1
+PURPOSE_FRAME = 2
+
+INITS = ("gaussian", "orthogonal", "uniform")
+
+
+# ---------------------------------------------------------------------------------------
+# Random numbers
+# ---------------------------------------------------------------------------------------
+
+def philox4x32(ctr, key, rounds=PHILOX_ROUNDS):
+    """Vectorised Philox4x32-R (Salmon et al., SC'11; Random123), R = 10 by default.
+
+    ctr: (..., 4) uint32-valued integers; key: (..., 2) uint32-valued, broadcastable.
+    One round, with (hi, lo) the 64-bit product split in 32-bit halves:
+        (hi0, lo0) = M0 * c0,  (hi1, lo1) = M1 * c2
+        c <- (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
+        k <- (k0 + W0, k1 + W1) mod 2^32
+    M0 = 0xD2511F53, M1 = 0xCD9E8D57, W0 = 0x9E3779B9, W1 = 0xBB67AE85.
+    Arithmetic is in uint64 (a product of two 32-bit values fits). Returns (..., 4) uint32.
+    """
+    ctr = np.asarray(ctr, dtype=np.uint64) & MASK32
+    key = np.asarray(key, dtype=np.uint64) & MASK32
+    if ctr.shape[-1] != 4 or key.shape[-1] != 2:
+        raise ValueError("ctr must have a last axis of 4 and key a last axis of 2")
+    shape = np.broadcast_shapes(ctr.shape[:-1], key.shape[:-1])
+    c0, c1, c2, c3 = (np.broadcast_to(ctr[..., i], shape) for i in range(4))
+    k0, k1 = (np.broadcast_to(key[..., i], shape) for i in range(2))
+    with np.errstate(over="ignore"):
+        for _ in range(rounds):
+            p0 = PHILOX_M0 * c0
+            p1 = PHILOX_M1 * c2
+            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & MASK32,
+                              (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & MASK32)
+            k0 = (k0 + PHILOX_W0) & MASK32
+            k1 = (k1 + PHILOX_W1) & MASK32
+    return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
+
+
+def stream_id(layer, purpose):
+    """Stream number of (layer, purpose): 8 * layer + purpose."""
+    return N_PURPOSES * int(layer) + int(purpose)
+
+
+def philox_words(seed, network, stream, n_blocks):
+    """Words (n_blocks, 4) uint32 of blocks 0..n_blocks-1 of one stream of one network."""
+    seed = int(seed)
+    network = int(network)
+    stream = int(stream)
+    j = np.arange(n_blocks, dtype=np.uint64)
+    ctr = np.empty((n_blocks, 4), dtype=np.uint64)
+    ctr[:, 0] = j & MASK32
+    ctr[:, 1] = stream & 0xFFFFFFFF
+    ctr[:, 2] = network & 0xFFFFFFFF
+    ctr[:, 3] = (network >> 32) & 0xFFFFFFFF
+    key = np.array([seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF], dtype=np.uint64)
+    return philox4x32(ctr, key)
+
+
+def word_to_uniform(words):
+    """u = (w + 1/2) 2^-32 in float64: uniform on the open interval (0, 1)."""
+    return (np.asarray(words, dtype=np.float64) + 0.5) * TWO_M32
+
+
+def uniforms(seed, network, stream, m):
+    """The first m uniforms on (0, 1) of a stream: number t is lane t % 4 of block t // 4."""
+    words = philox_words(seed, network, stream, (m + 3) // 4)
+    return word_to_uniform(words).reshape(-1)[:m]
+
+
+def normals(seed, network, stream, m):
+    """The first m standard normals of a stream (Box-Muller per block, see module doc)."""
+    u = word_to_uniform(philox_words(seed, network, stream, (m + 3) // 4))
+    r0 = np.sqrt(-2.0 * np.log(u[:, 0]))
+    r1 = np.sqrt(-2.0 * np.log(u[:, 2]))
+    t0 = 2.0 * math.pi * u[:, 1]
+    t1 = 2.0 * math.pi * u[:, 3]
+    g = np.stack([r0 * np.cos(t0), r0 * np.sin(t0), r1 * np.cos(t1), r1 * np.sin(t1)], axis=1)
+    return g.reshape(-1)[:m]
+
+
+# ---------------------------------------------------------------------------------------
+# Householder QR and Haar frames
+# ---------------------------------------------------------------------------------------
+
+def householder_qr(a):
+    """Thin Householder QR a = Q R of an (m, n) matrix, k = min(m, n); returns (Q, R).
+
+    Q is (m, k) with orthonormal columns, R is (k, n) upper trapezoidal. Sign convention
+    of kernels/cpu/haar.py: for column j with sub-column x = a[j:, j] (after the previous
+    reflectors), ||x|| = norm, x0 = x[0],
+        alpha = -sign(x0) * norm   with sign(0) = +1,
+        v = x - alpha e_0,  beta = 2 / |v|^2,  H_j = I - beta v v^T,
+    and R_jj = alpha (NO sign fix: R_jj <= 0 when x0 >= 0). A zero sub-column (norm = 0,
+    or |v| = 0) gives H_j = I and R_jj = x0. Q = H_0 ... H_{k-1} [I_k; 0].
+    """
+    a = np.array(a, dtype=np.float64)
+    m, n = a.shape
+    k = min(m, n)
+    vs, betas, rdiag = [], np.zeros(k), np.zeros(k)
+    for j in range(k):
+        x = a[j:, j].copy()
+        norm2 = float(np.dot(x, x))
+        norm = math.sqrt(norm2)
+        x0 = x[0]
+        alpha = -norm if x0 >= 0 else norm
+        v0 = x0 - alpha
+        vnorm2 = norm2 - x0 * x0 + v0 * v0
+        if norm2 == 0.0 or vnorm2 == 0.0:
+            vs.append(None)
+            rdiag[j] = x0
+            continue
+        v = x
+        v[0] = v0
+        beta = 2.0 / vnorm2
+        a[j:, j + 1:] -= beta * np.outer(v, v @ a[j:, j + 1:])
+        a[j + 1:, j] = 0.0
+        a[j, j] = alpha
+        vs.append(v)
+        betas[j] = beta
+        rdiag[j] = alpha
+    r = np.triu(a[:k, :])
+    r[np.arange(k), np.arange(k)] = rdiag
+    q = np.eye(m, k)
+    for j in range(k - 1, -1, -1):
+        if vs[j] is None:
+            continue
+        v = vs[j]
+        q[j:, :] -= betas[j] * np.outer(v, v @ q[j:, :])
+    return q, r
+
+
+def haar_frame(gauss):
+    """Haar frame from an (m, k) Gaussian matrix, m >= k: Q * sign(diag R) (Mezzadri).
+
+    sign(R_jj) is taken as -1 where R_jj < 0 and +1 otherwise, as in kernels/cpu/haar.py.
+    """
+    q, r = householder_qr(gauss)
+    signs = np.where(np.diag(r) < 0, -1.0, 1.0)
+    return q * signs[None, :]
+
+
+def haar_frame_from_stream(m, k, seed, network, stream):
+    """(m, k) Haar frame of a stream: m*k normals filled as a C-ordered (k, m) array,
+    transposed to (m, k) (i.e. column c of the Gaussian is normals [c*m, (c+1)*m))."""
+    gauss = normals(seed, network, stream, m * k).reshape(k, m).T
+    return haar_frame(gauss)
+
+
+def haar_matrix(n_rows, n_cols, seed, network, stream=0):
+    """Haar matrix (n_rows, n_cols) of kernels/cpu/haar.py::haar_matrix_from_stream.
+
+    n_rows >= n_cols: the (n_rows, n_cols) Haar frame of the stream (orthonormal columns);
+    otherwise the transpose of the (n_cols, n_rows) Haar frame (orthonormal rows).
+    """
+    if n_rows >= n_cols:
+        return haar_frame_from_stream(n_rows, n_cols, seed, network, stream)
+    return haar_frame_from_stream(n_cols, n_rows, seed, network, stream).T
+
+
+# ---------------------------------------------------------------------------------------
+# Forward passes
+# ---------------------------------------------------------------------------------------
+
+def _per_layer(value, n_layers):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n_layers, float(arr))
+    if arr.shape != (n_layers,):
+        raise ValueError(f"expected a scalar or {n_layers} values, got shape {arr.shape}")
+    return arr
+
+
+def orthogonal_scale(cw, n_in, n_out):
+    """s = sqrt(cw * max(1, n_out / n_in)): Haar weights s*O have entry variance cw/n_in."""
+    return math.sqrt(cw * max(1.0, n_out / n_in))
+
+
+def dense_weights(init, cw, n_in, n_out, seed, network, layer):
+    """Explicit (n_out, n_in) weights of one layer, filled row-major from stream 8*layer:
+        gaussian    sqrt(cw/n_in) * normals
+        uniform     -a + 2a * uniforms,  a = sqrt(3 cw / n_in)
+        orthogonal  orthogonal_scale(cw, n_in, n_out) * haar_matrix(n_out, n_in)
+    """
+    stream = stream_id(layer, PURPOSE_WEIGHTS)
+    if init == "gaussian":
+        return math.sqrt(cw / n_in) * normals(seed, network, stream, n_out * n_in).reshape(
+            n_out, n_in)
+    if init == "uniform":
+        a = math.sqrt(3.0 * cw / n_in)
+        u = uniforms(seed, network, stream, n_out * n_in).reshape(n_out, n_in)
+        return -a + (2.0 * a) * u
+    if init == "orthogonal":
+        return orthogonal_scale(cw, n_in, n_out) * haar_matrix(n_out, n_in, seed, network,
+                                                               stream)
+    raise ValueError(f"unknown init {init!r}")
+
+
+def bias(cb, n_out, seed, network, layer):
+    """b ~ N(0, cb) of one layer (stream 8*layer + 1), or zeros when cb == 0 (not drawn)."""
+    if cb > 0.0:
+        return math.sqrt(cb) * normals(seed, network, stream_id(layer, PURPOSE_BIAS), n_out)
+    return np.zeros(n_out)
+
+
+def _prepare(widths, x, cw, cb):
+    widths = [int(w) for w in widths]
+    n_layers = len(widths) - 1
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    if x.shape[1] != widths[0]:
+        raise ValueError(f"x must be (B, n_0={widths[0]}), got {x.shape}")
+    return widths, n_layers, x.T.copy(), _per_layer(cw, n_layers), _per_layer(cb, n_layers)
+
+
+def dense_forward(widths, act, init, cw, cb, x, seed, network):
+    """Dense forward pass of network ``network`` (kernels/cpu/forward.py::forward_dense_one).
+
+    widths (n_0, ..., n_L); act: vectorised callable (e.g. ``ACTIVATIONS['relu']``);
+    init in INITS; cw, cb scalars or per-layer sequences; x (B, n_0).
+        z^(l) = W^(l) s^(l-1) + b^(l),  s^(0) = x^T,  s^(l) = act(z^(l)).
+    Returns the list over layers l = 1..L of z^(l), each (n_l, B) float64.
+    """
+    widths, n_layers, s, cw, cb = _prepare(widths, x, cw, cb)
+    out = []
+    for layer in range(1, n_layers + 1):
+        n_in, n_out = widths[layer - 1], widths[layer]
+        w = dense_weights(init, cw[layer - 1], n_in, n_out, seed, network, layer)
+        z = w @ s + bias(cb[layer - 1], n_out, seed, network, layer)[:, None]
+        out.append(z)
+        s = act(z)
+    return out
+
+
+def projected_forward(widths, act, init, cw, cb, x, seed, network):
+    """Exact projected forward pass (DESIGN.md §5; forward.py::forward_projected_one).
+
+    For each layer, with S = s^(l-1) (n_in, B), k = min(n_in, B) and the thin Householder
+    QR S = Q R (R is (k, B), ``householder_qr`` convention), W S is replaced by F R:
+        gaussian    F = sqrt(cw/n_in) * G,  G (n_out, k) row-major normals, stream 8*l
+        orthogonal  F = orthogonal_scale(cw, n_in, n_out) * H[:n_out],  H the (m, k) Haar
+                    frame of stream 8*l + 2 with m = max(n_out, n_in)
+    then z = F R + b and s = act(z). Returns the list of z^(l), each (n_l, B).
+    """
+    widths, n_layers, s, cw, cb = _prepare(widths, x, cw, cb)
+    nb = s.shape[1]
+    out = []
+    for layer in range(1, n_layers + 1):
+        n_in, n_out = widths[layer - 1], widths[layer]
+        k = min(n_in, nb)
+        _, r = householder_qr(s)
+        if init == "gaussian":
+            g = normals(seed, network, stream_id(layer, PURPOSE_WEIGHTS), n_out * k)
+            f = math.sqrt(cw[layer - 1] / n_in) * g.reshape(n_out, k)
+        elif init == "orthogonal":
+            m = max(n_out, n_in)
+            frame = haar_frame_from_stream(m, k, seed, network,
+                                           stream_id(layer, PURPOSE_FRAME))
+            f = orthogonal_scale(cw[layer - 1], n_in, n_out) * frame[:n_out]
+        else:
+            raise ValueError(f"the projected sampler is exact only for gaussian/orthogonal, "
+                             f"not {init!r}")
+        z = f @ r + bias(cb[layer - 1], n_out, seed, network, layer)[:, None]
+        out.append(z)
+        s = act(z)
+    return out
+
+
+def forward(method, widths, act, init, cw, cb, x, seed, networks):
+    """Stack of a forward pass over several networks: list over layers of (N, n_l, B)."""
+    fn = {"dense": dense_forward, "projected": projected_forward}[method]
+    per_net = [fn(widths, act, init, cw, cb, x, seed, e) for e in networks]
+    return [np.stack([p[l] for p in per_net]) for l in range(len(per_net[0]))]
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+# Vectorised NumPy versions of the registry activations (nnft_fast/activations.py).
+ACTIVATIONS = {
+    "linear": lambda z: np.array(z, dtype=np.float64),
+    "relu": lambda z: np.where(z > 0.0, z, 0.0),
+    "leaky_relu": lambda z: np.where(z > 0.0, z, 0.01 * z),
+    "tanh": np.tanh,
+    "erf": _erf,
+    "gelu": lambda z: 0.5 * z * (1.0 + _erf(z / math.sqrt(2.0))),
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+    "softplus": lambda z: np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))),
+    "swish": lambda z: z / (1.0 + np.exp(-z)),
+    "sin": np.sin,
+    "cos": np.cos,
+    "exp": np.exp,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Estimators (DESIGN.md §3) with delete-one-block jackknife errors
+# ---------------------------------------------------------------------------------------
+
+MOMENT_NAMES = ("two_point", "same_raw", "distinct_raw", "same_connected",
+                "distinct_connected", "vertex")
+
+
+def per_network_statistics(z):
+    """Per-network G (N, B, B) and Q (N, B, B, B, B) of samples z (N, n, B):
+        G_ab   = (1/n) sum_i z_ia z_ib
+        Q_abcd = (1/n) sum_i z_ia z_ib z_ic z_id
+    """
+    z = np.asarray(z, dtype=np.float64)
+    n = z.shape[1]
+    g = np.einsum("eia,eib->eab", z, z) / n
+    q = np.einsum("eia,eib,eic,eid->eabcd", z, z, z, z) / n
+    return g, q
+
+
+def estimates_from_statistics(g, q, width, fan_in):
+    """DESIGN.md §3 estimators from per-network G (N,B,B), Q (N,B,B,B,B), N >= 2:
+        K_ab        = mean_e G_ab
+        Qbar_abcd   = mean_e Q_abcd                                (same neuron, raw)
+        P_abcd      = mean_e (n G_ab G_cd - Q_abcd) / (n - 1)     (distinct neurons, raw)
+        KK_abcd     = sum_{e != f} G^e_ab G^f_cd / (N (N-1))       (U-statistic K_ab K_cd)
+        same_connected     = Qbar - (KK_abcd + KK_acbd + KK_adbc)
+        distinct_connected = P - KK
+        vertex             = fan_in * distinct_connected
+    Returns a dict over MOMENT_NAMES.
+    """
+    n_net = g.shape[0]
+    n = float(width)
+    k = g.mean(axis=0)
+    qbar = q.mean(axis=0)
+    gg = np.einsum("eab,ecd->eabcd", g, g)
+    p = np.mean((n * gg - q) / (n - 1.0), axis=0) if width > 1 else np.full_like(qbar, np.nan)
+    gsum = g.sum(axis=0)
+    kk = (np.einsum("ab,cd->abcd", gsum, gsum) - gg.sum(axis=0)) / (n_net * (n_net - 1.0))
+    same_connected = qbar - kk - kk.transpose(0, 2, 1, 3) - kk.transpose(0, 2, 3, 1)
+    distinct_connected = p - kk
+    return {"two_point": k, "same_raw": qbar, "distinct_raw": p,
+            "same_connected": same_connected, "distinct_connected": distinct_connected,
+            "vertex": fan_in * distinct_connected}
+
+
+def moment_estimates(samples, fan_in, n_blocks=64, first=0):
+    """Estimates and delete-one-block jackknife errors of one layer's correlators.
+
+    samples: (N, n, B) preactivations of networks first, ..., first + N - 1 at one layer
+    (or a list of such arrays, one per layer, with ``fan_in`` a matching sequence; then a
+    list of results is returned). fan_in: n_{l-1}, the width feeding the layer.
+
+    Network e belongs to block e % n_blocks. With the g non-empty blocks, theta_b is the
+    estimate recomputed from scratch without block b, and
+        error = sqrt((g - 1)/g * sum_b (theta_b - mean_b theta_b)^2).
+    Returns {name: (value, error)} for name in MOMENT_NAMES.
+    """
+    if isinstance(samples, (list, tuple)):
+        return [moment_estimates(s, f, n_blocks, first) for s, f in zip(samples, fan_in)]
+    z = np.asarray(samples, dtype=np.float64)
+    n_net, width = z.shape[0], z.shape[1]
+    g, q = per_network_statistics(z)
+    full = estimates_from_statistics(g, q, width, fan_in)
+    block = (first + np.arange(n_net)) % n_blocks
+    used = np.unique(block)
+    replicas = {name: [] for name in MOMENT_NAMES}
+    for b in used:
+        keep = block != b
+        est = estimates_from_statistics(g[keep], q[keep], width, fan_in)
+        for name in MOMENT_NAMES:
+            replicas[name].append(est[name])
+    result = {}
+    n_used = len(used)
+    for name in MOMENT_NAMES:
+        reps = np.array(replicas[name])
+        if n_used < 2:
+            err = np.full(full[name].shape, np.nan)
+        else:
+            dev = reps - reps.mean(axis=0)
+            err = np.sqrt((n_used - 1.0) / n_used * np.sum(dev * dev, axis=0))
+        result[name] = (full[name], err)
+    return result
