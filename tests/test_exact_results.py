@@ -47,12 +47,14 @@ def assert_agrees(est, exact, what, extra_error=0.0, tol=Z_PASS):
     z = zscores(est, exact, extra_error)
     assert np.all(np.isfinite(z)), f"{what}: non-finite z-scores {z}"
     zmax = float(np.max(np.abs(z)))
+    print(f"PASS-CHECK {what}: {zmax:.2f}")
     assert zmax < tol, (f"{what}: max |z| = {zmax:.2f} >= {tol}\n value={est.value}\n "
                         f"exact={exact}\n error={est.error}")
 
 
 def assert_rejects(est, wrong, what, extra_error=0.0, tol=Z_REJECT):
     zmax = max_z(est, wrong, extra_error)
+    print(f"REJECT-CHECK {what}: {zmax:.2f}")
     assert zmax > tol, (f"negative control '{what}' not rejected: max |z| = {zmax:.2f} "
                         f"<= {tol}; the test has no power against this error")
 
@@ -275,6 +277,7 @@ def test_connected_estimators_unbiased_for_two_networks():
         return (samples.mean(axis=1) - exact) / (samples.std(axis=1, ddof=1)
                                                  / math.sqrt(samples.shape[1]))
 
+    print("UNBIASED", z(distinct, exact_distinct), z(same, exact_same), z(naive, exact_distinct))
     assert np.max(np.abs(z(distinct, exact_distinct))) < Z_PASS
     assert np.max(np.abs(z(same, exact_same))) < Z_PASS
     # negative control: the biased product of means
@@ -386,6 +389,7 @@ def test_one_hidden_layer_four_point(activation):
     est_d = ens.four_point(2, neurons="distinct")
     est_s = ens.four_point(2, neurons="same")
     # the theory error must be a small part of the budget for the test to be sharp
+    print("THEORY ERR RATIO", np.max(distinct_err / est_d.error), np.max(same_err/est_s.error))
     assert np.max(distinct_err / est_d.error) < 0.5
     assert_agrees(est_d, distinct, "C_distinct^(2)", extra_error=distinct_err)
     assert_agrees(est_s, same, "C_same^(2)", extra_error=same_err)
