@@ -11,7 +11,7 @@ from nnft_fast.kernels.cpu import moments as cpu_moments
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 from nnft_fast.kernels.cpu.specialise import kernels_for
 
-from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
+from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
 from .ensemble import Ensemble
 from .network import PROJECTABLE_INITS, Network
 from .threads import thread_limit
@@ -102,6 +102,76 @@ def _kernel_args(network, x):
             network.init_code, act_code), offsets
 
 
+def resolve_save(network, save):
+    """Raw-output selection -> ((layer, n_neurons), ...) with layers 1..L.
+
+    ``save``: None (nothing), "default" (first min(4, n_L) neurons of the last layer), or a
+    mapping {layer: n_neurons}.
+    """
+    if save is None:
+        return ()
+    if isinstance(save, str):
+        if save != "default":
+            raise ValueError(f"save must be None, 'default' or {{layer: n_neurons}}, got {save!r}")
+        return ((network.n_layers, min(4, network.widths[-1])),)
+    if not hasattr(save, "items"):
+        raise TypeError("save must be None, 'default' or a mapping {layer: n_neurons}")
+    spec = []
+    for layer, count in sorted(save.items()):
+        layer = _check_int("save layer", layer, 1, network.n_layers + 1)
+        count = _check_int(f"save[{layer}] (neurons)", count, 1, network.widths[layer] + 1)
+        spec.append((layer, count))
+    return tuple(spec)
+
+
+class EnsembleRun:
+    """A validated sampling job: computes any batch of networks of (network, X, seed)."""
+
+    def __init__(self, network, X, seed, *, method="auto", dtype=np.float64,
+                 observables=OBSERVABLES, save=None):
+        self.network = network
+        self.inputs = validate_inputs(network, X)
+        self.seed = _check_int("seed", seed, 0, _SEED_LIMIT)
+        self.method = resolve_method(network, method)
+        self.dtype = _resolve_dtype(dtype)
+        self.observables = _resolve_observables(observables)
+        self.save = resolve_save(network, save)
+        self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)
+        self._tables = self.layout.kernel_tables()
+        self._args, self._offsets = _kernel_args(network, self.inputs)
+        self._save_layers = np.array([l for l, _ in self.save], np.int64)
+        self._save_neurons = np.array([c for _, c in self.save], np.int64)
+        self._batch_statistics, _ = _batch_kernels(network.activation)
+
+    def new_accumulator(self):
+        return MomentAccumulator(self.network.widths, self.inputs.shape[0],
+                                 self.layout.four_point, DEFAULT_BLOCKS)
+
+    def default_batch_size(self, n_networks):
+        per_network = self.network.n_layers * self.layout.n_stat * 8
+        return max(1, min(n_networks, _STATS_BYTES_PER_BATCH // per_network))
+
+    def compute(self, start, count):
+        """(stats (count, L, n_stat), raw outputs: list of (count, n_neurons, B) arrays)."""
+        nb = self.inputs.shape[0]
+        stats = np.empty((count, self.network.n_layers, self.layout.n_stat))
+        raw = np.empty((count, int(self._save_neurons.sum()) * nb), self.dtype)
+        xt, widths, cw, cb, init_code, act_code = self._args
+        self._batch_statistics(_METHOD_CODES[self.method], np.int64(start), count,
+                               np.uint64(self.seed), xt, widths, cw, cb, init_code, act_code,
+                               self._offsets, *self._tables, self.layout.four_point, stats,
+                               self._save_layers, self._save_neurons, raw)
+        pieces, pos = [], 0
+        for _, n_save in self.save:
+            pieces.append(raw[:, pos:pos + n_save * nb].reshape(count, n_save, nb))
+            pos += n_save * nb
+        return stats, pieces
+
+    def ensemble(self, accumulator, first_network=0):
+        return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
+                        accumulator, first_network)
+
+
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
            dtype=np.float64, observables=OBSERVABLES, threads=None, first_network=0):
     """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
@@ -111,31 +181,19 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
     (explicit weights, any law) or "auto". dtype: forward arithmetic (float64 or
     float32); accumulation is always float64. Returns an ``nf.Ensemble``.
     """
-    x = validate_inputs(network, X)
+    run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables)
     n_networks = _check_int("n_networks", n_networks, 2)
-    seed = _check_int("seed", seed, 0, _SEED_LIMIT)
     first_network = _check_int("first_network", first_network, 0, _SEED_LIMIT)
-    method = resolve_method(network, method)
-    dt = _resolve_dtype(dtype)
-    obs = _resolve_observables(observables)
-    acc = MomentAccumulator(network.widths, x.shape[0], "four_point" in obs, DEFAULT_BLOCKS)
-    per_network = network.n_layers * acc.layout.n_stat * 8
     if batch_size is None:
-        batch_size = max(1, min(n_networks, _STATS_BYTES_PER_BATCH // per_network))
+        batch_size = run.default_batch_size(n_networks)
     batch_size = _check_int("batch_size", batch_size, 1)
-    pair_a, pair_b, quad_p1, quad_p2 = acc.layout.kernel_tables()
-    (xt, widths, cw, cb, init_code, act_code), offsets = _kernel_args(network, x)
-    proto = np.empty(0, dt)
-    batch_statistics, _ = _batch_kernels(network.activation)
+    acc = run.new_accumulator()
     with thread_limit(threads):
         for start in range(first_network, first_network + n_networks, batch_size):
             count = min(batch_size, first_network + n_networks - start)
-            stats = np.empty((count, network.n_layers, acc.layout.n_stat))
-            batch_statistics(_METHOD_CODES[method], np.int64(start), count, np.uint64(seed), xt,
-                             widths, cw, cb, init_code, act_code, proto, offsets,
-                             pair_a, pair_b, quad_p1, quad_p2, acc.layout.four_point, stats)
+            stats, _ = run.compute(start, count)
             acc.add(stats, start)
-    return Ensemble(network, x, seed, method, dt, acc, first_network)
+    return run.ensemble(acc, first_network)
 
 
 def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.float64,
@@ -153,7 +211,8 @@ def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.fl
     _, batch_preactivations = _batch_kernels(network.activation)
     with thread_limit(threads):
         batch_preactivations(_METHOD_CODES[method], np.int64(first_network), n_networks,
-                             np.uint64(seed), xt, widths, cw, cb, init_code, act_code, offsets, out)
+                             np.uint64(seed), xt, widths, cw, cb, init_code, act_code, offsets,
+                             out)
     nb = x.shape[0]
     return [out[:, offsets[l]:offsets[l + 1]].reshape(n_networks, network.widths[l + 1], nb)
             for l in range(network.n_layers)]

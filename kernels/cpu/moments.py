@@ -58,20 +58,29 @@ def forward_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_c
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
-                     proto, offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, stats):
+                     offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, stats,
+                     save_layers, save_neurons, raw):
     """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over t).
 
-    ``proto`` is a length-0 array whose dtype is the forward arithmetic dtype.
+    The forward arithmetic runs in ``raw.dtype``. Raw outputs: for each j, the first
+    ``save_neurons[j]`` neurons of layer ``save_layers[j]`` are copied, neuron-major, into
+    consecutive slots of ``raw[t]`` (shape (count, sum_j save_neurons[j] * B)).
     """
     n_layers = widths.size - 1
     nb = xt.shape[1]
     for t in prange(count):
-        zbuf = np.empty(offsets[n_layers], proto.dtype)
+        zbuf = np.empty(offsets[n_layers], raw.dtype)
         forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
                     zbuf, offsets)
         for layer in range(1, n_layers + 1):
             z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((widths[layer], nb))
             layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1])
+        pos = 0
+        for j in range(save_layers.size):
+            start = offsets[save_layers[j] - 1]
+            size = save_neurons[j] * nb
+            raw[t, pos:pos + size] = zbuf[start:start + size]
+            pos += size
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
