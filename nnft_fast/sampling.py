@@ -24,7 +24,7 @@ _STATS_BYTES_PER_BATCH = 32 * 2 ** 20
 _SEED_LIMIT = 2 ** 64
 
 
-def _check_int(name, value, minimum, maximum=None):
+def check_int(name, value, minimum, maximum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum or (maximum is not None and value >= maximum):
@@ -118,8 +118,8 @@ def resolve_save(network, save):
         raise TypeError("save must be None, 'default' or a mapping {layer: n_neurons}")
     spec = []
     for layer, count in sorted(save.items()):
-        layer = _check_int("save layer", layer, 1, network.n_layers + 1)
-        count = _check_int(f"save[{layer}] (neurons)", count, 1, network.widths[layer] + 1)
+        layer = check_int("save layer", layer, 1, network.n_layers + 1)
+        count = check_int(f"save[{layer}] (neurons)", count, 1, network.widths[layer] + 1)
         spec.append((layer, count))
     return tuple(spec)
 
@@ -131,7 +131,7 @@ class EnsembleRun:
                  observables=OBSERVABLES, save=None):
         self.network = network
         self.inputs = validate_inputs(network, X)
-        self.seed = _check_int("seed", seed, 0, _SEED_LIMIT)
+        self.seed = check_int("seed", seed, 0, _SEED_LIMIT)
         self.method = resolve_method(network, method)
         self.dtype = _resolve_dtype(dtype)
         self.observables = _resolve_observables(observables)
@@ -173,26 +173,39 @@ class EnsembleRun:
 
 
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
-           dtype=np.float64, observables=OBSERVABLES, threads=None, first_network=0):
+           dtype=np.float64, observables=OBSERVABLES, threads=None, first_network=0,
+           store=None, save="default", overwrite=False, compression="lzf", progress=None):
     """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
     push the inputs X (B x n_0) through each, and accumulate per-layer correlators.
 
     method: "projected" (exact low-rank sampler, Gaussian/orthogonal), "dense"
     (explicit weights, any law) or "auto". dtype: forward arithmetic (float64 or
     float32); accumulation is always float64. Returns an ``nf.Ensemble``.
+
+    store: path of a new HDF5 file to stream into (see ``nnft_fast.store``), with raw
+    outputs selected by ``save`` (None, "default" = first 4 neurons of the last layer,
+    or {layer: n_neurons}); ``progress(done, total)`` is called after every batch.
     """
-    run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables)
-    n_networks = _check_int("n_networks", n_networks, 2)
-    first_network = _check_int("first_network", first_network, 0, _SEED_LIMIT)
+    run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables,
+                      save=save if store is not None else None)
+    n_networks = check_int("n_networks", n_networks, 2)
+    first_network = check_int("first_network", first_network, 0, _SEED_LIMIT)
+    if store is not None:
+        from .store import sample_to_store
+        return sample_to_store(run, n_networks, store, first_network=first_network,
+                               batch_size=batch_size, threads=threads, overwrite=overwrite,
+                               compression=compression, progress=progress)
     if batch_size is None:
         batch_size = run.default_batch_size(n_networks)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     acc = run.new_accumulator()
     with thread_limit(threads):
         for start in range(first_network, first_network + n_networks, batch_size):
             count = min(batch_size, first_network + n_networks - start)
             stats, _ = run.compute(start, count)
             acc.add(stats, start)
+            if progress is not None:
+                progress(start + count - first_network, n_networks)
     return run.ensemble(acc, first_network)
 
 
@@ -201,9 +214,9 @@ def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.fl
     """Raw preactivations of networks first_network, ..., as a list over layers
     l = 1..L of arrays (n_networks, n_l, B): the very samples ``sample`` accumulates."""
     x = validate_inputs(network, X)
-    n_networks = _check_int("n_networks", n_networks, 1)
-    seed = _check_int("seed", seed, 0, _SEED_LIMIT)
-    first_network = _check_int("first_network", first_network, 0, _SEED_LIMIT)
+    n_networks = check_int("n_networks", n_networks, 1)
+    seed = check_int("seed", seed, 0, _SEED_LIMIT)
+    first_network = check_int("first_network", first_network, 0, _SEED_LIMIT)
     method = resolve_method(network, method)
     dt = _resolve_dtype(dtype)
     (xt, widths, cw, cb, init_code, act_code), offsets = _kernel_args(network, x)
@@ -224,11 +237,11 @@ def haar_orthogonal(n_rows, n_cols, size, seed=0, *, first=0):
     Orthonormal columns when n_rows >= n_cols, orthonormal rows otherwise; Q of a Gaussian
     QR with Mezzadri's sign correction (diag R > 0).
     """
-    n_rows = _check_int("n_rows", n_rows, 1)
-    n_cols = _check_int("n_cols", n_cols, 1)
-    size = _check_int("size", size, 1)
-    seed = _check_int("seed", seed, 0, _SEED_LIMIT)
-    first = _check_int("first", first, 0, _SEED_LIMIT)
+    n_rows = check_int("n_rows", n_rows, 1)
+    n_cols = check_int("n_cols", n_cols, 1)
+    size = check_int("size", size, 1)
+    seed = check_int("seed", seed, 0, _SEED_LIMIT)
+    first = check_int("first", first, 0, _SEED_LIMIT)
     out = np.empty((size, n_rows, n_cols))
     batch_haar_matrices(np.uint64(seed), np.int64(first), np.uint64(0), out)
     return out

@@ -1,0 +1,287 @@
+"""HDF5 ensemble store: streaming raw outputs, checkpointed accumulators, crash-safe resume.
+
+File layout (schema 1), readable with plain h5py or ``h5dump``::
+
+    /                      attrs: schema_version, package_version, config (JSON),
+                           created, host, backend, committed (written LAST per batch)
+    /inputs                (B, n_0) float64, the inputs X
+    /raw/layer_<l>         (N, n_saved, B) float32|float64, chunked ~1 MiB, resizable,
+                           compressed (lzf|gzip), fletcher32; row e - first_network is
+                           network e; rows at or beyond ``committed`` are not valid
+    /accumulator/slot_0    block_sums (n_blocks, L, n_stat), block_counts (n_blocks,);
+    /accumulator/slot_1    attrs committed: the number of networks each slot holds
+
+Commit protocol per batch of networks [c, c+k): grow and write the raw datasets, write
+the accumulator into the slot that does *not* hold the committed state, flush, then set
+``committed = c + k`` and flush again. A process killed at any moment leaves a file whose
+``committed`` networks are complete, with one slot holding exactly their accumulator.
+The writer keeps the file in SWMR mode, so readers may open it with ``swmr=True`` while
+it runs. HDF5 file locking refuses a second writer; on network file systems without
+locking set ``HDF5_USE_FILE_LOCKING=FALSE`` and make sure only one writer runs.
+"""
+import datetime
+import json
+import os
+import socket
+
+import h5py
+import numpy as np
+
+from .network import Network
+from .sampling import EnsembleRun, check_int
+from .threads import thread_limit
+
+SCHEMA_VERSION = 1
+CHUNK_BYTES = 2 ** 20
+COMPRESSIONS = ("lzf", "gzip", None)
+
+
+class StoreError(ValueError):
+    """A store file that cannot be used as asked (corrupt, mismatched, in use)."""
+
+
+def _package_version():
+    from . import __version__
+    return __version__
+
+
+def run_config(run: EnsembleRun, n_networks, first_network):
+    """JSON-able description that fully determines the results of a run."""
+    if not run.network.activation.is_builtin:
+        raise ValueError("runs with a user-supplied activation cannot be stored: the file "
+                         "could not rebuild the activation to resume; use a built-in one")
+    return {
+        "network": run.network.config(),
+        "seed": run.seed,
+        "method": run.method,
+        "dtype": run.dtype.name,
+        "observables": list(run.observables),
+        "save": [[layer, count] for layer, count in run.save],
+        "n_networks": int(n_networks),
+        "first_network": int(first_network),
+        "n_inputs": int(run.inputs.shape[0]),
+    }
+
+
+def run_from_config(config, inputs):
+    """Rebuild the EnsembleRun described by a stored config."""
+    net = config["network"]
+    network = Network(tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"],
+                      cb=net["cb"])
+    return EnsembleRun(network, inputs, config["seed"], method=config["method"],
+                       dtype=config["dtype"], observables=tuple(config["observables"]),
+                       save={layer: count for layer, count in config["save"]} or None)
+
+
+def _open(path, mode):
+    try:
+        return h5py.File(path, mode, libver="latest")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such store file: {path}") from None
+    except BlockingIOError:
+        raise StoreError(f"{path} is open for writing by another process "
+                         "(a second writer is refused)") from None
+    except OSError as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise StoreError(f"{path} is open for writing by another process "
+                             "(a second writer is refused)") from None
+        raise StoreError(f"{path} is not a readable nnft_fast store: {text}") from None
+
+
+def _read_header(f, path):
+    try:
+        schema = int(f.attrs["schema_version"])
+        config = json.loads(f.attrs["config"])
+        committed = int(f.attrs["committed"])
+        inputs = f["inputs"][...]
+    except (KeyError, ValueError, OSError, TypeError) as exc:
+        raise StoreError(f"{path} is not a complete nnft_fast store "
+                         f"(missing or corrupt header: {exc})") from None
+    if schema != SCHEMA_VERSION:
+        raise StoreError(f"{path} has schema version {schema}; this nnft_fast reads "
+                         f"version {SCHEMA_VERSION}")
+    return config, committed, inputs
+
+
+def _load_accumulator(f, run, committed, path):
+    acc = run.new_accumulator()
+    if committed == 0:
+        return acc
+    for slot in ("slot_0", "slot_1"):
+        group = f.get(f"accumulator/{slot}")
+        if group is not None and int(group.attrs["committed"]) == committed:
+            try:
+                sums = group["block_sums"][...]
+                counts = group["block_counts"][...]
+            except OSError as exc:
+                raise StoreError(f"{path}: accumulator checkpoint is corrupt ({exc})") from None
+            if sums.shape != acc.block_sums.shape or int(counts.sum()) != committed:
+                raise StoreError(f"{path}: accumulator checkpoint does not match the header")
+            acc.block_sums = sums
+            acc.block_counts = counts
+            return acc
+    raise StoreError(f"{path}: no accumulator checkpoint holds the {committed} committed "
+                     "networks (file corrupt)")
+
+
+def _raw_chunk_rows(n_neurons, n_inputs, itemsize):
+    return max(1, CHUNK_BYTES // (n_neurons * n_inputs * itemsize))
+
+
+def _create(path, run, config, compression):
+    f = _open(path, "w")
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["package_version"] = _package_version()
+    f.attrs["config"] = json.dumps(config, sort_keys=True)
+    f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    f.attrs["host"] = socket.gethostname()
+    f.attrs["backend"] = "cpu"
+    f.attrs["committed"] = np.int64(0)
+    f.create_dataset("inputs", data=run.inputs)
+    nb = run.inputs.shape[0]
+    for layer, count in run.save:
+        rows = _raw_chunk_rows(count, nb, run.dtype.itemsize)
+        f.create_dataset(f"raw/layer_{layer}", shape=(0, count, nb), maxshape=(None, count, nb),
+                         dtype=run.dtype, chunks=(rows, count, nb), compression=compression,
+                         fletcher32=True)
+    acc = run.new_accumulator()
+    for slot in ("slot_0", "slot_1"):
+        group = f.create_group(f"accumulator/{slot}")
+        group.create_dataset("block_sums", data=acc.block_sums)
+        group.create_dataset("block_counts", data=acc.block_counts)
+        group.attrs["committed"] = np.int64(-1)
+    f.flush()
+    f.swmr_mode = True
+    return f
+
+
+def _commit_batch(f, run, acc, committed, stats, raw, start):
+    """Write one batch and advance ``committed`` last (protocol in the module docstring)."""
+    count = stats.shape[0]
+    rows = committed + count
+    for (layer, _), block in zip(run.save, raw):
+        dset = f[f"raw/layer_{layer}"]
+        dset.resize(rows, axis=0)
+        dset[committed:rows] = block
+    acc.add(stats, start)
+    free = next(s for s in ("slot_0", "slot_1")
+                if int(f[f"accumulator/{s}"].attrs["committed"]) != committed)
+    group = f[f"accumulator/{free}"]
+    group["block_sums"][...] = acc.block_sums
+    group["block_counts"][...] = acc.block_counts
+    group.attrs["committed"] = np.int64(rows)
+    f.flush()
+    f.attrs["committed"] = np.int64(rows)
+    f.flush()
+    return rows
+
+
+def _drive(f, run, acc, config, committed, batch_size, threads, progress):
+    n_networks = config["n_networks"]
+    first = config["first_network"]
+    for raw_layer, _ in run.save:
+        f[f"raw/layer_{raw_layer}"].resize(committed, axis=0)  # drop uncommitted rows
+    with thread_limit(threads):
+        while committed < n_networks:
+            count = min(batch_size, n_networks - committed)
+            start = first + committed
+            stats, raw = run.compute(start, count)
+            committed = _commit_batch(f, run, acc, committed, stats, raw, start)
+            if progress is not None:
+                progress(committed, n_networks)
+    return committed
+
+
+def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, threads=None,
+                    overwrite=False, compression="lzf", progress=None):
+    """Run ``run`` for n_networks networks, streaming into a new store file at ``path``."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to "
+                              "replace it, or resume it with nf.resume")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise PermissionError(f"cannot write {path}: directory {directory} is missing or "
+                              "not writable")
+    config = run_config(run, n_networks, first_network)
+    if batch_size is None:
+        batch_size = run.default_batch_size(n_networks)
+    batch_size = check_int("batch_size", batch_size, 1)
+    f = _create(path, run, config, compression)
+    try:
+        acc = run.new_accumulator()
+        _drive(f, run, acc, config, 0, batch_size, threads, progress)
+    finally:
+        f.close()
+    return open_store(path)
+
+
+def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
+    """Continue an interrupted run from its committed count; returns the Ensemble.
+
+    ``expect``: a config dict (as ``run_config``) the file must match; resuming a file
+    whose configuration differs is refused.
+    """
+    path = os.fspath(path)
+    f = _open(path, "r+")
+    try:
+        config, committed, inputs = _read_header(f, path)
+        if expect is not None and expect != config:
+            diff = sorted(k for k in set(expect) | set(config) if expect.get(k) != config.get(k))
+            raise StoreError(f"{path} holds a different configuration (differs in: "
+                             f"{', '.join(diff)}); refusing to resume")
+        run = run_from_config(config, inputs)
+        acc = _load_accumulator(f, run, committed, path)
+        f.swmr_mode = True
+        if batch_size is None:
+            batch_size = run.default_batch_size(config["n_networks"])
+        batch_size = check_int("batch_size", batch_size, 1)
+        _drive(f, run, acc, config, committed, batch_size, threads, progress)
+    finally:
+        f.close()
+    return open_store(path)
+
+
+def open_store(path):
+    """The Ensemble of the committed networks of a store file (read only)."""
+    path = os.fspath(path)
+    with _open(path, "r") as f:
+        config, committed, inputs = _read_header(f, path)
+        run = run_from_config(config, inputs)
+        acc = _load_accumulator(f, run, committed, path)
+    ens = run.ensemble(acc, config["first_network"])
+    ens.store_path = path
+    ens.target_networks = config["n_networks"]
+    return ens
+
+
+def store_info(path):
+    """Header of a store file as a dict (config, committed, provenance)."""
+    path = os.fspath(path)
+    with _open(path, "r") as f:
+        config, committed, _ = _read_header(f, path)
+        info = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
+                if k != "config"}
+        info["config"] = config
+        info["committed"] = committed
+        info["raw"] = {name: f["raw"][name].shape for name in f.get("raw", {})}
+    return info
+
+
+def read_raw(path, layer, start=0, stop=None):
+    """Committed raw outputs of ``layer``: array (networks, n_saved, B)."""
+    path = os.fspath(path)
+    with _open(path, "r") as f:
+        _, committed, _ = _read_header(f, path)
+        name = f"raw/layer_{layer}"
+        if name not in f:
+            raise ValueError(f"{path} stores no raw outputs for layer {layer}")
+        stop = committed if stop is None else min(stop, committed)
+        return f[name][start:stop]
+
+
+__all__ = ["SCHEMA_VERSION", "StoreError", "open_store", "read_raw", "resume",
+           "sample_to_store", "store_info"]
