@@ -7,10 +7,11 @@ from .activations import ACTIVATIONS, Activation
 from .ensemble import Ensemble, Estimate, LayerMoments
 from .network import INITS, Network
 from .sampling import haar_orthogonal, preactivations, sample
+from .store import StoreError, open_store as open, read_raw, reanalyze, resume, store_info
 from .threads import thread_limit
 
 __version__ = "0.1.0"
 
 __all__ = ["ACTIVATIONS", "Activation", "Ensemble", "Estimate", "INITS", "LayerMoments",
-           "Network", "haar_orthogonal", "preactivations", "sample", "thread_limit",
-           "__version__"]
+           "Network", "StoreError", "haar_orthogonal", "open", "preactivations", "read_raw",
+           "reanalyze", "resume", "sample", "store_info", "thread_limit", "__version__"]

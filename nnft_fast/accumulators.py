@@ -125,10 +125,16 @@ def layer_estimates(totals, count, layout, width, fan_in):
 class MomentAccumulator:
     """Per-layer block sums of [G | Q | GG] for one network architecture and input set."""
 
-    def __init__(self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS):
+    def __init__(self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS,
+                 neurons=None, layers=None):
+        """widths: (n_0, ..., n_L). neurons: neurons averaged per layer (default n_l; fewer
+        when re-analysing stored subsets). layers: the layers that hold data (default all).
+        """
         if n_blocks < 2:
             raise ValueError(f"n_blocks must be >= 2 for error bars, got {n_blocks}")
         self.widths = tuple(int(w) for w in widths)
+        self.neurons = tuple(int(n) for n in (neurons or self.widths[1:]))
+        self.layers = tuple(layers or range(1, len(self.widths)))
         self.layout = MomentLayout(int(n_inputs), bool(four_point))
         self.n_blocks = int(n_blocks)
         self.block_sums = np.zeros((self.n_blocks, self.n_layers, self.layout.n_stat))
@@ -148,6 +154,7 @@ class MomentAccumulator:
 
     def compatible(self, other):
         return (isinstance(other, MomentAccumulator) and self.widths == other.widths
+                and self.neurons == other.neurons and self.layers == other.layers
                 and self.layout == other.layout and self.n_blocks == other.n_blocks)
 
     def merge(self, other):
@@ -156,7 +163,7 @@ class MomentAccumulator:
             raise ValueError("cannot merge accumulators of different widths, inputs, "
                              "observables or block counts")
         out = MomentAccumulator(self.widths, self.layout.n_inputs, self.layout.four_point,
-                                self.n_blocks)
+                                self.n_blocks, self.neurons, self.layers)
         out.block_sums = self.block_sums + other.block_sums
         out.block_counts = self.block_counts + other.block_counts
         return out
@@ -169,13 +176,15 @@ class MomentAccumulator:
         """(estimate over all networks, delete-one-block replicas), both LayerMoments."""
         if self.n_networks < 2:
             raise ValueError("estimates need at least 2 networks")
+        if layer not in self.layers:
+            raise ValueError(f"layer {layer} holds no data here (available: {self.layers})")
         idx = layer - 1
         sums = self.block_sums[:, idx, :]
         counts = self.block_counts
         used = counts > 0
         total = sums.sum(axis=0)
         n_total = counts.sum()
-        width = self.widths[layer]
+        width = self.neurons[idx]
         fan_in = self.widths[layer - 1]
         full = layer_estimates(total, n_total, self.layout, width, fan_in)
         leave_out = layer_estimates(total - sums[used], n_total - counts[used],

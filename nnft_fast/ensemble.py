@@ -98,7 +98,7 @@ class Ensemble:
         if not isinstance(connected, (bool, np.bool_)):
             raise TypeError("connected must be True or False")
         self._check_layer(layer)
-        if neurons == "distinct" and self.network.widths[layer] < 2:
+        if neurons == "distinct" and self.accumulator.neurons[layer - 1] < 2:
             raise ValueError(f"layer {layer} has one neuron: no distinct-neuron correlator")
         field = f"{neurons}_{'connected' if connected else 'raw'}"
         return self.estimate(layer, lambda m: getattr(m, field))

@@ -27,6 +27,9 @@ import socket
 import h5py
 import numpy as np
 
+from nnft_fast.kernels.cpu.moments import sample_statistics
+
+from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
 from .network import Network
 from .sampling import EnsembleRun, check_int
 from .threads import thread_limit
@@ -271,6 +274,43 @@ def store_info(path):
     return info
 
 
+def reanalyze(path, *, chunk_networks=65536, threads=None):
+    """Recompute the correlators out of core from the stored raw outputs.
+
+    Reads each saved layer chunk by chunk (memory bounded by ``chunk_networks``), so
+    estimates use the saved neurons only: with every neuron of a layer saved they equal
+    the online results to rounding; with a subset they estimate the same quantities
+    (DESIGN.md §3 with n = number of saved neurons) with larger errors.
+    Returns an Ensemble whose layers are the saved ones.
+    """
+    path = os.fspath(path)
+    chunk_networks = check_int("chunk_networks", chunk_networks, 1)
+    with _open(path, "r") as f:
+        config, committed, inputs = _read_header(f, path)
+        run = run_from_config(config, inputs)
+        if not run.save:
+            raise ValueError(f"{path} stores no raw outputs to re-analyse")
+        neurons = list(run.network.widths[1:])
+        for layer, count in run.save:
+            neurons[layer - 1] = count
+        acc = MomentAccumulator(run.network.widths, run.inputs.shape[0],
+                                run.layout.four_point, DEFAULT_BLOCKS, neurons,
+                                tuple(layer for layer, _ in run.save))
+        tables = run.layout.kernel_tables()
+        first = config["first_network"]
+        with thread_limit(threads):
+            for row in range(0, committed, chunk_networks):
+                stop = min(row + chunk_networks, committed)
+                stats = np.zeros((stop - row, run.network.n_layers, run.layout.n_stat))
+                for layer, _ in run.save:
+                    z = f[f"raw/layer_{layer}"][row:stop]
+                    sample_statistics(z, *tables, run.layout.four_point, stats[:, layer - 1])
+                acc.add(stats, first + row)
+    ens = run.ensemble(acc, first)
+    ens.store_path = path
+    return ens
+
+
 def read_raw(path, layer, start=0, stop=None):
     """Committed raw outputs of ``layer``: array (networks, n_saved, B)."""
     path = os.fspath(path)
@@ -283,5 +323,5 @@ def read_raw(path, layer, start=0, stop=None):
         return f[name][start:stop]
 
 
-__all__ = ["SCHEMA_VERSION", "StoreError", "open_store", "read_raw", "resume",
+__all__ = ["SCHEMA_VERSION", "StoreError", "open_store", "read_raw", "reanalyze", "resume",
            "sample_to_store", "store_info"]

@@ -104,3 +104,10 @@ def add_to_blocks(stats, first, block_sums, block_counts):
         b = (first + t) % n_blocks
         block_counts[b] += 1
         block_sums[b] += stats[t]
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def sample_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats):
+    """stats[t] = statistics of stored samples z[t] (n x B), parallel over t."""
+    for t in prange(z.shape[0]):
+        layer_statistics(z[t], pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t])
