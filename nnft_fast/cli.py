@@ -1,16 +1,21 @@
-"""Command line ``nnft``.
+"""Command line ``nnft``: run, resume, info, report, demo.
 
-``nnft demo``: the built-in default job — Gaussian against Haar-orthogonal weights at
-criticality for ReLU (C_W = 2) and tanh (C_W = 1), narrow and deep, printing the
-normalised four-point vertex V/K^2 (single input) per layer with error bars.
+``nnft demo`` is the built-in default job: Gaussian against Haar-orthogonal weights at
+criticality for ReLU (C_W = 2) and tanh (C_W = 1), narrow and deep, written to HDF5
+stores with a report (plots of K and V/K^2 per layer, Markdown table).
 """
 import argparse
+import json
+import os
 import sys
 import time
 
 import numpy as np
 
+from . import store
+from .config import ConfigError, load_config
 from .network import Network
+from .report import markdown_table, write_report
 from .sampling import sample
 
 DEMO_WIDTH = 32
@@ -20,52 +25,131 @@ DEMO_CONFIGS = (("relu", 2.0), ("tanh", 1.0))
 DEMO_INITS = ("gaussian", "orthogonal")
 
 
-def normalised_vertex(ens, layer):
-    """V/K^2 for the single input: n_{l-1} (E[z_i^2 z_j^2] - K^2) / K^2."""
-    return ens.estimate(layer, lambda m: m.vertex[..., 0, 0, 0, 0] / m.two_point[..., 0, 0] ** 2)
+class Progress:
+    """Progress line on stderr: networks done, networks per second, ETA."""
+
+    def __init__(self, quiet=False, stream=sys.stderr, interval=0.5):
+        self.quiet = quiet
+        self.stream = stream
+        self.interval = interval
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.first_done = None
+
+    def __call__(self, done, total):
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        if self.first_done is None:
+            self.first_done, self.start = done, now
+        if now - self.last < self.interval and done < total:
+            return
+        self.last = now
+        rate = (done - self.first_done) / max(now - self.start, 1e-9)
+        eta = (total - done) / rate if rate > 0 else float("nan")
+        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if np.isfinite(eta) else "--"
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{done:,}/{total:,} networks  {rate:,.0f}/s  ETA {eta_text}{end}")
+        self.stream.flush()
 
 
-def run_demo(n_networks, seed, threads, out=sys.stdout):
-    """Sample the four demo ensembles and print a per-layer table of V/K^2."""
+def _cmd_run(args):
+    cfg = load_config(args.config)
+    out = args.out or cfg.out
+    if out is None:
+        raise ConfigError("no output file: give --out or set 'store.out' in the config")
+    start = time.perf_counter()
+    ens = sample(cfg.network, cfg.inputs, cfg.n_networks, cfg.seed, method=cfg.method,
+                 dtype=cfg.dtype, observables=cfg.observables,
+                 batch_size=args.batch_size or cfg.batch_size, threads=args.threads,
+                 store=out, save=cfg.save, overwrite=args.overwrite,
+                 compression=cfg.compression, progress=Progress(args.quiet))
+    if not args.quiet:
+        print(f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s")
+
+
+def _cmd_resume(args):
+    ens = store.resume(args.file, batch_size=args.batch_size, threads=args.threads,
+                       progress=Progress(args.quiet))
+    if not args.quiet:
+        print(f"{args.file}: {ens.n_networks:,} networks committed")
+
+
+def _cmd_info(args):
+    info = store.store_info(args.file)
+    print(json.dumps(info, indent=2, default=str))
+
+
+def _cmd_report(args):
+    ensembles = [store.open_store(path) for path in args.files]
+    paths = write_report(ensembles, args.out)
+    print("\n".join(f"wrote {p}" for p in paths.values()))
+
+
+def _cmd_demo(args):
+    os.makedirs(args.out, exist_ok=True)
     x = np.ones((1, DEMO_INPUT_DIM))
     widths = (DEMO_INPUT_DIM,) + (DEMO_WIDTH,) * DEMO_DEPTH
-    results = {}
+    ensembles = []
     for activation, cw in DEMO_CONFIGS:
         for init in DEMO_INITS:
             net = Network(widths, activation, init, cw=cw, cb=0.0)
-            start = time.perf_counter()
-            ens = sample(net, x, n_networks, seed=seed, threads=threads)
-            elapsed = time.perf_counter() - start
-            results[(activation, init)] = ens
-            print(f"{activation:>5} {init:>10}: {n_networks} networks in {elapsed:.1f} s "
-                  f"({n_networks / elapsed:,.0f}/s, method={ens.method})", file=out)
-    print(f"\nNormalised vertex V/K^2 per layer (width {DEMO_WIDTH}, single input; "
-          "leading-order Gaussian theory: 2(l-1) linear, 5(l-1) ReLU):\n", file=out)
-    header = "| layer | " + " | ".join(f"{a} {i}" for a, _ in DEMO_CONFIGS for i in DEMO_INITS)
-    print(header + " |", file=out)
-    print("|---" * (1 + len(results)) + "|", file=out)
-    for layer in range(1, DEMO_DEPTH + 1):
-        cells = []
-        for key in results:
-            est = normalised_vertex(results[key], layer)
-            cells.append(f"{float(est.value):7.3f} ± {float(est.error):.3f}")
-        print(f"| {layer:5d} | " + " | ".join(cells) + " |", file=out)
-    return results
+            path = os.path.join(args.out, f"{activation}_{init}.h5")
+            if not args.quiet:
+                print(f"{activation} {init} (C_W={cw}) -> {path}")
+            ensembles.append(sample(net, x, args.networks, seed=args.seed, threads=args.threads,
+                                    store=path, overwrite=True, progress=Progress(args.quiet)))
+    paths = write_report(ensembles, args.out,
+                         title=f"Gaussian vs orthogonal at criticality, width {DEMO_WIDTH}")
+    print(markdown_table(ensembles))
+    print("\n".join(f"wrote {p}" for p in paths.values()))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="nnft", description=__doc__.splitlines()[0])
+def build_parser():
+    parser = argparse.ArgumentParser(prog="nnft", description="nnft_fast command line")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--threads", type=int, default=None, help="Numba threads")
+        p.add_argument("--batch-size", type=int, default=None, help="networks per batch")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    run = sub.add_parser("run", help="run a TOML configuration into an HDF5 store")
+    run.add_argument("config")
+    run.add_argument("--out", default=None, help="output .h5 (overrides store.out)")
+    run.add_argument("--backend", choices=("cpu", "auto"), default="auto",
+                     help="compute backend (only the CPU exists in this version)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    common(run)
+    resume = sub.add_parser("resume", help="continue an interrupted run")
+    resume.add_argument("file")
+    common(resume)
+    info = sub.add_parser("info", help="print a store's header and progress")
+    info.add_argument("file")
+    report = sub.add_parser("report", help="plots and a Markdown table for stores")
+    report.add_argument("files", nargs="+")
+    report.add_argument("--out", required=True, help="output directory")
     demo = sub.add_parser("demo", help="Gaussian vs orthogonal weights at criticality")
     demo.add_argument("--networks", type=int, default=400_000,
                       help="networks per ensemble (default 400000)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="nnft-demo", help="output directory")
     demo.add_argument("--threads", type=int, default=None)
+    demo.add_argument("--quiet", action="store_true")
+    return parser
+
+
+COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "info": _cmd_info, "report": _cmd_report,
+            "demo": _cmd_demo}
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        run_demo(args.networks, args.seed, args.threads)
-    except (ValueError, TypeError) as exc:
-        parser.exit(2, f"nnft: error: {exc}\n")
+        COMMANDS[args.command](args)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        parser.exit(2, f"nnft {args.command}: error: {exc}\n")
     return 0
 
 

@@ -1,0 +1,151 @@
+"""TOML run configurations for ``nnft run``: parsing and validation.
+
+Format (every table and key is checked; unknown keys and wrong types name the key)::
+
+    [network]
+    widths = [64, 512, 512]     # n_0, ..., n_L
+    activation = "relu"
+    init = "gaussian"           # gaussian | orthogonal | uniform
+    cw = 2.0                    # number or one per layer
+    cb = 0.0
+
+    [inputs]                    # either explicit rows ...
+    values = [[1.0, 0.0], [0.0, 1.0]]
+    # ... or random standard-normal rows:  n = 4, seed = 0, scale = 1.0
+
+    [run]
+    n_networks = 100000
+    seed = 0
+    method = "auto"             # auto | dense | projected
+    dtype = "float64"           # float64 | float32
+    observables = ["two_point", "four_point"]
+    batch_size = 4096           # optional
+
+    [store]                     # optional
+    out = "run.h5"
+    save = "default"            # "default" | "none" | {"8" = 4}  (layer = neurons)
+    compression = "lzf"         # lzf | gzip | none
+"""
+import tomllib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .network import Network
+
+_SCHEMA = {
+    "network": {"widths": list, "activation": str, "init": str, "cw": (int, float, list),
+                "cb": (int, float, list)},
+    "inputs": {"values": list, "n": int, "seed": int, "scale": (int, float)},
+    "run": {"n_networks": int, "seed": int, "method": str, "dtype": str, "observables": list,
+            "batch_size": int},
+    "store": {"out": str, "save": (str, dict), "compression": str},
+}
+_REQUIRED = {"network": ("widths",), "run": ("n_networks",)}
+
+
+class ConfigError(ValueError):
+    """A run configuration that is malformed or names impossible values."""
+
+
+@dataclass
+class RunConfig:
+    network: Network
+    inputs: np.ndarray
+    n_networks: int
+    seed: int = 0
+    method: str = "auto"
+    dtype: str = "float64"
+    observables: tuple = ("two_point", "four_point")
+    batch_size: int = None
+    out: str = None
+    save: object = "default"
+    compression: str = "lzf"
+
+
+def _check_types(data):
+    for table, value in data.items():
+        if table not in _SCHEMA:
+            raise ConfigError(f"unknown table [{table}]; allowed: {', '.join(_SCHEMA)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{table}] must be a table")
+        for key, item in value.items():
+            allowed = _SCHEMA[table]
+            if key not in allowed:
+                raise ConfigError(f"unknown key '{table}.{key}'; allowed: {', '.join(allowed)}")
+            if isinstance(item, bool) or not isinstance(item, allowed[key]):
+                raise ConfigError(f"'{table}.{key}' has the wrong type "
+                                  f"({type(item).__name__})")
+    for table, keys in _REQUIRED.items():
+        for key in keys:
+            if key not in data.get(table, {}):
+                raise ConfigError(f"missing required key '{table}.{key}'")
+
+
+def _inputs(table, n0):
+    if "values" in table:
+        if set(table) - {"values"}:
+            raise ConfigError("'inputs.values' cannot be combined with n/seed/scale")
+        try:
+            x = np.array(table["values"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError("'inputs.values' must be a list of numeric rows") from None
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != n0:
+            raise ConfigError(f"'inputs.values' must have rows of length n_0 = {n0}, "
+                              f"got shape {x.shape}")
+        return x
+    n = table.get("n", 1)
+    if n < 1:
+        raise ConfigError(f"'inputs.n' must be >= 1, got {n}")
+    seed = table.get("seed", 0)
+    if seed < 0:
+        raise ConfigError(f"'inputs.seed' must be >= 0, got {seed}")
+    return table.get("scale", 1.0) * np.random.default_rng(seed).standard_normal((n, n0))
+
+
+def parse_config(text):
+    """RunConfig from TOML text; raises ConfigError naming the offending key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML: {exc}") from None
+    _check_types(data)
+    net = data["network"]
+    try:
+        network = Network(tuple(net["widths"]), net.get("activation", "relu"),
+                          net.get("init", "gaussian"), cw=net.get("cw", 1.0),
+                          cb=net.get("cb", 0.0))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[network]: {exc}") from None
+    run = data["run"]
+    store = data.get("store", {})
+    save = store.get("save", "default")
+    if isinstance(save, dict):
+        try:
+            save = {int(k): v for k, v in save.items()}
+        except ValueError:
+            raise ConfigError("'store.save' keys must be layer numbers") from None
+    elif save == "none":
+        save = None
+    compression = store.get("compression", "lzf")
+    return RunConfig(
+        network=network, inputs=_inputs(data.get("inputs", {}), network.input_dim),
+        n_networks=run["n_networks"], seed=run.get("seed", 0),
+        method=run.get("method", "auto"), dtype=run.get("dtype", "float64"),
+        observables=tuple(run.get("observables", ("two_point", "four_point"))),
+        batch_size=run.get("batch_size"), out=store.get("out"), save=save,
+        compression=None if compression == "none" else compression)
+
+
+def load_config(path):
+    """RunConfig from a TOML file."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    return parse_config(text)
