@@ -18,6 +18,18 @@ from .config import FASTMATH
 from .rng import fill_normal
 
 
+@njit(fastmath=FASTMATH, cache=True, inline="always")
+def apply_reflector(v, j, beta, target, c):
+    """target[j:, c] -= beta (v_j . target[j:, c]) v_j, with v_j = v[j:, j]."""
+    m = v.shape[0]
+    dot = 0.0
+    for i in range(j, m):
+        dot += v[i, j] * target[i, c]
+    f = beta * dot
+    for i in range(j, m):
+        target[i, c] -= f * v[i, j]
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def householder_factor(a, beta, rdiag):
     """In-place Householder QR of ``a`` (m x n), k = min(m, n) reflectors.
@@ -44,12 +56,7 @@ def householder_factor(a, beta, rdiag):
         beta[j] = 2.0 / vnorm2
         a[j, j] = v0
         for c in range(j + 1, n):
-            dot = 0.0
-            for i in range(j, m):
-                dot += a[i, j] * a[i, c]
-            f = beta[j] * dot
-            for i in range(j, m):
-                a[i, c] -= f * a[i, j]
+            apply_reflector(a, j, beta[j], a, c)
         rdiag[j] = alpha
 
 
@@ -78,12 +85,7 @@ def form_q(a, beta, q):
         if beta[j] == 0.0:
             continue
         for c in range(j, k):
-            dot = 0.0
-            for i in range(j, m):
-                dot += a[i, j] * q[i, c]
-            f = beta[j] * dot
-            for i in range(j, m):
-                q[i, c] -= f * a[i, j]
+            apply_reflector(a, j, beta[j], q, c)
 
 
 @njit(fastmath=FASTMATH, cache=True)

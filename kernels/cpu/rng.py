@@ -68,13 +68,18 @@ def _uniform(word):
 
 
 @njit(fastmath=FASTMATH, cache=True, inline="always")
-def normal_block(seed, network, stream, block):
-    """Four iid standard normals: block ``block`` of stream ``stream`` of a network."""
+def stream_words(seed, network, stream, block):
+    """The four uint32 words (as uint64) of block ``block`` of a network's stream."""
     s = np.uint64(seed)
     e = np.uint64(network)
-    r0, r1, r2, r3 = philox4x32(
-        np.uint64(block) & _MASK32, np.uint64(stream) & _MASK32,
-        e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
+    return philox4x32(np.uint64(block) & _MASK32, np.uint64(stream) & _MASK32,
+                      e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
+
+
+@njit(fastmath=FASTMATH, cache=True, inline="always")
+def normal_block(seed, network, stream, block):
+    """Four iid standard normals: block ``block`` of stream ``stream`` of a network."""
+    r0, r1, r2, r3 = stream_words(seed, network, stream, block)
     rad0 = math.sqrt(-2.0 * math.log(_uniform(r0)))
     rad1 = math.sqrt(-2.0 * math.log(_uniform(r2)))
     ang0 = _TWO_PI * _uniform(r1)
@@ -86,11 +91,7 @@ def normal_block(seed, network, stream, block):
 @njit(fastmath=FASTMATH, cache=True, inline="always")
 def uniform_block(seed, network, stream, block):
     """Four iid uniforms on (0, 1): block ``block`` of stream ``stream``."""
-    s = np.uint64(seed)
-    e = np.uint64(network)
-    r0, r1, r2, r3 = philox4x32(
-        np.uint64(block) & _MASK32, np.uint64(stream) & _MASK32,
-        e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
+    r0, r1, r2, r3 = stream_words(seed, network, stream, block)
     return _uniform(r0), _uniform(r1), _uniform(r2), _uniform(r3)
 
 
