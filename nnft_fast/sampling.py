@@ -141,7 +141,7 @@ class EnsembleRun:
         self._args, self._offsets = _kernel_args(network, self.inputs)
         self._save_layers = np.array([l for l, _ in self.save], np.int64)
         self._save_neurons = np.array([c for _, c in self.save], np.int64)
-        self._batch_statistics, _ = _batch_kernels(network.activation)
+        self._batch_statistics, self._batch_preactivations = _batch_kernels(network.activation)
 
     def new_accumulator(self):
         return MomentAccumulator(self.network.widths, self.inputs.shape[0],
@@ -166,6 +166,18 @@ class EnsembleRun:
             pieces.append(raw[:, pos:pos + n_save * nb].reshape(count, n_save, nb))
             pos += n_save * nb
         return stats, pieces
+
+    def preactivations(self, start, count):
+        """All layers' preactivations of networks start..start+count-1: list over layers
+        of (count, n_l, B) arrays."""
+        nb = self.inputs.shape[0]
+        out = np.empty((count, self._offsets[-1]), self.dtype)
+        xt, widths, cw, cb, init_code, act_code = self._args
+        self._batch_preactivations(_METHOD_CODES[self.method], np.int64(start), count,
+                                   np.uint64(self.seed), xt, widths, cw, cb, init_code,
+                                   act_code, self._offsets, out)
+        return [out[:, self._offsets[l]:self._offsets[l + 1]].reshape(count, n, nb)
+                for l, n in enumerate(self.network.widths[1:])]
 
     def ensemble(self, accumulator, first_network=0):
         return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
@@ -213,22 +225,11 @@ def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.fl
                    threads=None, first_network=0):
     """Raw preactivations of networks first_network, ..., as a list over layers
     l = 1..L of arrays (n_networks, n_l, B): the very samples ``sample`` accumulates."""
-    x = validate_inputs(network, X)
+    run = EnsembleRun(network, X, seed, method=method, dtype=dtype)
     n_networks = check_int("n_networks", n_networks, 1)
-    seed = check_int("seed", seed, 0, _SEED_LIMIT)
     first_network = check_int("first_network", first_network, 0, _SEED_LIMIT)
-    method = resolve_method(network, method)
-    dt = _resolve_dtype(dtype)
-    (xt, widths, cw, cb, init_code, act_code), offsets = _kernel_args(network, x)
-    out = np.empty((n_networks, offsets[-1]), dt)
-    _, batch_preactivations = _batch_kernels(network.activation)
     with thread_limit(threads):
-        batch_preactivations(_METHOD_CODES[method], np.int64(first_network), n_networks,
-                             np.uint64(seed), xt, widths, cw, cb, init_code, act_code, offsets,
-                             out)
-    nb = x.shape[0]
-    return [out[:, offsets[l]:offsets[l + 1]].reshape(n_networks, network.widths[l + 1], nb)
-            for l in range(network.n_layers)]
+        return run.preactivations(first_network, n_networks)
 
 
 def haar_orthogonal(n_rows, n_cols, size, seed=0, *, first=0):
