@@ -30,18 +30,24 @@ class Ensemble:
     """
 
     def __init__(self, network, inputs, seed, method, dtype, accumulator: MomentAccumulator,
-                 first_network=0):
+                 network_ranges=()):
+        """network_ranges: the (start, stop) index ranges of the networks it holds."""
         self.network = network
         self.inputs = inputs
         self.seed = seed
         self.method = method
         self.dtype = np.dtype(dtype)
         self.accumulator = accumulator
-        self.first_network = first_network
+        self.network_ranges = tuple(sorted(network_ranges))
 
     @property
     def n_networks(self):
         return self.accumulator.n_networks
+
+    @property
+    def first_network(self):
+        """Lowest network index held (0 for an empty set of ranges)."""
+        return self.network_ranges[0][0] if self.network_ranges else 0
 
     @property
     def n_layers(self):
@@ -113,12 +119,17 @@ class Ensemble:
         if not isinstance(other, Ensemble):
             raise TypeError("can only merge with another Ensemble")
         if (self.network != other.network or self.seed != other.seed
-                or not np.array_equal(self.inputs, other.inputs) or self.method != other.method):
-            raise ValueError("cannot merge ensembles of different networks, inputs, seeds "
-                             "or methods")
+                or not np.array_equal(self.inputs, other.inputs) or self.method != other.method
+                or self.dtype != other.dtype):
+            raise ValueError("cannot merge ensembles of different networks, inputs, seeds, "
+                             "methods or dtypes")
+        ranges = sorted(self.network_ranges + other.network_ranges)
+        for (_, stop), (start, _) in zip(ranges, ranges[1:]):
+            if start < stop:
+                raise ValueError("cannot merge ensembles that share networks "
+                                 f"(index ranges {ranges} overlap)")
         return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        self.accumulator.merge(other.accumulator),
-                        min(self.first_network, other.first_network))
+                        self.accumulator.merge(other.accumulator), ranges)
 
 
 __all__ = ["Estimate", "Ensemble", "LayerMoments"]

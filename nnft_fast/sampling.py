@@ -22,6 +22,7 @@ DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _METHOD_CODES = {"dense": cpu_moments.METHOD_DENSE, "projected": cpu_moments.METHOD_PROJECTED}
 _STATS_BYTES_PER_BATCH = 32 * 2 ** 20
 _SEED_LIMIT = 2 ** 64
+NETWORK_INDEX_LIMIT = 2 ** 63  # network indices are int64 in the kernels
 
 
 def check_int(name, value, minimum, maximum=None):
@@ -31,6 +32,16 @@ def check_int(name, value, minimum, maximum=None):
         bound = f"in [{minimum}, {maximum})" if maximum is not None else f">= {minimum}"
         raise ValueError(f"{name} must be {bound}, got {value}")
     return int(value)
+
+
+def check_network_range(first_network, n_networks, minimum_networks):
+    """Validated (first, n) with every index first .. first+n-1 below 2^63."""
+    n_networks = check_int("n_networks", n_networks, minimum_networks)
+    first_network = check_int("first_network", first_network, 0, NETWORK_INDEX_LIMIT)
+    if first_network + n_networks > NETWORK_INDEX_LIMIT:
+        raise ValueError(f"network indices must stay below 2^63: first_network + n_networks = "
+                         f"{first_network + n_networks}")
+    return first_network, n_networks
 
 
 def validate_inputs(network, inputs):
@@ -179,9 +190,9 @@ class EnsembleRun:
         return [out[:, self._offsets[l]:self._offsets[l + 1]].reshape(count, n, nb)
                 for l, n in enumerate(self.network.widths[1:])]
 
-    def ensemble(self, accumulator, first_network=0):
+    def ensemble(self, accumulator, first_network, n_networks):
         return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        accumulator, first_network)
+                        accumulator, ((first_network, first_network + n_networks),))
 
 
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
@@ -200,8 +211,7 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
     """
     run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables,
                       save=save if store is not None else None)
-    n_networks = check_int("n_networks", n_networks, 2)
-    first_network = check_int("first_network", first_network, 0, _SEED_LIMIT)
+    first_network, n_networks = check_network_range(first_network, n_networks, 2)
     if store is not None:
         from .store import sample_to_store
         return sample_to_store(run, n_networks, store, first_network=first_network,
@@ -218,7 +228,7 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
             acc.add(stats, start)
             if progress is not None:
                 progress(start + count - first_network, n_networks)
-    return run.ensemble(acc, first_network)
+    return run.ensemble(acc, first_network, n_networks)
 
 
 def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.float64,
@@ -226,8 +236,7 @@ def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.fl
     """Raw preactivations of networks first_network, ..., as a list over layers
     l = 1..L of arrays (n_networks, n_l, B): the very samples ``sample`` accumulates."""
     run = EnsembleRun(network, X, seed, method=method, dtype=dtype)
-    n_networks = check_int("n_networks", n_networks, 1)
-    first_network = check_int("first_network", first_network, 0, _SEED_LIMIT)
+    first_network, n_networks = check_network_range(first_network, n_networks, 1)
     with thread_limit(threads):
         return run.preactivations(first_network, n_networks)
 
@@ -240,9 +249,8 @@ def haar_orthogonal(n_rows, n_cols, size, seed=0, *, first=0):
     """
     n_rows = check_int("n_rows", n_rows, 1)
     n_cols = check_int("n_cols", n_cols, 1)
-    size = check_int("size", size, 1)
     seed = check_int("seed", seed, 0, _SEED_LIMIT)
-    first = check_int("first", first, 0, _SEED_LIMIT)
+    first, size = check_network_range(first, size, 1)
     out = np.empty((size, n_rows, n_cols))
     batch_haar_matrices(np.uint64(seed), np.int64(first), np.uint64(0), out)
     return out

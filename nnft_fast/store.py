@@ -255,7 +255,7 @@ def open_store(path):
         config, committed, inputs = _read_header(f, path)
         run = run_from_config(config, inputs)
         acc = _load_accumulator(f, run, committed, path)
-    ens = run.ensemble(acc, config["first_network"])
+    ens = run.ensemble(acc, config["first_network"], committed)
     ens.store_path = path
     ens.target_networks = config["n_networks"]
     return ens
@@ -306,7 +306,7 @@ def reanalyze(path, *, chunk_networks=65536, threads=None):
                     z = f[f"raw/layer_{layer}"][row:stop]
                     sample_statistics(z, *tables, run.layout.four_point, stats[:, layer - 1])
                 acc.add(stats, first + row)
-    ens = run.ensemble(acc, first)
+    ens = run.ensemble(acc, first, committed)
     ens.store_path = path
     return ens
 

@@ -20,6 +20,14 @@ Conventions (DESIGN.md §2, kernels/cpu/rng.py, kernels/cpu/forward.py)
                lanes = (r0 cos t0, r0 sin t0, r1 cos t1, r1 sin t1)
 * Streams: stream = 8 * layer + purpose, layer = 1..L, purpose weights 0, bias 1, frame 2.
 * Layer l maps n_in = n_{l-1} to n_out = n_l; z^(1) = W x + b, z^(l+1) = W act(z^(l)) + b.
+
+Comparing the projected sampler
+-------------------------------
+The projected path QR-factorises S = act(z) itself. When S has exact structure (ReLU
+zeros, repeated inputs, B > n), a reflector sign or direction can be decided by rounding
+noise, so two equally exact implementations give different (equally distributed)
+samples. ``qr_sign_ambiguous`` and ``qr_indeterminate`` detect those steps; the tests
+allow exactly that freedom and nothing else.
 """
 import math
 
@@ -120,7 +128,7 @@ def normals(seed, network, stream, m):
 # Householder QR and Haar frames
 # ---------------------------------------------------------------------------------------
 
-def householder_qr(a):
+def householder_qr(a, return_steps=False):
     """Thin Householder QR a = Q R of an (m, n) matrix, k = min(m, n); returns (Q, R).
 
     Q is (m, k) with orthonormal columns, R is (k, n) upper trapezoidal. Sign convention
@@ -130,16 +138,21 @@ def householder_qr(a):
         v = x - alpha e_0,  beta = 2 / |v|^2,  H_j = I - beta v v^T,
     and R_jj = alpha (NO sign fix: R_jj <= 0 when x0 >= 0). A zero sub-column (norm = 0,
     or |v| = 0) gives H_j = I and R_jj = x0. Q = H_0 ... H_{k-1} [I_k; 0].
+
+    With ``return_steps`` also returns x0 (k,) and norm (k,): the pivot entry and the
+    sub-column norm each reflector saw (see ``qr_sign_ambiguous``, ``qr_indeterminate``).
     """
     a = np.array(a, dtype=np.float64)
     m, n = a.shape
     k = min(m, n)
-    vs, betas, rdiag = [], np.zeros(k), np.zeros(k)
+    vs, betas, rdiag, x0s, norms = [], np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k)
     for j in range(k):
         x = a[j:, j].copy()
         norm2 = float(np.dot(x, x))
         norm = math.sqrt(norm2)
         x0 = x[0]
+        x0s[j] = x0
+        norms[j] = norm
         alpha = -norm if x0 >= 0 else norm
         v0 = x0 - alpha
         vnorm2 = norm2 - x0 * x0 + v0 * v0
@@ -150,7 +163,7 @@ def householder_qr(a):
         v = x
         v[0] = v0
         beta = 2.0 / vnorm2
-        a[j:, j + 1:] -= beta * np.outer(v, v @ a[j:, j + 1:])
+        a[j:, j + 1:] -= np.outer(v, beta * (v @ a[j:, j + 1:]))
         a[j + 1:, j] = 0.0
         a[j, j] = alpha
         vs.append(v)
@@ -164,7 +177,59 @@ def householder_qr(a):
             continue
         v = vs[j]
         q[j:, :] -= betas[j] * np.outer(v, v @ q[j:, :])
+    if return_steps:
+        return q, r, x0s, norms
     return q, r
+
+
+def qr_sign_ambiguous(a, rtol=1e-9, trials=8, jitter=1e-12):
+    """Steps j (bool, (k,)) whose reflector sign is decided by rounding noise.
+
+    alpha_j = -sign(x0_j) * norm_j. When x0_j is zero in exact arithmetic but computed
+    through cancellations (typical after the exact zeros of ReLU: orthogonal or
+    disjointly supported columns), its sign is rounding noise, and two correct
+    implementations may pick opposite signs. Both are exact (the thin QR is unique up to
+    the signs of the rows of R, and the projected sampler's F is invariant in law under
+    column sign flips), but their outputs then differ by R_j -> -R_j, and the later rows
+    of R are only determined up to sign as well.
+
+    Detection: x0 is recomputed for ``trials`` copies of ``a`` whose non-zero entries are
+    multiplied by 1 + U(-jitter, jitter) (exact zeros stay exact). Step j is ambiguous when
+    |x0_j| <= rtol * ||a[:, j]|| in every copy but not exactly 0 in all of them (an x0_j
+    that is exactly 0 in every copy is a structural zero, computed exactly by any
+    implementation).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    gen = np.random.default_rng(0)
+    runs = [householder_qr(a, return_steps=True)[2]]
+    for _ in range(trials):
+        noisy = a * (1.0 + jitter * gen.uniform(-1.0, 1.0, a.shape))
+        runs.append(householder_qr(noisy, return_steps=True)[2])
+    x0 = np.array(runs)
+    k = x0.shape[1]
+    col_norms = np.sqrt(np.sum(a[:, :k] ** 2, axis=0))
+    small = np.all(np.abs(x0) <= rtol * col_norms, axis=0)
+    structural = np.all(x0 == 0.0, axis=0)
+    return small & ~structural
+
+
+def qr_indeterminate(a, rtol=1e-9):
+    """True when the R of ``a`` (m, n) is not determined up to row signs.
+
+    That happens when some step j < n - 1 sees a sub-column that is zero up to rounding
+    (|x| <= rtol ||a[:, j]||) although column j of ``a`` is not exactly zero: column j is
+    (numerically) a combination of the earlier ones, the reflector H_j then points along
+    rounding noise, and it still acts on the later columns. (An exactly zero column stays
+    exactly zero in any implementation, giving H_j = I.) The projected sampler stays
+    exact, but two implementations legitimately give different samples.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    _, _, _, norms = householder_qr(a, return_steps=True)
+    n = a.shape[1]
+    k = norms.size
+    col_norms = np.sqrt(np.sum(a[:, :k] ** 2, axis=0))
+    bad = (norms <= rtol * col_norms) & (col_norms > 0.0)
+    return bool(np.any(bad[: min(k, n - 1)]))
 
 
 def haar_frame(gauss):
@@ -199,7 +264,7 @@ def haar_matrix(n_rows, n_cols, seed, network, stream=0):
 # Forward passes
 # ---------------------------------------------------------------------------------------
 
-def _per_layer(value, n_layers):
+def per_layer(value, n_layers):
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         return np.full(n_layers, float(arr))
@@ -246,7 +311,7 @@ def _prepare(widths, x, cw, cb):
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     if x.shape[1] != widths[0]:
         raise ValueError(f"x must be (B, n_0={widths[0]}), got {x.shape}")
-    return widths, n_layers, x.T.copy(), _per_layer(cw, n_layers), _per_layer(cb, n_layers)
+    return widths, n_layers, x.T.copy(), per_layer(cw, n_layers), per_layer(cb, n_layers)
 
 
 def dense_forward(widths, act, init, cw, cb, x, seed, network):
@@ -268,38 +333,52 @@ def dense_forward(widths, act, init, cw, cb, x, seed, network):
     return out
 
 
-def projected_forward(widths, act, init, cw, cb, x, seed, network):
-    """Exact projected forward pass (DESIGN.md §5; forward.py::forward_projected_one).
+def projected_layer(s, init, cw, cb, n_out, seed, network, layer):
+    """One projected layer (DESIGN.md §5; forward.py::forward_projected_one).
 
-    For each layer, with S = s^(l-1) (n_in, B), k = min(n_in, B) and the thin Householder
-    QR S = Q R (R is (k, B), ``householder_qr`` convention), W S is replaced by F R:
-        gaussian    F = sqrt(cw/n_in) * G,  G (n_out, k) row-major normals, stream 8*l
+    With S = s (n_in, B), k = min(n_in, B) and the thin Householder QR S = Q R (R is
+    (k, B), ``householder_qr`` convention), W S is replaced by F R:
+        gaussian    F = sqrt(cw/n_in) * G,  G (n_out, k) row-major normals, stream 8*layer
         orthogonal  F = orthogonal_scale(cw, n_in, n_out) * H[:n_out],  H the (m, k) Haar
-                    frame of stream 8*l + 2 with m = max(n_out, n_in)
-    then z = F R + b and s = act(z). Returns the list of z^(l), each (n_l, B).
+                    frame of stream 8*layer + 2 with m = max(n_out, n_in)
+    and z = F R + b. Returns (F, R, b) with b (n_out,) (zeros when cb == 0).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    n_in, nb = s.shape
+    k = min(n_in, nb)
+    _, r = householder_qr(s)
+    if init == "gaussian":
+        g = normals(seed, network, stream_id(layer, PURPOSE_WEIGHTS), n_out * k)
+        f = math.sqrt(cw / n_in) * g.reshape(n_out, k)
+    elif init == "orthogonal":
+        m = max(n_out, n_in)
+        frame = haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME))
+        f = orthogonal_scale(cw, n_in, n_out) * frame[:n_out]
+    else:
+        raise ValueError(f"the projected sampler is exact only for gaussian/orthogonal, "
+                         f"not {init!r}")
+    return f, r, bias(cb, n_out, seed, network, layer)
+
+
+def projected_forward(widths, act, init, cw, cb, x, seed, network, return_ambiguous=False):
+    """Exact projected forward pass: ``projected_layer`` for l = 1..L, s = act(z).
+
+    Returns the list of z^(l), each (n_l, B); with ``return_ambiguous`` also a bool, True
+    when some QR step was sign-ambiguous or indeterminate (``qr_sign_ambiguous``,
+    ``qr_indeterminate``): then an equally exact implementation may legitimately differ
+    from this one.
     """
     widths, n_layers, s, cw, cb = _prepare(widths, x, cw, cb)
-    nb = s.shape[1]
     out = []
+    ambiguous = False
     for layer in range(1, n_layers + 1):
-        n_in, n_out = widths[layer - 1], widths[layer]
-        k = min(n_in, nb)
-        _, r = householder_qr(s)
-        if init == "gaussian":
-            g = normals(seed, network, stream_id(layer, PURPOSE_WEIGHTS), n_out * k)
-            f = math.sqrt(cw[layer - 1] / n_in) * g.reshape(n_out, k)
-        elif init == "orthogonal":
-            m = max(n_out, n_in)
-            frame = haar_frame_from_stream(m, k, seed, network,
-                                           stream_id(layer, PURPOSE_FRAME))
-            f = orthogonal_scale(cw[layer - 1], n_in, n_out) * frame[:n_out]
-        else:
-            raise ValueError(f"the projected sampler is exact only for gaussian/orthogonal, "
-                             f"not {init!r}")
-        z = f @ r + bias(cb[layer - 1], n_out, seed, network, layer)[:, None]
+        ambiguous = ambiguous or bool(np.any(qr_sign_ambiguous(s))) or qr_indeterminate(s)
+        f, r, b = projected_layer(s, init, cw[layer - 1], cb[layer - 1], widths[layer],
+                                  seed, network, layer)
+        z = f @ r + b[:, None]
         out.append(z)
         s = act(z)
-    return out
+    return (out, ambiguous) if return_ambiguous else out
 
 
 def forward(method, widths, act, init, cw, cb, x, seed, networks):
