@@ -15,6 +15,8 @@ def _per_layer(name, value, n_layers):
     """Scalar or length-L sequence -> float64 array of length L, validated."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number or a sequence of numbers, got bool")
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if np.isscalar(value):
         if not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number or a sequence of numbers, "

@@ -34,13 +34,15 @@ def check_int(name, value, minimum, maximum=None):
     return int(value)
 
 
-def check_network_range(first_network, n_networks, minimum_networks):
+def check_network_range(first_network, n_networks, minimum_networks,
+                        names=("first_network", "n_networks")):
     """Validated (first, n) with every index first .. first+n-1 below 2^63."""
-    n_networks = check_int("n_networks", n_networks, minimum_networks)
-    first_network = check_int("first_network", first_network, 0, NETWORK_INDEX_LIMIT)
+    first_name, count_name = names
+    n_networks = check_int(count_name, n_networks, minimum_networks)
+    first_network = check_int(first_name, first_network, 0, NETWORK_INDEX_LIMIT)
     if first_network + n_networks > NETWORK_INDEX_LIMIT:
-        raise ValueError(f"network indices must stay below 2^63: first_network + n_networks = "
-                         f"{first_network + n_networks}")
+        raise ValueError(f"network indices must stay below 2^63: {first_name} + {count_name} "
+                         f"= {first_network + n_networks}")
     return first_network, n_networks
 
 
@@ -250,7 +252,7 @@ def haar_orthogonal(n_rows, n_cols, size, seed=0, *, first=0):
     n_rows = check_int("n_rows", n_rows, 1)
     n_cols = check_int("n_cols", n_cols, 1)
     seed = check_int("seed", seed, 0, _SEED_LIMIT)
-    first, size = check_network_range(first, size, 1)
+    first, size = check_network_range(first, size, 1, names=("first", "size"))
     out = np.empty((size, n_rows, n_cols))
     batch_haar_matrices(np.uint64(seed), np.int64(first), np.uint64(0), out)
     return out
