@@ -1,0 +1,136 @@
+"""Theory module: closed forms against quadrature and exact values, recursions against
+measured ensembles (z-scores), criticality against the known critical points."""
+import math
+
+import numpy as np
+import pytest
+
+import nnft_fast as nf
+from nnft_fast.theory import find_critical, kernel_recursion, ntk_recursion, susceptibilities
+from nnft_fast.theory.gaussian_integrals import (NUMPY_ACTIVATIONS, closed_form_pair,
+                                                 quadrature_pair)
+
+SMOOTH_CLOSED_FORMS = ("linear", "erf", "sin", "cos", "exp")
+COVARIANCES = [(1.3, 0.4, 0.8), (0.5, -0.3, 0.9), (2.0, 1.99, 2.0), (0.7, 0.0, 0.2)]
+
+
+@pytest.mark.parametrize("name", SMOOTH_CLOSED_FORMS)
+@pytest.mark.parametrize("cov", COVARIANCES)
+def test_closed_forms_equal_quadrature(name, cov):
+    s = NUMPY_ACTIVATIONS[name]
+    exact = closed_form_pair(name, *cov)
+    assert quadrature_pair(s, s, *cov, n_nodes=120) == pytest.approx(exact, rel=1e-10, abs=1e-12)
+
+
+def test_relu_arccos_special_values():
+    kaa, kbb = 1.7, 0.6
+    # Equal inputs: <relu(z)^2> = K/2; orthogonal inputs: sqrt(Kaa Kbb)/(2 pi);
+    # opposite inputs: 0 (one of u, -u is negative).
+    assert closed_form_pair("relu", kaa, kaa, kaa) == pytest.approx(kaa / 2, rel=1e-14)
+    assert closed_form_pair("relu", kaa, 0.0, kbb) == pytest.approx(
+        math.sqrt(kaa * kbb) / (2 * math.pi), rel=1e-14)
+    assert closed_form_pair("relu", kaa, -kaa, kaa) == pytest.approx(0.0, abs=1e-14)
+
+
+def test_leaky_relu_closed_form_matches_fine_quadrature():
+    s = NUMPY_ACTIVATIONS["leaky_relu"]
+    # The kink limits Gauss-Hermite to algebraic convergence: compare loosely.
+    for cov in COVARIANCES[:2]:
+        assert quadrature_pair(s, s, *cov, n_nodes=250) == pytest.approx(
+            closed_form_pair("leaky_relu", *cov), rel=5e-3)
+
+
+def test_kernel_recursion_linear_is_exact_product():
+    net = nf.Network((3, 5, 5, 5), "linear", "gaussian", cw=[1.5, 0.8, 2.0], cb=[0.1, 0.2, 0.3])
+    x = np.array([[1.0, 2.0, 0.5], [-1.0, 0.3, 0.0]])
+    ks = kernel_recursion(net, x)
+    k = 0.1 + 1.5 * x @ x.T / 3
+    for layer, (cw, cb) in enumerate(zip([1.5, 0.8, 2.0], [0.1, 0.2, 0.3])):
+        if layer:
+            k = cb + cw * k
+        np.testing.assert_allclose(ks[layer], k, rtol=1e-13)
+
+
+@pytest.mark.parametrize("activation,cw,cb", [("relu", 2.0, 0.0), ("erf", 1.5, 0.1),
+                                              ("tanh", 1.0, 0.05)])
+def test_kernel_recursion_layer2_matches_ensemble(activation, cw, cb):
+    """K^(2) is exact at any width (z^(1) is exactly Gaussian): measured vs predicted."""
+    net = nf.Network((4, 16, 16), activation, "gaussian", cw=cw, cb=cb)
+    x = np.array([[1.0, 0.5, -0.2, 0.3], [0.2, -1.0, 0.4, 0.8], [0.9, 0.1, 0.1, -0.5]])
+    ens = nf.sample(net, x, 40_000, seed=11, observables=("two_point",))
+    predicted = kernel_recursion(net, x)
+    for layer in (1, 2):
+        z = ens.two_point(layer).zscore(predicted[layer - 1])
+        assert np.max(np.abs(z)) < 4.5, (layer, z)
+    # Strength: a wrong C_W normalisation (n_0 instead of n_1 in the second layer's
+    # variance, i.e. a factor 4) is rejected by many sigma.
+    wrong = cb + (predicted[1] - cb) * 4 / 16
+    assert np.max(np.abs(ens.two_point(2).zscore(wrong))) > 20
+
+
+def test_ntk_recursion_relu_criticality_closed_form():
+    """ReLU at criticality with lambda_b = 0: Theta^(l) = l * lambda_W * K / 2."""
+    net = nf.Network((3,) + (32,) * 6, "relu", "gaussian", cw=2.0, cb=0.0)
+    x = np.array([[1.0, -0.4, 2.0]])
+    k = 2.0 * float((x @ x.T)[0, 0]) / 3
+    thetas = ntk_recursion(net, x, lambda_b=0.0, lambda_w=0.7)
+    for layer, theta in enumerate(thetas, start=1):
+        assert float(theta[0, 0]) == pytest.approx(layer * 0.7 * k / 2, rel=1e-12)
+
+
+def test_ntk_recursion_linear_closed_form():
+    """Linear, one input: Theta^(l) = sum_{l'<=l} (lambda_b + lambda_W K^(l'-1)) C_W^(l-l')
+    with K^(0) = |x|^2/n_0, i.e. every layer adds its own contribution and earlier ones are
+    multiplied by C_W per layer."""
+    cw, cb, lb, lw = 1.3, 0.2, 0.5, 0.9
+    net = nf.Network((2, 8, 8, 8), "linear", "gaussian", cw=cw, cb=cb)
+    x = np.array([[0.6, -1.1]])
+    k_prev = float((x @ x.T)[0, 0]) / 2
+    theta = 0.0
+    ks = kernel_recursion(net, x)
+    for layer, measured in enumerate(ntk_recursion(net, x, lb, lw), start=1):
+        theta = lb + lw * k_prev + (cw * theta if layer > 1 else 0.0)
+        assert float(measured[0, 0]) == pytest.approx(theta, rel=1e-12)
+        k_prev = float(ks[layer - 1][0, 0])
+
+
+@pytest.mark.parametrize("activation,cb,cw,cls", [
+    ("relu", 0.0, 2.0, "scale-invariant"),
+    ("linear", 0.0, 1.0, "scale-invariant"),
+    ("tanh", 0.0, 1.0, "K*=0"),
+    ("sin", 0.0, 1.0, "K*=0"),
+    ("erf", 0.0, math.pi / 4, "K*=0"),
+])
+def test_known_critical_points(activation, cb, cw, cls):
+    point = find_critical(activation)
+    assert point.universality_class == cls
+    assert point.cb == pytest.approx(cb, abs=1e-12)
+    assert point.cw == pytest.approx(cw, rel=1e-9)
+
+
+@pytest.mark.parametrize("activation,k_star,cb,cw", [
+    ("swish", 14.32, 0.555, 1.988),   # Roberts & Yaida §5.3
+    ("gelu", 3.56, 0.173, 1.983),
+])
+def test_nonzero_fixed_point_criticality(activation, k_star, cb, cw):
+    point = find_critical(activation)
+    assert point.universality_class == "K*>0"
+    assert point.k_star == pytest.approx(k_star, rel=2e-3)
+    assert point.cb == pytest.approx(cb, rel=3e-3)
+    assert point.cw == pytest.approx(cw, rel=1e-3)
+    chi_par, chi_perp = susceptibilities(activation, point.cb, point.cw, point.k_star)
+    assert chi_par == pytest.approx(1.0, abs=1e-9)
+    assert chi_perp == pytest.approx(1.0, abs=1e-9)
+
+
+def test_susceptibilities_relu_and_tanh():
+    assert susceptibilities("relu", 0.0, 3.0, 0.7) == pytest.approx((1.5, 1.5), rel=1e-12)
+    chi_par, chi_perp = susceptibilities("tanh", 0.0, 1.0, 0.5)
+    assert chi_par < 1.0 and chi_perp < 1.0  # tanh at C_W = 1 is critical only at K -> 0
+
+
+def test_no_criticality_is_an_error():
+    with pytest.raises(ValueError, match="no critical initialisation"):
+        find_critical("exp")
+    with pytest.raises(ValueError, match="positive"):
+        susceptibilities("tanh", 0.0, 1.0, 0.0)
