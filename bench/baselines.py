@@ -1,0 +1,224 @@
+"""Plain-NumPy dense baseline for the benchmarks: what a competent NumPy user would write.
+
+For every network it draws explicit weight matrices with ``np.random.default_rng``
+(Gaussian entries of variance cw/n_in, or Haar-orthogonal via ``np.linalg.qr`` of a
+Gaussian with Mezzadri's sign fix, scaled by sqrt(cw * max(1, n_out/n_in))), pushes the
+inputs X (B x n_0) through, and accumulates per layer the same per-network statistics
+as nnft_fast (DESIGN.md §3):
+
+    G  = (1/n) z^T z                        (B x B)
+    Q  = (1/n) sum_i z_i (x) z_i (x) z_i (x) z_i      (B x B x B x B)
+    GG = G (x) G
+
+Networks are processed in chunks with batched ``matmul`` / ``linalg.qr`` / ``einsum``,
+which is the natural vectorisation (the cost is dominated by the n^2 random normals per
+layer, or by the QR for orthogonal weights, either way). Statistics go into block sums
+(network index mod n_blocks) so memory stays flat and errors come from a delete-one-block
+jackknife.
+
+This module deliberately imports nothing from nnft_fast: it is an independent
+implementation, used both as the speed baseline and as a statistical cross-check.
+"""
+import numpy as np
+
+INITS = ("gaussian", "orthogonal")
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def haar_weights(rng, count, n_out, n_in, cw):
+    """``count`` scaled Haar weight matrices (count, n_out, n_in), entry variance cw/n_in.
+
+    Orthonormal columns when n_out >= n_in, orthonormal rows otherwise: Q of the QR of a
+    Gaussian (max x min) matrix, columns times sign(diag R) (Mezzadri), transposed if wide.
+    """
+    m, k = max(n_out, n_in), min(n_out, n_in)
+    q, r = np.linalg.qr(rng.standard_normal((count, m, k)))
+    q *= np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+    if n_out < n_in:
+        q = np.swapaxes(q, -1, -2)
+    return np.sqrt(cw * max(1.0, n_out / n_in)) * q
+
+
+def gaussian_weights(rng, count, n_out, n_in, cw):
+    """``count`` iid Gaussian weight matrices (count, n_out, n_in), variance cw/n_in."""
+    w = rng.standard_normal((count, n_out, n_in))
+    w *= np.sqrt(cw / n_in)
+    return w
+
+
+class BaselineStats:
+    """Block sums of the per-network G, Q, GG of every layer (flat in the network count)."""
+
+    def __init__(self, widths, n_inputs, four_point=True, n_blocks=32):
+        self.widths = tuple(int(w) for w in widths)
+        self.n_inputs = int(n_inputs)
+        self.four_point = bool(four_point)
+        self.n_blocks = int(n_blocks)
+        L, nb = len(self.widths) - 1, self.n_inputs
+        self.g = np.zeros((self.n_blocks, L, nb, nb))
+        if self.four_point:
+            self.q = np.zeros((self.n_blocks, L) + (nb,) * 4)
+            self.gg = np.zeros((self.n_blocks, L) + (nb,) * 4)
+        self.counts = np.zeros(self.n_blocks, np.int64)
+        self.n_networks = 0
+
+    @property
+    def n_layers(self):
+        return len(self.widths) - 1
+
+    def add_layer(self, layer, z, first):
+        """Add the statistics of z (count, n, B) of networks first, ... at ``layer`` (1..L)."""
+        n = z.shape[1]
+        blocks = (first + np.arange(z.shape[0])) % self.n_blocks
+        g = np.einsum("xia,xib->xab", z, z) / n
+        np.add.at(self.g[:, layer - 1], blocks, g)
+        if self.four_point:
+            zz = z[:, :, :, None] * z[:, :, None, :]                        # (c, n, B, B)
+            q = np.einsum("xiab,xicd->xabcd", zz, zz) / n
+            gg = np.einsum("xab,xcd->xabcd", g, g)
+            np.add.at(self.q[:, layer - 1], blocks, q)
+            np.add.at(self.gg[:, layer - 1], blocks, gg)
+
+    def count(self, first, count):
+        np.add.at(self.counts, (first + np.arange(count)) % self.n_blocks, 1)
+        self.n_networks += count
+
+    # -- estimators (DESIGN.md §3) ---------------------------------------------------------
+    def _estimates(self, layer, t_g, t_q, t_gg, n_tot):
+        """K and the distinct/same-neuron connected four-point from totals over n_tot
+        networks; every argument may carry a leading replica axis (n_tot then (R,))."""
+        n = self.widths[layer]
+        n2 = np.reshape(n_tot, np.shape(n_tot) + (1, 1))
+        out = {"K": t_g / n2}
+        if not self.four_point:
+            return out
+        n4 = np.reshape(n_tot, np.shape(n_tot) + (1, 1, 1, 1))
+        qbar = t_q / n4
+        kk = (np.einsum("...ab,...cd->...abcd", t_g, t_g) - t_gg) / (n4 * (n4 - 1.0))
+        out["C_distinct"] = (n * t_gg / n4 - qbar) / (n - 1.0) - kk
+        out["C_same"] = (qbar - kk - np.einsum("...acbd->...abcd", kk)
+                         - np.einsum("...adbc->...abcd", kk))
+        return out
+
+    def estimates(self, layer):
+        """{name: (value, jackknife error)} for K (and C_distinct, C_same) at layer 1..L."""
+        i = layer - 1
+        used = self.counts > 0
+        cnt = self.counts[used].astype(np.float64)
+        sums = [self.g[used, i]]
+        if self.four_point:
+            sums += [self.q[used, i], self.gg[used, i]]
+        else:
+            sums += [None, None]
+        tot = [None if s is None else s.sum(axis=0) for s in sums]
+        full = self._estimates(layer, *tot, cnt.sum())
+        left = [None if s is None else t - s for t, s in zip(tot, sums)]
+        loo = self._estimates(layer, *left, cnt.sum() - cnt)    # delete-one-block replicas
+        n_rep = cnt.size
+        result = {}
+        for key, value in full.items():
+            dev = loo[key] - loo[key].mean(axis=0)
+            err = (np.sqrt((n_rep - 1.0) / n_rep * np.sum(dev * dev, axis=0)) if n_rep > 1
+                   else np.full_like(value, np.nan))
+            result[key] = (value, err)
+        return result
+
+
+def run_dense_baseline(widths, X, n_networks, seed=0, *, init="gaussian", cw=2.0, cb=0.0,
+                       activation=relu, four_point=True, chunk=8, stats=None, first=0,
+                       n_blocks=32):
+    """Sample ``n_networks`` dense networks with NumPy and accumulate their statistics.
+
+    widths: (n_0, n_1, ..., n_L); X: (B, n_0); cw, cb: scalars (same for every layer).
+    Networks are numbered first, first+1, ... (for the block assignment only; the random
+    stream is ``np.random.default_rng(seed)`` consumed chunk by chunk). Pass ``stats`` to
+    keep accumulating into an existing ``BaselineStats``. Returns the ``BaselineStats``.
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    X = np.asarray(X, dtype=np.float64)
+    widths = tuple(int(w) for w in widths)
+    if stats is None:
+        stats = BaselineStats(widths, X.shape[0], four_point, n_blocks)
+    draw = gaussian_weights if init == "gaussian" else haar_weights
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_networks, chunk):
+        c = min(chunk, n_networks - start)
+        s = np.broadcast_to(X.T, (c,) + X.T.shape)                          # (c, n_0, B)
+        for layer in range(1, len(widths)):
+            n_in, n_out = widths[layer - 1], widths[layer]
+            w = draw(rng, c, n_out, n_in, cw)
+            z = w @ s                                                        # (c, n_out, B)
+            if cb > 0.0:
+                z += np.sqrt(cb) * rng.standard_normal((c, n_out, 1))
+            stats.add_layer(layer, z, first + start)
+            s = activation(z)
+        stats.count(first + start, c)
+    return stats
+
+
+def baseline_estimates(stats):
+    """Per layer l = 1..L: {"K": (value, err), "C_distinct": ..., "C_same": ...}."""
+    return [stats.estimates(l) for l in range(1, stats.n_layers + 1)]
+
+
+def _openblas_controls():
+    """(get, set) ctypes functions of every OpenBLAS loaded in this process."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f
+                            if "openblas" in line.lower() and line.split()[-1].startswith("/")})
+    except OSError:
+        return []
+    controls = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    controls.append((get, put))
+                    break
+            else:
+                continue
+            break
+    return controls
+
+
+class blas_threads:
+    """Context manager: run NumPy's OpenBLAS on ``n`` threads (None: unchanged), restore after.
+
+    ``.supported`` tells whether a controllable OpenBLAS was found.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.controls = _openblas_controls()
+        self.supported = bool(self.controls)
+        self._saved = []
+
+    def __enter__(self):
+        if self.n is not None:
+            self._saved = [(get(), put) for get, put in self.controls]
+            for _, put in self.controls:
+                put(int(self.n))
+        return self
+
+    def __exit__(self, *exc):
+        for previous, put in self._saved:
+            put(int(previous))
+        return False
+
+
+def blas_thread_count():
+    """Current OpenBLAS thread count of NumPy (None if not controllable)."""
+    controls = _openblas_controls()
+    return int(controls[0][0]()) if controls else None

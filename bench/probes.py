@@ -1,0 +1,50 @@
+"""Benchmark-only probe kernels: pieces of the nnft_fast CPU path timed in isolation.
+
+They reuse the package kernels (``nnft_fast.kernels.cpu.*``) unchanged and mirror the
+structure of ``moments.batch_statistics`` (prange over networks, one buffer per network),
+so that
+
+    rng_only        the random normals a network needs and nothing else,
+    moments_only    the per-layer statistics of precomputed preactivations, no forward,
+
+and, with the package's own ``moments.batch_preactivations`` for the forward pass alone
+(see ``bench.compare.build_probes``), add up (roughly) to ``nf.sample``. Each writes one
+number per network into ``sink`` so the work cannot be optimised away. Parallel kernels,
+so not cached (DESIGN.md §8): they compile in about a second on first use.
+"""
+import numpy as np
+from numba import njit, prange
+
+from nnft_fast.kernels.cpu.moments import layer_statistics
+from nnft_fast.kernels.cpu.rng import PURPOSE_WEIGHTS, fill_normal, stream_id
+
+
+@njit(parallel=True)
+def rng_only(first, count, seed, normals_per_layer, sink):
+    """Per network: fill one buffer of normals_per_layer[l] standard normals per layer."""
+    n_layers = normals_per_layer.size
+    for t in prange(count):
+        acc = 0.0
+        for layer in range(1, n_layers + 1):
+            buf = np.empty(normals_per_layer[layer - 1])
+            fill_normal(buf, seed, first + t, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
+            acc += buf[buf.size - 1]
+        sink[t] = acc
+
+
+@njit(parallel=True)
+def moments_only(count, pre, widths, nb, offsets, pair_a, pair_b, quad_p1, quad_p2,
+                 four_point, n_stat, sink):
+    """Per network t: the statistics of ``batch_statistics`` for the preactivations
+    pre[t % len(pre)] (cycling over a small, cache-friendly set), no forward pass."""
+    n_layers = widths.size - 1
+    n_pre = pre.shape[0]
+    for t in prange(count):
+        stats = np.empty((n_layers, n_stat))
+        row = pre[t % n_pre]
+        acc = 0.0
+        for layer in range(1, n_layers + 1):
+            z = row[offsets[layer - 1]:offsets[layer]].reshape((widths[layer], nb))
+            layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[layer - 1])
+            acc += stats[layer - 1, n_stat - 1]
+        sink[t] = acc
