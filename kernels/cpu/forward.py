@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from .activations import activate
-from .config import FASTMATH
+from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .haar import extract_r, haar_frame_from_stream, haar_matrix_from_stream, householder_factor
 from .rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS, fill_normal, fill_uniform, stream_id
 
@@ -65,6 +65,27 @@ def add_bias_and_activate(z, cb, seed, network, layer, act_code, s):
             s[i, a] = activate(act_code, z[i, a])
 
 
+@njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
+def dense_matmul(w, s, z):
+    """z = w @ s for w (n_out x n_in) and a thin s (n_in x B), without BLAS.
+
+    Explicit loops keep BLAS's own thread pool out of the parallel kernels (it would
+    oversubscribe the cores); with B small the product is cheap next to drawing w.
+    """
+    n_out, n_in = w.shape
+    nb = s.shape[1]
+    st = np.empty((nb, n_in), s.dtype)
+    for j in range(n_in):
+        for a in range(nb):
+            st[a, j] = s[j, a]
+    for i in range(n_out):
+        for a in range(nb):
+            acc = 0.0
+            for j in range(n_in):
+                acc += w[i, j] * st[a, j]
+            z[i, a] = acc
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets):
     """Dense forward pass of network ``network``: explicit W for every layer."""
@@ -77,7 +98,7 @@ def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zb
         w = np.empty((n_out, n_in), zbuf.dtype)
         draw_dense_weights(w, init_code, cw[layer - 1], seed, network, layer)
         z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((n_out, nb))
-        z[:, :] = np.dot(w, s)
+        dense_matmul(w, s, z)
         s = np.empty((n_out, nb), zbuf.dtype)
         add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act_code, s)
 

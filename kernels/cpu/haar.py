@@ -134,7 +134,7 @@ def haar_matrix_from_stream(n_rows, n_cols, seed, network, stream, out):
         out[:, :] = q.T
 
 
-@njit(fastmath=FASTMATH, parallel=True)
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_haar_matrices(seed, first, stream, out):
     """out[t] = Haar matrix of index first + t (parallel over t)."""
     count, n_rows, n_cols = out.shape

@@ -11,34 +11,45 @@ All sums are float64 whatever the forward dtype.
 import numpy as np
 from numba import njit, prange
 
-from .config import FASTMATH
+from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .forward import forward_dense_one, forward_projected_one
 
 METHOD_DENSE = 0
 METHOD_PROJECTED = 1
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
 def layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, out):
-    """Write [G | Q | GG] (or [G]) of one layer's z (n x B) into ``out`` (float64)."""
-    n = z.shape[0]
+    """Write [G | Q | GG] (or [G]) of one layer's z (n x B) into ``out`` (float64).
+
+    z is first transposed to input-major float64; pair products y_t,i = z_i,a z_i,b are
+    laid out pair-major, so G and Q are contiguous dot products over neurons (vectorised).
+    """
+    n, nb = z.shape
     n_pairs = pair_a.size
-    n_quads = quad_p1.size
-    y = np.empty(n_pairs)
-    for t in range(n_pairs + (n_quads if four_point else 0)):
-        out[t] = 0.0
+    zt = np.empty((nb, n))
     for i in range(n):
-        for t in range(n_pairs):
-            y[t] = np.float64(z[i, pair_a[t]]) * np.float64(z[i, pair_b[t]])
-            out[t] += y[t]
-        if four_point:
-            for u in range(n_quads):
-                out[n_pairs + u] += y[quad_p1[u]] * y[quad_p2[u]]
+        for a in range(nb):
+            zt[a, i] = z[i, a]
+    y = np.empty((n_pairs, n))
     inv_n = 1.0 / n
-    for t in range(n_pairs + (n_quads if four_point else 0)):
-        out[t] *= inv_n
+    for t in range(n_pairs):
+        za = zt[pair_a[t]]
+        zb = zt[pair_b[t]]
+        acc = 0.0
+        for i in range(n):
+            y[t, i] = za[i] * zb[i]
+            acc += y[t, i]
+        out[t] = acc * inv_n
     if four_point:
-        idx = n_pairs + n_quads
+        for u in range(quad_p1.size):
+            p1 = quad_p1[u]
+            p2 = quad_p2[u]
+            acc = 0.0
+            for i in range(n):
+                acc += y[p1, i] * y[p2, i]
+            out[n_pairs + u] = acc * inv_n
+        idx = n_pairs + quad_p1.size
         for t1 in range(n_pairs):
             for t2 in range(t1, n_pairs):
                 out[idx] = out[t1] * out[t2]
