@@ -28,29 +28,27 @@ DEMO_INITS = ("gaussian", "orthogonal")
 class Progress:
     """Progress line on stderr: networks done, networks per second, ETA."""
 
-    def __init__(self, quiet=False, stream=sys.stderr, interval=0.5):
+    def __init__(self, quiet=False, stream=None, interval=0.5):
         self.quiet = quiet
         self.stream = stream
         self.interval = interval
         self.start = time.perf_counter()
         self.last = 0.0
-        self.first_done = None
 
     def __call__(self, done, total):
         if self.quiet:
             return
         now = time.perf_counter()
-        if self.first_done is None:
-            self.first_done, self.start = done, now
         if now - self.last < self.interval and done < total:
             return
         self.last = now
-        rate = (done - self.first_done) / max(now - self.start, 1e-9)
+        rate = done / max(now - self.start, 1e-9)
         eta = (total - done) / rate if rate > 0 else float("nan")
         eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if np.isfinite(eta) else "--"
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r{done:,}/{total:,} networks  {rate:,.0f}/s  ETA {eta_text}{end}")
-        self.stream.flush()
+        stream = self.stream or sys.stderr
+        stream.write(f"\r{done:,}/{total:,} networks  {rate:,.0f}/s  ETA {eta_text}{end}")
+        stream.flush()
 
 
 def _cmd_run(args):

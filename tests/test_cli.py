@@ -1,0 +1,187 @@
+"""Command line `nnft` and TOML configs: runs, refusals with exit code 2, reports."""
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+import nnft_fast as nf
+from nnft_fast.cli import main
+from nnft_fast.config import ConfigError, load_config, parse_config
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+SMALL = """
+[network]
+widths = [4, 8, 8, 8]
+activation = "relu"
+init = "{init}"
+cw = 2.0
+
+[inputs]
+values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]
+
+[run]
+n_networks = {n}
+seed = 3
+"""
+
+
+def write_config(tmp_path, text, name="run.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_cli(args, capsys):
+    """(exit code, stdout, stderr) of ``nnft ARGS`` inside this process."""
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_writes_the_same_ensemble_as_the_api(tmp_path, capsys):
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=600))
+    out = str(tmp_path / "run.h5")
+    code, _, err = run_cli(["run", cfg, "--out", out, "--quiet", "--batch-size", "64"], capsys)
+    assert code == 0, err
+    parsed = load_config(cfg)
+    direct = nf.sample(parsed.network, parsed.inputs, 600, 3)
+    stored = nf.open(out)
+    assert np.array_equal(stored.accumulator.block_sums, direct.accumulator.block_sums)
+    assert stored.n_networks == 600
+
+
+def test_existing_output_needs_overwrite(tmp_path, capsys):
+    cfg = write_config(tmp_path, SMALL.format(init="orthogonal", n=100))
+    out = str(tmp_path / "run.h5")
+    assert run_cli(["run", cfg, "--out", out, "--quiet"], capsys)[0] == 0
+    code, _, err = run_cli(["run", cfg, "--out", out, "--quiet"], capsys)
+    assert code == 2 and "exists" in err and "--overwrite" in err
+    assert run_cli(["run", cfg, "--out", out, "--quiet", "--overwrite"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("text,needle", [
+    (SMALL.format(init="gaussian", n=10) + "\n[extra]\nx = 1\n", "unknown table [extra]"),
+    (SMALL.format(init="gaussian", n=10).replace("seed = 3", "seed = 3\nsede = 4"),
+     "unknown key 'run.sede'"),
+    (SMALL.format(init="gaussian", n=10).replace('activation = "relu"', "activation = 3"),
+     "'network.activation' has the wrong type"),
+    (SMALL.format(init="gaussian", n=10).replace("widths = [4, 8, 8, 8]", "widths = [4, 0]"),
+     "width must be >= 1"),
+    (SMALL.format(init="gaussian", n=1), "n_networks must be >= 2"),
+    (SMALL.format(init="gaussian", n=10).replace('init = "gaussian"', 'init = "cauchy"'),
+     "unknown init"),
+    (SMALL.format(init="gaussian", n=10).replace("cw = 2.0", "cw = -1.0"),
+     "cw must be non-negative"),
+    (SMALL.format(init="gaussian", n=10).replace("[[1.0, 0.5, -0.5, 0.2],", "[[1.0, 0.5],"),
+     "inputs.values"),
+    ("[network\nwidths = 3", "malformed TOML"),
+    (SMALL.format(init="gaussian", n=10).replace("[run]\nn_networks = 10", "[run]"),
+     "missing required key 'run.n_networks'"),
+])
+def test_bad_configs_exit_2_naming_the_problem(tmp_path, capsys, text, needle):
+    cfg = write_config(tmp_path, text)
+    code, _, err = run_cli(["run", cfg, "--out", str(tmp_path / "x.h5"), "--quiet"], capsys)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err
+    assert not os.path.exists(tmp_path / "x.h5") or needle == "n_networks must be >= 2"
+
+
+def test_missing_config_and_missing_output(tmp_path, capsys):
+    code, _, err = run_cli(["run", str(tmp_path / "nope.toml"), "--quiet"], capsys)
+    assert code == 2 and "config file not found" in err
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=10))
+    code, _, err = run_cli(["run", cfg, "--quiet"], capsys)
+    assert code == 2 and "no output file" in err
+
+
+def test_examples_parse():
+    names = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".toml"))
+    assert len(names) >= 3
+    for name in names:
+        cfg = load_config(os.path.join(EXAMPLES, name))
+        assert cfg.n_networks >= 2 and cfg.out.endswith(".h5")
+
+
+def test_config_save_mapping_and_none():
+    base = SMALL.format(init="gaussian", n=10)
+    assert parse_config(base + '\n[store]\nsave = {"3" = 2}\n').save == {3: 2}
+    assert parse_config(base + '\n[store]\nsave = "none"\n').save is None
+    with pytest.raises(ConfigError, match="store.save"):
+        parse_config(base + '\n[store]\nsave = {"last" = 2}\n')
+
+
+def test_info_and_resume(tmp_path, capsys):
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=300))
+    out = str(tmp_path / "run.h5")
+    assert run_cli(["run", cfg, "--out", out, "--quiet"], capsys)[0] == 0
+    code, text, _ = run_cli(["info", out], capsys)
+    info = json.loads(text)
+    assert code == 0 and info["committed"] == 300 and info["config"]["seed"] == 3
+    code, text, _ = run_cli(["resume", out], capsys)
+    assert code == 0 and "300 networks committed" in text
+
+
+def test_report_on_corrupt_file_is_a_clean_error(tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(os.urandom(4096))
+    code, _, err = run_cli(["report", str(bad), "--out", str(tmp_path / "rep")], capsys)
+    assert code == 2 and "not a readable nnft_fast store" in err
+    code, _, err = run_cli(["info", str(tmp_path / "missing.h5")], capsys)
+    assert code == 2 and "no such store file" in err
+
+
+def _png_has_data(path):
+    import matplotlib.image as mpimg
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    return float(np.std(img[..., :3])) > 0.01
+
+
+def test_report_writes_plots_and_table(tmp_path, capsys):
+    paths = []
+    for init in ("gaussian", "orthogonal"):
+        cfg = write_config(tmp_path, SMALL.format(init=init, n=400), f"{init}.toml")
+        out = str(tmp_path / f"{init}.h5")
+        assert run_cli(["run", cfg, "--out", out, "--quiet"], capsys)[0] == 0
+        paths.append(out)
+    rep = tmp_path / "report"
+    code, text, err = run_cli(["report", *paths, "--out", str(rep)], capsys)
+    assert code == 0, err
+    for name in ("two_point.png", "vertex.png"):
+        assert _png_has_data(rep / name)
+    summary = (rep / "summary.md").read_text()
+    assert "relu gaussian" in summary and "relu orthogonal" in summary
+    assert summary.count("\n| 3 |") == 2  # one row for layer 3 per ensemble
+
+
+def test_demo_runs_and_writes_stores_and_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code, text, err = run_cli(["demo", "--networks", "2000", "--out", str(out)], capsys)
+    assert code == 0, err
+    for name in ("relu_gaussian.h5", "relu_orthogonal.h5", "tanh_gaussian.h5",
+                 "tanh_orthogonal.h5", "two_point.png", "vertex.png", "summary.md"):
+        assert (out / name).stat().st_size > 0
+    assert "networks" in err  # progress line on stderr when not quiet
+    with h5py.File(out / "tanh_orthogonal.h5", "r") as f:
+        assert int(f.attrs["committed"]) == 2000
+
+
+def test_console_script_entry_point(tmp_path):
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=50))
+    out = str(tmp_path / "cli.h5")
+    done = subprocess.run([sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out,
+                           "--quiet"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert nf.open(out).n_networks == 50
+    done = subprocess.run([sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "exists" in done.stderr
