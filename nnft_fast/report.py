@@ -1,12 +1,15 @@
 """Reports: PNG plots (matplotlib) and a Markdown table, per layer, for one or more runs.
 
 Plotted per layer with error bars, one curve per ensemble:
-  * the diagonal two-point function K_aa (input 0);
+  * the diagonal two-point function K_aa (input 0), with the infinite-width prediction
+    (``theory.kernel_recursion``) as a dashed line;
   * the normalised vertex V/K^2 = n_{l-1} (E[z_i^2 z_j^2] - K^2) / K^2 (input 0).
 """
 import os
 
 import numpy as np
+
+from .theory import kernel_recursion
 
 TWO_POINT_PNG = "two_point.png"
 VERTEX_PNG = "vertex.png"
@@ -30,6 +33,8 @@ def per_layer(ens):
     k = [ens.two_point(l) for l in layers]
     rows = {"layers": np.array(layers), "K": np.array([float(e.value[0, 0]) for e in k]),
             "K_err": np.array([float(e.error[0, 0]) for e in k])}
+    theory = kernel_recursion(ens.network, ens.inputs)
+    rows["K_theory"] = np.array([float(theory[l - 1][0, 0]) for l in layers])
     if ens.has_four_point:
         v = [normalised_vertex(ens, l) for l in layers]
         rows["VK2"] = np.array([float(e.value) for e in v])
@@ -43,11 +48,12 @@ def markdown_table(ensembles):
     for ens in ensembles:
         rows = per_layer(ens)
         lines.append(f"### {label(ens)}\n")
-        lines.append("| layer | K_00 | V/K^2 |")
-        lines.append("|---|---|---|")
+        lines.append("| layer | K_00 | K_00 infinite width | V/K^2 |")
+        lines.append("|---|---|---|---|")
         for i, layer in enumerate(rows["layers"]):
             vk = (f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}" if "VK2" in rows else "—")
-            lines.append(f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | {vk} |")
+            lines.append(f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | "
+                         f"{rows['K_theory'][i]:.6g} | {vk} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -69,8 +75,11 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
         plotted = False
         for name, rows in data:
             if key in rows:
-                ax.errorbar(rows["layers"], rows[key], yerr=rows[key + "_err"], marker="o",
-                            capsize=3, label=name)
+                bars = ax.errorbar(rows["layers"], rows[key], yerr=rows[key + "_err"],
+                                   marker="o", capsize=3, label=name)
+                if key + "_theory" in rows:
+                    ax.plot(rows["layers"], rows[key + "_theory"], ls="--",
+                            color=bars[0].get_color(), label=f"{name}: infinite width")
                 plotted = True
         if plotted:
             ax.set_xlabel(r"layer $\ell$")
