@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import nnft_fast as nf
-from nnft_fast.theory import find_critical, kernel_recursion, ntk_recursion, susceptibilities
+from nnft_fast.theory import (find_critical, kernel_recursion, ntk_recursion, susceptibilities,
+                              vertex_recursion)
 from nnft_fast.theory.gaussian_integrals import (NUMPY_ACTIVATIONS, closed_form_pair,
                                                  quadrature_pair)
 
@@ -134,3 +135,37 @@ def test_no_criticality_is_an_error():
         find_critical("exp")
     with pytest.raises(ValueError, match="positive"):
         susceptibilities("tanh", 0.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("activation,cw,slope", [("linear", 1.0, 2.0), ("relu", 2.0, 5.0)])
+def test_vertex_recursion_single_input_closed_forms(activation, cw, slope):
+    """Leading order, criticality, one input: V^(l)/K^2 = 2(l-1) linear, 5(l-1) ReLU."""
+    net = nf.Network((3,) + (40,) * 6, activation, "gaussian", cw=cw)
+    ks, vs = vertex_recursion(net, np.array([[1.0, 0.3, -0.5]]))
+    for layer, (k, v) in enumerate(zip(ks, vs), start=1):
+        assert float(v[0, 0, 0, 0] / k[0, 0] ** 2) == pytest.approx(slope * (layer - 1),
+                                                                   rel=1e-6, abs=1e-9)
+
+
+def test_vertex_recursion_tanh_grows_like_two_thirds_layer():
+    net = nf.Network((3,) + (40,) * 30, "tanh", "gaussian", cw=1.0)
+    ks, vs = vertex_recursion(net, np.array([[0.3, 0.2, -0.1]]))
+    ratio = [float(v[0, 0, 0, 0] / k[0, 0] ** 2) for k, v in zip(ks, vs)]
+    slope = (ratio[-1] - ratio[-11]) / 10
+    assert slope == pytest.approx(2 / 3, rel=0.1)
+
+
+def test_vertex_recursion_matches_ensemble_several_inputs():
+    """Layer 2 is exact at any width; layer 3 agrees up to O(1/n) (5% allowance at n=64)."""
+    net = nf.Network((3, 64, 64, 64), "relu", "gaussian", cw=2.0)
+    x = np.array([[1.0, 0.3, -0.5], [0.2, -1.0, 0.4]])
+    _, vs = vertex_recursion(net, x)
+    ens = nf.sample(net, x, 100_000, seed=5)
+    layer2 = ens.vertex(2)
+    assert np.max(np.abs(layer2.zscore(vs[1]))) < 4.5
+    layer3 = ens.vertex(3)
+    scale = np.max(np.abs(vs[2]))
+    assert np.all(np.abs(layer3.value - vs[2]) < 4.5 * layer3.error + 0.05 * scale)
+    # Strength: dropping the propagated term (the n_l/n_{l-1} V D D part) fails badly.
+    _, v_no_prop = vertex_recursion(nf.Network((3, 64, 64), "relu", "gaussian", cw=2.0), x)
+    assert np.max(np.abs(layer3.value - v_no_prop[1])) > 10 * np.max(layer3.error)
