@@ -15,9 +15,10 @@ Commit protocol per batch of networks [c, c+k): grow and write the raw datasets,
 the accumulator into the slot that does *not* hold the committed state, flush, then set
 ``committed = c + k`` and flush again. A process killed at any moment leaves a file whose
 ``committed`` networks are complete, with one slot holding exactly their accumulator.
-The writer keeps the file in SWMR mode, so readers may open it with ``swmr=True`` while
-it runs. HDF5 file locking refuses a second writer; on network file systems without
-locking set ``HDF5_USE_FILE_LOCKING=FALSE`` and make sure only one writer runs.
+The writer keeps the file in SWMR mode and holds an exclusive OS lock on it (see
+``writer_lock``): a second writer is refused, and readers watch a running file with
+``h5py.File(path, "r", swmr=True, locking=False)`` (``nf.open`` does this). On file
+systems without ``flock`` only the user can make sure a single writer runs.
 """
 import datetime
 import json
@@ -33,6 +34,8 @@ from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
 from .network import Network
 from .sampling import EnsembleRun, check_int
 from .threads import thread_limit
+from .writer_lock import (SWMR_WRITE_FLAG, WriterLock, clear_stale_write_flags, read_superblock,
+                          writer_alive)
 
 SCHEMA_VERSION = 1
 CHUNK_BYTES = 2 ** 20
@@ -76,20 +79,64 @@ def run_from_config(config, inputs):
                        save={layer: count for layer, count in config["save"]} or None)
 
 
-def _open(path, mode):
+def _open_reader(path):
+    """Open for reading; in SWMR mode when a writer is running or was killed.
+
+    A killed writer's file with fewer bytes than its superblock's end-of-file address
+    is refused here: HDF5's SWMR reader would retry its reads for a long time.
+    """
     try:
-        return h5py.File(path, mode, libver="latest")
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such store file: {path}") from None
-    except BlockingIOError:
-        raise StoreError(f"{path} is open for writing by another process "
-                         "(a second writer is refused)") from None
+    try:
+        state = read_superblock(fd)
+        swmr = state is not None and bool(state[0] & SWMR_WRITE_FLAG)
+        if swmr and not writer_alive(fd) and os.fstat(fd).st_size < state[1]:
+            raise StoreError(f"{path} is truncated ({os.fstat(fd).st_size} bytes, the "
+                             f"superblock expects {state[1]})")
+    finally:
+        os.close(fd)
+    try:
+        return h5py.File(path, "r", libver="latest", swmr=swmr, locking=False)
     except OSError as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise StoreError(f"{path} is open for writing by another process "
-                             "(a second writer is refused)") from None
-        raise StoreError(f"{path} is not a readable nnft_fast store: {text}") from None
+        raise StoreError(f"{path} is not a readable nnft_fast store: {exc}") from None
+
+
+class _Writer:
+    """The single writer of a store file: OS lock, stale-flag recovery, HDF5 handle."""
+
+    def __init__(self, path, create):
+        try:
+            self.lock = WriterLock(path, create=create)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such store file: {path}") from None
+        except BlockingIOError:
+            raise StoreError(f"{path} is open by another process (a second writer is "
+                             "refused; readers of a running file must open it with "
+                             "swmr=True, locking=False)") from None
+        try:
+            if not create:
+                clear_stale_write_flags(self.lock.fd)
+            self.file = h5py.File(path, "w" if create else "r+", libver="latest",
+                                  locking=False)
+        except OSError as exc:
+            self.lock.release()
+            raise StoreError(f"{path} is not a writable nnft_fast store: {exc}") from None
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def close(self, quiet=False):
+        """Close and unlock; ``quiet`` when an error is already on its way up (a failing
+        close, e.g. on a full disk, must not mask it)."""
+        try:
+            self.file.close()
+        except Exception:
+            if not quiet:
+                raise
+        finally:
+            self.lock.release()
 
 
 def _read_header(f, path):
@@ -104,6 +151,10 @@ def _read_header(f, path):
     if schema != SCHEMA_VERSION:
         raise StoreError(f"{path} has schema version {schema}; this nnft_fast reads "
                          f"version {SCHEMA_VERSION}")
+    short = {name: d.shape[0] for name, d in f.get("raw", {}).items() if d.shape[0] < committed}
+    if committed < 0 or committed > config.get("n_networks", 0) or short:
+        raise StoreError(f"{path} claims {committed} committed networks but holds fewer "
+                         f"(raw rows: {short or 'n/a'}); the file is corrupt")
     return config, committed, inputs
 
 
@@ -133,7 +184,16 @@ def _raw_chunk_rows(n_neurons, n_inputs, itemsize):
 
 
 def _create(path, run, config, compression):
-    f = _open(path, "w")
+    writer = _Writer(path, create=True)
+    try:
+        _write_header(writer.file, run, config, compression)
+    except BaseException:
+        writer.close(quiet=True)
+        raise
+    return writer
+
+
+def _write_header(f, run, config, compression):
     f.attrs["schema_version"] = SCHEMA_VERSION
     f.attrs["package_version"] = _package_version()
     f.attrs["config"] = json.dumps(config, sort_keys=True)
@@ -156,7 +216,6 @@ def _create(path, run, config, compression):
         group.attrs["committed"] = np.int64(-1)
     f.flush()
     f.swmr_mode = True
-    return f
 
 
 def _commit_batch(f, run, acc, committed, stats, raw, start):
@@ -190,7 +249,12 @@ def _drive(f, run, acc, config, committed, batch_size, threads, progress):
             count = min(batch_size, n_networks - committed)
             start = first + committed
             stats, raw = run.compute(start, count)
-            committed = _commit_batch(f, run, acc, committed, stats, raw, start)
+            try:
+                committed = _commit_batch(f, run, acc, committed, stats, raw, start)
+            except OSError as exc:
+                raise OSError(exc.errno, f"writing {f.filename} failed after {committed} "
+                              f"committed networks ({exc}); the file keeps those: free "
+                              "the space and nf.resume it") from exc
             if progress is not None:
                 progress(committed, n_networks)
     return committed
@@ -213,12 +277,14 @@ def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, 
     if batch_size is None:
         batch_size = run.default_batch_size(n_networks)
     batch_size = check_int("batch_size", batch_size, 1)
-    f = _create(path, run, config, compression)
+    writer = _create(path, run, config, compression)
     try:
-        acc = run.new_accumulator()
-        _drive(f, run, acc, config, 0, batch_size, threads, progress)
-    finally:
-        f.close()
+        _drive(writer.file, run, run.new_accumulator(), config, 0, batch_size, threads,
+               progress)
+    except BaseException:
+        writer.close(quiet=True)
+        raise
+    writer.close()
     return open_store(path)
 
 
@@ -229,7 +295,8 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
     whose configuration differs is refused.
     """
     path = os.fspath(path)
-    f = _open(path, "r+")
+    writer = _Writer(path, create=False)
+    f = writer.file
     try:
         config, committed, inputs = _read_header(f, path)
         if expect is not None and expect != config:
@@ -243,15 +310,17 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
             batch_size = run.default_batch_size(config["n_networks"])
         batch_size = check_int("batch_size", batch_size, 1)
         _drive(f, run, acc, config, committed, batch_size, threads, progress)
-    finally:
-        f.close()
+    except BaseException:
+        writer.close(quiet=True)
+        raise
+    writer.close()
     return open_store(path)
 
 
 def open_store(path):
     """The Ensemble of the committed networks of a store file (read only)."""
     path = os.fspath(path)
-    with _open(path, "r") as f:
+    with _open_reader(path) as f:
         config, committed, inputs = _read_header(f, path)
         run = run_from_config(config, inputs)
         acc = _load_accumulator(f, run, committed, path)
@@ -264,7 +333,7 @@ def open_store(path):
 def store_info(path):
     """Header of a store file as a dict (config, committed, provenance)."""
     path = os.fspath(path)
-    with _open(path, "r") as f:
+    with _open_reader(path) as f:
         config, committed, _ = _read_header(f, path)
         info = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
                 if k != "config"}
@@ -285,7 +354,7 @@ def reanalyze(path, *, chunk_networks=65536, threads=None):
     """
     path = os.fspath(path)
     chunk_networks = check_int("chunk_networks", chunk_networks, 1)
-    with _open(path, "r") as f:
+    with _open_reader(path) as f:
         config, committed, inputs = _read_header(f, path)
         run = run_from_config(config, inputs)
         if not run.save:
@@ -314,7 +383,7 @@ def reanalyze(path, *, chunk_networks=65536, threads=None):
 def read_raw(path, layer, start=0, stop=None):
     """Committed raw outputs of ``layer``: array (networks, n_saved, B)."""
     path = os.fspath(path)
-    with _open(path, "r") as f:
+    with _open_reader(path) as f:
         _, committed, _ = _read_header(f, path)
         name = f"raw/layer_{layer}"
         if name not in f:
