@@ -4,6 +4,7 @@ Thin public re-exports; the implementation lives in the submodules and, for the
 compiled kernels, in ``nnft_fast.kernels``.
 """
 from .activations import ACTIVATIONS, Activation
+from .compare import Comparison, Prediction, compare, predict
 from .ensemble import Ensemble, Estimate, LayerMoments
 from .network import INITS, Network
 from .sampling import haar_orthogonal, preactivations, sample
@@ -12,6 +13,6 @@ from .threads import thread_limit
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "Activation", "Ensemble", "Estimate", "INITS", "LayerMoments",
-           "Network", "StoreError", "haar_orthogonal", "open", "preactivations", "read_raw",
-           "reanalyze", "resume", "sample", "store_info", "thread_limit", "__version__"]
+__all__ = ["ACTIVATIONS", "Activation", "Comparison", "Ensemble", "Estimate", "INITS", "LayerMoments",
+           "Network", "Prediction", "StoreError", "compare", "haar_orthogonal", "open",
+           "predict", "preactivations", "read_raw", "reanalyze", "resume", "sample", "store_info", "thread_limit", "__version__"]

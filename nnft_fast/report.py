@@ -3,13 +3,15 @@
 Plotted per layer with error bars, one curve per ensemble:
   * the diagonal two-point function K_aa (input 0), with the infinite-width prediction
     (``theory.kernel_recursion``) as a dashed line;
-  * the normalised vertex V/K^2 = n_{l-1} (E[z_i^2 z_j^2] - K^2) / K^2 (input 0).
+  * the normalised vertex V/K^2 = n_{l-1} (E[z_i^2 z_j^2] - K^2) / K^2 (input 0), with
+    the leading-order 1/n prediction (``theory.vertex_recursion``, Gaussian or Haar
+    weights) as a dashed line.
 """
 import os
 
 import numpy as np
 
-from .theory import kernel_recursion
+from .compare import predict
 
 TWO_POINT_PNG = "two_point.png"
 VERTEX_PNG = "vertex.png"
@@ -33,12 +35,16 @@ def per_layer(ens):
     k = [ens.two_point(l) for l in layers]
     rows = {"layers": np.array(layers), "K": np.array([float(e.value[0, 0]) for e in k]),
             "K_err": np.array([float(e.error[0, 0]) for e in k])}
-    theory = kernel_recursion(ens.network, ens.inputs)
-    rows["K_theory"] = np.array([float(theory[l - 1][0, 0]) for l in layers])
+    theory = predict(ens.network, ens.inputs[:1])  # input 0 only
+    rows["K_theory"] = np.array([float(theory.kernels[l - 1][0, 0]) for l in layers])
     if ens.has_four_point:
         v = [normalised_vertex(ens, l) for l in layers]
         rows["VK2"] = np.array([float(e.value) for e in v])
         rows["VK2_err"] = np.array([float(e.error) for e in v])
+        if theory.vertices is not None:
+            rows["VK2_theory"] = np.array([float(theory.vertices[l - 1].ravel()[0]
+                                                 / theory.kernels[l - 1][0, 0] ** 2)
+                                           for l in layers])
     return rows
 
 
@@ -48,12 +54,13 @@ def markdown_table(ensembles):
     for ens in ensembles:
         rows = per_layer(ens)
         lines.append(f"### {label(ens)}\n")
-        lines.append("| layer | K_00 | K_00 infinite width | V/K^2 |")
-        lines.append("|---|---|---|---|")
+        lines.append("| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 leading 1/n |")
+        lines.append("|---|---|---|---|---|")
         for i, layer in enumerate(rows["layers"]):
             vk = (f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}" if "VK2" in rows else "—")
+            vk_theory = f"{rows['VK2_theory'][i]:.4g}" if "VK2_theory" in rows else "—"
             lines.append(f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | "
-                         f"{rows['K_theory'][i]:.6g} | {vk} |")
+                         f"{rows['K_theory'][i]:.6g} | {vk} | {vk_theory} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -78,8 +85,9 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
                 bars = ax.errorbar(rows["layers"], rows[key], yerr=rows[key + "_err"],
                                    marker="o", capsize=3, label=name)
                 if key + "_theory" in rows:
+                    theory = "infinite width" if key == "K" else "leading 1/n"
                     ax.plot(rows["layers"], rows[key + "_theory"], ls="--",
-                            color=bars[0].get_color(), label=f"{name}: infinite width")
+                            color=bars[0].get_color(), label=f"{name}: {theory}")
                 plotted = True
         if plotted:
             ax.set_xlabel(r"layer $\ell$")

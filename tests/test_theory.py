@@ -169,3 +169,74 @@ def test_vertex_recursion_matches_ensemble_several_inputs():
     # Strength: dropping the propagated term (the n_l/n_{l-1} V D D part) fails badly.
     _, v_no_prop = vertex_recursion(nf.Network((3, 64, 64), "relu", "gaussian", cw=2.0), x)
     assert np.max(np.abs(layer3.value - v_no_prop[1])) > 10 * np.max(layer3.error)
+
+
+# ------------------------------------------------------- Haar-orthogonal leading-order vertex
+
+def test_orthogonal_vertex_single_input_closed_forms():
+    """Haar weights, one input, criticality, square hidden layers (n_1 >= n_0):
+    layer 1 is a vector uniform on a sphere: V/K^2 = -2 n_0 / max(n_0, n_1);
+    linear: each layer adds 2K^2 (weight fluctuation) - 2K^2 (Haar cross cumulant), and
+    propagates V unchanged, so V/K^2 = -2 for l >= 2;
+    ReLU (C_W = 2): each layer adds 5K^2 - 2K^2, so V/K^2 = 3(l - 1) - 2 for l >= 2."""
+    x = np.array([[1.0, 0.3, -0.5]])
+    for activation, cw, expected in (("linear", 1.0, lambda l: -2.0),
+                                     ("relu", 2.0, lambda l: 3.0 * (l - 1) - 2.0)):
+        net = nf.Network((3,) + (40,) * 6, activation, "orthogonal", cw=cw)
+        ks, vs = vertex_recursion(net, x)
+        ratios = [float(v[0, 0, 0, 0] / k[0, 0] ** 2) for k, v in zip(ks, vs)]
+        assert ratios[0] == pytest.approx(-2.0 * 3 / 40, rel=1e-9)
+        for layer, r in enumerate(ratios[1:], start=2):
+            assert r == pytest.approx(expected(layer), rel=1e-6, abs=1e-9)
+
+
+def haar_layer_one_vertex(x, cw, n0, n1):
+    """Exact V^(1) = n_0 x distinct-neuron connected function for z = s O x + b, O the
+    truncated N x N Haar matrix (N = max(n_0, n_1), s^2 = C_W N / n_0), from the O(N)
+    Weingarten function for two distinct rows:
+      E[y_ia y_ib y_jc y_jd] = s^4 [(N+1) M_ab M_cd - M_ac M_bd - M_ad M_bc] / (N(N-1)(N+2)),
+    M = x x^T, minus K_ab K_cd with E[y_a y_b] = s^2 M_ab / N (biases cancel)."""
+    big_n = max(n0, n1)
+    s2 = cw * big_n / n0
+    m = x @ x.T
+    mm = np.einsum("ab,cd->abcd", m, m)
+    raw = s2 ** 2 * ((big_n + 1) * mm - np.einsum("ac,bd->abcd", m, m)
+                     - np.einsum("ad,bc->abcd", m, m)) / (big_n * (big_n - 1) * (big_n + 2))
+    return n0 * (raw - (s2 / big_n) ** 2 * mm)
+
+
+@pytest.mark.parametrize("widths", [(6, 4, 3), (3, 5, 5)], ids=["narrowing", "widening"])
+def test_orthogonal_layer_one_vertex_exact(widths):
+    """Measured V^(1) of Haar layers equals the exact Weingarten value (not zero, as for
+    Gaussian weights), and the leading-order recursion is within O(1/N) of it."""
+    x = np.array([[1.0, 0.3, -0.5, 0.2, 0.1, 0.7][:widths[0]],
+                  [-0.4, 0.8, 0.1, -0.3, 0.6, 0.0][:widths[0]]])
+    net = nf.Network(widths, "tanh", "orthogonal", cw=1.5, cb=0.2)
+    exact = haar_layer_one_vertex(x, 1.5, widths[0], widths[1])
+    ens = nf.sample(net, x, 60_000, seed=17)
+    measured = ens.vertex(1)
+    assert np.max(np.abs(measured.zscore(exact))) < 4.5
+    assert np.max(np.abs(measured.zscore(0.0))) > 10  # a Gaussian-weight answer fails
+    _, vs = vertex_recursion(net, x)
+    big_n = max(widths[:2])
+    assert np.max(np.abs(vs[0] - exact)) < 4.0 / big_n * np.max(np.abs(exact))
+
+
+def test_orthogonal_vertex_recursion_matches_ensemble():
+    """Deeper Haar layers: measured V - recursion shrinks like 1/n (the four-point function
+    itself is then right to O(1/n^2)), while the Gaussian-weight recursion stays far off."""
+    x = np.array([[1.0, 0.3, -0.5], [0.2, -1.0, 0.4]])
+    deviation = {}
+    for n in (32, 128):
+        net = nf.Network((3, n, n, n), "relu", "orthogonal", cw=2.0)
+        _, vs = vertex_recursion(net, x)
+        _, vs_gauss = vertex_recursion(nf.Network((3, n, n, n), "relu", "gaussian", cw=2.0), x)
+        ens = nf.sample(net, x, 100_000, seed=23 + n)
+        for layer in (2, 3):
+            est = ens.vertex(layer)
+            scale = np.max(np.abs(vs[layer - 1]))
+            deviation[n, layer] = np.max(np.abs(est.value - vs[layer - 1])) / scale
+            assert deviation[n, layer] < 16.0 / n  # O(1/n) with a modest coefficient
+            assert np.max(np.abs(est.zscore(vs_gauss[layer - 1]))) > 20
+    for layer in (2, 3):  # 4x the width: at least 2x closer (pure 1/n gives 4x)
+        assert deviation[128, layer] < deviation[32, layer] / 2

@@ -105,9 +105,23 @@ def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zb
 
 @njit(fastmath=FASTMATH, cache=True)
 def small_matmul(f, r, scale, z):
-    """z = scale * f @ r for a tall f (n x k) and a small r (k x B)."""
+    """z = scale * f @ r for a tall f (n x k) and a small r (k x B), summed in float64.
+
+    k = B = 4 (the common case, R1) gets fixed trip counts that LLVM unrolls and
+    vectorises, about 4x faster than the generic loop; both sum in the same order.
+    """
     n, k = f.shape
     nb = r.shape[1]
+    if k == 4 and nb == 4:
+        for i in range(n):
+            f0 = f[i, 0]
+            f1 = f[i, 1]
+            f2 = f[i, 2]
+            f3 = f[i, 3]
+            for a in range(4):
+                z[i, a] = scale * (0.0 + f0 * r[0, a] + f1 * r[1, a] + f2 * r[2, a]
+                                   + f3 * r[3, a])
+        return
     for i in range(n):
         for a in range(nb):
             acc = 0.0
@@ -128,7 +142,8 @@ def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code
     """
     n_layers = widths.size - 1
     nb = xt.shape[1]
-    s = xt.astype(zbuf.dtype)
+    s = np.empty((nb, xt.shape[0]), zbuf.dtype).T  # column-major: contiguous reflectors
+    s[:, :] = xt
     for layer in range(1, n_layers + 1):
         n_in = widths[layer - 1]
         n_out = widths[layer]
@@ -148,5 +163,5 @@ def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code
             frame = np.empty((k, m)).T
             haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame)
             small_matmul(frame[:n_out], r, orthogonal_scale(cw[layer - 1], n_in, n_out), z)
-        s = np.empty((n_out, nb), zbuf.dtype)
+        s = np.empty((nb, n_out), zbuf.dtype).T
         add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act_code, s)

@@ -1,12 +1,19 @@
 """Theory: predictions to set beside measured ensembles (DESIGN.md §4).
 
-So far: the infinite-width kernel and mean-NTK recursions (``infinite_width``),
-criticality (``criticality``), the 1/n four-point vertex for Gaussian weights
-(``vertex``) and the Gaussian integrals behind them (``gaussian_integrals``).
+- ``infinite_width``: the infinite-width kernel and mean-NTK recursions;
+- ``criticality``: susceptibilities chi_par, chi_perp and the critical (C_b, C_W) finder;
+- ``vertex``: the 1/n four-point vertex recursion, Gaussian and Haar-orthogonal weights;
+- ``single_layer``: exact one-hidden-layer results (Halverson-Maiti-Stoner) with samplers;
+- ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
+- ``gaussian_integrals``: the Gaussian integrals behind them.
 """
+from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
 from .infinite_width import kernel_recursion, ntk_recursion
+from .single_layer import SingleLayerNet, erf_net, gauss_net, relu_net
 from .vertex import same_neuron_connected, vertex_recursion
 
-__all__ = ["CriticalPoint", "find_critical", "kernel_recursion", "ntk_recursion",
-           "same_neuron_connected", "susceptibilities", "vertex_recursion"]
+__all__ = ["CriticalPoint", "SingleLayerNet", "erf_net", "find_critical", "gauss_net",
+           "kernel_recursion", "layer_coupling", "measured_coupling", "ntk_recursion",
+           "quartic_coupling", "relu_net", "same_neuron_connected", "susceptibilities",
+           "vertex_recursion"]

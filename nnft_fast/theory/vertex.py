@@ -1,12 +1,30 @@
-"""Four-point vertex at order 1/n for Gaussian weights (Roberts & Yaida ch. 4), B inputs.
+"""Four-point vertex at order 1/n (Roberts & Yaida ch. 4), Gaussian or Haar weights, B inputs.
 
-With V^(l) = n_{l-1} x (connected distinct-neuron four-point function) (DESIGN.md §2):
+With V^(l) = n_{l-1} x (connected distinct-neuron four-point function) (DESIGN.md §2),
+Gaussian weights:
     V^(1) = 0,
     V^(l+1)_{(ab)(cd)} = C_W^2 [<s_a s_b s_c s_d>_K - <s_a s_b>_K <s_c s_d>_K]
                          + (C_W^2 / 4) (n_l / n_{l-1})
                            sum_{e f g h} V^(l)_{(ef)(gh)} D^{ef}_{ab} D^{gh}_{cd},
     D^{ef}_{ab} = <d^2 (s_a s_b) / dz_e dz_f>_K,  s = sigma(z), K = K^(l) (infinite width),
 and the same-neuron connected function is (V_(ab)(cd) + V_(ac)(bd) + V_(ad)(bc)) / n_{l-1}.
+
+Haar-orthogonal weights W = s O (O an n_{l+1} x n_l Haar frame, s^2 = C_W N / n_l with
+N = max(n_l, n_{l+1}), DESIGN.md §2). Given the layer below, S = sigma(z^(l)), the rows of
+O S are not independent Gaussians: O's entries obey the O(N) Weingarten calculus,
+    E[O_ik O_il O_jm O_jp] = [(N+1) d_kl d_mp - d_km d_lp - d_kp d_lm] / (N (N-1) (N+2)),
+for i != j, so with C = C_W S^T S / n_l (the conditional kernel less C_b)
+    E[z_ia z_ib z_jc z_jd | S] = Khat_ab Khat_cd - (C_ac C_bd + C_ad C_bc) / N + O(1/N^2).
+Two distinct neurons therefore carry, besides the Gaussian-weight part (the fluctuation of
+Khat), a negative cross cumulant of order 1/N; it enters the next layer exactly like the
+Gaussian part (through D), so the recursion keeps its form with one extra term:
+    V^(1)   = -(n_0 / N_1) (C_ac C_bd + C_ad C_bc),          C = K^(1) - C_b^(1),
+    V^(l+1) = [Gaussian right-hand side] - C_W^2 (n_l / N_{l+1})
+              (<s_a s_c> <s_b s_d> + <s_a s_d> <s_b s_c>)_K,  N_{l+1} = max(n_l, n_{l+1}).
+The same-neuron relation above also holds (the same-neuron Weingarten term gives -2/N
+times the three Wick pairings). Checks: deep linear, square: V/K^2 = -2 at every depth,
+i.e. E[z^4]/E[z^2]^2 = 3 - 6/n, the sphere's 3n/(n+2) to this order.
+
 D is computed without sigma'' by Gaussian integration by parts on the (z_a, z_b)
 marginal M:  D = M^{-1} <s_a s_b (z z^T - M)> M^{-1}, so kinks (ReLU) are harmless.
 Gaussian averages of up to four distinct inputs use tensor-product Gauss-Hermite
@@ -65,19 +83,29 @@ def _second_derivative_average(sigma, k, a, b):
     return out
 
 
+def _haar_cross_cumulant(c, fan_in, fan_out):
+    """-(n_l / N)(C_ac C_bd + C_ad C_bc), N = max(n_l, n_{l+1}): the Haar weights' term."""
+    return -(fan_in / max(fan_in, fan_out)) * (np.einsum("ac,bd->abcd", c, c)
+                                               + np.einsum("ad,bc->abcd", c, c))
+
+
 def vertex_recursion(network, X):
-    """Leading-order vertices V^(l) (B, B, B, B) for l = 1..L, Gaussian weights.
+    """Leading-order vertices V^(l) (B, B, B, B) for l = 1..L, Gaussian or Haar weights.
 
     Returns (kernels, vertices): the infinite-width K^(l) and V^(l) lists.
     """
-    if network.init != "gaussian":
-        raise ValueError("vertex_recursion is the Gaussian-weight recursion; "
+    if network.init not in ("gaussian", "orthogonal"):
+        raise ValueError("vertex_recursion covers gaussian and orthogonal weights; "
                          f"got init={network.init!r}")
+    haar = network.init == "orthogonal"
     x = validate_inputs(network, X)
     sigma = numpy_activation(network.activation)
     kernels = kernel_recursion(network, x)
     nb = x.shape[0]
+    widths = network.widths
     v = np.zeros((nb,) * 4)
+    if haar:
+        v = _haar_cross_cumulant(kernels[0] - network.cb_array[0], widths[0], widths[1])
     vertices = [v]
     for layer in range(1, network.n_layers):
         k = kernels[layer - 1]
@@ -91,12 +119,14 @@ def vertex_recursion(network, X):
             four[idx] = _four_point_moment(sigma, k, idx)
         d = np.array([[_second_derivative_average(sigma, k, a, b) for b in range(nb)]
                       for a in range(nb)])  # d[a, b, e, f]
-        ratio = network.widths[layer] / network.widths[layer - 1]
+        ratio = widths[layer] / widths[layer - 1]
         new = np.empty_like(v)
         for a, b, c, e in itertools.product(range(nb), repeat=4):
             new[a, b, c, e] = cw * cw * (four[tuple(sorted((a, b, c, e)))] - pair[a, b] * pair[c, e])
         propagated = np.einsum("efgh,abef,cdgh->abcd", v, d, d)
         v = new + 0.25 * cw * cw * ratio * propagated
+        if haar:
+            v = v + _haar_cross_cumulant(cw * pair, widths[layer], widths[layer + 1])
         vertices.append(v)
     return kernels, vertices
 
