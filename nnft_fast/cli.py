@@ -15,7 +15,7 @@ import numpy as np
 from . import store
 from .config import ConfigError, load_config
 from .network import Network
-from .report import markdown_table, write_report
+from .report import write_report
 from .sampling import sample
 
 DEMO_WIDTH = 32
@@ -99,7 +99,8 @@ def _cmd_demo(args):
                                     store=path, overwrite=True, progress=Progress(args.quiet)))
     paths = write_report(ensembles, args.out,
                          title=f"Gaussian vs orthogonal at criticality, width {DEMO_WIDTH}")
-    print(markdown_table(ensembles))
+    with open(paths["summary"]) as fh:
+        print(fh.read())
     print("\n".join(f"wrote {p}" for p in paths.values()))
 
 

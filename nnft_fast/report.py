@@ -48,11 +48,12 @@ def per_layer(ens):
     return rows
 
 
-def markdown_table(ensembles):
-    """One Markdown table: layer x ensemble, K and V/K^2 with errors."""
+def markdown_table(ensembles, tables=None):
+    """One Markdown table: layer x ensemble, K and V/K^2 with errors; ``tables``: the
+    ensembles' ``per_layer`` results when already computed."""
     lines = []
-    for ens in ensembles:
-        rows = per_layer(ens)
+    tables = tables or [per_layer(ens) for ens in ensembles]
+    for ens, rows in zip(ensembles, tables):
         lines.append(f"### {label(ens)}\n")
         lines.append("| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 leading 1/n |")
         lines.append("|---|---|---|---|---|")
@@ -74,7 +75,8 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
     except ImportError:
         raise ImportError("reports need matplotlib: pip install 'nnft_fast[plot]'") from None
     os.makedirs(out_dir, exist_ok=True)
-    data = [(label(e), per_layer(e)) for e in ensembles]
+    tables = [per_layer(e) for e in ensembles]
+    data = [(label(e), rows) for e, rows in zip(ensembles, tables)]
     paths = {}
     for key, fname, ylabel in (("K", TWO_POINT_PNG, r"two-point $K_{00}^{(\ell)}$"),
                                ("VK2", VERTEX_PNG, r"normalised vertex $V^{(\ell)}/K^2$")):
@@ -102,6 +104,6 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
         plt.close(fig)
     summary = os.path.join(out_dir, SUMMARY_MD)
     with open(summary, "w") as fh:
-        fh.write(f"# {title}\n\n" + markdown_table(ensembles))
+        fh.write(f"# {title}\n\n" + markdown_table(ensembles, tables))
     paths["summary"] = summary
     return paths

@@ -92,9 +92,10 @@ def _open_reader(path):
     try:
         state = read_superblock(fd)
         swmr = state is not None and bool(state[0] & SWMR_WRITE_FLAG)
-        if swmr and not writer_alive(fd) and os.fstat(fd).st_size < state[1]:
-            raise StoreError(f"{path} is truncated ({os.fstat(fd).st_size} bytes, the "
-                             f"superblock expects {state[1]})")
+        size = os.fstat(fd).st_size
+        if swmr and size < state[1] and not writer_alive(fd):
+            raise StoreError(f"{path} is truncated ({size} bytes, the superblock expects "
+                             f"{state[1]})")
     finally:
         os.close(fd)
     try:
@@ -127,13 +128,16 @@ class _Writer:
             self.lock.release()
             raise
 
-    def close(self, quiet=False):
-        """Close and unlock; ``quiet`` when an error is already on its way up (a failing
-        close, e.g. on a full disk, must not mask it)."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        """Close and unlock; when an error is already on its way up, a failing close
+        (e.g. on a full disk) must not mask it."""
         try:
             self.file.close()
         except Exception:
-            if not quiet:
+            if exc_type is None:
                 raise
         finally:
             self.lock.release()
@@ -187,8 +191,8 @@ def _create(path, run, config, compression):
     writer = _Writer(path, create=True)
     try:
         _write_header(writer.file, run, config, compression)
-    except BaseException:
-        writer.close(quiet=True)
+    except BaseException as exc:
+        writer.__exit__(type(exc), exc, None)
         raise
     return writer
 
@@ -277,14 +281,9 @@ def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, 
     if batch_size is None:
         batch_size = run.default_batch_size(n_networks)
     batch_size = check_int("batch_size", batch_size, 1)
-    writer = _create(path, run, config, compression)
-    try:
+    with _create(path, run, config, compression) as writer:
         _drive(writer.file, run, run.new_accumulator(), config, 0, batch_size, threads,
                progress)
-    except BaseException:
-        writer.close(quiet=True)
-        raise
-    writer.close()
     return open_store(path)
 
 
@@ -295,9 +294,8 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
     whose configuration differs is refused.
     """
     path = os.fspath(path)
-    writer = _Writer(path, create=False)
-    f = writer.file
-    try:
+    with _Writer(path, create=False) as writer:
+        f = writer.file
         config, committed, inputs = _read_header(f, path)
         if expect is not None and expect != config:
             diff = sorted(k for k in set(expect) | set(config) if expect.get(k) != config.get(k))
@@ -310,10 +308,6 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
             batch_size = run.default_batch_size(config["n_networks"])
         batch_size = check_int("batch_size", batch_size, 1)
         _drive(f, run, acc, config, committed, batch_size, threads, progress)
-    except BaseException:
-        writer.close(quiet=True)
-        raise
-    writer.close()
     return open_store(path)
 
 
