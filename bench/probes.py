@@ -15,7 +15,7 @@ so not cached (DESIGN.md §8): they compile in about a second on first use.
 import numpy as np
 from numba import njit, prange
 
-from nnft_fast.kernels.cpu.moments import layer_statistics
+from nnft_fast.kernels.cpu.moments import layer_statistics, statistics_workspace_size
 from nnft_fast.kernels.cpu.rng import PURPOSE_WEIGHTS, fill_normal, stream_id
 
 
@@ -39,12 +39,15 @@ def moments_only(count, pre, widths, nb, offsets, pair_a, pair_b, quad_p1, quad_
     pre[t % len(pre)] (cycling over a small, cache-friendly set), no forward pass."""
     n_layers = widths.size - 1
     n_pre = pre.shape[0]
+    n_max = widths.max()
     for t in prange(count):
         stats = np.empty((n_layers, n_stat))
+        work = np.empty(statistics_workspace_size(n_max, nb, pair_a.size))
         row = pre[t % n_pre]
         acc = 0.0
         for layer in range(1, n_layers + 1):
-            z = row[offsets[layer - 1]:offsets[layer]].reshape((widths[layer], nb))
-            layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[layer - 1])
+            zt = row[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+            layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[layer - 1],
+                             work)
             acc += stats[layer - 1, n_stat - 1]
         sink[t] = acc

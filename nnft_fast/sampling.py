@@ -189,7 +189,10 @@ class EnsembleRun:
         self._batch_preactivations(_METHOD_CODES[self.method], np.int64(start), count,
                                    np.uint64(self.seed), xt, widths, cw, cb, init_code,
                                    act_code, self._offsets, out)
-        return [out[:, self._offsets[l]:self._offsets[l + 1]].reshape(count, n, nb)
+        # The kernels write each layer input-major (B x n_l); hand out (count, n_l, B).
+        return [np.ascontiguousarray(
+                    out[:, self._offsets[l]:self._offsets[l + 1]].reshape(count, nb, n)
+                    .transpose(0, 2, 1))
                 for l, n in enumerate(self.network.widths[1:])]
 
     def ensemble(self, accumulator, first_network, n_networks):

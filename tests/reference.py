@@ -45,6 +45,7 @@ N_PURPOSES = 8
 PURPOSE_WEIGHTS = 0
 PURPOSE_BIAS = 1
 PURPOSE_FRAME = 2
+RANK_TOL = 1e-11   # kernels/cpu/haar.py RANK_TOL_FLOAT64
 
 INITS = ("gaussian", "orthogonal", "uniform")
 
@@ -136,8 +137,9 @@ def householder_qr(a, return_steps=False):
     reflectors), ||x|| = norm, x0 = x[0],
         alpha = -sign(x0) * norm   with sign(0) = +1,
         v = x - alpha e_0,  beta = 2 / |v|^2,  H_j = I - beta v v^T,
-    and R_jj = alpha (NO sign fix: R_jj <= 0 when x0 >= 0). A zero sub-column (norm = 0,
-    or |v| = 0) gives H_j = I and R_jj = x0. Q = H_0 ... H_{k-1} [I_k; 0].
+    and R_jj = alpha (NO sign fix: R_jj <= 0 when x0 >= 0). Canonical degenerate steps
+    (haar.py): a sub-column with norm <= RANK_TOL times its column's norm is zeroed
+    (H_j = I, R_jj = 0). Q = H_0 ... H_{k-1} [I_k; 0].
 
     With ``return_steps`` also returns x0 (k,) and norm (k,): the pivot entry and the
     sub-column norm each reflector saw (see ``qr_sign_ambiguous``, ``qr_indeterminate``).
@@ -153,13 +155,15 @@ def householder_qr(a, return_steps=False):
         x0 = x[0]
         x0s[j] = x0
         norms[j] = norm
+        column_norm = math.sqrt(norm2 + float(np.dot(a[:j, j], a[:j, j])))
+        if norm2 <= (RANK_TOL * column_norm) ** 2:   # numerically dependent column
+            a[j:, j] = 0.0
+            vs.append(None)
+            rdiag[j] = 0.0
+            continue
         alpha = -norm if x0 >= 0 else norm
         v0 = x0 - alpha
         vnorm2 = norm2 - x0 * x0 + v0 * v0
-        if norm2 == 0.0 or vnorm2 == 0.0:
-            vs.append(None)
-            rdiag[j] = x0
-            continue
         v = x
         v[0] = v0
         beta = 2.0 / vnorm2
@@ -337,8 +341,9 @@ def projected_layer(s, init, cw, cb, n_out, seed, network, layer):
     """One projected layer (DESIGN.md §5; forward.py::forward_projected_one).
 
     With S = s (n_in, B), k = min(n_in, B) and the thin Householder QR S = Q R (R is
-    (k, B), ``householder_qr`` convention), W S is replaced by F R:
-        gaussian    F = sqrt(cw/n_in) * G,  G (n_out, k) row-major normals, stream 8*layer
+    (k, B), ``householder_qr`` convention, rows then signed so that diag(R) >= 0), W S is
+    replaced by F R:
+        gaussian    F = sqrt(cw/n_in) * G,  G (n_out, k) column-major normals, stream 8*layer
         orthogonal  F = orthogonal_scale(cw, n_in, n_out) * H[:n_out],  H the (m, k) Haar
                     frame of stream 8*layer + 2 with m = max(n_out, n_in)
     and z = F R + b. Returns (F, R, b) with b (n_out,) (zeros when cb == 0).
@@ -347,9 +352,10 @@ def projected_layer(s, init, cw, cb, n_out, seed, network, layer):
     n_in, nb = s.shape
     k = min(n_in, nb)
     _, r = householder_qr(s)
+    r = r * np.where(np.diag(r) < 0.0, -1.0, 1.0)[:, None]   # canonical: diag(R) >= 0
     if init == "gaussian":
         g = normals(seed, network, stream_id(layer, PURPOSE_WEIGHTS), n_out * k)
-        f = math.sqrt(cw / n_in) * g.reshape(n_out, k)
+        f = math.sqrt(cw / n_in) * g.reshape(k, n_out).T
     elif init == "orthogonal":
         m = max(n_out, n_in)
         frame = haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME))

@@ -1,8 +1,10 @@
 """Forward passes of one network, dense and projected (DESIGN.md §2, §5).
 
-Both write the preactivations z^(l) (n_l x B, neuron-major) of every layer into one flat
-buffer ``zbuf``; layer l occupies ``zbuf[offsets[l-1]:offsets[l]]``. Both have the same
-argument list; ``act_code`` selects a built-in activation (``activations.activate``).
+Both write the preactivations of every layer into one flat buffer ``zbuf``, input-major:
+layer l occupies ``zbuf[offsets[l-1]:offsets[l]]`` as zt^(l) = (z^(l))^T (B x n_l), so
+every per-neuron loop (matmul, activation, moments) runs over contiguous memory. Both
+have the same argument list; ``act_code`` selects a built-in activation
+(``activations.activate``).
 
 Conventions: z^(1) = W^(1) x + b^(1), z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1); biases
 N(0, cb_l); weight entries of variance cw_l / n_{l-1}:
@@ -51,117 +53,147 @@ def draw_dense_weights(w, init_code, cw, seed, network, layer):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def add_bias_and_activate(z, cb, seed, network, layer, act_code, s):
-    """z += b (b_i ~ N(0, cb), shared by all inputs); s = act(z)."""
-    n, nb = z.shape
+def add_bias_and_activate(zt, cb, seed, network, layer, act_code, st):
+    """zt += b (b_i ~ N(0, cb), shared by all inputs); st = act(zt). Both B x n."""
+    nb, n = zt.shape
     if cb > 0.0:
         b = np.empty(n)
         fill_normal(b, seed, network, stream_id(layer, PURPOSE_BIAS), math.sqrt(cb))
-        for i in range(n):
-            for a in range(nb):
-                z[i, a] += b[i]
-    for i in range(n):
         for a in range(nb):
-            s[i, a] = activate(act_code, z[i, a])
+            for i in range(n):
+                zt[a, i] += b[i]
+    for a in range(nb):
+        for i in range(n):
+            st[a, i] = activate(act_code, zt[a, i])
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
-def dense_matmul(w, s, z):
-    """z = w @ s for w (n_out x n_in) and a thin s (n_in x B), without BLAS.
+def dense_matmul(w, st, zt):
+    """zt = (w @ st^T)^T for w (n_out x n_in) and a thin input-major st (B x n_in),
+    without BLAS.
 
     Explicit loops keep BLAS's own thread pool out of the parallel kernels (it would
     oversubscribe the cores); with B small the product is cheap next to drawing w.
     """
     n_out, n_in = w.shape
-    nb = s.shape[1]
-    st = np.empty((nb, n_in), s.dtype)
-    for j in range(n_in):
-        for a in range(nb):
-            st[a, j] = s[j, a]
+    nb = st.shape[0]
     for i in range(n_out):
         for a in range(nb):
             acc = 0.0
             for j in range(n_in):
                 acc += w[i, j] * st[a, j]
-            z[i, a] = acc
+            zt[a, i] = acc
+
+
+@njit(cache=True)
+def dense_workspace_size(widths, nb):
+    """Elements of ``work`` needed by ``forward_dense_one``: one W and one S buffer."""
+    largest_w = 0
+    for layer in range(1, widths.size):
+        largest_w = max(largest_w, widths[layer] * widths[layer - 1])
+    return largest_w + widths.max() * nb
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets):
-    """Dense forward pass of network ``network``: explicit W for every layer."""
+def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets,
+                      work):
+    """Dense forward pass of network ``network``: explicit W for every layer.
+
+    ``work``: scratch of ``dense_workspace_size`` elements of zbuf's dtype, reused across
+    networks by the batch drivers (no allocation per layer).
+    """
     n_layers = widths.size - 1
     nb = xt.shape[1]
-    s = xt.astype(zbuf.dtype)
+    w_size = work.size - widths.max() * nb
+    s_flat = work[w_size:]
+    st = s_flat[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+    st[:, :] = xt.T
     for layer in range(1, n_layers + 1):
         n_in = widths[layer - 1]
         n_out = widths[layer]
-        w = np.empty((n_out, n_in), zbuf.dtype)
+        w = work[:n_out * n_in].reshape((n_out, n_in))
         draw_dense_weights(w, init_code, cw[layer - 1], seed, network, layer)
-        z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((n_out, nb))
-        dense_matmul(w, s, z)
-        s = np.empty((n_out, nb), zbuf.dtype)
-        add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act_code, s)
+        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, n_out))
+        dense_matmul(w, st, zt)
+        st = s_flat[:nb * n_out].reshape((nb, n_out))
+        add_bias_and_activate(zt, cb[layer - 1], seed, network, layer, act_code, st)
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def small_matmul(f, r, scale, z):
-    """z = scale * f @ r for a tall f (n x k) and a small r (k x B), summed in float64.
+def small_matmul(ft, r, scale, zt):
+    """zt = scale * (f @ r)^T for f = ft^T (ft k x n) and a small r (k x B), summed in
+    float64 in the order c = 0..k-1.
 
-    k = B = 4 (the common case, R1) gets fixed trip counts that LLVM unrolls and
-    vectorises, about 4x faster than the generic loop; both sum in the same order.
+    k = B = 4 (the common case, R1) gets fixed trip counts that LLVM vectorises over the
+    neurons i; both branches sum in the same order.
     """
-    n, k = f.shape
+    k, n = ft.shape
     nb = r.shape[1]
     if k == 4 and nb == 4:
-        for i in range(n):
-            f0 = f[i, 0]
-            f1 = f[i, 1]
-            f2 = f[i, 2]
-            f3 = f[i, 3]
-            for a in range(4):
-                z[i, a] = scale * (0.0 + f0 * r[0, a] + f1 * r[1, a] + f2 * r[2, a]
-                                   + f3 * r[3, a])
+        for a in range(4):
+            r0 = r[0, a]
+            r1 = r[1, a]
+            r2 = r[2, a]
+            r3 = r[3, a]
+            for i in range(n):
+                zt[a, i] = scale * (0.0 + ft[0, i] * r0 + ft[1, i] * r1 + ft[2, i] * r2
+                                    + ft[3, i] * r3)
         return
-    for i in range(n):
-        for a in range(nb):
+    for a in range(nb):
+        for i in range(n):
             acc = 0.0
             for c in range(k):
-                acc += f[i, c] * r[c, a]
-            z[i, a] = scale * acc
+                acc += ft[c, i] * r[c, a]
+            zt[a, i] = scale * acc
+
+
+@njit(cache=True)
+def projected_workspace_size(widths, nb):
+    """Elements of ``work`` needed by ``forward_projected_one``: S, the Gaussian or Haar
+    factor (each up to n_max x B) and R (B x B)."""
+    return 2 * widths.max() * nb + nb * nb
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets):
+def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets,
+                          work):
     """Exact projected forward pass (DESIGN.md §5), O(n B^2) per layer.
 
     With the thin QR S = Q R (Q n_in x k orthonormal, k = min(n_in, B), exact for any
     rank of S), W S = (W Q) R and W Q has a known law:
-      Gaussian:   iid N(0, cw/n_in) entries, n_out x k;
+      Gaussian:   iid N(0, cw/n_in) entries, n_out x k, drawn column by column;
       orthogonal: s * (Haar n_out x k frame) if n_out >= n_in, else
                   s * (first n_out rows of a Haar n_in x k frame).
+    ``work``: scratch of ``projected_workspace_size`` elements of zbuf's dtype, reused
+    across networks by the batch drivers (no allocation per layer).
     """
     n_layers = widths.size - 1
     nb = xt.shape[1]
-    s = np.empty((nb, xt.shape[0]), zbuf.dtype).T  # column-major: contiguous reflectors
-    s[:, :] = xt
+    n_max = widths.max()
+    s_flat = work[:n_max * nb]
+    factor_flat = work[n_max * nb:2 * n_max * nb]
+    r_flat = work[2 * n_max * nb:]
+    beta = np.empty(nb)
+    rdiag = np.empty(nb)
+    st = s_flat[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+    st[:, :] = xt.T
     for layer in range(1, n_layers + 1):
         n_in = widths[layer - 1]
         n_out = widths[layer]
         k = min(n_in, nb)
-        beta = np.empty(k)
-        rdiag = np.empty(k)
-        householder_factor(s, beta, rdiag)
-        r = np.empty((k, nb), zbuf.dtype)
-        extract_r(s, rdiag, r)
-        z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((n_out, nb))
+        s = st.T  # S (n_in x B) column-major: contiguous reflectors
+        householder_factor(s, beta[:k], rdiag[:k])
+        r = r_flat[:k * nb].reshape((k, nb))
+        extract_r(s, rdiag[:k], r)
+        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, n_out))
         if init_code == INIT_GAUSSIAN:
-            g = np.empty((n_out, k), zbuf.dtype)
-            fill_normal(g.ravel(), seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
-            small_matmul(g, r, math.sqrt(cw[layer - 1] / n_in), z)
+            gt = factor_flat[:k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
+            fill_normal(gt.ravel(), seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
+            small_matmul(gt, r, math.sqrt(cw[layer - 1] / n_in), zt)
         else:
             m = max(n_out, n_in)
-            frame = np.empty((k, m)).T
-            haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame)
-            small_matmul(frame[:n_out], r, orthogonal_scale(cw[layer - 1], n_in, n_out), z)
-        s = np.empty((nb, n_out), zbuf.dtype).T
-        add_bias_and_activate(z, cb[layer - 1], seed, network, layer, act_code, s)
+            frame_t = factor_flat[:k * m].reshape((k, m))
+            haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame_t.T)
+            small_matmul(frame_t[:, :n_out], r, orthogonal_scale(cw[layer - 1], n_in, n_out), zt)
+        st = s_flat[:nb * n_out].reshape((nb, n_out))
+        add_bias_and_activate(zt, cb[layer - 1], seed, network, layer, act_code, st)

@@ -5,6 +5,14 @@ m x k matrix of iid standard normals, *normalised so that diag(R) > 0* (Mezzadri
 the columns of Q are multiplied by sign(R_jj). Without that sign correction the law
 depends on the QR convention and is not Haar.
 
+Numerically degenerate steps get canonical choices, so the factors are a continuous
+function of the input away from a threshold and two exact implementations (float32 and
+float64, CPU and GPU, any summation order) produce the same R up to the signs of its
+rows: a sub-column whose norm is below RANK_TOL times its column's norm is numerically
+in the span of the earlier columns; it is set to zero, H_j = I and R_jj = 0. RANK_TOL is
+1e-11 for float64 and 1e-5 for float32 (orders above the rounding of a dot product of
+a few thousand terms). Gaussian matrices (Haar frames) never hit it.
+
 Reflectors are stored LAPACK-style in the lower part of the factored matrix. The
 routines accept any memory layout; callers pass column-contiguous (Fortran) views when
 columns are long.
@@ -14,64 +22,88 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .config import FASTMATH
+from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .rng import fill_normal
 
+RANK_TOL_FLOAT64 = 1e-11
+RANK_TOL_FLOAT32 = 1e-5
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
-def apply_reflector(v, j, beta, target, c):
-    """target[j:, c] -= beta (v_j . target[j:, c]) v_j, with v_j = v[j:, j]."""
-    m = v.shape[0]
+
+@njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True, inline="always")
+def apply_reflector(v, beta, target):
+    """target -= beta (v . target) v for 1-D v, target of one length (H = I - beta v v^T).
+
+    Callers pass column slices ``a[j:, c]``, so every loop starts at 0: Numba's
+    negative-index wraparound is provably dead and LLVM emits contiguous vector loads
+    instead of gathers.
+    """
     dot = 0.0
-    for i in range(j, m):
-        dot += v[i, j] * target[i, c]
+    for i in range(v.size):
+        dot += v[i] * target[i]
     f = beta * dot
-    for i in range(j, m):
-        target[i, c] -= f * v[i, j]
+    for i in range(v.size):
+        target[i] -= f * v[i]
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
 def householder_factor(a, beta, rdiag):
     """In-place Householder QR of ``a`` (m x n), k = min(m, n) reflectors.
 
     On return column j of ``a`` from row j down holds the reflector v_j, with
     H_j = I - beta_j v_j v_j^T and A = H_0 ... H_{k-1} R; the strict upper part of
-    ``a[:k]`` holds R above its diagonal and ``rdiag`` holds diag(R).
+    ``a[:k]`` holds R above its diagonal and ``rdiag`` holds diag(R). Numerically
+    dependent columns follow the canonical rule of the module docstring.
     """
     m, n = a.shape
     k = min(m, n)
+    tol = RANK_TOL_FLOAT32 if a.itemsize == 4 else RANK_TOL_FLOAT64
     for j in range(k):
+        v = a[j:, j]
         norm2 = 0.0
-        for i in range(j, m):
-            norm2 += a[i, j] * a[i, j]
+        for i in range(v.size):
+            norm2 += v[i] * v[i]
+        above2 = 0.0  # reflectors are orthogonal: column norm^2 = above^2 + sub-column^2
+        for i in range(j):
+            above2 += a[i, j] * a[i, j]
+        column2 = above2 + norm2
+        if norm2 <= tol * tol * column2:
+            for i in range(v.size):
+                v[i] = 0.0
+            beta[j] = 0.0
+            rdiag[j] = 0.0
+            continue
         norm = math.sqrt(norm2)
-        x0 = a[j, j]
+        x0 = v[0]
         alpha = -norm if x0 >= 0 else norm
         v0 = x0 - alpha
         vnorm2 = norm2 - x0 * x0 + v0 * v0
-        if norm2 == 0.0 or vnorm2 == 0.0:
-            beta[j] = 0.0
-            rdiag[j] = x0
-            continue
         beta[j] = 2.0 / vnorm2
-        a[j, j] = v0
+        v[0] = v0
         for c in range(j + 1, n):
-            apply_reflector(a, j, beta[j], a, c)
+            apply_reflector(v, beta[j], a[j:, c])
         rdiag[j] = alpha
 
 
 @njit(fastmath=FASTMATH, cache=True)
 def extract_r(a, rdiag, r):
-    """R factor (k x n) of a matrix factored by ``householder_factor``."""
+    """Canonical R factor (k x n) of a matrix factored by ``householder_factor``: rows
+    multiplied by sign(R_jj) so that diag(R) >= 0.
+
+    That R is unique for full-rank input (continuous in it), whatever sign each reflector
+    chose, so the projected sampler's z = F R does not jump when a pivot's sign is
+    rounding noise. Exact in law: F D with D = diag(+-1) has the law of F for Gaussian F
+    and for Haar frames.
+    """
     k, n = r.shape
     for j in range(k):
+        sign = -1.0 if rdiag[j] < 0.0 else 1.0
         for c in range(n):
             if c < j:
                 r[j, c] = 0.0
             elif c == j:
-                r[j, c] = rdiag[j]
+                r[j, c] = sign * rdiag[j]
             else:
-                r[j, c] = a[j, c]
+                r[j, c] = sign * a[j, c]
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -85,7 +117,7 @@ def form_q(a, beta, q):
         if beta[j] == 0.0:
             continue
         for c in range(j, k):
-            apply_reflector(a, j, beta[j], q, c)
+            apply_reflector(a[j:, j], beta[j], q[j:, c])
 
 
 @njit(fastmath=FASTMATH, cache=True)

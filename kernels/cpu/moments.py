@@ -12,33 +12,39 @@ import numpy as np
 from numba import njit, prange
 
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import forward_dense_one, forward_projected_one
+from .forward import (dense_workspace_size, forward_dense_one, forward_projected_one,
+                      projected_workspace_size)
 
 METHOD_DENSE = 0
 METHOD_PROJECTED = 1
+CHUNK_NETWORKS = 16
+
+
+@njit(cache=True)
+def statistics_workspace_size(n_max, nb, n_pairs):
+    """float64 elements of ``work`` for ``layer_statistics`` on layers up to n_max wide."""
+    return n_max * n_pairs
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
-def layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, out):
-    """Write [G | Q | GG] (or [G]) of one layer's z (n x B) into ``out`` (float64).
+def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work):
+    """Write [G | Q | GG] (or [G]) of one layer's input-major zt (B x n) into ``out``
+    (float64).
 
-    z is first transposed to input-major float64; pair products y_t,i = z_i,a z_i,b are
-    laid out pair-major, so G and Q are contiguous dot products over neurons (vectorised).
+    Pair products y_t,i = z_i,a z_i,b are laid out pair-major (float64), so G and Q are
+    contiguous dot products over neurons (vectorised). ``work``: float64 scratch of at
+    least ``statistics_workspace_size`` elements.
     """
-    n, nb = z.shape
+    nb, n = zt.shape
     n_pairs = pair_a.size
-    zt = np.empty((nb, n))
-    for i in range(n):
-        for a in range(nb):
-            zt[a, i] = z[i, a]
-    y = np.empty((n_pairs, n))
+    y = work[:n_pairs * n].reshape((n_pairs, n))
     inv_n = 1.0 / n
     for t in range(n_pairs):
         za = zt[pair_a[t]]
         zb = zt[pair_b[t]]
         acc = 0.0
         for i in range(n):
-            y[t, i] = za[i] * zb[i]
+            y[t, i] = np.float64(za[i]) * np.float64(zb[i])
             acc += y[t, i]
         out[t] = acc * inv_n
     if four_point:
@@ -58,49 +64,89 @@ def layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, out):
 
 @njit(fastmath=FASTMATH, cache=True)
 def forward_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                offsets):
+                offsets, work):
     """Dispatch one network's forward pass to the dense or projected kernel."""
     if method_code == METHOD_DENSE:
-        forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets)
+        forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets,
+                          work)
     else:
         forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                              offsets)
+                              offsets, work)
+
+
+@njit(cache=True)
+def forward_workspace_size(method_code, widths, nb):
+    """Scratch elements ``forward_one`` needs for this method."""
+    if method_code == METHOD_DENSE:
+        return dense_workspace_size(widths, nb)
+    return projected_workspace_size(widths, nb)
+
+
+@njit(cache=True)
+def chunk_count(count):
+    """Chunks of up to CHUNK_NETWORKS networks for the parallel drivers; each chunk reuses
+    one set of buffers. Every network's numbers are independent of the cut."""
+    return (count + CHUNK_NETWORKS - 1) // CHUNK_NETWORKS
+
+
+@njit(cache=True)
+def chunk_bounds(count, n_chunks, chunk):
+    """Networks [start, stop) of chunk ``chunk`` of ``n_chunks`` contiguous chunks."""
+    return chunk * count // n_chunks, (chunk + 1) * count // n_chunks
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
                      offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, stats,
                      save_layers, save_neurons, raw):
-    """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over t).
+    """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over
+    chunks of networks, each with its own buffers).
 
     The forward arithmetic runs in ``raw.dtype``. Raw outputs: for each j, the first
-    ``save_neurons[j]`` neurons of layer ``save_layers[j]`` are copied, neuron-major, into
-    consecutive slots of ``raw[t]`` (shape (count, sum_j save_neurons[j] * B)).
+    ``save_neurons[j]`` neurons of layer ``save_layers[j]`` are copied, neuron-major
+    (z_ia at i * B + a), into consecutive slots of ``raw[t]`` (shape
+    (count, sum_j save_neurons[j] * B)).
     """
     n_layers = widths.size - 1
     nb = xt.shape[1]
-    for t in prange(count):
+    n_work = forward_workspace_size(method_code, widths, nb)
+    n_stat_work = statistics_workspace_size(widths.max(), nb, pair_a.size)
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
         zbuf = np.empty(offsets[n_layers], raw.dtype)
-        forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                    zbuf, offsets)
-        for layer in range(1, n_layers + 1):
-            z = zbuf[offsets[layer - 1]:offsets[layer]].reshape((widths[layer], nb))
-            layer_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1])
-        pos = 0
-        for j in range(save_layers.size):
-            start = offsets[save_layers[j] - 1]
-            size = save_neurons[j] * nb
-            raw[t, pos:pos + size] = zbuf[start:start + size]
-            pos += size
+        work = np.empty(n_work, raw.dtype)
+        stat_work = np.empty(n_stat_work)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
+                        zbuf, offsets, work)
+            for layer in range(1, n_layers + 1):
+                zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+                layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point,
+                                 stats[t, layer - 1], stat_work)
+            pos = 0
+            for j in range(save_layers.size):
+                layer = save_layers[j]
+                zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+                for i in range(save_neurons[j]):
+                    for a in range(nb):
+                        raw[t, pos + i * nb + a] = zt[a, i]
+                pos += save_neurons[j] * nb
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_preactivations(method_code, first, count, seed, xt, widths, cw, cb, init_code,
                          act_code, offsets, out):
-    """out[t] = flat preactivations (all layers) of network first + t."""
-    for t in prange(count):
-        forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                    out[t], offsets)
+    """out[t] = flat preactivations (all layers, input-major: layer l is zt^(l), B x n_l,
+    at offsets[l-1]) of network first + t."""
+    n_work = forward_workspace_size(method_code, widths, xt.shape[1])
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        work = np.empty(n_work, out.dtype)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
+                        out[t], offsets, work)
 
 
 @njit(cache=True)
@@ -119,6 +165,14 @@ def add_to_blocks(stats, first, block_sums, block_counts):
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def sample_statistics(z, pair_a, pair_b, quad_p1, quad_p2, four_point, stats):
-    """stats[t] = statistics of stored samples z[t] (n x B), parallel over t."""
-    for t in prange(z.shape[0]):
-        layer_statistics(z[t], pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t])
+    """stats[t] = statistics of stored samples z[t] (n x B, neuron-major), parallel over t."""
+    count, n, nb = z.shape
+    n_stat_work = statistics_workspace_size(n, nb, pair_a.size)
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        zt = np.empty((nb, n), z.dtype)
+        work = np.empty(n_stat_work)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            zt[:, :] = z[t].T
+            layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t], work)

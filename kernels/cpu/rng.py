@@ -1,5 +1,8 @@
 """Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11) + Box-Muller.
 
+Box-Muller uses our own libm-free log, cos and sin (fdlibm / Cephes polynomials), so the
+normal loop vectorises and the arithmetic is the same on every backend.
+
 Every random number of the package is a pure function of
 
     key     = (seed mod 2^32, seed div 2^32)
@@ -16,7 +19,8 @@ compiles under @njit and (later) @cuda.jit.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core.extending import intrinsic
 
 from .config import FASTMATH
 
@@ -42,7 +46,7 @@ def stream_id(layer, purpose):
     return np.uint64(layer * N_PURPOSES + purpose)
 
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
 def philox4x32(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 block function; all inputs are uint64 holding 32-bit values."""
     for _ in range(10):
@@ -74,7 +78,7 @@ _COS_C = (-1.13585365213876817300e-11, 2.08757008419747316778e-9, -2.75573141792
           2.48015872888517045348e-5, -1.38888888888730564116e-3, 4.16666666666665929218e-2)
 
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
 def cos_sin_turn(u):
     """(cos 2 pi u, sin 2 pi u) for u in [0, 1), libm-free so the loop vectorises.
 
@@ -92,17 +96,63 @@ def cos_sin_turn(u):
         cp = cp * r2 + c
     sin_r = r + r * r2 * sp
     cos_r = 1.0 - 0.5 * r2 + r2 * r2 * cp
-    quadrant = int(q) & 3
-    if quadrant == 0:
-        return cos_r, sin_r
-    if quadrant == 1:
-        return -sin_r, cos_r
-    if quadrant == 2:
-        return -cos_r, -sin_r
-    return sin_r, -cos_r
+    quadrant = np.int64(q) & 3
+    swap = (quadrant & 1) == 1
+    cos_value = sin_r if swap else cos_r
+    sin_value = cos_r if swap else sin_r
+    cos_value = -cos_value if ((quadrant + 1) & 2) != 0 else cos_value
+    sin_value = -sin_value if (quadrant & 2) != 0 else sin_value
+    return cos_value, sin_value
 
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
+# fdlibm __ieee754_log: log(1+f) = 2s + s R(s^2), s = f / (2 + f), |s| <= 0.1716.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+       1.479819860511658591e-01)
+_MANTISSA = np.int64(0x000FFFFFFFFFFFFF)
+_SQRT_HALF_BITS = np.int64(0x3FE6A09E00000000)  # ~sqrt(2)/2, as in musl's log
+_SHIFT_SQRT_HALF = np.int64(0x3FF0000000000000) - _SQRT_HALF_BITS
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The IEEE-754 bits of a float64 as an int64 (an LLVM bitcast; vectorises)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def bits_float(typingctx, bits):
+    """The float64 whose IEEE-754 bits are the int64 ``bits`` (an LLVM bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.int64), codegen
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def log_positive(x):
+    """Natural log of a positive normal float64, libm-free (fdlibm, error < 1 ulp).
+
+    x = 2^e m with m in [sqrt(2)/2, sqrt(2)) split off the bits without a branch (musl's
+    offset trick); log x = e log 2 + log m.
+    """
+    bits = float_bits(np.float64(x)) + _SHIFT_SQRT_HALF
+    e = np.float64((bits >> 52) - 1023)
+    m = bits_float((bits & _MANTISSA) + _SQRT_HALF_BITS)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    hfsq = 0.5 * f * f
+    return e * _LN2_HI - ((hfsq - (s * (hfsq + t1 + t2) + e * _LN2_LO)) - f)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
 def stream_words(seed, network, stream, block):
     """The four uint32 words (as uint64) of block ``block`` of a network's stream."""
     s = np.uint64(seed)
@@ -111,25 +161,25 @@ def stream_words(seed, network, stream, block):
                       e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
 
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
 def normal_block(seed, network, stream, block):
     """Four iid standard normals: block ``block`` of stream ``stream`` of a network."""
     r0, r1, r2, r3 = stream_words(seed, network, stream, block)
-    rad0 = math.sqrt(-2.0 * math.log(_uniform(r0)))
-    rad1 = math.sqrt(-2.0 * math.log(_uniform(r2)))
+    rad0 = math.sqrt(-2.0 * log_positive(_uniform(r0)))
+    rad1 = math.sqrt(-2.0 * log_positive(_uniform(r2)))
     c0, s0 = cos_sin_turn(_uniform(r1))
     c1, s1 = cos_sin_turn(_uniform(r3))
     return rad0 * c0, rad0 * s0, rad1 * c1, rad1 * s1
 
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
 def uniform_block(seed, network, stream, block):
     """Four iid uniforms on (0, 1): block ``block`` of stream ``stream``."""
     r0, r1, r2, r3 = stream_words(seed, network, stream, block)
     return _uniform(r0), _uniform(r1), _uniform(r2), _uniform(r3)
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def fill_normal(out, seed, network, stream, scale):
     """Fill the flat array ``out`` with ``scale`` * standard normals of one stream.
 
@@ -139,17 +189,17 @@ def fill_normal(out, seed, network, stream, scale):
     fill_uniform(out, seed, network, stream, 0.0, 1.0)
     m = out.size
     for p in range(m // 2):
-        rad = scale * math.sqrt(-2.0 * math.log(out[2 * p]))
+        rad = scale * math.sqrt(-2.0 * log_positive(out[2 * p]))
         c, s = cos_sin_turn(out[2 * p + 1])
         out[2 * p] = rad * c
         out[2 * p + 1] = rad * s
     if m % 2 == 1:
         u = uniform_block(seed, network, stream, (m - 1) // 4)
         lane = (m - 1) % 4
-        out[m - 1] = scale * math.sqrt(-2.0 * math.log(u[lane])) * cos_sin_turn(u[lane + 1])[0]
+        out[m - 1] = scale * math.sqrt(-2.0 * log_positive(u[lane])) * cos_sin_turn(u[lane + 1])[0]
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def fill_uniform(out, seed, network, stream, low, high):
     """Fill the flat array ``out`` with uniforms on (low, high) from one stream."""
     m = out.size
