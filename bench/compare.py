@@ -476,18 +476,10 @@ def build_probes(x):
     def rng(counts):
         return lambda n: probes.rng_only(np.int64(0), n, seed, counts, sink(n))
 
-    chunk = 64
-    fwd_out = np.empty((chunk, offsets[-1]))
-
     def fwd(method_code, init_code):
-        """Forward pass only: the package's batch_preactivations into a reused buffer."""
-        def run(n):
-            for start in range(0, n, chunk):
-                c = min(chunk, n - start)
-                cpu_moments.batch_preactivations(method_code, np.int64(start), c, seed, xt,
-                                                 widths, cw, cb, init_code, act, offsets,
-                                                 fwd_out[:c])
-        return run
+        """Forward pass only (probes.forward_only: the package's forward_one, reused buffers)."""
+        return lambda n: probes.forward_only(method_code, n, seed, xt, widths, cw, cb, init_code,
+                                             act, offsets, sink(n))
 
     def one_thread(fn):
         def run(n):
@@ -518,14 +510,14 @@ def build_probes(x):
         ProbeMethod("rng_projected_1thread", "RNG only, projected normals, 1 thread",
                     one_thread(rng(proj_normals))),
         ProbeMethod("forward_projected_gaussian", "forward only, projected gaussian "
-                    "(batch_preactivations)", fwd(P, init_g)),
+                    "(forward_one)", fwd(P, init_g)),
         ProbeMethod("forward_projected_orthogonal", "forward only, projected orthogonal "
-                    "(batch_preactivations)", fwd(P, init_o)),
+                    "(forward_one)", fwd(P, init_o)),
         ProbeMethod("moments_two_point", "moments only, two-point", mom(False)),
         ProbeMethod("moments_four_point", "moments only, two+four-point", mom(True)),
         ProbeMethod("rng_dense", "RNG only, dense normals (1.9M/network)", rng(dense_normals)),
         ProbeMethod("forward_dense_gaussian", "forward only, dense gaussian "
-                    "(batch_preactivations)", fwd(D, init_g)),
+                    "(forward_one)", fwd(D, init_g)),
         ProbeMethod("forward_dense_gaussian_blas1", "forward only, dense gaussian, "
                     "OpenBLAS at 1 thread", blas1(fwd(D, init_g))),
     ]

@@ -5,17 +5,19 @@ structure of ``moments.batch_statistics`` (prange over networks, one buffer per 
 so that
 
     rng_only        the random normals a network needs and nothing else,
+    forward_only    the forward pass (moments.forward_one) into a reused buffer, no moments,
     moments_only    the per-layer statistics of precomputed preactivations, no forward,
 
-and, with the package's own ``moments.batch_preactivations`` for the forward pass alone
-(see ``bench.compare.build_probes``), add up (roughly) to ``nf.sample``. Each writes one
+add up (roughly) to ``nf.sample`` (see ``bench.compare.build_probes``). Each writes one
 number per network into ``sink`` so the work cannot be optimised away. Parallel kernels,
 so not cached (DESIGN.md §8): they compile in about a second on first use.
 """
 import numpy as np
 from numba import njit, prange
 
-from nnft_fast.kernels.cpu.moments import layer_statistics, statistics_workspace_size
+from nnft_fast.kernels.cpu.moments import (chunk_bounds, chunk_count, forward_one,
+                                           forward_workspace_size, layer_statistics,
+                                           statistics_workspace_size)
 from nnft_fast.kernels.cpu.rng import PURPOSE_WEIGHTS, fill_normal, stream_id
 
 
@@ -30,6 +32,23 @@ def rng_only(first, count, seed, normals_per_layer, sink):
             fill_normal(buf, seed, first + t, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
             acc += buf[buf.size - 1]
         sink[t] = acc
+
+
+@njit(parallel=True)
+def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_code, offsets,
+                 sink):
+    """Per network: ``forward_one`` into a buffer reused within a chunk, as in
+    ``batch_statistics``; no statistics."""
+    n_work = forward_workspace_size(method_code, widths, xt.shape[1])
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        zbuf = np.empty(offsets[widths.size - 1])
+        work = np.empty(n_work)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            forward_one(method_code, t, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
+                        offsets, work)
+            sink[t] = zbuf[zbuf.size - 1]
 
 
 @njit(parallel=True)

@@ -20,7 +20,7 @@ METHODS = ("auto", "dense", "projected")
 OBSERVABLES = ("two_point", "four_point")
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _METHOD_CODES = {"dense": cpu_moments.METHOD_DENSE, "projected": cpu_moments.METHOD_PROJECTED}
-_STATS_BYTES_PER_BATCH = 32 * 2 ** 20
+_STATS_BYTES_PER_BATCH = 8 * 2 ** 20   # under glibc's mmap threshold cap: batches reuse heap pages
 _SEED_LIMIT = 2 ** 64
 NETWORK_INDEX_LIMIT = 2 ** 63  # network indices are int64 in the kernels
 

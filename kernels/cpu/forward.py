@@ -52,6 +52,15 @@ def draw_dense_weights(w, init_code, cw, seed, network, layer):
                 w[i, j] = s * h[i, j]
 
 
+@njit(fastmath=FASTMATH, cache=True, inline="always")
+def apply_activation(act_code, zt, st):
+    """st = act(zt) elementwise (both B x n)."""
+    nb, n = zt.shape
+    for a in range(nb):
+        for i in range(n):
+            st[a, i] = activate(act_code, zt[a, i])
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def add_bias_and_activate(zt, cb, seed, network, layer, act_code, st):
     """zt += b (b_i ~ N(0, cb), shared by all inputs); st = act(zt). Both B x n."""
@@ -62,9 +71,16 @@ def add_bias_and_activate(zt, cb, seed, network, layer, act_code, st):
         for a in range(nb):
             for i in range(n):
                 zt[a, i] += b[i]
-    for a in range(nb):
-        for i in range(n):
-            st[a, i] = activate(act_code, zt[a, i])
+    # Literal codes for the piecewise-linear activations: after inlining LLVM folds the
+    # switch in ``activate`` and vectorises; the others call libm element by element.
+    if act_code == 0:
+        apply_activation(0, zt, st)
+    elif act_code == 1:
+        apply_activation(1, zt, st)
+    elif act_code == 2:
+        apply_activation(2, zt, st)
+    else:
+        apply_activation(act_code, zt, st)
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)

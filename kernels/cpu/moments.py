@@ -18,12 +18,13 @@ from .forward import (dense_workspace_size, forward_dense_one, forward_projected
 METHOD_DENSE = 0
 METHOD_PROJECTED = 1
 CHUNK_NETWORKS = 16
+NEURON_BLOCK = 128
 
 
 @njit(cache=True)
 def statistics_workspace_size(n_max, nb, n_pairs):
     """float64 elements of ``work`` for ``layer_statistics`` on layers up to n_max wide."""
-    return n_max * n_pairs
+    return min(n_max, NEURON_BLOCK) * n_pairs
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
@@ -31,30 +32,39 @@ def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work
     """Write [G | Q | GG] (or [G]) of one layer's input-major zt (B x n) into ``out``
     (float64).
 
-    Pair products y_t,i = z_i,a z_i,b are laid out pair-major (float64), so G and Q are
-    contiguous dot products over neurons (vectorised). ``work``: float64 scratch of at
-    least ``statistics_workspace_size`` elements.
+    Neurons are taken in blocks of NEURON_BLOCK; in each block the pair products
+    y_t,i = z_i,a z_i,b are laid out pair-major (float64, small enough to stay in L1), so
+    G and Q are contiguous dot products (vectorised), summed block by block in a fixed
+    order. ``work``: float64 scratch of at least ``statistics_workspace_size`` elements.
     """
     nb, n = zt.shape
     n_pairs = pair_a.size
-    y = work[:n_pairs * n].reshape((n_pairs, n))
-    inv_n = 1.0 / n
-    for t in range(n_pairs):
-        za = zt[pair_a[t]]
-        zb = zt[pair_b[t]]
-        acc = 0.0
-        for i in range(n):
-            y[t, i] = np.float64(za[i]) * np.float64(zb[i])
-            acc += y[t, i]
-        out[t] = acc * inv_n
-    if four_point:
-        for u in range(quad_p1.size):
-            p1 = quad_p1[u]
-            p2 = quad_p2[u]
+    n_quads = quad_p1.size if four_point else 0
+    block = min(n, NEURON_BLOCK)
+    y = work[:n_pairs * block].reshape((n_pairs, block))
+    out[:n_pairs + n_quads] = 0.0
+    for start in range(0, n, block):
+        size = min(block, n - start)
+        for t in range(n_pairs):
+            za = zt[pair_a[t], start:start + size]
+            zb = zt[pair_b[t], start:start + size]
+            yt = y[t]
             acc = 0.0
-            for i in range(n):
-                acc += y[p1, i] * y[p2, i]
-            out[n_pairs + u] = acc * inv_n
+            for i in range(size):
+                yt[i] = np.float64(za[i]) * np.float64(zb[i])
+                acc += yt[i]
+            out[t] += acc
+        for u in range(n_quads):
+            y1 = y[quad_p1[u]]
+            y2 = y[quad_p2[u]]
+            acc = 0.0
+            for i in range(size):
+                acc += y1[i] * y2[i]
+            out[n_pairs + u] += acc
+    inv_n = 1.0 / n
+    for t in range(n_pairs + n_quads):
+        out[t] *= inv_n
+    if four_point:
         idx = n_pairs + quad_p1.size
         for t1 in range(n_pairs):
             for t2 in range(t1, n_pairs):

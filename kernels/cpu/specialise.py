@@ -15,6 +15,7 @@ from . import forward, moments
 
 # Call path from the batch drivers to ``activate``, callees first.
 _CALL_PATH = (
+    (forward, "apply_activation"),
     (forward, "add_bias_and_activate"),
     (forward, "forward_dense_one"),
     (forward, "forward_projected_one"),
