@@ -1,7 +1,7 @@
 """Benchmark-only probe kernels: pieces of the nnft_fast CPU path timed in isolation.
 
 They reuse the package kernels (``nnft_fast.kernels.cpu.*``) unchanged and mirror the
-structure of ``moments.batch_statistics`` (prange over networks, one buffer per network),
+structure of ``moments.batch_statistics`` (prange over chunks of networks, reused buffers),
 so that
 
     rng_only        the random normals a network needs and nothing else,
@@ -37,17 +37,19 @@ def rng_only(first, count, seed, normals_per_layer, sink):
 @njit(parallel=True)
 def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_code, offsets,
                  sink):
-    """Per network: ``forward_one`` into a buffer reused within a chunk, as in
+    """Per network: ``forward_one`` (all layers) into buffers reused within a chunk, as in
     ``batch_statistics``; no statistics."""
-    n_work = forward_workspace_size(method_code, widths, xt.shape[1])
+    nb = xt.shape[1]
+    n_scratch = forward_workspace_size(method_code, widths, nb)
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
         zbuf = np.empty(offsets[widths.size - 1])
-        work = np.empty(n_work)
+        s_buf = np.empty(widths.max() * nb)
+        scratch = np.empty(n_scratch)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
             forward_one(method_code, t, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                        offsets, work)
+                        offsets, s_buf, scratch)
             sink[t] = zbuf[zbuf.size - 1]
 
 

@@ -172,7 +172,7 @@ class EnsembleRun:
         xt, widths, cw, cb, init_code, act_code = self._args
         self._batch_statistics(_METHOD_CODES[self.method], np.int64(start), count,
                                np.uint64(self.seed), xt, widths, cw, cb, init_code, act_code,
-                               self._offsets, *self._tables, self.layout.four_point, stats,
+                               *self._tables, self.layout.four_point, stats,
                                self._save_layers, self._save_neurons, raw)
         pieces, pos = [], 0
         for _, n_save in self.save:

@@ -1,10 +1,12 @@
 """Forward passes of one network, dense and projected (DESIGN.md §2, §5).
 
-Both write the preactivations of every layer into one flat buffer ``zbuf``, input-major:
-layer l occupies ``zbuf[offsets[l-1]:offsets[l]]`` as zt^(l) = (z^(l))^T (B x n_l), so
-every per-neuron loop (matmul, activation, moments) runs over contiguous memory. Both
-have the same argument list; ``act_code`` selects a built-in activation
-(``activations.activate``).
+The kernels work one layer at a time, so callers can consume each layer while it is in
+cache (``moments.batch_statistics``). Arrays are input-major: the activations
+st = S^T (B x n_{l-1}) and preactivations zt = (z^(l))^T (B x n_l), so every
+per-neuron loop (matmul, activation, moments) runs over contiguous memory.
+``dense_preactivation`` and ``projected_preactivation`` have the same argument list;
+``activate_layer`` then gives the next layer's input; ``forward_one`` chains them into
+the flat buffer of all layers.
 
 Conventions: z^(1) = W^(1) x + b^(1), z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1); biases
 N(0, cb_l); weight entries of variance cw_l / n_{l-1}:
@@ -62,17 +64,12 @@ def apply_activation(act_code, zt, st):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def add_bias_and_activate(zt, cb, seed, network, layer, act_code, st):
-    """zt += b (b_i ~ N(0, cb), shared by all inputs); st = act(zt). Both B x n."""
-    nb, n = zt.shape
-    if cb > 0.0:
-        b = np.empty(n)
-        fill_normal(b, seed, network, stream_id(layer, PURPOSE_BIAS), math.sqrt(cb))
-        for a in range(nb):
-            for i in range(n):
-                zt[a, i] += b[i]
-    # Literal codes for the piecewise-linear activations: after inlining LLVM folds the
-    # switch in ``activate`` and vectorises; the others call libm element by element.
+def activate_layer(act_code, zt, st):
+    """st = act(zt) (both B x n), ``act_code`` a built-in activation code.
+
+    Literal codes for the piecewise-linear activations: after inlining LLVM folds the
+    switch in ``activate`` and vectorises; the others call libm element by element.
+    """
     if act_code == 0:
         apply_activation(0, zt, st)
     elif act_code == 1:
@@ -81,6 +78,18 @@ def add_bias_and_activate(zt, cb, seed, network, layer, act_code, st):
         apply_activation(2, zt, st)
     else:
         apply_activation(act_code, zt, st)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def add_bias(zt, cb, seed, network, layer):
+    """zt += b, b_i ~ N(0, cb) shared by all inputs (nothing drawn when cb == 0)."""
+    if cb > 0.0:
+        nb, n = zt.shape
+        b = np.empty(n)
+        fill_normal(b, seed, network, stream_id(layer, PURPOSE_BIAS), math.sqrt(cb))
+        for a in range(nb):
+            for i in range(n):
+                zt[a, i] += b[i]
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
@@ -103,36 +112,26 @@ def dense_matmul(w, st, zt):
 
 @njit(cache=True)
 def dense_workspace_size(widths, nb):
-    """Elements of ``work`` needed by ``forward_dense_one``: one W and one S buffer."""
+    """Scratch elements ``dense_preactivation`` needs: one W."""
     largest_w = 0
     for layer in range(1, widths.size):
         largest_w = max(largest_w, widths[layer] * widths[layer - 1])
-    return largest_w + widths.max() * nb
+    return largest_w
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets,
-                      work):
-    """Dense forward pass of network ``network``: explicit W for every layer.
+def dense_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch):
+    """zt = (W S + b)^T for layer ``layer`` of network ``network``, explicit W.
 
-    ``work``: scratch of ``dense_workspace_size`` elements of zbuf's dtype, reused across
-    networks by the batch drivers (no allocation per layer).
+    st: input activations (B x n_in); zt: output (B x n_out); scratch: at least
+    ``dense_workspace_size`` elements of zt's dtype.
     """
-    n_layers = widths.size - 1
-    nb = xt.shape[1]
-    w_size = work.size - widths.max() * nb
-    s_flat = work[w_size:]
-    st = s_flat[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
-    st[:, :] = xt.T
-    for layer in range(1, n_layers + 1):
-        n_in = widths[layer - 1]
-        n_out = widths[layer]
-        w = work[:n_out * n_in].reshape((n_out, n_in))
-        draw_dense_weights(w, init_code, cw[layer - 1], seed, network, layer)
-        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, n_out))
-        dense_matmul(w, st, zt)
-        st = s_flat[:nb * n_out].reshape((nb, n_out))
-        add_bias_and_activate(zt, cb[layer - 1], seed, network, layer, act_code, st)
+    n_in = st.shape[1]
+    n_out = zt.shape[1]
+    w = scratch[:n_out * n_in].reshape((n_out, n_in))
+    draw_dense_weights(w, init_code, cw, seed, network, layer)
+    dense_matmul(w, st, zt)
+    add_bias(zt, cb, seed, network, layer)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -165,51 +164,40 @@ def small_matmul(ft, r, scale, zt):
 
 @njit(cache=True)
 def projected_workspace_size(widths, nb):
-    """Elements of ``work`` needed by ``forward_projected_one``: S, the Gaussian or Haar
-    factor (each up to n_max x B) and R (B x B)."""
-    return 2 * widths.max() * nb + nb * nb
+    """Scratch elements ``projected_preactivation`` needs: the Gaussian or Haar factor
+    (up to n_max x B), R (B x B), beta and diag(R) (B each)."""
+    return widths.max() * nb + nb * nb + 2 * nb
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets,
-                          work):
-    """Exact projected forward pass (DESIGN.md §5), O(n B^2) per layer.
+def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch):
+    """zt = (W S + b)^T for layer ``layer`` of network ``network``, exact projected
+    sampler (DESIGN.md §5), O(n B^2): st (B x n_in) is overwritten by its QR.
 
     With the thin QR S = Q R (Q n_in x k orthonormal, k = min(n_in, B), exact for any
     rank of S), W S = (W Q) R and W Q has a known law:
       Gaussian:   iid N(0, cw/n_in) entries, n_out x k, drawn column by column;
       orthogonal: s * (Haar n_out x k frame) if n_out >= n_in, else
                   s * (first n_out rows of a Haar n_in x k frame).
-    ``work``: scratch of ``projected_workspace_size`` elements of zbuf's dtype, reused
-    across networks by the batch drivers (no allocation per layer).
+    scratch: at least ``projected_workspace_size`` elements of zt's dtype.
     """
-    n_layers = widths.size - 1
-    nb = xt.shape[1]
-    n_max = widths.max()
-    s_flat = work[:n_max * nb]
-    factor_flat = work[n_max * nb:2 * n_max * nb]
-    r_flat = work[2 * n_max * nb:]
-    beta = np.empty(nb)
-    rdiag = np.empty(nb)
-    st = s_flat[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
-    st[:, :] = xt.T
-    for layer in range(1, n_layers + 1):
-        n_in = widths[layer - 1]
-        n_out = widths[layer]
-        k = min(n_in, nb)
-        s = st.T  # S (n_in x B) column-major: contiguous reflectors
-        householder_factor(s, beta[:k], rdiag[:k])
-        r = r_flat[:k * nb].reshape((k, nb))
-        extract_r(s, rdiag[:k], r)
-        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, n_out))
-        if init_code == INIT_GAUSSIAN:
-            gt = factor_flat[:k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
-            fill_normal(gt.ravel(), seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
-            small_matmul(gt, r, math.sqrt(cw[layer - 1] / n_in), zt)
-        else:
-            m = max(n_out, n_in)
-            frame_t = factor_flat[:k * m].reshape((k, m))
-            haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame_t.T)
-            small_matmul(frame_t[:, :n_out], r, orthogonal_scale(cw[layer - 1], n_in, n_out), zt)
-        st = s_flat[:nb * n_out].reshape((nb, n_out))
-        add_bias_and_activate(zt, cb[layer - 1], seed, network, layer, act_code, st)
+    nb, n_in = st.shape
+    n_out = zt.shape[1]
+    k = min(n_in, nb)
+    m = max(n_out, n_in)
+    factor_size = k * m
+    beta = scratch[factor_size + nb * nb:factor_size + nb * nb + k]
+    rdiag = scratch[factor_size + nb * nb + nb:factor_size + nb * nb + nb + k]
+    s = st.T  # S (n_in x B) column-major: contiguous reflectors
+    householder_factor(s, beta, rdiag)
+    r = scratch[factor_size:factor_size + k * nb].reshape((k, nb))
+    extract_r(s, rdiag, r)
+    if init_code == INIT_GAUSSIAN:
+        gt = scratch[:k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
+        fill_normal(gt.ravel(), seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
+        small_matmul(gt, r, math.sqrt(cw / n_in), zt)
+    else:
+        frame_t = scratch[:factor_size].reshape((k, m))
+        haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame_t.T)
+        small_matmul(frame_t[:, :n_out], r, orthogonal_scale(cw, n_in, n_out), zt)
+    add_bias(zt, cb, seed, network, layer)

@@ -12,13 +12,13 @@ import numpy as np
 from numba import njit, prange
 
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import (dense_workspace_size, forward_dense_one, forward_projected_one,
-                      projected_workspace_size)
+from .forward import (activate_layer, dense_preactivation, dense_workspace_size,
+                      projected_preactivation, projected_workspace_size)
 
 METHOD_DENSE = 0
 METHOD_PROJECTED = 1
 CHUNK_NETWORKS = 16
-NEURON_BLOCK = 128
+NEURON_BLOCK = 256
 
 
 @njit(cache=True)
@@ -32,7 +32,7 @@ def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work
     """Write [G | Q | GG] (or [G]) of one layer's input-major zt (B x n) into ``out``
     (float64).
 
-    Neurons are taken in blocks of NEURON_BLOCK; in each block the pair products
+    With Q, neurons are taken in blocks of NEURON_BLOCK; in each block the pair products
     y_t,i = z_i,a z_i,b are laid out pair-major (float64, small enough to stay in L1), so
     G and Q are contiguous dot products (vectorised), summed block by block in a fixed
     order. ``work``: float64 scratch of at least ``statistics_workspace_size`` elements.
@@ -40,19 +40,23 @@ def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work
     nb, n = zt.shape
     n_pairs = pair_a.size
     n_quads = quad_p1.size if four_point else 0
-    block = min(n, NEURON_BLOCK)
-    y = work[:n_pairs * block].reshape((n_pairs, block))
+    y = work[:n_pairs * min(n, NEURON_BLOCK)].reshape((n_pairs, min(n, NEURON_BLOCK)))
+    block = y.shape[1] if four_point else n  # G alone needs no y: one pass over neurons
     out[:n_pairs + n_quads] = 0.0
     for start in range(0, n, block):
         size = min(block, n - start)
         for t in range(n_pairs):
             za = zt[pair_a[t], start:start + size]
             zb = zt[pair_b[t], start:start + size]
-            yt = y[t]
             acc = 0.0
-            for i in range(size):
-                yt[i] = np.float64(za[i]) * np.float64(zb[i])
-                acc += yt[i]
+            if four_point:  # keep the pair products for Q
+                yt = y[t]
+                for i in range(size):
+                    yt[i] = np.float64(za[i]) * np.float64(zb[i])
+                    acc += yt[i]
+            else:
+                for i in range(size):
+                    acc += np.float64(za[i]) * np.float64(zb[i])
             out[t] += acc
         for u in range(n_quads):
             y1 = y[quad_p1[u]]
@@ -73,23 +77,37 @@ def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def forward_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                offsets, work):
-    """Dispatch one network's forward pass to the dense or projected kernel."""
+def preactivation(method_code, network, seed, layer, cw, cb, init_code, st, zt, scratch):
+    """zt = (W S + b)^T of one layer by the dense or projected kernel."""
     if method_code == METHOD_DENSE:
-        forward_dense_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf, offsets,
-                          work)
+        dense_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch)
     else:
-        forward_projected_one(network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                              offsets, work)
+        projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch)
 
 
 @njit(cache=True)
 def forward_workspace_size(method_code, widths, nb):
-    """Scratch elements ``forward_one`` needs for this method."""
+    """Scratch elements ``preactivation`` needs for this method."""
     if method_code == METHOD_DENSE:
         return dense_workspace_size(widths, nb)
     return projected_workspace_size(widths, nb)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def forward_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
+                offsets, s_buf, scratch):
+    """All layers of network ``network`` into the flat buffer ``zbuf``: layer l is
+    zt^(l) (B x n_l) at zbuf[offsets[l-1]:offsets[l]]. s_buf: at least n_max * B
+    elements (the activations); scratch: ``forward_workspace_size`` elements."""
+    nb = xt.shape[1]
+    st = s_buf[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+    st[:, :] = xt.T
+    for layer in range(1, widths.size):
+        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+        preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
+                      init_code, st, zt, scratch)
+        st = s_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
+        activate_layer(act_code, zt, st)
 
 
 @njit(cache=True)
@@ -107,41 +125,47 @@ def chunk_bounds(count, n_chunks, chunk):
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
-                     offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, stats,
+                     pair_a, pair_b, quad_p1, quad_p2, four_point, stats,
                      save_layers, save_neurons, raw):
     """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over
-    chunks of networks, each with its own buffers).
+    chunks of networks, each with its own buffers; each layer's statistics are taken
+    right after its forward step, while it is in cache).
 
     The forward arithmetic runs in ``raw.dtype``. Raw outputs: for each j, the first
-    ``save_neurons[j]`` neurons of layer ``save_layers[j]`` are copied, neuron-major
-    (z_ia at i * B + a), into consecutive slots of ``raw[t]`` (shape
+    ``save_neurons[j]`` neurons of layer ``save_layers[j]`` (increasing) are copied,
+    neuron-major (z_ia at i * B + a), into consecutive slots of ``raw[t]`` (shape
     (count, sum_j save_neurons[j] * B)).
     """
-    n_layers = widths.size - 1
     nb = xt.shape[1]
-    n_work = forward_workspace_size(method_code, widths, nb)
-    n_stat_work = statistics_workspace_size(widths.max(), nb, pair_a.size)
+    n_max = widths.max()
+    n_scratch = forward_workspace_size(method_code, widths, nb)
+    n_stat_work = statistics_workspace_size(n_max, nb, pair_a.size)
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
-        zbuf = np.empty(offsets[n_layers], raw.dtype)
-        work = np.empty(n_work, raw.dtype)
+        zt_buf = np.empty(n_max * nb, raw.dtype)
+        s_buf = np.empty(n_max * nb, raw.dtype)
+        scratch = np.empty(n_scratch, raw.dtype)
         stat_work = np.empty(n_stat_work)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                        zbuf, offsets, work)
-            for layer in range(1, n_layers + 1):
-                zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+            st = s_buf[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+            st[:, :] = xt.T
+            pos = 0
+            j = 0
+            for layer in range(1, widths.size):
+                zt = zt_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
+                preactivation(method_code, first + t, seed, layer, cw[layer - 1],
+                              cb[layer - 1], init_code, st, zt, scratch)
                 layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point,
                                  stats[t, layer - 1], stat_work)
-            pos = 0
-            for j in range(save_layers.size):
-                layer = save_layers[j]
-                zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
-                for i in range(save_neurons[j]):
-                    for a in range(nb):
-                        raw[t, pos + i * nb + a] = zt[a, i]
-                pos += save_neurons[j] * nb
+                if j < save_layers.size and save_layers[j] == layer:
+                    for i in range(save_neurons[j]):
+                        for a in range(nb):
+                            raw[t, pos + i * nb + a] = zt[a, i]
+                    pos += save_neurons[j] * nb
+                    j += 1
+                st = s_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
+                activate_layer(act_code, zt, st)
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
@@ -149,14 +173,16 @@ def batch_preactivations(method_code, first, count, seed, xt, widths, cw, cb, in
                          act_code, offsets, out):
     """out[t] = flat preactivations (all layers, input-major: layer l is zt^(l), B x n_l,
     at offsets[l-1]) of network first + t."""
-    n_work = forward_workspace_size(method_code, widths, xt.shape[1])
+    nb = xt.shape[1]
+    n_scratch = forward_workspace_size(method_code, widths, nb)
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
-        work = np.empty(n_work, out.dtype)
+        s_buf = np.empty(widths.max() * nb, out.dtype)
+        scratch = np.empty(n_scratch, out.dtype)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
             forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                        out[t], offsets, work)
+                        out[t], offsets, s_buf, scratch)
 
 
 @njit(cache=True)

@@ -181,22 +181,24 @@ def uniform_block(seed, network, stream, block):
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def fill_normal(out, seed, network, stream, scale):
-    """Fill the flat array ``out`` with ``scale`` * standard normals of one stream.
+    """Fill the flat array ``out`` with ``scale`` * standard normals of one stream:
+    element m is lane m % 4 of ``normal_block`` m // 4.
 
-    Two passes over ``out`` (uniform words first, then Box-Muller on each pair in place)
-    keep the Philox rounds free of libm calls so the CPU overlaps them.
+    One pass, Philox and Box-Muller fused; everything inlines and is libm-free, so LLVM
+    vectorises the loop across blocks.
     """
-    fill_uniform(out, seed, network, stream, 0.0, 1.0)
     m = out.size
-    for p in range(m // 2):
-        rad = scale * math.sqrt(-2.0 * log_positive(out[2 * p]))
-        c, s = cos_sin_turn(out[2 * p + 1])
-        out[2 * p] = rad * c
-        out[2 * p + 1] = rad * s
-    if m % 2 == 1:
-        u = uniform_block(seed, network, stream, (m - 1) // 4)
-        lane = (m - 1) % 4
-        out[m - 1] = scale * math.sqrt(-2.0 * log_positive(u[lane])) * cos_sin_turn(u[lane + 1])[0]
+    full = m // 4
+    for j in range(full):
+        n0, n1, n2, n3 = normal_block(seed, network, stream, j)
+        out[4 * j] = scale * n0
+        out[4 * j + 1] = scale * n1
+        out[4 * j + 2] = scale * n2
+        out[4 * j + 3] = scale * n3
+    if 4 * full < m:
+        last = normal_block(seed, network, stream, full)
+        for i in range(m - 4 * full):
+            out[4 * full + i] = scale * last[i]
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)

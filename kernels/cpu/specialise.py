@@ -16,9 +16,7 @@ from . import forward, moments
 # Call path from the batch drivers to ``activate``, callees first.
 _CALL_PATH = (
     (forward, "apply_activation"),
-    (forward, "add_bias_and_activate"),
-    (forward, "forward_dense_one"),
-    (forward, "forward_projected_one"),
+    (forward, "activate_layer"),
     (moments, "forward_one"),
     (moments, "batch_statistics"),
     (moments, "batch_preactivations"),
