@@ -47,10 +47,8 @@ R1_CB = 0.0
 R1_ACTIVATION = "relu"
 X_SEED = 20240601
 SAMPLE_SEED = 7
-# fill_normal makes two passes over its array (uniforms, then Box-Muller in place), so
-# the floor is taken on an array that stays in cache (2^16 doubles = 512 KiB: call
-# overhead is negligible); a 2^21-double (16 MiB) array runs ~1/3 slower here and is
-# reported beside it for reference.
+# The floor is taken on a cache-resident array (2^16 doubles = 512 KiB: call overhead is
+# negligible); a 2^21-double (16 MiB) array is reported beside it for reference.
 FLOOR_ARRAY = 1 << 16
 FLOOR_ARRAY_BIG = 1 << 21
 Z_LIMIT = 4.5
