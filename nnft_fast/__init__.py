@@ -7,12 +7,15 @@ from .activations import ACTIVATIONS, Activation
 from .compare import Comparison, Prediction, compare, predict
 from .ensemble import Ensemble, Estimate, LayerMoments
 from .network import INITS, Network
-from .sampling import haar_orthogonal, preactivations, sample
+from .ntk import LayerNTK, NTKFluctuations
+from .sampling import haar_orthogonal, ntk_samples, preactivations, sample
 from .store import StoreError, open_store as open, read_raw, reanalyze, resume, store_info
 from .threads import thread_limit
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "Activation", "Comparison", "Ensemble", "Estimate", "INITS", "LayerMoments",
-           "Network", "Prediction", "StoreError", "compare", "haar_orthogonal", "open",
-           "predict", "preactivations", "read_raw", "reanalyze", "resume", "sample", "store_info", "thread_limit", "__version__"]
+__all__ = ["ACTIVATIONS", "Activation", "Comparison", "Ensemble", "Estimate", "INITS",
+           "LayerMoments", "LayerNTK", "NTKFluctuations", "Network", "Prediction",
+           "StoreError", "compare", "haar_orthogonal", "ntk_samples", "open", "predict",
+           "preactivations", "read_raw", "reanalyze", "resume", "sample", "store_info",
+           "thread_limit", "__version__"]

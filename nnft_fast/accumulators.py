@@ -122,27 +122,17 @@ def layer_estimates(totals, count, layout, width, fan_in):
                         vertex=fan_in * distinct_connected)
 
 
-class MomentAccumulator:
-    """Per-layer block sums of [G | Q | GG] for one network architecture and input set."""
+class BlockAccumulator:
+    """Per-layer block sums (n_blocks x L x n_stat) of per-network statistics: network e
+    adds to block e mod n_blocks (``add_to_blocks``, order fixed by the index). Memory is
+    flat in the number of networks; accumulators of disjoint networks merge by adding."""
 
-    def __init__(self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS,
-                 neurons=None, layers=None):
-        """widths: (n_0, ..., n_L). neurons: neurons averaged per layer (default n_l; fewer
-        when re-analysing stored subsets). layers: the layers that hold data (default all).
-        """
+    def __init__(self, n_layers, n_stat, n_blocks):
         if n_blocks < 2:
             raise ValueError(f"n_blocks must be >= 2 for error bars, got {n_blocks}")
-        self.widths = tuple(int(w) for w in widths)
-        self.neurons = tuple(int(n) for n in (neurons or self.widths[1:]))
-        self.layers = tuple(layers or range(1, len(self.widths)))
-        self.layout = MomentLayout(int(n_inputs), bool(four_point))
         self.n_blocks = int(n_blocks)
-        self.block_sums = np.zeros((self.n_blocks, self.n_layers, self.layout.n_stat))
+        self.block_sums = np.zeros((self.n_blocks, n_layers, n_stat))
         self.block_counts = np.zeros(self.n_blocks, np.int64)
-
-    @property
-    def n_layers(self):
-        return len(self.widths) - 1
 
     @property
     def n_networks(self):
@@ -152,18 +142,11 @@ class MomentAccumulator:
         """Add per-network statistics ``stats`` (count, L, n_stat) of networks first, ..."""
         add_to_blocks(stats, np.int64(first_network), self.block_sums, self.block_counts)
 
-    def compatible(self, other):
-        return (isinstance(other, MomentAccumulator) and self.widths == other.widths
-                and self.neurons == other.neurons and self.layers == other.layers
-                and self.layout == other.layout and self.n_blocks == other.n_blocks)
-
-    def merge(self, other):
-        """New accumulator holding both (disjoint sets of networks)."""
+    def _add_sums(self, other, out):
+        """``out`` (a fresh accumulator like self) holding self + other."""
         if not self.compatible(other):
-            raise ValueError("cannot merge accumulators of different widths, inputs, "
-                             "observables or block counts")
-        out = MomentAccumulator(self.widths, self.layout.n_inputs, self.layout.four_point,
-                                self.n_blocks, self.neurons, self.layers)
+            raise ValueError(f"cannot merge {type(self).__name__}s of different widths, "
+                             "inputs, observables or block counts")
         out.block_sums = self.block_sums + other.block_sums
         out.block_counts = self.block_counts + other.block_counts
         return out
@@ -172,23 +155,55 @@ class MomentAccumulator:
         """Arrays that fully describe the accumulator (for checkpoints)."""
         return {"block_sums": self.block_sums, "block_counts": self.block_counts}
 
-    def layer_with_jackknife(self, layer):
-        """(estimate over all networks, delete-one-block replicas), both LayerMoments."""
+    def _layer_totals(self, idx):
+        """(total sums, total count, leave-one-block-out sums, counts) of layer index idx."""
         if self.n_networks < 2:
             raise ValueError("estimates need at least 2 networks")
+        sums = self.block_sums[:, idx, :]
+        used = self.block_counts > 0
+        total = sums.sum(axis=0)
+        n_total = self.block_counts.sum()
+        return total, n_total, total - sums[used], n_total - self.block_counts[used]
+
+
+class MomentAccumulator(BlockAccumulator):
+    """Per-layer block sums of [G | Q | GG] for one network architecture and input set."""
+
+    def __init__(self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS,
+                 neurons=None, layers=None):
+        """widths: (n_0, ..., n_L). neurons: neurons averaged per layer (default n_l; fewer
+        when re-analysing stored subsets). layers: the layers that hold data (default all).
+        """
+        self.widths = tuple(int(w) for w in widths)
+        self.neurons = tuple(int(n) for n in (neurons or self.widths[1:]))
+        self.layers = tuple(layers or range(1, len(self.widths)))
+        self.layout = MomentLayout(int(n_inputs), bool(four_point))
+        super().__init__(self.n_layers, self.layout.n_stat, n_blocks)
+
+    @property
+    def n_layers(self):
+        return len(self.widths) - 1
+
+    def compatible(self, other):
+        return (isinstance(other, MomentAccumulator) and self.widths == other.widths
+                and self.neurons == other.neurons and self.layers == other.layers
+                and self.layout == other.layout and self.n_blocks == other.n_blocks)
+
+    def merge(self, other):
+        """New accumulator holding both (disjoint sets of networks)."""
+        return self._add_sums(other, MomentAccumulator(
+            self.widths, self.layout.n_inputs, self.layout.four_point, self.n_blocks,
+            self.neurons, self.layers))
+
+    def layer_with_jackknife(self, layer):
+        """(estimate over all networks, delete-one-block replicas), both LayerMoments."""
         if layer not in self.layers:
             raise ValueError(f"layer {layer} holds no data here (available: {self.layers})")
-        idx = layer - 1
-        sums = self.block_sums[:, idx, :]
-        counts = self.block_counts
-        used = counts > 0
-        total = sums.sum(axis=0)
-        n_total = counts.sum()
-        width = self.neurons[idx]
+        total, n_total, left_sums, left_counts = self._layer_totals(layer - 1)
+        width = self.neurons[layer - 1]
         fan_in = self.widths[layer - 1]
         full = layer_estimates(total, n_total, self.layout, width, fan_in)
-        leave_out = layer_estimates(total - sums[used], n_total - counts[used],
-                                    self.layout, width, fan_in)
+        leave_out = layer_estimates(left_sums, left_counts, self.layout, width, fan_in)
         return full, leave_out
 
 

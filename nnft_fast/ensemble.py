@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .accumulators import LayerMoments, MomentAccumulator, jackknife_error
+from .ntk import NTKFluctuations
 
 NEURON_CHOICES = ("distinct", "same")
 
@@ -30,8 +31,9 @@ class Ensemble:
     """
 
     def __init__(self, network, inputs, seed, method, dtype, accumulator: MomentAccumulator,
-                 network_ranges=()):
-        """network_ranges: the (start, stop) index ranges of the networks it holds."""
+                 network_ranges=(), ntk_accumulator=None):
+        """network_ranges: the (start, stop) index ranges of the networks it holds;
+        ntk_accumulator: an ``NTKAccumulator`` when 'ntk' was among the observables."""
         self.network = network
         self.inputs = inputs
         self.seed = seed
@@ -39,6 +41,7 @@ class Ensemble:
         self.dtype = np.dtype(dtype)
         self.accumulator = accumulator
         self.network_ranges = tuple(sorted(network_ranges))
+        self.ntk_accumulator = ntk_accumulator
 
     @property
     def n_networks(self):
@@ -68,6 +71,18 @@ class Ensemble:
         if not 1 <= layer <= self.n_layers:
             raise ValueError(f"layer must be in 1..{self.n_layers}, got {layer}")
 
+    @property
+    def has_ntk(self):
+        return self.ntk_accumulator is not None
+
+    def _jackknife(self, layer, accumulator, statistic):
+        self._check_layer(layer)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            full, replicas = accumulator.layer_with_jackknife(layer)
+            value = np.asarray(statistic(full), dtype=np.float64)
+            error = jackknife_error(np.asarray(statistic(replicas), dtype=np.float64))
+        return Estimate(value, error)
+
     def estimate(self, layer, statistic):
         """Jackknife estimate of any smooth ``statistic(LayerMoments) -> array``.
 
@@ -76,12 +91,31 @@ class Ensemble:
         Arrays in ``LayerMoments`` carry a leading replica axis inside the jackknife, so
         index with ``...`` first.
         """
-        self._check_layer(layer)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            full, replicas = self.accumulator.layer_with_jackknife(layer)
-            value = np.asarray(statistic(full), dtype=np.float64)
-            error = jackknife_error(np.asarray(statistic(replicas), dtype=np.float64))
-        return Estimate(value, error)
+        return self._jackknife(layer, self.accumulator, statistic)
+
+    def estimate_ntk(self, layer, statistic):
+        """Jackknife estimate of any smooth ``statistic(LayerNTK) -> array`` (fields theta,
+        theta_off, A, B, D, F, with a leading replica axis inside the jackknife), e.g. the
+        normalised fluctuation ``lambda m: m.A[..., 0, 0, 0, 0] / m.theta[..., 0, 0]**2``."""
+        self._ntk_available()
+        return self._jackknife(layer, self.ntk_accumulator, statistic)
+
+    def _ntk_available(self):
+        if not self.has_ntk:
+            raise ValueError("this ensemble was sampled without 'ntk' in observables")
+
+    def ntk(self, layer, neurons="same"):
+        """Mean NTK at ``layer``, shape (B, B): neurons="same" gives Theta = E[H_ii];
+        "distinct" gives E[H_ij], i != j (zero in law; a check)."""
+        if neurons not in NEURON_CHOICES:
+            raise ValueError(f"neurons must be one of {NEURON_CHOICES}, got {neurons!r}")
+        return self.estimate_ntk(layer, lambda m: m.theta if neurons == "same" else m.theta_off)
+
+    def ntk_fluctuations(self, layer):
+        """Roberts-Yaida A, B (NTK-NTK) and D, F (NTK-preactivation) at ``layer``, each an
+        Estimate of shape (B, B, B, B), normalised by n_{layer-1} like the vertex."""
+        return NTKFluctuations(*(self.estimate_ntk(layer, lambda m, f=f: getattr(m, f))
+                                 for f in ("A", "B", "D", "F")))
 
     def _four_point_available(self):
         if not self.has_four_point:
@@ -128,8 +162,11 @@ class Ensemble:
             if start < stop:
                 raise ValueError("cannot merge ensembles that share networks "
                                  f"(index ranges {ranges} overlap)")
+        if self.has_ntk != other.has_ntk:
+            raise ValueError("cannot merge an ensemble with NTK statistics and one without")
+        ntk = self.ntk_accumulator.merge(other.ntk_accumulator) if self.has_ntk else None
         return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        self.accumulator.merge(other.accumulator), ranges)
+                        self.accumulator.merge(other.accumulator), ranges, ntk)
 
 
 __all__ = ["Estimate", "Ensemble", "LayerMoments"]

@@ -8,16 +8,19 @@ import numbers
 import numpy as np
 
 from nnft_fast.kernels.cpu import moments as cpu_moments
+from nnft_fast.kernels.cpu import ntk as cpu_ntk
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 from nnft_fast.kernels.cpu.specialise import kernels_for
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
 from .ensemble import Ensemble
+from .ntk import NTKAccumulator, ntk_statistics_size
 from .network import PROJECTABLE_INITS, Network
 from .threads import thread_limit
 
 METHODS = ("auto", "dense", "projected")
-OBSERVABLES = ("two_point", "four_point")
+OBSERVABLES = ("two_point", "four_point", "ntk")
+DEFAULT_OBSERVABLES = ("two_point", "four_point")
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _METHOD_CODES = {"dense": cpu_moments.METHOD_DENSE, "projected": cpu_moments.METHOD_PROJECTED}
 _STATS_BYTES_PER_BATCH = 8 * 2 ** 20   # under glibc's mmap threshold cap: batches reuse heap pages
@@ -66,12 +69,14 @@ def validate_inputs(network, inputs):
     return x
 
 
-def resolve_method(network, method):
-    """'auto' -> 'projected' where exact (Gaussian, orthogonal), else 'dense'."""
+def resolve_method(network, method, ntk=False):
+    """'auto' -> 'projected' where exact (Gaussian, orthogonal; with the NTK, Gaussian
+    only so far), else 'dense'."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
-        return "projected" if network.init in PROJECTABLE_INITS else "dense"
+        projectable = ("gaussian",) if ntk else PROJECTABLE_INITS
+        return "projected" if network.init in projectable else "dense"
     if method == "projected" and network.init not in PROJECTABLE_INITS:
         raise ValueError(f"method='projected' is exact only for {PROJECTABLE_INITS} weights, "
                          f"not init={network.init!r}; use method='dense'")
@@ -137,17 +142,47 @@ def resolve_save(network, save):
     return tuple(spec)
 
 
+class NTKSettings:
+    """Validated NTK options of a run: learning rates and readout count."""
+
+    def __init__(self, lambda_b, lambda_w, readouts):
+        self.lambda_b = lambda_b
+        self.lambda_w = lambda_w
+        self.readouts = readouts
+
+    @classmethod
+    def validated(cls, run, lambda_b, lambda_w, readouts):
+        for name, value in (("lambda_b", lambda_b), ("lambda_w", lambda_w)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a real number, got {value!r}")
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        narrowest = min(run.network.widths[1:])
+        readouts = check_int("ntk_readouts", readouts, 2, narrowest + 1)
+        if run.dtype != np.float64:
+            raise ValueError("the NTK observable is computed in float64 only; use "
+                             "dtype=np.float64")
+        if not run.network.activation.is_builtin:
+            raise ValueError("the NTK observable supports the built-in activations only "
+                             f"(not the user activation {run.network.activation.name!r})")
+        if run.method == "projected" and run.network.init != "gaussian":
+            raise ValueError("the projected NTK is implemented for Gaussian weights only; "
+                             f"use method='dense' for init={run.network.init!r}")
+        return cls(float(lambda_b), float(lambda_w), readouts)
+
+
 class EnsembleRun:
     """A validated sampling job: computes any batch of networks of (network, X, seed)."""
 
     def __init__(self, network, X, seed, *, method="auto", dtype=np.float64,
-                 observables=OBSERVABLES, save=None):
+                 observables=DEFAULT_OBSERVABLES, save=None, lambda_b=1.0, lambda_w=1.0,
+                 ntk_readouts=2):
         self.network = network
         self.inputs = validate_inputs(network, X)
         self.seed = check_int("seed", seed, 0, _SEED_LIMIT)
-        self.method = resolve_method(network, method)
-        self.dtype = _resolve_dtype(dtype)
         self.observables = _resolve_observables(observables)
+        self.method = resolve_method(network, method, ntk="ntk" in self.observables)
+        self.dtype = _resolve_dtype(dtype)
         self.save = resolve_save(network, save)
         self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)
         self._tables = self.layout.kernel_tables()
@@ -155,6 +190,16 @@ class EnsembleRun:
         self._save_layers = np.array([l for l, _ in self.save], np.int64)
         self._save_neurons = np.array([c for _, c in self.save], np.int64)
         self._batch_statistics, self._batch_preactivations = _batch_kernels(network.activation)
+        self.ntk = None
+        if "ntk" in self.observables:
+            self.ntk = NTKSettings.validated(self, lambda_b, lambda_w, ntk_readouts)
+
+    def new_ntk_accumulator(self):
+        """An NTKAccumulator for this run, or None without 'ntk' in the observables."""
+        if self.ntk is None:
+            return None
+        return NTKAccumulator(self.network.widths, self.inputs.shape[0], self.ntk.readouts,
+                              self.ntk.lambda_b, self.ntk.lambda_w, DEFAULT_BLOCKS)
 
     def new_accumulator(self):
         return MomentAccumulator(self.network.widths, self.inputs.shape[0],
@@ -165,20 +210,42 @@ class EnsembleRun:
         return max(1, min(n_networks, _STATS_BYTES_PER_BATCH // per_network))
 
     def compute(self, start, count):
-        """(stats (count, L, n_stat), raw outputs: list of (count, n_neurons, B) arrays)."""
+        """(stats (count, L, n_stat), raw outputs: list of (count, n_neurons, B) arrays,
+        NTK statistics (count, L, n_ntk_stat) or None)."""
         nb = self.inputs.shape[0]
         stats = np.empty((count, self.network.n_layers, self.layout.n_stat))
         raw = np.empty((count, int(self._save_neurons.sum()) * nb), self.dtype)
         xt, widths, cw, cb, init_code, act_code = self._args
-        self._batch_statistics(_METHOD_CODES[self.method], np.int64(start), count,
-                               np.uint64(self.seed), xt, widths, cw, cb, init_code, act_code,
-                               *self._tables, self.layout.four_point, stats,
-                               self._save_layers, self._save_neurons, raw)
+        method_code = _METHOD_CODES[self.method]
+        ntk_stats = None
+        if self.ntk is None:
+            self._batch_statistics(method_code, np.int64(start), count,
+                                   np.uint64(self.seed), xt, widths, cw, cb, init_code,
+                                   act_code, *self._tables, self.layout.four_point, stats,
+                                   self._save_layers, self._save_neurons, raw)
+        else:
+            ntk_stats = np.empty((count, self.network.n_layers, ntk_statistics_size(nb)))
+            cpu_ntk.batch_ntk_statistics(
+                method_code, np.int64(start), count, np.uint64(self.seed), xt, widths, cw, cb,
+                init_code, act_code, self.ntk.lambda_b, self.ntk.lambda_w, self._offsets,
+                *self._tables, self.layout.four_point, stats, ntk_stats, self.ntk.readouts,
+                self._save_layers, self._save_neurons, raw)
         pieces, pos = [], 0
         for _, n_save in self.save:
             pieces.append(raw[:, pos:pos + n_save * nb].reshape(count, n_save, nb))
             pos += n_save * nb
-        return stats, pieces
+        return stats, pieces, ntk_stats
+
+    def ntk_samples(self, start, count):
+        """Per-network NTKs: list over layers of (count, r, r, B, B) arrays."""
+        nb = self.inputs.shape[0]
+        r = self.ntk.readouts
+        out = np.empty((count, self.network.n_layers, r, r, nb, nb))
+        xt, widths, cw, cb, init_code, act_code = self._args
+        cpu_ntk.batch_ntk(_METHOD_CODES[self.method], np.int64(start), count,
+                          np.uint64(self.seed), xt, widths, cw, cb, init_code, act_code,
+                          self.ntk.lambda_b, self.ntk.lambda_w, self._offsets, out)
+        return [np.ascontiguousarray(out[:, l]) for l in range(self.network.n_layers)]
 
     def preactivations(self, start, count):
         """All layers' preactivations of networks start..start+count-1: list over layers
@@ -195,29 +262,38 @@ class EnsembleRun:
                     .transpose(0, 2, 1))
                 for l, n in enumerate(self.network.widths[1:])]
 
-    def ensemble(self, accumulator, first_network, n_networks):
+    def ensemble(self, accumulator, first_network, n_networks, ntk_accumulator=None):
         return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        accumulator, ((first_network, first_network + n_networks),))
+                        accumulator, ((first_network, first_network + n_networks),),
+                        ntk_accumulator)
 
 
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
-           dtype=np.float64, observables=OBSERVABLES, threads=None, first_network=0,
-           store=None, save="default", overwrite=False, compression="lzf", progress=None):
+           dtype=np.float64, observables=DEFAULT_OBSERVABLES, threads=None, first_network=0,
+           store=None, save="default", overwrite=False, compression="lzf", progress=None,
+           lambda_b=1.0, lambda_w=1.0, ntk_readouts=2):
     """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
     push the inputs X (B x n_0) through each, and accumulate per-layer correlators.
 
     method: "projected" (exact low-rank sampler, Gaussian/orthogonal), "dense"
     (explicit weights, any law) or "auto". dtype: forward arithmetic (float64 or
-    float32); accumulation is always float64. Returns an ``nf.Ensemble``.
+    float32); accumulation is always float64. observables: "two_point" (always),
+    "four_point", "ntk". With "ntk": the NTK of the first ``ntk_readouts`` neurons of every
+    layer with learning rates (lambda_b, lambda_w), DESIGN.md §2 (float64 only).
+    Returns an ``nf.Ensemble``.
 
     store: path of a new HDF5 file to stream into (see ``nnft_fast.store``), with raw
     outputs selected by ``save`` (None, "default" = first 4 neurons of the last layer,
     or {layer: n_neurons}); ``progress(done, total)`` is called after every batch.
     """
     run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables,
-                      save=save if store is not None else None)
+                      save=save if store is not None else None, lambda_b=lambda_b,
+                      lambda_w=lambda_w, ntk_readouts=ntk_readouts)
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     if store is not None:
+        if run.ntk is not None:
+            raise ValueError("the HDF5 store does not hold NTK statistics yet; sample 'ntk' "
+                             "without store=")
         from .store import sample_to_store
         return sample_to_store(run, n_networks, store, first_network=first_network,
                                batch_size=batch_size, threads=threads, overwrite=overwrite,
@@ -226,14 +302,29 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
         batch_size = run.default_batch_size(n_networks)
     batch_size = check_int("batch_size", batch_size, 1)
     acc = run.new_accumulator()
+    ntk_acc = run.new_ntk_accumulator()
     with thread_limit(threads):
         for start in range(first_network, first_network + n_networks, batch_size):
             count = min(batch_size, first_network + n_networks - start)
-            stats, _ = run.compute(start, count)
+            stats, _, ntk_stats = run.compute(start, count)
             acc.add(stats, start)
+            if ntk_acc is not None:
+                ntk_acc.add(ntk_stats, start)
             if progress is not None:
                 progress(start + count - first_network, n_networks)
-    return run.ensemble(acc, first_network, n_networks)
+    return run.ensemble(acc, first_network, n_networks, ntk_acc)
+
+
+def ntk_samples(network, X, n_networks, seed=0, *, method="auto", lambda_b=1.0,
+                lambda_w=1.0, readouts=2, threads=None, first_network=0):
+    """Per-network NTKs H^(l)_{i1 i2; a1 a2} of the readout neurons i < ``readouts`` of
+    every layer (DESIGN.md §2): list over layers l = 1..L of (n_networks, r, r, B, B)
+    arrays, for the very networks ``sample`` and ``preactivations`` draw."""
+    run = EnsembleRun(network, X, seed, method=method, observables=("two_point", "ntk"),
+                      lambda_b=lambda_b, lambda_w=lambda_w, ntk_readouts=readouts)
+    first_network, n_networks = check_network_range(first_network, n_networks, 1)
+    with thread_limit(threads):
+        return run.ntk_samples(first_network, n_networks)
 
 
 def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.float64,

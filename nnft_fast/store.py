@@ -252,7 +252,7 @@ def _drive(f, run, acc, config, committed, batch_size, threads, progress):
         while committed < n_networks:
             count = min(batch_size, n_networks - committed)
             start = first + committed
-            stats, raw = run.compute(start, count)
+            stats, raw, _ = run.compute(start, count)
             try:
                 committed = _commit_batch(f, run, acc, committed, stats, raw, start)
             except OSError as exc:

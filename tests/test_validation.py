@@ -195,7 +195,7 @@ def test_network_must_be_a_network():
     (dict(observables=("two_point", "six_point")), ValueError, "unknown observables"),
     (dict(observables=("four_point",)), ValueError, "must include 'two_point'"),
     (dict(observables=()), ValueError, "must include 'two_point'"),
-    (dict(observables="ntk"), ValueError, "unknown observables"),
+    (dict(observables="ntk"), ValueError, "must include 'two_point'"),
     (dict(threads=0), ValueError, "threads must be in"),
     (dict(threads=10 ** 6), ValueError, "threads must be in"),
     (dict(threads=1.5), TypeError, "threads must be an integer"),

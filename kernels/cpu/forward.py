@@ -169,6 +169,18 @@ def projected_workspace_size(widths, nb):
     return widths.max() * nb + nb * nb + 2 * nb
 
 
+@njit(cache=True, inline="always")
+def projected_scratch(scratch, nb, k, m):
+    """Views of ``projected_preactivation``'s scratch for a layer with k = min(n_in, B)
+    and m = max(n_in, n_out): (factor (k m), R (k x B), beta (k), diag R (k)). After the
+    call, factor[:k n_out] holds G^T (Gaussian: W Q = sqrt(cw/n_in) G) and beta the
+    reflector coefficients of the QR left in st."""
+    end = k * m
+    return (scratch[:end], scratch[end:end + k * nb].reshape((k, nb)),
+            scratch[end + nb * nb:end + nb * nb + k],
+            scratch[end + nb * nb + nb:end + nb * nb + nb + k])
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch):
     """zt = (W S + b)^T for layer ``layer`` of network ``network``, exact projected
@@ -185,19 +197,16 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scr
     n_out = zt.shape[1]
     k = min(n_in, nb)
     m = max(n_out, n_in)
-    factor_size = k * m
-    beta = scratch[factor_size + nb * nb:factor_size + nb * nb + k]
-    rdiag = scratch[factor_size + nb * nb + nb:factor_size + nb * nb + nb + k]
+    factor, r, beta, rdiag = projected_scratch(scratch, nb, k, m)
     s = st.T  # S (n_in x B) column-major: contiguous reflectors
     householder_factor(s, beta, rdiag)
-    r = scratch[factor_size:factor_size + k * nb].reshape((k, nb))
     extract_r(s, rdiag, r)
     if init_code == INIT_GAUSSIAN:
-        gt = scratch[:k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
+        gt = factor[:k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
         fill_normal(gt.ravel(), seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
         small_matmul(gt, r, math.sqrt(cw / n_in), zt)
     else:
-        frame_t = scratch[:factor_size].reshape((k, m))
+        frame_t = factor.reshape((k, m))
         haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame_t.T)
         small_matmul(frame_t[:, :n_out], r, orthogonal_scale(cw, n_in, n_out), zt)
     add_bias(zt, cb, seed, network, layer)

@@ -123,6 +123,15 @@ def chunk_bounds(count, n_chunks, chunk):
     return chunk * count // n_chunks, (chunk + 1) * count // n_chunks
 
 
+@njit(cache=True)
+def copy_neurons(zt, out):
+    """out[i B + a] = zt[a, i] for the first out.size / B neurons (neuron-major raw rows)."""
+    nb = zt.shape[0]
+    for i in range(out.size // nb):
+        for a in range(nb):
+            out[i * nb + a] = zt[a, i]
+
+
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
                      pair_a, pair_b, quad_p1, quad_p2, four_point, stats,
@@ -159,10 +168,9 @@ def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_c
                 layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point,
                                  stats[t, layer - 1], stat_work)
                 if j < save_layers.size and save_layers[j] == layer:
-                    for i in range(save_neurons[j]):
-                        for a in range(nb):
-                            raw[t, pos + i * nb + a] = zt[a, i]
-                    pos += save_neurons[j] * nb
+                    size = save_neurons[j] * nb
+                    copy_neurons(zt, raw[t, pos:pos + size])
+                    pos += size
                     j += 1
                 st = s_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
                 activate_layer(act_code, zt, st)

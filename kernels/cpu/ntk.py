@@ -1,0 +1,356 @@
+"""Neural tangent kernel of one network at every layer, dense or projected (DESIGN.md §2, §5).
+
+With the learning rates (lambda_b, lambda_w) and, per input pair, the layer coefficients
+    c^(l')_ab = lambda_b + lambda_w Gs^(l'-1)_ab,   Gs^(l'-1) = (1/n_{l'-1}) s^(l'-1) s^(l'-1)^T
+(s^(0) = x, s^(l) = act(z^(l)), input-major B x n), the NTK of layer l is
+    H^(l)_{i1 i2; a1 a2} = sum_{l' <= l} c^(l')_{a1 a2} <J^(l,l')_{i1;a1}, J^(l,l')_{i2;a2}>,
+    J^(l,l)_{i;a} = e_i,   J^(l,l'-1)_{i;a} = act'(z^(l'-1)_{.;a}) * (W^(l')^T J^(l,l')_{i;a}),
+for the readout neurons i < r of layer l. One backward sweep from layer L down to 1
+carries the vectors of every target layer l >= l': row (t r + i) B + a of ``u`` holds
+J^(l,l')_{i;a}, t = L - l, so each W^(l')^T acts once on all of them.
+
+Dense: W^(l')^T from the weights stored by the forward pass. Projected (Gaussian weights):
+the forward pass fixed only W Q = F (S = Q R thin QR, F = sqrt(cw/n_in) G), so in law
+    W = F Q^T + W~ (I - Q Q^T),   W~ independent, iid N(0, cw/n_in),
+    W^T u = Q F^T u + (I - Q Q^T) W~^T u.
+W~^T is needed on all the vectors that ever cross layer l' at once: with the thin QR
+U^T = Q_U R_U of those vectors, U W~ = R_U^T (Q_U^T W~) and Q_U^T W~ (rank x n_in) is iid
+N(0, cw/n_in), drawn from stream (l', PURPOSE_NTK). Exact jointly over layers and targets.
+
+Arithmetic in float64. ``act_code`` selects a built-in activation and its derivative.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .activations import activate_derivative
+from .config import FASTMATH, FASTMATH_REDUCTIONS
+from .forward import (INIT_GAUSSIAN, activate_layer, dense_workspace_size, projected_scratch,
+                      projected_workspace_size)
+from .haar import extract_r, form_q, householder_factor, sign_fix
+from .moments import (METHOD_DENSE, chunk_bounds, chunk_count, copy_neurons, layer_statistics,
+                      preactivation, statistics_workspace_size)
+from .rng import PURPOSE_NTK, fill_normal, stream_id
+
+ROW_BLOCK = 8
+
+
+@njit(cache=True)
+def ntk_workspace_size(method_code, widths, nb, r):
+    """float64 elements of ``work`` for ``ntk_one``."""
+    n_layers = widths.size - 1
+    n_max = widths.max()
+    m_max = n_layers * r * nb
+    inputs = 0
+    layers = 0
+    for layer in range(1, n_layers + 1):
+        inputs += widths[layer - 1] * nb
+        if method_code == METHOD_DENSE:
+            layers += widths[layer] * widths[layer - 1]
+        else:
+            layers += projected_workspace_size(widths, nb)
+    size = n_layers * nb * nb + inputs + layers + 2 * m_max * n_max
+    if method_code != METHOD_DENSE:  # Q, F^T U, QR of U^T (beta, diag, R), Gamma
+        size += n_max * nb + m_max * nb + 2 * m_max + m_max * m_max + m_max * n_max
+    return size
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
+def input_gram(st, out):
+    """out = (1/n) st st^T for st (B x n)."""
+    nb, n = st.shape
+    for a in range(nb):
+        for b in range(a, nb):
+            acc = 0.0
+            for i in range(n):
+                acc += st[a, i] * st[b, i]
+            out[a, b] = acc / n
+            out[b, a] = out[a, b]
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
+def add_layer_contribution(u, m, r, nb, n, coef, h):
+    """h[L-1-t] += coef_{a1a2} <u_(t,i1,a1), u_(t,i2,a2)> for every target t < m/(r B)."""
+    per_target = r * nb
+    n_layers = h.shape[0]
+    for t in range(m // per_target):
+        base = t * per_target
+        target = n_layers - 1 - t
+        for p in range(per_target):
+            up = u[base + p, :n]
+            for q in range(p, per_target):
+                uq = u[base + q, :n]
+                acc = 0.0
+                for k in range(n):
+                    acc += up[k] * uq[k]
+                i1, a1 = p // nb, p % nb
+                i2, a2 = q // nb, q % nb
+                val = coef[a1, a2] * acc
+                h[target, i1, i2, a1, a2] += val
+                if q != p:
+                    h[target, i2, i1, a2, a1] += val
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
+def dense_backward(w, u, m, v):
+    """v[row, :n_in] = W^T u[row, :n_out] for rows < m; W (n_out x n_in).
+
+    Rows in blocks of ROW_BLOCK so the block of v stays in L1 while W streams by once.
+    """
+    n_out, n_in = w.shape
+    for row0 in range(0, m, ROW_BLOCK):
+        row1 = min(row0 + ROW_BLOCK, m)
+        for row in range(row0, row1):
+            v[row, :n_in] = 0.0
+        for j in range(n_out):
+            wj = w[j]
+            for row in range(row0, row1):
+                c = u[row, j]
+                vr = v[row]
+                for k in range(n_in):
+                    vr[k] += c * wj[k]
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
+def projected_backward(network, seed, layer, cw, s_factored, beta, rdiag, gt, u, m, v, q, fu,
+                       beta_u, rdiag_u, r_u, gamma):
+    """v[row, :n_in] = W^T u[row, :n_out] for rows < m, W drawn in law given the forward
+    sample (module docstring); u is overwritten by the QR of its rows.
+
+    s_factored (n_in x B): the forward QR of S (reflectors), beta its coefficients,
+    rdiag its diag(R); gt (k x n_out): G^T with W Q = sqrt(cw/n_in) G, where Q has the
+    columns signed like the canonical R (diag R >= 0, ``haar.extract_r``).
+    """
+    n_in = s_factored.shape[0]
+    k, n_out = gt.shape
+    scale = math.sqrt(cw / n_in)
+    qk = q[:n_in, :k]
+    form_q(s_factored, beta, qk)
+    sign_fix(qk, rdiag)  # the Q of the forward's canonical R
+    for row in range(m):  # F^T u
+        for c in range(k):
+            acc = 0.0
+            for j in range(n_out):
+                acc += gt[c, j] * u[row, j]
+            fu[row, c] = scale * acc
+    ut = u[:m, :n_out].T  # U^T (n_out x m), factored in place
+    k_u = min(n_out, m)
+    householder_factor(ut, beta_u[:k_u], rdiag_u[:k_u])
+    ru = r_u[:k_u * m].reshape((k_u, m))
+    extract_r(ut, rdiag_u[:k_u], ru)
+    g = gamma[:k_u * n_in].reshape((k_u, n_in))
+    fill_normal(g.ravel(), seed, network, stream_id(layer, PURPOSE_NTK), scale)
+    for row in range(m):  # v = R_U^T Gamma, then (I - Q Q^T) v + Q F^T u
+        vr = v[row, :n_in]
+        vr[:] = 0.0
+        for c in range(min(k_u, row + 1)):
+            coef = ru[c, row]
+            for i in range(n_in):
+                vr[i] += coef * g[c, i]
+        for c in range(k):
+            acc = 0.0
+            for i in range(n_in):
+                acc += qk[i, c] * vr[i]
+            shift = fu[row, c] - acc
+            for i in range(n_in):
+                vr[i] += shift * qk[i, c]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, lambda_b,
+            lambda_w, zbuf, offsets, work, h):
+    """NTK h (L, r, r, B, B) of network ``network`` at every layer, readouts i < r, and its
+    preactivations in ``zbuf`` (layer l: zt^(l), B x n_l, at offsets[l-1]).
+
+    work: ``ntk_workspace_size`` float64 elements. Projected: Gaussian weights only.
+    """
+    n_layers = widths.size - 1
+    nb = xt.shape[1]
+    r = h.shape[1]
+    n_max = widths.max()
+    m_max = n_layers * r * nb
+    p_size = projected_workspace_size(widths, nb)
+    pos = 0
+    coefs = work[pos:pos + n_layers * nb * nb].reshape((n_layers, nb, nb))
+    pos += n_layers * nb * nb
+    s_off = np.empty(n_layers + 1, np.int64)
+    l_off = np.empty(n_layers + 1, np.int64)
+    s_off[0] = pos
+    for layer in range(1, n_layers + 1):
+        s_off[layer] = s_off[layer - 1] + widths[layer - 1] * nb
+    l_off[0] = s_off[n_layers]
+    for layer in range(1, n_layers + 1):
+        if method_code == METHOD_DENSE:
+            l_off[layer] = l_off[layer - 1] + widths[layer] * widths[layer - 1]
+        else:
+            l_off[layer] = l_off[layer - 1] + p_size
+    pos = l_off[n_layers]
+    u = work[pos:pos + m_max * n_max].reshape((m_max, n_max))
+    pos += m_max * n_max
+    v = work[pos:pos + m_max * n_max].reshape((m_max, n_max))
+    pos += m_max * n_max
+
+    # forward: keep every layer's input (QR factors on the projected path) and weights
+    st = work[s_off[0]:s_off[1]].reshape((nb, widths[0]))
+    st[:, :] = xt.T
+    for layer in range(1, n_layers + 1):
+        st = work[s_off[layer - 1]:s_off[layer]].reshape((nb, widths[layer - 1]))
+        input_gram(st, coefs[layer - 1])
+        for a in range(nb):
+            for b in range(nb):
+                coefs[layer - 1, a, b] = lambda_b + lambda_w * coefs[layer - 1, a, b]
+        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+        preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
+                      init_code, st, zt, work[l_off[layer - 1]:l_off[layer]])
+        if layer < n_layers:
+            st_next = work[s_off[layer]:s_off[layer + 1]].reshape((nb, widths[layer]))
+            activate_layer(act_code, zt, st_next)
+
+    # backward sweep, layer L down to 1
+    h[:] = 0.0
+    m = 0
+    for lp in range(n_layers, 0, -1):
+        n_lp = widths[lp]
+        for p in range(r * nb):
+            u[m + p, :n_lp] = 0.0
+            u[m + p, p // nb] = 1.0
+        m += r * nb
+        add_layer_contribution(u, m, r, nb, n_lp, coefs[lp - 1], h)
+        if lp == 1:
+            break
+        n_in = widths[lp - 1]
+        scratch = work[l_off[lp - 1]:l_off[lp]]
+        if method_code == METHOD_DENSE:
+            dense_backward(scratch[:n_lp * n_in].reshape((n_lp, n_in)), u, m, v)
+        else:
+            k = min(n_in, nb)
+            factor, _, beta, rdiag = projected_scratch(scratch, nb, k, max(n_lp, n_in))
+            s_factored = work[s_off[lp - 1]:s_off[lp]].reshape((nb, n_in)).T
+            q = work[pos:pos + n_max * nb].reshape((n_max, nb))
+            fu = work[pos + n_max * nb:pos + n_max * nb + m_max * nb].reshape((m_max, nb))
+            at = pos + n_max * nb + m_max * nb
+            projected_backward(network, seed, lp, cw[lp - 1], s_factored, beta, rdiag,
+                               factor[:k * n_lp].reshape((k, n_lp)), u, m, v, q, fu,
+                               work[at:at + m_max], work[at + m_max:at + 2 * m_max],
+                               work[at + 2 * m_max:at + 2 * m_max + m_max * m_max],
+                               work[at + 2 * m_max + m_max * m_max:
+                                    at + 2 * m_max + m_max * m_max + m_max * n_max])
+        zprev = zbuf[offsets[lp - 2]:offsets[lp - 1]].reshape((nb, n_in))
+        for row in range(m):
+            a = row % nb
+            for i in range(n_in):
+                u[row, i] = v[row, i] * activate_derivative(act_code, zprev[a, i])
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
+def ntk_statistics(h, zt, out):
+    """Per-network NTK statistics of one layer, h (r, r, B, B), zt (B x n), into ``out``:
+    [h_diag | h_off | G | A | B | D | F | hh | hG], means over readouts i and ordered
+    pairs i != j:
+        h_diag = <H_ii>, h_off = <H_ij>, G = (1/n) zt zt^T (B x B each),
+        A_abcd = <H_ii,ab H_jj,cd>, B_abcd = <H_ij,ab H_ij,cd>,
+        D_abcd = <H_ii,ab z_j,c z_j,d>, F_abcd = <H_ij,ab z_i,c z_j,d>,
+        hh = h_diag (x) h_diag, hG = h_diag (x) G (B^4 each).
+    """
+    r = h.shape[0]
+    nb, n = zt.shape
+    b2 = nb * nb
+    b4 = b2 * b2
+    out[:3 * b2 + 6 * b4] = 0.0
+    inv_pairs = 1.0 / (r * (r - 1))
+    for a in range(nb):
+        for b in range(nb):
+            acc = 0.0
+            for i in range(r):
+                acc += h[i, i, a, b]
+            out[a * nb + b] = acc / r
+            acc = 0.0
+            for i in range(r):
+                for j in range(r):
+                    if i != j:
+                        acc += h[i, j, a, b]
+            out[b2 + a * nb + b] = acc * inv_pairs
+            acc = 0.0
+            for k in range(n):
+                acc += zt[a, k] * zt[b, k]
+            out[2 * b2 + a * nb + b] = acc / n
+    base = 3 * b2
+    for i in range(r):
+        for j in range(r):
+            if i == j:
+                continue
+            for a in range(nb):
+                for b in range(nb):
+                    hii = h[i, i, a, b] * inv_pairs
+                    hij = h[i, j, a, b] * inv_pairs
+                    idx = (a * nb + b) * b2
+                    for c in range(nb):
+                        for d in range(nb):
+                            e = idx + c * nb + d
+                            out[base + e] += hii * h[j, j, c, d]
+                            out[base + b4 + e] += hij * h[i, j, c, d]
+                            out[base + 2 * b4 + e] += hii * zt[c, j] * zt[d, j]
+                            out[base + 3 * b4 + e] += hij * zt[c, i] * zt[d, j]
+    for ab in range(b2):
+        for cd in range(b2):
+            e = ab * b2 + cd
+            out[base + 4 * b4 + e] = out[ab] * out[cd]
+            out[base + 5 * b4 + e] = out[ab] * out[2 * b2 + cd]
+
+
+@njit(cache=True)
+def ntk_statistics_size(nb):
+    """Length of the ``ntk_statistics`` vector."""
+    return 3 * nb * nb + 6 * nb ** 4
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_ntk_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code,
+                         act_code, lambda_b, lambda_w, offsets, pair_a, pair_b, quad_p1,
+                         quad_p2, four_point, stats, ntk_stats, n_readouts, save_layers,
+                         save_neurons, raw):
+    """As ``moments.batch_statistics`` (stats, raw) plus ntk_stats[t, l-1, :] =
+    ``ntk_statistics`` of layer l of network first + t, readouts i < n_readouts."""
+    n_layers = widths.size - 1
+    nb = xt.shape[1]
+    n_work = ntk_workspace_size(method_code, widths, nb, n_readouts)
+    n_stat_work = statistics_workspace_size(widths.max(), nb, pair_a.size)
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        zbuf = np.empty(offsets[n_layers])
+        work = np.empty(n_work)
+        stat_work = np.empty(n_stat_work)
+        h = np.empty((n_layers, n_readouts, n_readouts, nb, nb))
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            ntk_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
+                    lambda_b, lambda_w, zbuf, offsets, work, h)
+            pos = 0
+            j = 0
+            for layer in range(1, n_layers + 1):
+                zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
+                layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point,
+                                 stats[t, layer - 1], stat_work)
+                ntk_statistics(h[layer - 1], zt, ntk_stats[t, layer - 1])
+                if j < save_layers.size and save_layers[j] == layer:
+                    size = save_neurons[j] * nb
+                    copy_neurons(zt, raw[t, pos:pos + size])
+                    pos += size
+                    j += 1
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_ntk(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
+              lambda_b, lambda_w, offsets, out):
+    """out[t] (L, r, r, B, B) = NTK of network first + t at every layer."""
+    nb = xt.shape[1]
+    n_work = ntk_workspace_size(method_code, widths, nb, out.shape[2])
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        zbuf = np.empty(offsets[widths.size - 1])
+        work = np.empty(n_work)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            ntk_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
+                    lambda_b, lambda_w, zbuf, offsets, work, out[t])
