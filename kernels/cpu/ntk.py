@@ -134,7 +134,7 @@ def projected_backward(network, seed, layer, cw, s_factored, beta, rdiag, gt, u,
             for j in range(n_out):
                 acc += gt[c, j] * u[row, j]
             fu[row, c] = scale * acc
-    ut = u[:m, :n_out].T  # U^T (n_out x m), factored in place
+    ut = u.T  # U^T (n_out x m), columns contiguous, factored in place
     k_u = min(n_out, m)
     householder_factor(ut, beta_u[:k_u], rdiag_u[:k_u])
     ru = r_u[:k_u * m].reshape((k_u, m))
@@ -186,9 +186,9 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
         else:
             l_off[layer] = l_off[layer - 1] + p_size
     pos = l_off[n_layers]
-    u = work[pos:pos + m_max * n_max].reshape((m_max, n_max))
+    u_flat = work[pos:pos + m_max * n_max]  # the vectors, packed (m x n_l') C-contiguous
     pos += m_max * n_max
-    v = work[pos:pos + m_max * n_max].reshape((m_max, n_max))
+    v_flat = work[pos:pos + m_max * n_max]
     pos += m_max * n_max
 
     # forward: keep every layer's input (QR factors on the projected path) and weights
@@ -209,17 +209,20 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
 
     # backward sweep, layer L down to 1
     h[:] = 0.0
+    dsig = np.empty((nb, n_max))  # act'(z^(l'-1)) of the layer below
     m = 0
     for lp in range(n_layers, 0, -1):
         n_lp = widths[lp]
+        u = u_flat[:(m + r * nb) * n_lp].reshape((m + r * nb, n_lp))
         for p in range(r * nb):
-            u[m + p, :n_lp] = 0.0
+            u[m + p, :] = 0.0
             u[m + p, p // nb] = 1.0
         m += r * nb
         add_layer_contribution(u, m, r, nb, n_lp, coefs[lp - 1], h)
         if lp == 1:
             break
         n_in = widths[lp - 1]
+        v = v_flat[:m * n_in].reshape((m, n_in))
         scratch = work[l_off[lp - 1]:l_off[lp]]
         if method_code == METHOD_DENSE:
             dense_backward(scratch[:n_lp * n_in].reshape((n_lp, n_in)), u, m, v)
@@ -237,10 +240,14 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
                                work[at + 2 * m_max + m_max * m_max:
                                     at + 2 * m_max + m_max * m_max + m_max * n_max])
         zprev = zbuf[offsets[lp - 2]:offsets[lp - 1]].reshape((nb, n_in))
-        for row in range(m):
-            a = row % nb
+        for a in range(nb):
             for i in range(n_in):
-                u[row, i] = v[row, i] * activate_derivative(act_code, zprev[a, i])
+                dsig[a, i] = activate_derivative(act_code, zprev[a, i])
+        u = u_flat[:m * n_in].reshape((m, n_in))
+        for row in range(m):
+            da = dsig[row % nb, :n_in]
+            for i in range(n_in):
+                u[row, i] = v[row, i] * da[i]
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
