@@ -496,3 +496,228 @@ def moment_estimates(samples, fan_in, n_blocks=64, first=0):
             err = np.sqrt((n_used - 1.0) / n_used * np.sum(dev * dev, axis=0))
         result[name] = (full[name], err)
     return result
+
+
+# ---------------------------------------------------------------------------------------
+# Neural tangent kernel (DESIGN.md §2) and its fluctuation estimators
+# ---------------------------------------------------------------------------------------
+
+# sigma'(z) of the activations used by the NTK tests (kernels/cpu/activations.py
+# ``activate_derivative``; relu'(0) = 0).
+ACTIVATION_DERIVATIVES = {
+    "linear": lambda z: np.ones_like(np.asarray(z, dtype=np.float64)),
+    "relu": lambda z: np.where(np.asarray(z) > 0.0, 1.0, 0.0),
+    "leaky_relu": lambda z: np.where(np.asarray(z) > 0.0, 1.0, 0.01),
+    "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
+    "erf": lambda z: 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(z, dtype=np.float64) ** 2),
+    "sin": np.cos,
+    "exp": np.exp,
+}
+
+
+def dense_parameters(widths, init, cw, cb, seed, network):
+    """Explicit weights [(n_l, n_{l-1})] and biases [(n_l,)] of one dense network, l = 1..L
+    (``dense_weights`` / ``bias``: the streams of ``dense_forward``)."""
+    widths = [int(w) for w in widths]
+    n_layers = len(widths) - 1
+    cw, cb = per_layer(cw, n_layers), per_layer(cb, n_layers)
+    weights, biases = [], []
+    for layer in range(1, n_layers + 1):
+        weights.append(dense_weights(init, cw[layer - 1], widths[layer - 1], widths[layer],
+                                     seed, network, layer))
+        biases.append(bias(cb[layer - 1], widths[layer], seed, network, layer))
+    return weights, biases
+
+
+def forward_with_parameters(weights, biases, act, x):
+    """z^(l) (n_l, B) for l = 1..L of a network with explicit parameters; x (B, n_0)."""
+    s = np.atleast_2d(np.asarray(x, dtype=np.float64)).T
+    out = []
+    for w, b in zip(weights, biases):
+        z = w @ s + b[:, None]
+        out.append(z)
+        s = act(z)
+    return out
+
+
+def ntk_from_parameters(weights, biases, act, dact, x, lambda_b, lambda_w, readouts):
+    """NTK of one network with explicit parameters by backpropagation.
+
+    With s^(0) = x^T, s^(l) = act(z^(l)) and, for readout neuron i of layer l, the
+    backward vectors J^(l,l')_{i;a} = dz^(l)_{i;a} / dz^(l')_{.;a} (over layer-l' neurons):
+        J^(l,l)_{i;a}    = e_i
+        J^(l,l'-1)_{i;a} = (W^(l')^T J^(l,l')_{i;a}) * act'(z^(l'-1)_{.;a}),
+    the bias and weight derivatives are dz_{i;a}/db^(l')_j = J_{i;a,j} and
+    dz_{i;a}/dW^(l')_{jk} = J_{i;a,j} s^(l'-1)_{k;a}, hence
+        H^(l)_{i1 i2; a1 a2} = sum_{l'=1..l} [lambda_b + lambda_w Gs^(l'-1)_{a1 a2}]
+                                             <J^(l,l')_{i1;a1}, J^(l,l')_{i2;a2}>,
+        Gs^(l'-1)_{a1 a2}   = (1/n_{l'-1}) sum_k s^(l'-1)_{k;a1} s^(l'-1)_{k;a2}.
+    Returns the list over l = 1..L of H^(l) for i1, i2 = 0..readouts-1: (r, r, B, B).
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    zs = forward_with_parameters(weights, biases, act, x)
+    ss = [x.T] + [act(z) for z in zs]                     # s^(0..L), each (n, B)
+    grams = [s.T @ s / s.shape[0] for s in ss]            # Gs^(0..L-1) used
+    r = int(readouts)
+    out = []
+    for layer in range(1, len(weights) + 1):
+        n_l, nb = zs[layer - 1].shape
+        jac = np.zeros((r, n_l, nb))                      # J^(l,l)[i, j, a]
+        jac[np.arange(r), np.arange(r), :] = 1.0
+        h = np.zeros((r, r, nb, nb))
+        for lp in range(layer, 0, -1):
+            inner = np.einsum("ija,kjb->ikab", jac, jac)
+            h += (lambda_b + lambda_w * grams[lp - 1])[None, None] * inner
+            if lp > 1:
+                back = np.einsum("jk,ija->ika", weights[lp - 1], jac)
+                jac = back * dact(zs[lp - 2])[None, :, :]
+        out.append(h)
+    return out
+
+
+def dense_ntk(widths, act, dact, init, cw, cb, x, seed, network, lambda_b, lambda_w,
+              readouts):
+    """Per-network NTK of the dense network ``network`` of ``seed`` (same weights as
+    ``dense_forward``): list over layers of (r, r, B, B), see ``ntk_from_parameters``."""
+    weights, biases = dense_parameters(widths, init, cw, cb, seed, network)
+    return ntk_from_parameters(weights, biases, act, dact, x, lambda_b, lambda_w, readouts)
+
+
+def finite_difference_ntk(widths, act, init, cw, cb, x, seed, network, lambda_b, lambda_w,
+                          readouts, eps=1e-5):
+    """The NTK straight from its definition (DESIGN.md §2), by central differences.
+
+    Every parameter theta (all weights and biases, biases included even where C_b = 0)
+    is perturbed by +-eps: g_theta = (z(theta + eps) - z(theta - eps)) / (2 eps), and
+        H^(l) = sum_{theta in layers <= l} lambda_theta g_theta^(l) (x) g_theta^(l),
+    lambda_theta = lambda_b for biases, lambda_w / n_{l'-1} for weights of layer l'.
+    Only for tiny networks (cost: 2 forward passes per parameter). Same output layout as
+    ``dense_ntk``.
+    """
+    weights, biases = dense_parameters(widths, init, cw, cb, seed, network)
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    r = int(readouts)
+    n_layers = len(weights)
+    nb = x.shape[0]
+    h = [np.zeros((r, r, nb, nb)) for _ in range(n_layers)]
+
+    def add(arrays, index, rate):
+        old = arrays[index[0]][index[1:]]
+        arrays[index[0]][index[1:]] = old + eps
+        plus = forward_with_parameters(weights, biases, act, x)
+        arrays[index[0]][index[1:]] = old - eps
+        minus = forward_with_parameters(weights, biases, act, x)
+        arrays[index[0]][index[1:]] = old
+        for layer in range(n_layers):
+            g = (plus[layer][:r] - minus[layer][:r]) / (2.0 * eps)   # (r, B)
+            h[layer] += rate * np.einsum("ia,jb->ijab", g, g)
+
+    for lp in range(n_layers):
+        n_in = weights[lp].shape[1]
+        for j in range(weights[lp].shape[0]):
+            add(biases, (lp, j), lambda_b)
+            for k in range(n_in):
+                add(weights, (lp, j, k), lambda_w / n_in)
+    return h
+
+
+NTK_NAMES = ("theta", "theta_offdiag", "A", "B", "D", "F")
+
+
+def ntk_per_network_statistics(h, z, readout_z=None):
+    """Per-network averages over ordered readout pairs i != j (r readouts) of one layer.
+
+    h: (N, r, r, B, B) samples H_{i1 i2; a1 a2}; z: (N, n, B) the layer's preactivations
+    (the readouts are its first r neurons unless ``readout_z`` (N, r, B) is given).
+        T_ab       = (1/r) sum_i H_ii;ab
+        O_ab       = mean_{i != j} H_ij;ab
+        PA_abcd    = mean_{i != j} H_ii;ab H_jj;cd
+        PB_abcd    = mean_{i != j} H_ij;ab H_ij;cd
+        PD_abcd    = mean_{i != j} H_ii;ab z_j;c z_j;d
+        PF_abcd    = mean_{i != j} H_ij;ab z_i;c z_j;d
+        G_ab       = (1/n) sum_{k < n} z_k;a z_k;b              (all neurons of the layer)
+    """
+    h = np.asarray(h, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    r = h.shape[1]
+    zr = z[:, :r] if readout_z is None else np.asarray(readout_z, dtype=np.float64)
+    pairs = r * (r - 1.0)
+    off = ~np.eye(r, dtype=bool)
+    diag = np.einsum("eiiab->eiab", h)                    # (N, r, B, B)
+    zz = np.einsum("eia,eib->eiab", zr, zr)               # (N, r, B, B)
+    dsum, zsum = diag.sum(axis=1), zz.sum(axis=1)
+    hoff = h * off[None, :, :, None, None]
+    return {
+        "T": dsum / r,
+        "O": hoff.sum(axis=(1, 2)) / pairs,
+        "PA": (np.einsum("eab,ecd->eabcd", dsum, dsum)
+               - np.einsum("eiab,eicd->eabcd", diag, diag)) / pairs,
+        "PB": np.einsum("eijab,eijcd->eabcd", hoff, h) / pairs,
+        "PD": (np.einsum("eab,ecd->eabcd", dsum, zsum)
+               - np.einsum("eiab,eicd->eabcd", diag, zz)) / pairs,
+        "PF": np.einsum("eijab,eic,ejd->eabcd", hoff, zr, zr) / pairs,
+        "G": np.einsum("eka,ekb->eab", z, z) / z.shape[1],
+    }
+
+
+def ntk_estimates_from_statistics(stats, fan_in):
+    """Estimators of the NTK mean and fluctuations from per-network statistics (N >= 2):
+        Theta      = mean_e T,    Theta_offdiag = mean_e O,    K = mean_e G
+        U(X, Y)_abcd = sum_{e != f} X^e_ab Y^f_cd / (N (N - 1))   (unbiased product)
+        A_abcd       = n (mean_e PA_abcd - U(T, T)_abcd)
+        B_{a c b d}  = n mean_e PB_abcd           (B[a1,a3,a2,a4] = n E[H_ij;a1a2 H_ij;a3a4])
+        D_abcd       = n (mean_e PD_abcd - U(T, G)_abcd)
+        F_{a c b d}  = n mean_e PF_abcd           (F[a1,a3,a2,a4] = n E[H_ij;a1a2 z_i;a3 z_j;a4])
+    with n = fan_in = n_{l-1}. Returns a dict over NTK_NAMES (plus "K").
+    """
+    n = float(fan_in)
+    t, g = stats["T"], stats["G"]
+    n_net = t.shape[0]
+
+    def ustat(a, b):
+        sa, sb = a.sum(axis=0), b.sum(axis=0)
+        return ((np.einsum("ab,cd->abcd", sa, sb) - np.einsum("eab,ecd->abcd", a, b))
+                / (n_net * (n_net - 1.0)))
+
+    return {
+        "theta": t.mean(axis=0),
+        "theta_offdiag": stats["O"].mean(axis=0),
+        "K": g.mean(axis=0),
+        "A": n * (stats["PA"].mean(axis=0) - ustat(t, t)),
+        "B": n * stats["PB"].mean(axis=0).transpose(0, 2, 1, 3),
+        "D": n * (stats["PD"].mean(axis=0) - ustat(t, g)),
+        "F": n * stats["PF"].mean(axis=0).transpose(0, 2, 1, 3),
+    }
+
+
+def ntk_estimates(h, z, fan_in, n_blocks=64, first=0, readout_z=None):
+    """NTK estimates of one layer with delete-one-block jackknife errors.
+
+    h: (N, r, r, B, B) per-network NTK samples (``nf.ntk_samples`` / ``dense_ntk``) of
+    networks first .. first + N - 1; z: (N, n, B) the same networks' preactivations at that
+    layer; fan_in = n_{l-1}. Network e is in block e % n_blocks (as ``moment_estimates``).
+    Returns {name: (value, error)} for NTK_NAMES and "K" (see
+    ``ntk_estimates_from_statistics``).
+    """
+    stats = ntk_per_network_statistics(h, z, readout_z)
+    full = ntk_estimates_from_statistics(stats, fan_in)
+    n_net = stats["T"].shape[0]
+    block = (first + np.arange(n_net)) % n_blocks
+    used = np.unique(block)
+    reps = {name: [] for name in full}
+    for b in used:
+        keep = block != b
+        est = ntk_estimates_from_statistics({k: v[keep] for k, v in stats.items()}, fan_in)
+        for name in full:
+            reps[name].append(est[name])
+    g = len(used)
+    result = {}
+    for name in full:
+        rep = np.array(reps[name])
+        if g < 2:
+            err = np.full(full[name].shape, np.nan)
+        else:
+            dev = rep - rep.mean(axis=0)
+            err = np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0))
+        result[name] = (full[name], err)
+    return result
