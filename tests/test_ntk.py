@@ -27,6 +27,7 @@ Agreement is judged by z-scores from the package's own error bars with fixed see
 (``Z_PASS``); negative controls must be rejected by more than ``Z_REJECT``.
 """
 import math
+import os
 
 import numpy as np
 import pytest
@@ -596,7 +597,6 @@ def test_bad_input():
 def test_ntk_fluctuations_example_runs(tmp_path, capsys):
     """examples/ntk_fluctuations.py end to end on a small ensemble."""
     import importlib.util
-    import os
 
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "examples", "ntk_fluctuations.py")
@@ -607,3 +607,25 @@ def test_ntk_fluctuations_example_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("| 8 | ") == 2  # one table per init, every layer
     assert (tmp_path / "ntk_fluctuations.png").stat().st_size > 10_000
+
+
+def test_report_plots_ntk(tmp_path):
+    """write_report adds ntk.png, ntk_fluctuations.png and NTK columns for NTK runs only;
+    Theta in the table is the ensemble's estimate and its theory column the recursion."""
+    from nnft_fast.report import write_report
+    from nnft_fast.theory import ntk_recursion
+
+    net = nf.Network((8, 16, 16, 16), "relu", "gaussian", 2.0, 0.0)
+    x = np.ones((1, 8))
+    with_ntk = nf.sample(net, x, 500, seed=3, observables=("two_point", "ntk"),
+                         lambda_b=0.5, lambda_w=1.5)
+    paths = write_report([with_ntk], str(tmp_path / "a"))
+    for key in ("Theta", "AT2"):
+        assert os.path.getsize(paths[key]) > 10_000
+    summary = open(paths["summary"]).read()
+    assert "A/Theta^2" in summary
+    theory = ntk_recursion(net, x, 0.5, 1.5)[2][0, 0]
+    assert f"{with_ntk.ntk(3).value[0, 0]:.6g}" in summary and f"{theory:.6g}" in summary
+    without = nf.sample(net, x, 500, seed=3)
+    paths = write_report([without], str(tmp_path / "b"))
+    assert "Theta" not in paths and "A/Theta^2" not in open(paths["summary"]).read()
