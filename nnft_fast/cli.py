@@ -61,7 +61,8 @@ def _cmd_run(args):
                  dtype=cfg.dtype, observables=cfg.observables,
                  batch_size=args.batch_size or cfg.batch_size, threads=args.threads,
                  store=out, save=cfg.save, overwrite=args.overwrite,
-                 compression=cfg.compression, progress=Progress(args.quiet))
+                 compression=cfg.compression, progress=Progress(args.quiet),
+                 lambda_b=cfg.lambda_b, lambda_w=cfg.lambda_w, ntk_readouts=cfg.ntk_readouts)
     if not args.quiet:
         print(f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s")
 

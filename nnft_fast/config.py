@@ -18,8 +18,11 @@ Format (every table and key is checked; unknown keys and wrong types name the ke
     seed = 0
     method = "auto"             # auto | dense | projected
     dtype = "float64"           # float64 | float32
-    observables = ["two_point", "four_point"]
+    observables = ["two_point", "four_point"]   # add "ntk" for the NTK
     batch_size = 4096           # optional
+    lambda_b = 1.0              # NTK learning rates and readout count (optional)
+    lambda_w = 1.0
+    ntk_readouts = 2
 
     [store]                     # optional
     out = "run.h5"
@@ -38,7 +41,8 @@ _SCHEMA = {
                 "cb": (int, float, list)},
     "inputs": {"values": list, "n": int, "seed": int, "scale": (int, float)},
     "run": {"n_networks": int, "seed": int, "method": str, "dtype": str, "observables": list,
-            "batch_size": int},
+            "batch_size": int, "lambda_b": (int, float), "lambda_w": (int, float),
+            "ntk_readouts": int},
     "store": {"out": str, "save": (str, dict), "compression": str},
 }
 _REQUIRED = {"network": ("widths",), "run": ("n_networks",)}
@@ -61,6 +65,9 @@ class RunConfig:
     out: str = None
     save: object = "default"
     compression: str = "lzf"
+    lambda_b: float = 1.0
+    lambda_w: float = 1.0
+    ntk_readouts: int = 2
 
 
 def _check_types(data):
@@ -136,7 +143,9 @@ def parse_config(text):
         method=run.get("method", "auto"), dtype=run.get("dtype", "float64"),
         observables=tuple(run.get("observables", ("two_point", "four_point"))),
         batch_size=run.get("batch_size"), out=store.get("out"), save=save,
-        compression=None if compression == "none" else compression)
+        compression=None if compression == "none" else compression,
+        lambda_b=run.get("lambda_b", 1.0), lambda_w=run.get("lambda_w", 1.0),
+        ntk_readouts=run.get("ntk_readouts", 2))
 
 
 def load_config(path):

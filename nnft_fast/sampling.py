@@ -291,9 +291,6 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
                       lambda_w=lambda_w, ntk_readouts=ntk_readouts)
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     if store is not None:
-        if run.ntk is not None:
-            raise ValueError("the HDF5 store does not hold NTK statistics yet; sample 'ntk' "
-                             "without store=")
         from .store import sample_to_store
         return sample_to_store(run, n_networks, store, first_network=first_network,
                                batch_size=batch_size, threads=threads, overwrite=overwrite,

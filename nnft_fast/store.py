@@ -10,9 +10,11 @@ File layout (schema 1), readable with plain h5py or ``h5dump``::
                            network e; rows at or beyond ``committed`` are not valid
     /accumulator/slot_0    block_sums (n_blocks, L, n_stat), block_counts (n_blocks,);
     /accumulator/slot_1    attrs committed: the number of networks each slot holds
+    /ntk_accumulator/slot_0, slot_1   the same for the NTK statistics (runs with "ntk";
+                           config["ntk"] holds lambda_b, lambda_w, readouts)
 
 Commit protocol per batch of networks [c, c+k): grow and write the raw datasets, write
-the accumulator into the slot that does *not* hold the committed state, flush, then set
+the accumulators into the slot that does *not* hold the committed state, flush, then set
 ``committed = c + k`` and flush again. A process killed at any moment leaves a file whose
 ``committed`` networks are complete, with one slot holding exactly their accumulator.
 The writer keeps the file in SWMR mode and holds an exclusive OS lock on it (see
@@ -56,7 +58,7 @@ def run_config(run: EnsembleRun, n_networks, first_network):
     if not run.network.activation.is_builtin:
         raise ValueError("runs with a user-supplied activation cannot be stored: the file "
                          "could not rebuild the activation to resume; use a built-in one")
-    return {
+    config = {
         "network": run.network.config(),
         "seed": run.seed,
         "method": run.method,
@@ -67,6 +69,10 @@ def run_config(run: EnsembleRun, n_networks, first_network):
         "first_network": int(first_network),
         "n_inputs": int(run.inputs.shape[0]),
     }
+    if run.ntk is not None:
+        config["ntk"] = {"lambda_b": run.ntk.lambda_b, "lambda_w": run.ntk.lambda_w,
+                         "readouts": run.ntk.readouts}
+    return config
 
 
 def run_from_config(config, inputs):
@@ -74,9 +80,12 @@ def run_from_config(config, inputs):
     net = config["network"]
     network = Network(tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"],
                       cb=net["cb"])
+    ntk = config.get("ntk", {})
     return EnsembleRun(network, inputs, config["seed"], method=config["method"],
                        dtype=config["dtype"], observables=tuple(config["observables"]),
-                       save={layer: count for layer, count in config["save"]} or None)
+                       save={layer: count for layer, count in config["save"]} or None,
+                       lambda_b=ntk.get("lambda_b", 1.0), lambda_w=ntk.get("lambda_w", 1.0),
+                       ntk_readouts=ntk.get("readouts", 2))
 
 
 def _open_reader(path):
@@ -162,24 +171,40 @@ def _read_header(f, path):
     return config, committed, inputs
 
 
-def _load_accumulator(f, run, committed, path):
-    acc = run.new_accumulator()
+def _accumulator_groups(run):
+    """(HDF5 group, fresh accumulator) of every accumulator the run checkpoints."""
+    groups = [("accumulator", run.new_accumulator())]
+    if run.ntk is not None:
+        groups.append(("ntk_accumulator", run.new_ntk_accumulator()))
+    return groups
+
+
+def _load_accumulators(f, run, committed, path):
+    """The run's accumulators (moments, then NTK or None) from the slot that holds
+    exactly the ``committed`` networks."""
+    loaded = []
+    for name, acc in _accumulator_groups(run):
+        loaded.append(_load_slot(f, name, acc, committed, path))
+    return loaded[0], (loaded[1] if len(loaded) > 1 else None)
+
+
+def _load_slot(f, name, acc, committed, path):
     if committed == 0:
         return acc
     for slot in ("slot_0", "slot_1"):
-        group = f.get(f"accumulator/{slot}")
+        group = f.get(f"{name}/{slot}")
         if group is not None and int(group.attrs["committed"]) == committed:
             try:
                 sums = group["block_sums"][...]
                 counts = group["block_counts"][...]
             except OSError as exc:
-                raise StoreError(f"{path}: accumulator checkpoint is corrupt ({exc})") from None
+                raise StoreError(f"{path}: {name} checkpoint is corrupt ({exc})") from None
             if sums.shape != acc.block_sums.shape or int(counts.sum()) != committed:
-                raise StoreError(f"{path}: accumulator checkpoint does not match the header")
+                raise StoreError(f"{path}: {name} checkpoint does not match the header")
             acc.block_sums = sums
             acc.block_counts = counts
             return acc
-    raise StoreError(f"{path}: no accumulator checkpoint holds the {committed} committed "
+    raise StoreError(f"{path}: no {name} checkpoint holds the {committed} committed "
                      "networks (file corrupt)")
 
 
@@ -212,38 +237,43 @@ def _write_header(f, run, config, compression):
         f.create_dataset(f"raw/layer_{layer}", shape=(0, count, nb), maxshape=(None, count, nb),
                          dtype=run.dtype, chunks=(rows, count, nb), compression=compression,
                          fletcher32=True)
-    acc = run.new_accumulator()
-    for slot in ("slot_0", "slot_1"):
-        group = f.create_group(f"accumulator/{slot}")
-        group.create_dataset("block_sums", data=acc.block_sums)
-        group.create_dataset("block_counts", data=acc.block_counts)
-        group.attrs["committed"] = np.int64(-1)
+    for name, acc in _accumulator_groups(run):
+        for slot in ("slot_0", "slot_1"):
+            group = f.create_group(f"{name}/{slot}")
+            group.create_dataset("block_sums", data=acc.block_sums)
+            group.create_dataset("block_counts", data=acc.block_counts)
+            group.attrs["committed"] = np.int64(-1)
     f.flush()
     f.swmr_mode = True
 
 
-def _commit_batch(f, run, acc, committed, stats, raw, start):
-    """Write one batch and advance ``committed`` last (protocol in the module docstring)."""
+def _commit_batch(f, run, accs, committed, stats, raw, ntk_stats, start):
+    """Write one batch and advance ``committed`` last (protocol in the module docstring).
+    ``accs``: (moment accumulator, NTK accumulator or None)."""
     count = stats.shape[0]
     rows = committed + count
     for (layer, _), block in zip(run.save, raw):
         dset = f[f"raw/layer_{layer}"]
         dset.resize(rows, axis=0)
         dset[committed:rows] = block
-    acc.add(stats, start)
     free = next(s for s in ("slot_0", "slot_1")
                 if int(f[f"accumulator/{s}"].attrs["committed"]) != committed)
-    group = f[f"accumulator/{free}"]
-    group["block_sums"][...] = acc.block_sums
-    group["block_counts"][...] = acc.block_counts
-    group.attrs["committed"] = np.int64(rows)
+    for name, acc, batch in (("accumulator", accs[0], stats),
+                             ("ntk_accumulator", accs[1], ntk_stats)):
+        if acc is None:
+            continue
+        acc.add(batch, start)
+        group = f[f"{name}/{free}"]
+        group["block_sums"][...] = acc.block_sums
+        group["block_counts"][...] = acc.block_counts
+        group.attrs["committed"] = np.int64(rows)
     f.flush()
     f.attrs["committed"] = np.int64(rows)
     f.flush()
     return rows
 
 
-def _drive(f, run, acc, config, committed, batch_size, threads, progress):
+def _drive(f, run, accs, config, committed, batch_size, threads, progress):
     n_networks = config["n_networks"]
     first = config["first_network"]
     for raw_layer, _ in run.save:
@@ -252,9 +282,10 @@ def _drive(f, run, acc, config, committed, batch_size, threads, progress):
         while committed < n_networks:
             count = min(batch_size, n_networks - committed)
             start = first + committed
-            stats, raw, _ = run.compute(start, count)
+            stats, raw, ntk_stats = run.compute(start, count)
             try:
-                committed = _commit_batch(f, run, acc, committed, stats, raw, start)
+                committed = _commit_batch(f, run, accs, committed, stats, raw, ntk_stats,
+                                          start)
             except OSError as exc:
                 raise OSError(exc.errno, f"writing {f.filename} failed after {committed} "
                               f"committed networks ({exc}); the file keeps those: free "
@@ -282,8 +313,8 @@ def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, 
         batch_size = run.default_batch_size(n_networks)
     batch_size = check_int("batch_size", batch_size, 1)
     with _create(path, run, config, compression) as writer:
-        _drive(writer.file, run, run.new_accumulator(), config, 0, batch_size, threads,
-               progress)
+        _drive(writer.file, run, (run.new_accumulator(), run.new_ntk_accumulator()), config,
+               0, batch_size, threads, progress)
     return open_store(path)
 
 
@@ -302,12 +333,12 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
             raise StoreError(f"{path} holds a different configuration (differs in: "
                              f"{', '.join(diff)}); refusing to resume")
         run = run_from_config(config, inputs)
-        acc = _load_accumulator(f, run, committed, path)
+        accs = _load_accumulators(f, run, committed, path)
         f.swmr_mode = True
         if batch_size is None:
             batch_size = run.default_batch_size(config["n_networks"])
         batch_size = check_int("batch_size", batch_size, 1)
-        _drive(f, run, acc, config, committed, batch_size, threads, progress)
+        _drive(f, run, accs, config, committed, batch_size, threads, progress)
     return open_store(path)
 
 
@@ -317,8 +348,8 @@ def open_store(path):
     with _open_reader(path) as f:
         config, committed, inputs = _read_header(f, path)
         run = run_from_config(config, inputs)
-        acc = _load_accumulator(f, run, committed, path)
-    ens = run.ensemble(acc, config["first_network"], committed)
+        acc, ntk_acc = _load_accumulators(f, run, committed, path)
+    ens = run.ensemble(acc, config["first_network"], committed, ntk_acc)
     ens.store_path = path
     ens.target_networks = config["n_networks"]
     return ens

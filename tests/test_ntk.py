@@ -629,3 +629,73 @@ def test_report_plots_ntk(tmp_path):
     without = nf.sample(net, x, 500, seed=3)
     paths = write_report([without], str(tmp_path / "b"))
     assert "Theta" not in paths and "A/Theta^2" not in open(paths["summary"]).read()
+
+
+def test_store_checkpoints_ntk_and_resumes_bit_identical(tmp_path):
+    """An NTK run streamed to HDF5, interrupted after some batches and resumed, holds
+    exactly the in-memory NTK and moment accumulators; nf.open reads them back."""
+    net = nf.Network((4, 8, 6, 8), "tanh", "gaussian", 1.5, 0.1)
+    x = np.array([[0.5, -1.0, 0.3, 0.8], [1.0, 0.2, -0.5, 0.1]])
+    kw = dict(observables=("two_point", "four_point", "ntk"), lambda_b=0.3, lambda_w=1.7,
+              ntk_readouts=3)
+    memory = nf.sample(net, x, 500, seed=11, **kw)
+    path = tmp_path / "ntk.h5"
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(done, total):
+        if done >= 200:
+            raise Stop
+
+    with pytest.raises(Stop):
+        nf.sample(net, x, 500, seed=11, store=path, batch_size=70, progress=interrupt, **kw)
+    partial = nf.open(path)
+    assert 200 <= partial.n_networks < 500 and partial.has_ntk
+    resumed = nf.resume(path, batch_size=90)
+    for ens in (resumed, nf.open(path)):
+        assert ens.n_networks == 500
+        np.testing.assert_array_equal(ens.ntk_accumulator.block_sums,
+                                      memory.ntk_accumulator.block_sums)
+        np.testing.assert_array_equal(ens.accumulator.block_sums, memory.accumulator.block_sums)
+        np.testing.assert_array_equal(ens.ntk_fluctuations(3).B.value,
+                                      memory.ntk_fluctuations(3).B.value)
+    config = nf.store_info(path)["config"]
+    assert config["ntk"] == {"lambda_b": 0.3, "lambda_w": 1.7, "readouts": 3}
+
+
+def test_cli_run_and_report_with_ntk(tmp_path, capsys):
+    """`nnft run` with "ntk" in a TOML config stores the NTK; `nnft report` plots it."""
+    from nnft_fast.cli import main
+
+    cfg = tmp_path / "ntk.toml"
+    cfg.write_text("""
+[network]
+widths = [4, 8, 8]
+activation = "relu"
+init = "gaussian"
+cw = 2.0
+
+[inputs]
+n = 2
+seed = 1
+
+[run]
+n_networks = 300
+observables = ["two_point", "ntk"]
+lambda_b = 0.0
+lambda_w = 2.0
+ntk_readouts = 3
+""")
+    out = tmp_path / "ntk.h5"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    ens = nf.open(out)
+    assert ens.ntk_accumulator.lambda_w == 2.0 and ens.ntk_accumulator.n_readouts == 3
+    direct = nf.sample(ens.network, ens.inputs, 300, 0, observables=("two_point", "ntk"),
+                       lambda_b=0.0, lambda_w=2.0, ntk_readouts=3)
+    np.testing.assert_array_equal(ens.ntk(2).value, direct.ntk(2).value)
+    rep = tmp_path / "rep"
+    assert main(["report", str(out), "--out", str(rep)]) == 0
+    assert os.path.getsize(rep / "ntk.png") > 10_000
+    assert "A/Theta^2" in (rep / "summary.md").read_text()
+    capsys.readouterr()
