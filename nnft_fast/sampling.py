@@ -69,14 +69,25 @@ def validate_inputs(network, inputs):
     return x
 
 
-def resolve_method(network, method, ntk=False):
-    """'auto' -> 'projected' where exact (Gaussian, orthogonal; with the NTK, Gaussian
-    only so far), else 'dense'."""
+def haar_ntk_rank_ok(network, n_inputs, readouts):
+    """Whether the projected Haar NTK is exact here: at every layer l >= 2 the backward
+    vectors, (L - l + 1) r B of them, fit in the complement of the forward frame,
+    max(n_{l-1}, n_l) - min(n_{l-1}, B) dimensions (kernels/cpu/ntk.py)."""
+    widths, n_layers = network.widths, network.n_layers
+    return all((n_layers - l + 1) * readouts * n_inputs
+               <= max(widths[l - 1], widths[l]) - min(widths[l - 1], n_inputs)
+               for l in range(2, n_layers + 1))
+
+
+def resolve_method(network, method, ntk_shape=None):
+    """'auto' -> 'projected' where exact (Gaussian, orthogonal; with the NTK,
+    ntk_shape = (B, readouts), orthogonal needs ``haar_ntk_rank_ok``), else 'dense'."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
-        projectable = ("gaussian",) if ntk else PROJECTABLE_INITS
-        return "projected" if network.init in projectable else "dense"
+        if network.init == "orthogonal" and ntk_shape is not None:
+            return "projected" if haar_ntk_rank_ok(network, *ntk_shape) else "dense"
+        return "projected" if network.init in PROJECTABLE_INITS else "dense"
     if method == "projected" and network.init not in PROJECTABLE_INITS:
         raise ValueError(f"method='projected' is exact only for {PROJECTABLE_INITS} weights, "
                          f"not init={network.init!r}; use method='dense'")
@@ -165,9 +176,11 @@ class NTKSettings:
         if not run.network.activation.is_builtin:
             raise ValueError("the NTK observable supports the built-in activations only "
                              f"(not the user activation {run.network.activation.name!r})")
-        if run.method == "projected" and run.network.init != "gaussian":
-            raise ValueError("the projected NTK is implemented for Gaussian weights only; "
-                             f"use method='dense' for init={run.network.init!r}")
+        if (run.method == "projected" and run.network.init == "orthogonal"
+                and not haar_ntk_rank_ok(run.network, run.inputs.shape[0], readouts)):
+            raise ValueError("the projected Haar NTK needs (L - l + 1) * ntk_readouts * B <= "
+                             "max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer l >= 2 "
+                             "(layers too narrow for this depth); use method='dense'")
         return cls(float(lambda_b), float(lambda_w), readouts)
 
 
@@ -181,7 +194,10 @@ class EnsembleRun:
         self.inputs = validate_inputs(network, X)
         self.seed = check_int("seed", seed, 0, _SEED_LIMIT)
         self.observables = _resolve_observables(observables)
-        self.method = resolve_method(network, method, ntk="ntk" in self.observables)
+        ntk_shape = None
+        if "ntk" in self.observables and isinstance(ntk_readouts, numbers.Integral):
+            ntk_shape = (self.inputs.shape[0], int(ntk_readouts))
+        self.method = resolve_method(network, method, ntk_shape)
         self.dtype = _resolve_dtype(dtype)
         self.save = resolve_save(network, save)
         self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)

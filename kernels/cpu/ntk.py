@@ -26,8 +26,8 @@ from numba import njit, prange
 
 from .activations import activate_derivative
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import (INIT_GAUSSIAN, activate_layer, dense_workspace_size, projected_scratch,
-                      projected_workspace_size)
+from .forward import (INIT_GAUSSIAN, activate_layer, dense_workspace_size, orthogonal_scale,
+                      projected_scratch, projected_workspace_size)
 from .haar import extract_r, form_q, householder_factor, sign_fix
 from .moments import (METHOD_DENSE, chunk_bounds, chunk_count, copy_neurons, layer_statistics,
                       preactivation, statistics_workspace_size)
@@ -51,8 +51,9 @@ def ntk_workspace_size(method_code, widths, nb, r):
         else:
             layers += projected_workspace_size(widths, nb)
     size = n_layers * nb * nb + inputs + layers + 2 * m_max * n_max
-    if method_code != METHOD_DENSE:  # Q, F^T U, QR of U^T (beta, diag, R), Gamma
-        size += n_max * nb + m_max * nb + 2 * m_max + m_max * m_max + m_max * n_max
+    if method_code != METHOD_DENSE:  # Q, F^T U, QR of U^T (beta, diag, R), Gamma,
+        # and for Haar weights the padded vectors and the complement frame
+        size += n_max * nb + m_max * nb + 2 * m_max + m_max * m_max + 3 * m_max * n_max
     return size
 
 
@@ -157,13 +158,79 @@ def projected_backward(network, seed, layer, cw, s_factored, beta, rdiag, gt, u,
                 vr[i] += shift * qk[i, c]
 
 
+@njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
+def projected_orthogonal_backward(network, seed, layer, scale, s_factored, beta, rdiag, frame_t,
+                                  u, m, v, q, coef, beta_u, rdiag_u, r_u, gamma, padded, perp):
+    """v[row, :n_in] = W^T u[row, :n_out] for rows < m, W = scale * O with O Haar, drawn in
+    law given the forward sample; exact for m <= N - k (checked by the caller).
+
+    Embed O in a Haar Omega in O(N), N = max(n_in, n_out): O = Omega[:, :n_in] (n_out >= n_in)
+    or Omega[:n_out, :] (n_out < n_in). The forward fixed Omega Q_N = V (frame_t = V^T,
+    k x N, the whole Haar frame; Q_N = Q padded to N rows). Given that,
+        Omega = V Q_N^T + (Haar isometry complement(Q_N) <- complement(V)),
+    so with u~ = u padded to N, a = V^T u~, u_perp = u~ - V a = Q_a R_a (thin QR, jointly
+    over the rows), Omega^T u~ = Q_N a + F R_a, F a Haar frame in complement(Q_N): the QR
+    (sign-fixed) of (I - Q_N Q_N^T) Gamma, Gamma iid N(0, 1), stream (layer, PURPOSE_NTK).
+    W^T u = scale * (Omega^T u~)[:n_in].
+    """
+    n_in = s_factored.shape[0]
+    k, big_n = frame_t.shape
+    n_out = u.shape[1]
+    qn = q[:big_n, :k]
+    form_q(s_factored, beta, qn[:n_in])
+    sign_fix(qn[:n_in], rdiag)
+    qn[n_in:, :] = 0.0
+    ut = padded[:m * big_n].reshape((m, big_n))
+    for row in range(m):  # a = V^T u~, u_perp = u~ - V a
+        ut[row, :n_out] = u[row]
+        ut[row, n_out:] = 0.0
+        for c in range(k):
+            acc = 0.0
+            for i in range(big_n):
+                acc += frame_t[c, i] * ut[row, i]
+            coef[row, c] = acc
+        for c in range(k):
+            for i in range(big_n):
+                ut[row, i] -= coef[row, c] * frame_t[c, i]
+    k_u = min(big_n, m)
+    householder_factor(ut.T, beta_u[:k_u], rdiag_u[:k_u])
+    ru = r_u[:k_u * m].reshape((k_u, m))
+    extract_r(ut.T, rdiag_u[:k_u], ru)
+    g = gamma[:k_u * big_n].reshape((k_u, big_n))  # rows: columns of Gamma
+    fill_normal(g.ravel(), seed, network, stream_id(layer, PURPOSE_NTK), 1.0)
+    for c in range(k_u):  # project out Q_N
+        for j in range(k):
+            acc = 0.0
+            for i in range(big_n):
+                acc += qn[i, j] * g[c, i]
+            for i in range(big_n):
+                g[c, i] -= acc * qn[i, j]
+    frame = perp[:k_u * big_n].reshape((k_u, big_n)).T  # F (N x k_u), column-major
+    householder_factor(g.T, beta_u[:k_u], rdiag_u[:k_u])
+    form_q(g.T, beta_u[:k_u], frame)
+    sign_fix(frame, rdiag_u[:k_u])
+    for row in range(m):  # v = scale * (Q_N a + F R_a)[:n_in]
+        vr = v[row, :n_in]
+        vr[:] = 0.0
+        for c in range(k):
+            for i in range(n_in):
+                vr[i] += coef[row, c] * qn[i, c]
+        for c in range(min(k_u, row + 1)):
+            rc = ru[c, row]
+            for i in range(n_in):
+                vr[i] += rc * frame[i, c]
+        for i in range(n_in):
+            vr[i] *= scale
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, lambda_b,
             lambda_w, zbuf, offsets, work, h):
     """NTK h (L, r, r, B, B) of network ``network`` at every layer, readouts i < r, and its
     preactivations in ``zbuf`` (layer l: zt^(l), B x n_l, at offsets[l-1]).
 
-    work: ``ntk_workspace_size`` float64 elements. Projected: Gaussian weights only.
+    work: ``ntk_workspace_size`` float64 elements. Projected: Gaussian or Haar weights
+    (Haar: exact while L r B <= max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer).
     """
     n_layers = widths.size - 1
     nb = xt.shape[1]
@@ -233,12 +300,24 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
             q = work[pos:pos + n_max * nb].reshape((n_max, nb))
             fu = work[pos + n_max * nb:pos + n_max * nb + m_max * nb].reshape((m_max, nb))
             at = pos + n_max * nb + m_max * nb
-            projected_backward(network, seed, lp, cw[lp - 1], s_factored, beta, rdiag,
-                               factor[:k * n_lp].reshape((k, n_lp)), u, m, v, q, fu,
-                               work[at:at + m_max], work[at + m_max:at + 2 * m_max],
-                               work[at + 2 * m_max:at + 2 * m_max + m_max * m_max],
-                               work[at + 2 * m_max + m_max * m_max:
-                                    at + 2 * m_max + m_max * m_max + m_max * n_max])
+            beta_u = work[at:at + m_max]
+            rdiag_u = work[at + m_max:at + 2 * m_max]
+            at += 2 * m_max
+            r_u = work[at:at + m_max * m_max]
+            at += m_max * m_max
+            gamma = work[at:at + m_max * n_max]
+            if init_code == INIT_GAUSSIAN:
+                projected_backward(network, seed, lp, cw[lp - 1], s_factored, beta, rdiag,
+                                   factor[:k * n_lp].reshape((k, n_lp)), u, m, v, q, fu,
+                                   beta_u, rdiag_u, r_u, gamma)
+            else:
+                big_n = max(n_lp, n_in)
+                at += m_max * n_max
+                projected_orthogonal_backward(
+                    network, seed, lp, orthogonal_scale(cw[lp - 1], n_in, n_lp), s_factored,
+                    beta, rdiag, factor.reshape((k, big_n)), u, m, v, q, fu, beta_u, rdiag_u,
+                    r_u, gamma, work[at:at + m_max * n_max],
+                    work[at + m_max * n_max:at + 2 * m_max * n_max])
         zprev = zbuf[offsets[lp - 2]:offsets[lp - 1]].reshape((nb, n_in))
         for a in range(nb):
             for i in range(n_in):
