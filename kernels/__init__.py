@@ -1,5 +1,6 @@
 """Numba kernels of nnft_fast (shipped as ``nnft_fast.kernels``).
 
-``cpu/`` holds @njit kernels; a ``cuda/`` twin with the same argument lists follows.
+``cpu/`` holds @njit kernels; ``cuda/`` their numba.cuda twins (so far the random
+numbers), with the same argument lists.
 Only Numba code lives here; validation and public API are in ``nnft_fast``.
 """

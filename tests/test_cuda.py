@@ -1,0 +1,62 @@
+"""CUDA kernels without a GPU (DESIGN.md §8): every kernel compiled to PTX for sm_90, and
+run under the CUDA simulator against the CPU kernels (same seeds -> same numbers).
+
+Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
+"""
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba_cuda", reason="the 'cuda' extra is not installed")
+
+from numba import cuda, float64, int64, uint64  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIGNATURES = {
+    "fill_normal_kernel": (float64[:], uint64, int64, uint64, float64),
+    "fill_uniform_kernel": (float64[:], uint64, int64, uint64, float64, float64),
+}
+
+
+def test_every_cuda_kernel_compiles_to_ptx_for_sm90(monkeypatch):
+    """compile_ptx catches typing errors the simulator does not. Device functions ask
+    the driver for the current device's compute capability; without a GPU we answer 9.0."""
+    import numba.cuda.dispatcher as dispatcher
+
+    from nnft_fast.kernels.cuda import rng
+
+    monkeypatch.setattr(dispatcher, "get_current_device",
+                        lambda: SimpleNamespace(compute_capability=(9, 0)))
+    assert set(rng.KERNELS) == set(SIGNATURES)
+    for name, kernel in rng.KERNELS.items():
+        ptx, _ = cuda.compile_ptx(kernel.py_func, SIGNATURES[name], cc=(9, 0))
+        assert ".target sm_90" in ptx and ".entry" in ptx, name
+        assert "call.uni" not in ptx, f"{name}: device functions should inline"
+
+
+def test_simulator_draws_the_cpu_streams():
+    """Same (seed, network, stream) -> the same numbers as the CPU kernels, to rounding
+    (both evaluate one source; only FMA contraction may differ), over several blocks."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    done = subprocess.run([sys.executable, os.path.join(HERE, "_cuda_sim_target.py")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    diffs = json.loads(done.stdout)
+    assert len(diffs) == 16
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] < 1e-14, (worst, diffs[worst])
+
+
+def test_simulator_comparison_has_power():
+    """Negative control: a different network index gives different numbers."""
+    from nnft_fast.kernels.cpu import rng
+
+    a, b = np.empty(64), np.empty(64)
+    rng.fill_normal(a, np.uint64(7), np.int64(1), np.uint64(9), 1.0)
+    rng.fill_normal(b, np.uint64(7), np.int64(2), np.uint64(9), 1.0)
+    assert np.max(np.abs(a - b)) > 0.1
