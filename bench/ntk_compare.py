@@ -105,7 +105,6 @@ def main(argv=None):
     obs = ("two_point", "four_point", "ntk")
     print("# NTK statistics, R1 (n_0=64, 8 x 512 ReLU, B=4, lambda_b=lambda_W=1, r=2)\n")
     try:
-        import jax
         fn = jax_ntk_function(x)
     except ImportError:
         print("JAX is not installed (pip install jax): the baseline is skipped.")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import nnft_fast as nf
-from nnft_fast.theory import kernel_recursion, same_neuron_connected, vertex_recursion
+from nnft_fast.theory import same_neuron_connected, vertex_recursion
 from nnft_fast.theory.couplings import (action_constant, evaluate_action, layer_coupling,
                                         measured_coupling, quartic_coupling)
 

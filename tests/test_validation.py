@@ -1,8 +1,5 @@
 """Input validation: every bad input gives a ValueError/TypeError whose message names
 the problem; and a user activation (nf.Activation) works end to end."""
-import math
-import re
-
 import numpy as np
 import pytest
 from numba import njit

@@ -26,8 +26,8 @@ from numba import njit, prange
 
 from .activations import activate_derivative
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import (INIT_GAUSSIAN, activate_layer, dense_workspace_size, orthogonal_scale,
-                      projected_scratch, projected_workspace_size)
+from .forward import (INIT_GAUSSIAN, activate_layer, orthogonal_scale, projected_scratch,
+                      projected_workspace_size)
 from .haar import extract_r, form_q, householder_factor, sign_fix
 from .moments import (METHOD_DENSE, chunk_bounds, chunk_count, copy_neurons, layer_statistics,
                       preactivation, statistics_workspace_size)
@@ -337,7 +337,8 @@ def ntk_statistics(h, zt, out):
         h_diag = <H_ii>, h_off = <H_ij>, G = (1/n) zt zt^T (B x B each),
         A_abcd = <H_ii,ab H_jj,cd>, B_abcd = <H_ij,ab H_ij,cd>,
         D_abcd = <H_ii,ab z_j,c z_j,d>, F_abcd = <H_ij,ab z_i,c z_j,d>,
-        hh = h_diag (x) h_diag, hG = h_diag (x) G (B^4 each).
+        hh = h_diag (x) h_diag, hG = h_diag (x) G (B^4 each); length 3 B^2 + 6 B^4
+    (``nnft_fast.ntk.ntk_statistics_size``).
     """
     r = h.shape[0]
     nb, n = zt.shape
@@ -383,12 +384,6 @@ def ntk_statistics(h, zt, out):
             e = ab * b2 + cd
             out[base + 4 * b4 + e] = out[ab] * out[cd]
             out[base + 5 * b4 + e] = out[ab] * out[2 * b2 + cd]
-
-
-@njit(cache=True)
-def ntk_statistics_size(nb):
-    """Length of the ``ntk_statistics`` vector."""
-    return 3 * nb * nb + 6 * nb ** 4
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
