@@ -14,12 +14,17 @@ import pytest
 
 pytest.importorskip("numba_cuda", reason="the 'cuda' extra is not installed")
 
-from numba import cuda, float64, int64, uint64  # noqa: E402
+from numba import boolean, cuda, float64, int64, uint64  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+_INDEX = int64[::1]
 SIGNATURES = {
-    "fill_normal_kernel": (float64[:], uint64, int64, uint64, float64),
-    "fill_uniform_kernel": (float64[:], uint64, int64, uint64, float64, float64),
+    "fill_normal_kernel": (float64[::1], uint64, int64, uint64, float64),
+    "fill_uniform_kernel": (float64[::1], uint64, int64, uint64, float64, float64),
+    "projected_statistics_kernel": (int64, uint64, float64[:, ::1], _INDEX, float64[::1],
+                                    float64[::1], int64, _INDEX, _INDEX, _INDEX, _INDEX,
+                                    boolean, float64[:, :, ::1], float64[:, ::1],
+                                    float64[:, ::1], float64[:, ::1]),
 }
 
 
@@ -28,28 +33,37 @@ def test_every_cuda_kernel_compiles_to_ptx_for_sm90(monkeypatch):
     the driver for the current device's compute capability; without a GPU we answer 9.0."""
     import numba.cuda.dispatcher as dispatcher
 
-    from nnft_fast.kernels.cuda import rng
+    from nnft_fast.kernels.cuda import forward, rng
 
     monkeypatch.setattr(dispatcher, "get_current_device",
                         lambda: SimpleNamespace(compute_capability=(9, 0)))
-    assert set(rng.KERNELS) == set(SIGNATURES)
-    for name, kernel in rng.KERNELS.items():
+    kernels = {**rng.KERNELS, **forward.KERNELS}
+    assert set(kernels) == set(SIGNATURES)
+    for name, kernel in kernels.items():
         ptx, _ = cuda.compile_ptx(kernel.py_func, SIGNATURES[name], cc=(9, 0))
         assert ".target sm_90" in ptx and ".entry" in ptx, name
-        assert "call.uni" not in ptx, f"{name}: device functions should inline"
+        assert "call.uni" not in ptx or name == "projected_statistics_kernel", \
+            f"{name}: device functions should inline"
 
 
 def test_simulator_draws_the_cpu_streams():
     """Same (seed, network, stream) -> the same numbers as the CPU kernels, to rounding
-    (both evaluate one source; only FMA contraction may differ), over several blocks."""
+    (both evaluate one source; only FMA contraction may differ), over several blocks; and
+    the projected forward + statistics kernel gives the CPU's per-network statistics
+    (repeated inputs, biases, a layer wider than a block of threads)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     done = subprocess.run([sys.executable, os.path.join(HERE, "_cuda_sim_target.py")],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     diffs = json.loads(done.stdout)
-    assert len(diffs) == 16
-    worst = max(diffs, key=diffs.get)
-    assert diffs[worst] < 1e-14, (worst, diffs[worst])
+    assert len(diffs) == 16 + 3
+    streams = {k: v for k, v in diffs.items() if not k.startswith("projected")}
+    worst = max(streams, key=streams.get)
+    assert streams[worst] < 1e-14, (worst, streams[worst])
+    # statistics: other summation order, and a repeated input makes S rank-deficient
+    stats = {k: v for k, v in diffs.items() if k.startswith("projected")}
+    worst = max(stats, key=stats.get)
+    assert stats[worst] < 1e-10, (worst, stats[worst])
 
 
 def test_simulator_comparison_has_power():

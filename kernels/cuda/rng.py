@@ -10,12 +10,11 @@ Kernels (one thread per block of 4 numbers, like ``fill_normal``'s blocks):
     fill_normal_kernel(out, seed, network, stream, scale)
     fill_uniform_kernel(out, seed, network, stream, low, high)
 """
-import types
-
 import numpy as np
 from numba import config, cuda
 
 from ..cpu import rng as cpu_rng
+from .device import device_twins
 
 THREADS_PER_BLOCK = 128
 # Scalar functions shared with the CPU, in dependency order (callees first).
@@ -31,39 +30,32 @@ def _bitcasts():
     return libdevice.double_as_longlong, libdevice.longlong_as_double
 
 
-def _device_functions():
-    namespace = dict(vars(cpu_rng))
-    namespace["float_bits"], namespace["bits_float"] = _bitcasts()
-    compiled = {}
-    for name in _SHARED:
-        py = getattr(cpu_rng, name).py_func
-        clone = types.FunctionType(py.__code__, namespace, py.__name__, py.__defaults__,
-                                   py.__closure__)
-        compiled[name] = namespace[name] = cuda.jit(device=True)(clone)
-    return compiled
-
-
-_device = _device_functions()
+_float_bits, _bits_float = _bitcasts()
+_device = device_twins(cpu_rng, _SHARED, {"float_bits": _float_bits, "bits_float": _bits_float})
 normal_block = _device["normal_block"]
 uniform_block = _device["uniform_block"]
 stream_words = _device["stream_words"]
+
+
+@cuda.jit(device=True)
+def store_normal_block(out, q, count, seed, network, stream, scale):
+    """out[4q + lane] = scale * normal_block(..., q)[lane] for 4q + lane < count."""
+    n0, n1, n2, n3 = normal_block(seed, network, stream, q)
+    out[4 * q] = scale * n0
+    if 4 * q + 1 < count:
+        out[4 * q + 1] = scale * n1
+    if 4 * q + 2 < count:
+        out[4 * q + 2] = scale * n2
+    if 4 * q + 3 < count:
+        out[4 * q + 3] = scale * n3
 
 
 @cuda.jit
 def fill_normal_kernel(out, seed, network, stream, scale):
     """out[m] = scale * lane m % 4 of normal_block(seed, network, stream, m // 4)."""
     j = cuda.grid(1)
-    m = out.size
-    if 4 * j >= m:
-        return
-    n0, n1, n2, n3 = normal_block(seed, network, stream, j)
-    out[4 * j] = scale * n0
-    if 4 * j + 1 < m:
-        out[4 * j + 1] = scale * n1
-    if 4 * j + 2 < m:
-        out[4 * j + 2] = scale * n2
-    if 4 * j + 3 < m:
-        out[4 * j + 3] = scale * n3
+    if 4 * j < out.size:
+        store_normal_block(out, j, out.size, seed, network, stream, scale)
 
 
 @cuda.jit
