@@ -485,17 +485,18 @@ def moment_estimates(samples, fan_in, n_blocks=64, first=0):
         est = estimates_from_statistics(g[keep], q[keep], width, fan_in)
         for name in MOMENT_NAMES:
             replicas[name].append(est[name])
-    result = {}
-    n_used = len(used)
-    for name in MOMENT_NAMES:
-        reps = np.array(replicas[name])
-        if n_used < 2:
-            err = np.full(full[name].shape, np.nan)
-        else:
-            dev = reps - reps.mean(axis=0)
-            err = np.sqrt((n_used - 1.0) / n_used * np.sum(dev * dev, axis=0))
-        result[name] = (full[name], err)
-    return result
+    return {name: (full[name], jackknife_error(replicas[name], full[name].shape))
+            for name in MOMENT_NAMES}
+
+
+def jackknife_error(replicas, shape):
+    """Delete-one-block jackknife standard error of a list of g replicas (NaN if g < 2)."""
+    g = len(replicas)
+    if g < 2:
+        return np.full(shape, np.nan)
+    reps = np.array(replicas)
+    dev = reps - reps.mean(axis=0)
+    return np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0))
 
 
 # ---------------------------------------------------------------------------------------
@@ -710,14 +711,4 @@ def ntk_estimates(h, z, fan_in, n_blocks=64, first=0, readout_z=None):
         est = ntk_estimates_from_statistics({k: v[keep] for k, v in stats.items()}, fan_in)
         for name in full:
             reps[name].append(est[name])
-    g = len(used)
-    result = {}
-    for name in full:
-        rep = np.array(reps[name])
-        if g < 2:
-            err = np.full(full[name].shape, np.nan)
-        else:
-            dev = rep - rep.mean(axis=0)
-            err = np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0))
-        result[name] = (full[name], err)
-    return result
+    return {name: (full[name], jackknife_error(reps[name], full[name].shape)) for name in full}

@@ -12,7 +12,7 @@ import nnft_fast as nf
 from nnft_fast.cli import main
 from nnft_fast.config import ConfigError, load_config, parse_config
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+from ._examples import EXAMPLES
 
 SMALL = """
 [network]

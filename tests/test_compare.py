@@ -6,6 +6,8 @@ import pytest
 
 import nnft_fast as nf
 
+from ._examples import load_example
+
 X = np.array([[1.0, 0.3, -0.5], [0.2, -1.0, 0.4]])
 
 
@@ -68,15 +70,7 @@ def test_report_overlays_vertex_prediction(tmp_path):
 def test_day_kahn_roberts_example_runs(tmp_path, capsys):
     """examples/day_kahn_roberts.py end to end on a small ensemble."""
     pytest.importorskip("matplotlib")
-    import importlib.util
-    import os
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "examples", "day_kahn_roberts.py")
-    spec = importlib.util.spec_from_file_location("day_kahn_roberts", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(str(tmp_path), 2_000)
+    load_example("day_kahn_roberts").main(str(tmp_path), 2_000)
     out = capsys.readouterr().out
     assert out.count("| 8 | vertex |") == 4  # one table per ensemble, all layers
     assert (tmp_path / "vertex.png").stat().st_size > 10_000

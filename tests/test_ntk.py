@@ -35,6 +35,7 @@ import pytest
 import nnft_fast as nf
 
 from . import reference as ref
+from ._examples import load_example
 
 Z_PASS = 4.5
 Z_REJECT = 8.0
@@ -596,14 +597,7 @@ def test_bad_input():
 
 def test_ntk_fluctuations_example_runs(tmp_path, capsys):
     """examples/ntk_fluctuations.py end to end on a small ensemble."""
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "examples", "ntk_fluctuations.py")
-    spec = importlib.util.spec_from_file_location("ntk_fluctuations", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(str(tmp_path), 500)
+    load_example("ntk_fluctuations").main(str(tmp_path), 500)
     out = capsys.readouterr().out
     assert out.count("| 8 | ") == 2  # one table per init, every layer
     assert (tmp_path / "ntk_fluctuations.png").stat().st_size > 10_000

@@ -29,6 +29,7 @@ MAX_B = 8              # inputs per network (shared-memory bound)
 
 _act = device_twins(cpu_activations, ("sigmoid", "activate"))
 activate = _act["activate"]
+extract_r = device_twins(cpu_haar, ("extract_r",))["extract_r"]  # canonical R, diag >= 0
 RANK_TOL_FLOAT64 = cpu_haar.RANK_TOL_FLOAT64
 
 
@@ -111,15 +112,7 @@ def householder_r(s, n_in, nb, k, r, rdiag, shared, small):
                 i += THREADS
             cuda.syncthreads()
     if t == 0:
-        for j in range(k):
-            sign = -1.0 if rdiag[j] < 0.0 else 1.0
-            for c in range(nb):
-                if c < j:
-                    r[j, c] = 0.0
-                elif c == j:
-                    r[j, c] = sign * rdiag[j]
-                else:
-                    r[j, c] = sign * s[c * n_in + j]
+        extract_r(s[:nb * n_in].reshape((nb, n_in)).T, rdiag[:k], r[:k, :nb])
     cuda.syncthreads()
 
 
