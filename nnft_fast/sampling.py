@@ -198,6 +198,7 @@ class EnsembleRun:
         if "ntk" in self.observables and isinstance(ntk_readouts, numbers.Integral):
             ntk_shape = (self.inputs.shape[0], int(ntk_readouts))
         self.method = resolve_method(network, method, ntk_shape)
+        self._method_code = _METHOD_CODES[self.method]
         self.dtype = _resolve_dtype(dtype)
         self.save = resolve_save(network, save)
         self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)
@@ -232,7 +233,7 @@ class EnsembleRun:
         stats = np.empty((count, self.network.n_layers, self.layout.n_stat))
         raw = np.empty((count, int(self._save_neurons.sum()) * nb), self.dtype)
         xt, widths, cw, cb, init_code, act_code = self._args
-        method_code = _METHOD_CODES[self.method]
+        method_code = self._method_code
         ntk_stats = None
         if self.ntk is None:
             self._batch_statistics(method_code, np.int64(start), count,
@@ -258,7 +259,7 @@ class EnsembleRun:
         r = self.ntk.readouts
         out = np.empty((count, self.network.n_layers, r, r, nb, nb))
         xt, widths, cw, cb, init_code, act_code = self._args
-        cpu_ntk.batch_ntk(_METHOD_CODES[self.method], np.int64(start), count,
+        cpu_ntk.batch_ntk(self._method_code, np.int64(start), count,
                           np.uint64(self.seed), xt, widths, cw, cb, init_code, act_code,
                           self.ntk.lambda_b, self.ntk.lambda_w, self._offsets, out)
         return [np.ascontiguousarray(out[:, l]) for l in range(self.network.n_layers)]
@@ -269,7 +270,7 @@ class EnsembleRun:
         nb = self.inputs.shape[0]
         out = np.empty((count, self._offsets[-1]), self.dtype)
         xt, widths, cw, cb, init_code, act_code = self._args
-        self._batch_preactivations(_METHOD_CODES[self.method], np.int64(start), count,
+        self._batch_preactivations(self._method_code, np.int64(start), count,
                                    np.uint64(self.seed), xt, widths, cw, cb, init_code,
                                    act_code, self._offsets, out)
         # The kernels write each layer input-major (B x n_l); hand out (count, n_l, B).

@@ -7,11 +7,16 @@ import numpy as np
 
 import nnft_fast as nf
 from nnft_fast.kernels.cpu import rng as cpu
+from nnft_fast.kernels.cpu.haar import batch_haar_matrices
+from nnft_fast.kernels.cpu.moments import add_to_blocks
 from nnft_fast.kernels.cuda import forward as gpu_forward
+from nnft_fast.kernels.cuda import haar as gpu_haar
+from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda import rng as gpu
 from nnft_fast.sampling import EnsembleRun
 
-THREADS = 32
+THREADS = gpu_forward.THREADS   # the block kernels' fixed block size
+RNG_THREADS = 32                # several blocks of the stream kernels
 
 
 def main():
@@ -20,37 +25,70 @@ def main():
         for seed, network, stream in ((7, 123456789012, 9), (2 ** 40 + 3, 5, 17)):
             args = (np.uint64(seed), np.int64(network), np.uint64(stream))
             got, ref = np.zeros(m), np.empty(m)
-            gpu.fill_normal_kernel[gpu.blocks_for(m, THREADS), THREADS](got, *args, 1.5)
+            gpu.fill_normal_kernel[gpu.blocks_for(m, RNG_THREADS), RNG_THREADS](got, *args, 1.5)
             cpu.fill_normal(ref, *args, 1.5)
             out[f"normal m={m} seed={seed}"] = float(np.max(np.abs(got - ref) / np.abs(ref)))
             got, ref = np.zeros(m), np.empty(m)
-            gpu.fill_uniform_kernel[gpu.blocks_for(m, THREADS), THREADS](got, *args, -2.0, 3.0)
+            gpu.fill_uniform_kernel[gpu.blocks_for(m, RNG_THREADS), RNG_THREADS](got, *args, -2.0, 3.0)
             cpu.fill_uniform(ref, *args, -2.0, 3.0)
             out[f"uniform m={m} seed={seed}"] = float(np.max(np.abs(got - ref)))
-    out.update(projected_statistics())
+    out.update(forward_statistics())
+    out.update(haar_matrices())
     json.dump(out, sys.stdout)
 
 
-def projected_statistics():
-    """Per-network [G | Q | GG] of the CUDA projected kernel vs the CPU batch kernel."""
+def forward_statistics():
+    """Per-network [G | Q | GG] and raw outputs of the CUDA statistics kernel vs the CPU
+    batch kernel, every method and weight law, and the device block accumulation."""
     x = np.array([[0.8, -0.5, 1.1, 0.3, -0.9],
                   [-0.2, 1.0, 0.4, -1.2, 0.6],
                   [0.8, -0.5, 1.1, 0.3, -0.9]])        # repeated input: rank(S) = 2
     out = {}
-    for widths, act, cb in (((5, 12, 7, 9), "tanh", 0.2), ((5, 150, 6), "relu", 0.0),
-                            ((5, 2, 9), "erf", 0.1)):     # width 150 > threads; B > n
-        net = nf.Network(widths, act, "gaussian", 1.8, cb)
-        run = EnsembleRun(net, x, 11, method="projected", observables=("two_point", "four_point"))
-        count = 2
-        ref, _, _ = run.compute(5, count)
-        xt, w, cw, cbs, _, act_code = run._args
-        scratch = max(widths) * x.shape[0]
+    cases = (((5, 12, 7, 9), "tanh", 0.2, "gaussian", "projected"),
+             ((5, 150, 6), "relu", 0.0, "gaussian", "projected"),   # width > threads
+             ((5, 2, 9), "erf", 0.1, "gaussian", "projected"),      # B > n
+             ((5, 7, 4, 9), "tanh", 0.3, "orthogonal", "projected"),
+             ((5, 6, 9, 4), "relu", 0.1, "gaussian", "dense"),
+             ((5, 9, 4), "tanh", 0.0, "uniform", "dense"),
+             ((5, 3, 8, 6), "relu", 0.2, "orthogonal", "dense"))
+    for widths, act, cb, init, method in cases:
+        net = nf.Network(widths, act, init, 1.8, cb)
+        run = EnsembleRun(net, x, 11, method=method, observables=("two_point", "four_point"),
+                          save={len(widths) - 1: 2})
+        count = 3
+        ref, ref_raw, _ = run.compute(5, count)
+        xt, w, cw, cbs, init_code, act_code = run._args
+        layout = gpu_forward.work_layout(run._method_code, init_code, widths, x.shape[0])
         got = np.zeros_like(ref)
-        gpu_forward.projected_statistics_kernel[count, gpu_forward.THREADS](
-            np.int64(5), np.uint64(11), xt, w, cw, cbs, act_code, *run._tables, True, got,
-            np.zeros((count, scratch)), np.zeros((count, scratch)), np.zeros((count, scratch)))
-        out[f"projected stats {widths} {act}"] = float(np.max(np.abs(got - ref)
-                                                            / (np.abs(ref) + 1e-300)))
+        raw = np.zeros((count, 2 * x.shape[0]))
+        gpu_moments.statistics_kernel[count, THREADS](
+            run._method_code, np.int64(5), np.uint64(11), xt, w, cw, cbs, init_code, act_code,
+            *run._tables, True, got, run._save_layers, run._save_neurons, raw,
+            np.zeros((count, layout[-1])), layout)
+        name = f"stats {method} {init} {widths} {act}"
+        out[name] = float(np.max(np.abs(got - ref) / (np.abs(ref) + 1e-300)))
+        out[name + " raw"] = float(np.max(np.abs(raw.reshape(ref_raw[0].shape) - ref_raw[0])))
+        sums, counts = np.full((4,) + ref.shape[1:], 0.5), np.arange(4)
+        want_sums, want_counts = sums.copy(), counts.copy()
+        gpu_moments.add_to_blocks_kernel[(sums.size + 31) // 32, 32](got, np.int64(5), sums,
+                                                                     counts)
+        add_to_blocks(got, np.int64(5), want_sums, want_counts)
+        out[name + " blocks"] = float(np.max(np.abs(sums - want_sums))
+                                      + np.max(np.abs(counts - want_counts)))
+    return out
+
+
+def haar_matrices():
+    """The batched Haar kernel against the CPU's, tall and wide."""
+    out = {}
+    for shape in ((7, 3), (3, 7), (5, 5)):
+        ref = np.empty((3,) + shape)
+        batch_haar_matrices(np.uint64(4), np.int64(2), np.uint64(9), ref)
+        got = np.zeros_like(ref)
+        work = np.zeros((3, gpu_haar.haar_work_size(*shape)))
+        gpu_haar.haar_matrices_kernel[3, THREADS](np.uint64(4), np.int64(2), np.uint64(9),
+                                                  got, work)
+        out[f"haar {shape}"] = float(np.max(np.abs(got - ref)))
     return out
 
 

@@ -1,200 +1,176 @@
-"""Projected forward pass and per-layer statistics on the GPU: one thread block per network.
+"""Forward passes on the GPU, dense and projected, one thread block per network.
 
-The twin of ``moments.batch_statistics`` for method "projected" with Gaussian weights
-(DESIGN.md §5; the CPU docstrings in ``kernels/cpu/forward.py`` give the formulas): per
-layer, the block runs the thin Householder QR of S with the same canonical rules as
-``haar.householder_factor``/``extract_r`` (dependent columns zeroed, diag R >= 0), draws
-G^T from the same Philox stream positions as the CPU (number m of stream (l, weights) is
-lane m % 4 of block m // 4), forms zt = sqrt(cw/n_in) (G R)^T + b, and reduces
-[G | Q | GG] over neurons with fixed-order tree reductions in shared memory (THREADS
-must stay a power of two). So network e
-of seed s is the CPU's network e, and its statistics agree with the CPU's to rounding
-(summation order differs).
+Twins of ``kernels/cpu/forward.py`` (DESIGN.md §2, §5; the CPU docstrings give the
+formulas and normalisations): the same random-stream positions (number m of stream
+(layer, purpose) is lane m % 4 of block m // 4), the same canonical QR (dependent
+columns zeroed, diag R >= 0) and the same order of the small sums, so network e of seed
+s is the CPU's network e and its preactivations agree with the CPU's to rounding.
 
-Scratch lives in global memory, one slab per block: s_buf, g_buf, z_buf (blocks, n_max * B).
+Buffers are flat and input-major like the CPU's: activations s[a n_in + i] (= S
+column-major, the layout the QR wants) and preactivations z[a n_out + i]. Each block gets
+one row of a float64 ``work`` array cut by ``work_layout``.
 """
 import math
 
 import numpy as np
-from numba import cuda, float64
+from numba import cuda
 
 from ..cpu import activations as cpu_activations
-from ..cpu import haar as cpu_haar
-from ..cpu.rng import PURPOSE_BIAS, PURPOSE_WEIGHTS
+from ..cpu.forward import INIT_GAUSSIAN, INIT_ORTHOGONAL, INIT_UNIFORM
+from ..cpu.moments import METHOD_DENSE
+from ..cpu import rng as cpu_rng
+from ..cpu.rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS
+from .block import THREADS, fill_normals, fill_uniforms
 from .device import device_twins
-from .rng import store_normal_block
+from .haar import canonical_r, haar_frame_from_stream, haar_matrix_from_stream, householder_factor
 
-THREADS = 128          # threads per block (a power of two: tree reductions)
-MAX_B = 8              # inputs per network (shared-memory bound)
-
-_act = device_twins(cpu_activations, ("sigmoid", "activate"))
+MAX_B = 8              # inputs per network (R lives in shared memory)
+_act = device_twins(cpu_activations, ("sigmoid", "activate", "activate_derivative"))
 activate = _act["activate"]
-extract_r = device_twins(cpu_haar, ("extract_r",))["extract_r"]  # canonical R, diag >= 0
-RANK_TOL_FLOAT64 = cpu_haar.RANK_TOL_FLOAT64
+activate_derivative = _act["activate_derivative"]
+stream_id = device_twins(cpu_rng, ("stream_id",))["stream_id"]
+
+
+def work_layout(method_code, init_code, widths, nb):
+    """Offsets (int64[7]) of s, z, factor, q, beta, rdiag, bias and the end, in one
+    float64 work row per network: s, z (n_max B each); factor: W (dense) or G^T / the Haar
+    buffer (projected); q: the Haar Q (orthogonal weights only); beta, rdiag (2 n_max each:
+    the QR of S and the Haar QR); bias (n_max)."""
+    widths = [int(w) for w in widths]
+    n_max = max(widths)
+    pairs = list(zip(widths[:-1], widths[1:]))
+    if method_code == METHOD_DENSE:
+        factor = max(n_in * n_out for n_in, n_out in pairs)
+    else:
+        factor = max(min(n_in, nb) * max(n_in, n_out) for n_in, n_out in pairs)
+    q = factor if init_code == INIT_ORTHOGONAL else 0
+    sizes = (n_max * nb, n_max * nb, factor, q, 2 * n_max, 2 * n_max, n_max)
+    return np.cumsum((0,) + sizes).astype(np.int64)
 
 
 @cuda.jit(device=True)
-def block_sum(value, shared):
-    """Sum of ``value`` over the block's threads (fixed tree order); every thread gets it.
-    ``shared``: (THREADS,) float64."""
-    t = cuda.threadIdx.x
-    shared[t] = value
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if t < width:
-            shared[t] += shared[t + width]
-        cuda.syncthreads()
-        width //= 2
-    total = shared[0]
-    cuda.syncthreads()
-    return total
+def orthogonal_scale(cw, n_in, n_out):
+    """sqrt(cw max(1, n_out / n_in)): entry variance cw / n_in for Haar weights."""
+    return math.sqrt(cw * max(1.0, n_out / n_in))
 
 
 @cuda.jit(device=True)
-def fill_normals(out, count, seed, network, stream, scale):
-    """out[m] = scale * normal m of the stream, m < count, threads striding over blocks."""
-    q = cuda.threadIdx.x
-    while 4 * q < count:
-        store_normal_block(out, q, count, seed, network, stream, scale)
-        q += THREADS
-    cuda.syncthreads()
-
-
-@cuda.jit(device=True)
-def householder_r(s, n_in, nb, k, r, rdiag, shared, small):
-    """Canonical R (k x B, in ``r``) of S; s[a * n_in + i] = S_ia is overwritten by the
-    reflectors. ``shared``: (THREADS,) reduction scratch; ``small``: shared (>= 3)."""
-    t = cuda.threadIdx.x
-    for j in range(k):
-        part = 0.0
-        i = j + t
-        while i < n_in:
-            part += s[j * n_in + i] * s[j * n_in + i]
+def add_bias(z, n_out, nb, cb, seed, network, layer, bias):
+    """z[a n_out + i] += b_i, b ~ N(0, cb) from stream (layer, bias); nothing if cb == 0."""
+    if cb > 0.0:
+        fill_normals(bias, n_out, seed, network, stream_id(layer, PURPOSE_BIAS), math.sqrt(cb))
+        i = cuda.threadIdx.x
+        while i < n_out:
+            for a in range(nb):
+                z[a * n_out + i] += bias[i]
             i += THREADS
-        norm2 = block_sum(part, shared)
-        if t == 0:
-            above2 = 0.0
-            for i2 in range(j):
-                above2 += s[j * n_in + i2] * s[j * n_in + i2]
-            x0 = s[j * n_in + j]
-            if norm2 <= RANK_TOL_FLOAT64 * RANK_TOL_FLOAT64 * (above2 + norm2):
-                small[0] = 0.0   # beta: H_j = I, column zeroed below
-                small[1] = 0.0   # R_jj
-                small[2] = 1.0   # flag: zero the sub-column
-            else:
-                norm = math.sqrt(norm2)
-                alpha = -norm if x0 >= 0 else norm
-                v0 = x0 - alpha
-                small[0] = 2.0 / (norm2 - x0 * x0 + v0 * v0)
-                small[1] = alpha
-                small[2] = 0.0
-                s[j * n_in + j] = v0
         cuda.syncthreads()
-        beta = small[0]
-        if small[2] != 0.0:
-            i = j + t
-            while i < n_in:
-                s[j * n_in + i] = 0.0
-                i += THREADS
-        if t == 0:
-            rdiag[j] = small[1]
-        for c in range(j + 1, nb):
-            part = 0.0
-            i = j + t
-            while i < n_in:
-                part += s[j * n_in + i] * s[c * n_in + i]
-                i += THREADS
-            f = beta * block_sum(part, shared)
-            i = j + t
-            while i < n_in:
-                s[c * n_in + i] -= f * s[j * n_in + i]
-                i += THREADS
-            cuda.syncthreads()
-    if t == 0:
-        extract_r(s[:nb * n_in].reshape((nb, n_in)).T, rdiag[:k], r[:k, :nb])
+
+
+@cuda.jit(device=True)
+def dense_weights(n_in, n_out, cw, init_code, seed, network, layer, factor, q, beta, rdiag,
+                  shared, small):
+    """Draw W (n_out x n_in) of the CPU ``draw_dense_weights``; returns (scale, row
+    stride, column stride, in-q flag): W_ij = scale * buf[i row + j col], buf = q if the
+    flag is set (Haar) else ``factor``."""
+    stream = stream_id(layer, PURPOSE_WEIGHTS)
+    if init_code == INIT_GAUSSIAN:
+        fill_normals(factor, n_out * n_in, seed, network, stream, math.sqrt(cw / n_in))
+        return 1.0, n_in, 1, False
+    if init_code == INIT_UNIFORM:
+        a = math.sqrt(3.0 * cw / n_in)
+        fill_uniforms(factor, n_out * n_in, seed, network, stream, -a, a)
+        return 1.0, n_in, 1, False
+    haar_matrix_from_stream(n_out, n_in, seed, network, stream, factor, q, beta, rdiag,
+                            shared, small)
+    scale = orthogonal_scale(cw, n_in, n_out)
+    if n_out >= n_in:
+        return scale, 1, n_out, True     # orthonormal columns, column-major
+    return scale, n_in, 1, True          # orthonormal rows: row-major
+
+
+@cuda.jit(device=True)
+def dense_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
+                        factor, q, beta, rdiag, bias, shared, small):
+    """z = (W S + b)^T, explicit W (kept in ``factor`` or, Haar, ``q``); the sum over j
+    in the CPU ``dense_matmul`` order."""
+    scale, row, col, in_q = dense_weights(n_in, n_out, cw, init_code, seed, network, layer,
+                                          factor, q, beta, rdiag, shared, small)
+    w = q if in_q else factor
+    i = cuda.threadIdx.x
+    while i < n_out:
+        for a in range(nb):
+            acc = 0.0
+            for j in range(n_in):
+                acc += (scale * w[i * row + j * col]) * s[a * n_in + j]
+            z[a * n_out + i] = acc
+        i += THREADS
+    cuda.syncthreads()
+    add_bias(z, n_out, nb, cb, seed, network, layer, bias)
+
+
+@cuda.jit(device=True)
+def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
+                            factor, q, beta, rdiag, bias, r, shared, small):
+    """z = (W S + b)^T by the exact projected sampler (the CPU ``projected_preactivation``):
+    S (``s``) is overwritten by its reflectors (beta[:k], rdiag[:k]), r[:k, :B] gets the
+    canonical R, and W Q = F is drawn: Gaussian G^T (k x n_out) in ``factor``; Haar: the
+    frame (column-major max(n_in, n_out) x k) in ``q``."""
+    k = min(n_in, nb)
+    householder_factor(s, n_in, nb, beta, rdiag, shared, small)
+    canonical_r(s, n_in, nb, rdiag, r)
+    if init_code == INIT_GAUSSIAN:
+        fill_normals(factor, k * n_out, seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
+        f = factor
+        stride = n_out
+        scale = math.sqrt(cw / n_in)
+    else:
+        stride = max(n_in, n_out)
+        haar_frame_from_stream(stride, k, seed, network, stream_id(layer, PURPOSE_FRAME),
+                               factor, q, beta[k:], rdiag[k:], shared, small)
+        f = q
+        scale = orthogonal_scale(cw, n_in, n_out)
+    i = cuda.threadIdx.x
+    while i < n_out:
+        for a in range(nb):
+            acc = 0.0
+            for c in range(k):
+                acc += f[c * stride + i] * r[c, a]
+            z[a * n_out + i] = scale * acc
+        i += THREADS
+    cuda.syncthreads()
+    add_bias(z, n_out, nb, cb, seed, network, layer, bias)
+
+
+@cuda.jit(device=True)
+def preactivation(method_code, network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
+                  factor, q, beta, rdiag, bias, r, shared, small):
+    """One layer by the dense or the projected kernel (same arguments)."""
+    if method_code == METHOD_DENSE:
+        dense_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
+                            factor, q, beta, rdiag, bias, shared, small)
+    else:
+        projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z,
+                                n_out, factor, q, beta, rdiag, bias, r, shared, small)
+
+
+@cuda.jit(device=True)
+def activate_layer(act_code, z, s, size):
+    """s[e] = act(z[e]) for e < size."""
+    e = cuda.threadIdx.x
+    while e < size:
+        s[e] = activate(act_code, z[e])
+        e += THREADS
     cuda.syncthreads()
 
 
-@cuda.jit
-def projected_statistics_kernel(first, seed, xt, widths, cw, cb, act_code, pair_a, pair_b,
-                                quad_p1, quad_p2, four_point, stats, s_buf, g_buf, z_buf):
-    """stats[t, l-1, :] = [G | Q | GG] of layer l of network first + t (block t)."""
-    net = cuda.blockIdx.x
-    t = cuda.threadIdx.x
-    if net >= stats.shape[0]:
-        return
-    network = first + net
-    nb = xt.shape[1]
-    shared = cuda.shared.array(THREADS, float64)
-    r = cuda.shared.array((MAX_B, MAX_B), float64)
-    rdiag = cuda.shared.array(MAX_B, float64)
-    small = cuda.shared.array(4, float64)
-    s = s_buf[net]
-    g = g_buf[net]
-    z = z_buf[net]
-    n0 = xt.shape[0]
-    i = t
+@cuda.jit(device=True)
+def load_inputs(xt, s):
+    """s[a n_0 + i] = x_a,i from xt (n_0 x B)."""
+    n0, nb = xt.shape
+    i = cuda.threadIdx.x
     while i < n0:
         for a in range(nb):
             s[a * n0 + i] = xt[i, a]
         i += THREADS
     cuda.syncthreads()
-    n_pairs = pair_a.size
-    n_quads = quad_p1.size if four_point else 0
-    for layer in range(1, widths.size):
-        n_in = widths[layer - 1]
-        n_out = widths[layer]
-        k = min(n_in, nb)
-        householder_r(s, n_in, nb, k, r, rdiag, shared, small)
-        fill_normals(g, k * n_out, seed, network, np.uint64(layer * 8 + PURPOSE_WEIGHTS), 1.0)
-        scale = math.sqrt(cw[layer - 1] / n_in)
-        i = t
-        while i < n_out:
-            for a in range(nb):
-                acc = 0.0
-                for c in range(k):
-                    acc += g[c * n_out + i] * r[c, a]
-                z[a * n_out + i] = scale * acc
-            i += THREADS
-        cuda.syncthreads()
-        if cb[layer - 1] > 0.0:
-            fill_normals(g, n_out, seed, network, np.uint64(layer * 8 + PURPOSE_BIAS),
-                         math.sqrt(cb[layer - 1]))
-            i = t
-            while i < n_out:
-                for a in range(nb):
-                    z[a * n_out + i] += g[i]
-                i += THREADS
-            cuda.syncthreads()
-        out = stats[net, layer - 1]
-        for u in range(n_pairs + n_quads):
-            part = 0.0
-            i = t
-            while i < n_out:
-                if u < n_pairs:
-                    part += z[pair_a[u] * n_out + i] * z[pair_b[u] * n_out + i]
-                else:
-                    p1 = quad_p1[u - n_pairs]
-                    p2 = quad_p2[u - n_pairs]
-                    part += (z[pair_a[p1] * n_out + i] * z[pair_b[p1] * n_out + i]
-                             * (z[pair_a[p2] * n_out + i] * z[pair_b[p2] * n_out + i]))
-                i += THREADS
-            total = block_sum(part, shared)
-            if t == 0:
-                out[u] = total / n_out
-        if four_point and t == 0:
-            idx = n_pairs + n_quads
-            for t1 in range(n_pairs):
-                for t2 in range(t1, n_pairs):
-                    out[idx] = out[t1] * out[t2]
-                    idx += 1
-        i = t
-        while i < n_out:
-            for a in range(nb):
-                s[a * n_out + i] = activate(act_code, z[a * n_out + i])
-            i += THREADS
-        cuda.syncthreads()
-
-
-KERNELS = {"projected_statistics_kernel": projected_statistics_kernel}
