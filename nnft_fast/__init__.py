@@ -4,6 +4,7 @@ Thin public re-exports; the implementation lives in the submodules and, for the
 compiled kernels, in ``nnft_fast.kernels``.
 """
 from .activations import ACTIVATIONS, Activation
+from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
 from .ensemble import Ensemble, Estimate, LayerMoments
 from .network import INITS, Network
@@ -14,8 +15,8 @@ from .threads import thread_limit
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "Activation", "Comparison", "Ensemble", "Estimate", "INITS",
+__all__ = ["ACTIVATIONS", "Activation", "BackendUnavailable", "Comparison", "Ensemble", "Estimate", "INITS",
            "LayerMoments", "LayerNTK", "NTKFluctuations", "Network", "Prediction",
-           "StoreError", "compare", "haar_orthogonal", "ntk_samples", "open", "predict",
+           "StoreError", "compare", "cuda_available", "haar_orthogonal", "ntk_samples", "open", "predict",
            "preactivations", "read_raw", "reanalyze", "resume", "sample", "store_info",
            "thread_limit", "__version__"]

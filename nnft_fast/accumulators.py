@@ -139,8 +139,13 @@ class BlockAccumulator:
         return int(self.block_counts.sum())
 
     def add(self, stats, first_network):
-        """Add per-network statistics ``stats`` (count, L, n_stat) of networks first, ..."""
-        add_to_blocks(stats, np.int64(first_network), self.block_sums, self.block_counts)
+        """Add per-network statistics ``stats`` (count, L, n_stat) of networks first, ...:
+        a NumPy array, or statistics left on a GPU (``gpu_engine.DeviceStatistics``, added
+        there in the same order)."""
+        if isinstance(stats, np.ndarray):
+            add_to_blocks(stats, np.int64(first_network), self.block_sums, self.block_counts)
+        else:
+            stats.add_to_blocks(np.int64(first_network), self.block_sums, self.block_counts)
 
     def _add_sums(self, other, out):
         """``out`` (a fresh accumulator like self) holding self + other."""

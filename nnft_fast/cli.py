@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from . import store
+from .backends import BACKENDS
 from .config import ConfigError, load_config
 from .network import Network
 from .report import write_report
@@ -62,14 +63,16 @@ def _cmd_run(args):
                  batch_size=args.batch_size or cfg.batch_size, threads=args.threads,
                  store=out, save=cfg.save, overwrite=args.overwrite,
                  compression=cfg.compression, progress=Progress(args.quiet),
-                 lambda_b=cfg.lambda_b, lambda_w=cfg.lambda_w, ntk_readouts=cfg.ntk_readouts)
+                 lambda_b=cfg.lambda_b, lambda_w=cfg.lambda_w, ntk_readouts=cfg.ntk_readouts,
+                 backend=args.backend)
     if not args.quiet:
-        print(f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s")
+        print(f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s "
+              f"(backend: {ens.backend})")
 
 
 def _cmd_resume(args):
     ens = store.resume(args.file, batch_size=args.batch_size, threads=args.threads,
-                       progress=Progress(args.quiet))
+                       progress=Progress(args.quiet), backend=args.backend)
     if not args.quiet:
         print(f"{args.file}: {ens.n_networks:,} networks committed")
 
@@ -110,6 +113,9 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
+        p.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="cpu, cuda (a GPU is required) or auto (the GPU if Numba sees "
+                            "one); default auto")
         p.add_argument("--threads", type=int, default=None, help="Numba threads")
         p.add_argument("--batch-size", type=int, default=None, help="networks per batch")
         p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -117,8 +123,6 @@ def build_parser():
     run = sub.add_parser("run", help="run a TOML configuration into an HDF5 store")
     run.add_argument("config")
     run.add_argument("--out", default=None, help="output .h5 (overrides store.out)")
-    run.add_argument("--backend", choices=("cpu", "auto"), default="auto",
-                     help="compute backend (only the CPU exists in this version)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing file")
     common(run)
     resume = sub.add_parser("resume", help="continue an interrupted run")

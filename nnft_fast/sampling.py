@@ -13,6 +13,7 @@ from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 from nnft_fast.kernels.cpu.specialise import kernels_for
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
+from .backends import resolve_backend
 from .ensemble import Ensemble
 from .ntk import NTKAccumulator, ntk_statistics_size
 from .network import PROJECTABLE_INITS, Network
@@ -24,6 +25,7 @@ DEFAULT_OBSERVABLES = ("two_point", "four_point")
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _METHOD_CODES = {"dense": cpu_moments.METHOD_DENSE, "projected": cpu_moments.METHOD_PROJECTED}
 _STATS_BYTES_PER_BATCH = 8 * 2 ** 20   # under glibc's mmap threshold cap: batches reuse heap pages
+_CUDA_STATS_BYTES_PER_BATCH = 256 * 2 ** 20   # GPU batches: enough blocks to fill the device
 _SEED_LIMIT = 2 ** 64
 NETWORK_INDEX_LIMIT = 2 ** 63  # network indices are int64 in the kernels
 
@@ -189,7 +191,7 @@ class EnsembleRun:
 
     def __init__(self, network, X, seed, *, method="auto", dtype=np.float64,
                  observables=DEFAULT_OBSERVABLES, save=None, lambda_b=1.0, lambda_w=1.0,
-                 ntk_readouts=2):
+                 ntk_readouts=2, backend="auto"):
         self.network = network
         self.inputs = validate_inputs(network, X)
         self.seed = check_int("seed", seed, 0, _SEED_LIMIT)
@@ -210,6 +212,36 @@ class EnsembleRun:
         self.ntk = None
         if "ntk" in self.observables:
             self.ntk = NTKSettings.validated(self, lambda_b, lambda_w, ntk_readouts)
+        self.backend = resolve_backend(backend)
+        self._engine = None
+        if self.backend == "cuda":
+            problem = self._cuda_limitation()
+            if problem and backend == "cuda":
+                raise ValueError(f"backend='cuda': {problem}; use backend='cpu'")
+            if problem:  # "auto": the CPU runs what the GPU kernels do not cover
+                self.backend = "cpu"
+
+    def _cuda_limitation(self):
+        """Why the CUDA kernels cannot run this job (None if they can)."""
+        from .gpu_engine import MAX_INPUTS, ntk_supported
+        if self.dtype != np.float64:
+            return "the GPU kernels compute in float64 only"
+        if not self.network.activation.is_builtin:
+            return (f"the GPU kernels support the built-in activations only (not the user "
+                    f"activation {self.network.activation.name!r})")
+        if self.inputs.shape[0] > MAX_INPUTS:
+            return f"the GPU kernels take at most {MAX_INPUTS} inputs, got B = {self.inputs.shape[0]}"
+        if self.ntk is not None and not ntk_supported(self.method, self.network.init):
+            return f"no GPU NTK kernel for method={self.method!r}, init={self.network.init!r}"
+        return None
+
+    @property
+    def engine(self):
+        """The CudaEngine (device copies of the run's arrays), built on first use."""
+        if self._engine is None:
+            from .gpu_engine import CudaEngine
+            self._engine = CudaEngine(self)
+        return self._engine
 
     def new_ntk_accumulator(self):
         """An NTKAccumulator for this run, or None without 'ntk' in the observables."""
@@ -224,14 +256,22 @@ class EnsembleRun:
 
     def default_batch_size(self, n_networks):
         per_network = self.network.n_layers * self.layout.n_stat * 8
-        return max(1, min(n_networks, _STATS_BYTES_PER_BATCH // per_network))
+        budget = _CUDA_STATS_BYTES_PER_BATCH if self.backend == "cuda" else _STATS_BYTES_PER_BATCH
+        return max(1, min(n_networks, budget // per_network))
 
     def compute(self, start, count):
         """(stats (count, L, n_stat), raw outputs: list of (count, n_neurons, B) arrays,
-        NTK statistics (count, L, n_ntk_stat) or None)."""
+        NTK statistics (count, L, n_ntk_stat) or None). On the CUDA backend the statistics
+        stay on the device (``gpu_engine.DeviceStatistics``; accumulators add them there)."""
         nb = self.inputs.shape[0]
+        n_raw = int(self._save_neurons.sum()) * nb
+        if self.backend == "cuda":
+            n_ntk = ntk_statistics_size(nb) if self.ntk is not None else 0
+            stats, raw, ntk_stats = self.engine.compute(start, count, self.layout.n_stat,
+                                                        n_raw, n_ntk)
+            return stats, self._split_raw(raw, count), ntk_stats
         stats = np.empty((count, self.network.n_layers, self.layout.n_stat))
-        raw = np.empty((count, int(self._save_neurons.sum()) * nb), self.dtype)
+        raw = np.empty((count, n_raw), self.dtype)
         xt, widths, cw, cb, init_code, act_code = self._args
         method_code = self._method_code
         ntk_stats = None
@@ -247,11 +287,16 @@ class EnsembleRun:
                 init_code, act_code, self.ntk.lambda_b, self.ntk.lambda_w, self._offsets,
                 *self._tables, self.layout.four_point, stats, ntk_stats, self.ntk.readouts,
                 self._save_layers, self._save_neurons, raw)
+        return stats, self._split_raw(raw, count), ntk_stats
+
+    def _split_raw(self, raw, count):
+        """Flat raw rows -> list over saved layers of (count, n_neurons, B) arrays."""
+        nb = self.inputs.shape[0]
         pieces, pos = [], 0
         for _, n_save in self.save:
             pieces.append(raw[:, pos:pos + n_save * nb].reshape(count, n_save, nb))
             pos += n_save * nb
-        return stats, pieces, ntk_stats
+        return pieces
 
     def ntk_samples(self, start, count):
         """Per-network NTKs: list over layers of (count, r, r, B, B) arrays."""
@@ -280,15 +325,17 @@ class EnsembleRun:
                 for l, n in enumerate(self.network.widths[1:])]
 
     def ensemble(self, accumulator, first_network, n_networks, ntk_accumulator=None):
-        return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        accumulator, ((first_network, first_network + n_networks),),
-                        ntk_accumulator)
+        ens = Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
+                       accumulator, ((first_network, first_network + n_networks),),
+                       ntk_accumulator)
+        ens.backend = self.backend
+        return ens
 
 
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
            dtype=np.float64, observables=DEFAULT_OBSERVABLES, threads=None, first_network=0,
            store=None, save="default", overwrite=False, compression="lzf", progress=None,
-           lambda_b=1.0, lambda_w=1.0, ntk_readouts=2):
+           lambda_b=1.0, lambda_w=1.0, ntk_readouts=2, backend="auto"):
     """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
     push the inputs X (B x n_0) through each, and accumulate per-layer correlators.
 
@@ -299,13 +346,18 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
     layer with learning rates (lambda_b, lambda_w), DESIGN.md §2 (float64 only).
     Returns an ``nf.Ensemble``.
 
+    backend: "cpu", "cuda" (numba.cuda kernels; float64, built-in activations, B <= 8; a
+    missing GPU is an error) or "auto" (default: the GPU when Numba sees one and its kernels
+    cover the job, else the CPU); the networks are the same on every backend and
+    ``Ensemble.backend`` (and the store's provenance) says which one ran.
+
     store: path of a new HDF5 file to stream into (see ``nnft_fast.store``), with raw
     outputs selected by ``save`` (None, "default" = first 4 neurons of the last layer,
     or {layer: n_neurons}); ``progress(done, total)`` is called after every batch.
     """
     run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables,
                       save=save if store is not None else None, lambda_b=lambda_b,
-                      lambda_w=lambda_w, ntk_readouts=ntk_readouts)
+                      lambda_w=lambda_w, ntk_readouts=ntk_readouts, backend=backend)
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     if store is not None:
         from .store import sample_to_store

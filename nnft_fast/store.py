@@ -75,8 +75,8 @@ def run_config(run: EnsembleRun, n_networks, first_network):
     return config
 
 
-def run_from_config(config, inputs):
-    """Rebuild the EnsembleRun described by a stored config."""
+def run_from_config(config, inputs, backend="cpu"):
+    """Rebuild the EnsembleRun described by a stored config (on ``backend``)."""
     net = config["network"]
     network = Network(tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"],
                       cb=net["cb"])
@@ -85,7 +85,7 @@ def run_from_config(config, inputs):
                        dtype=config["dtype"], observables=tuple(config["observables"]),
                        save={layer: count for layer, count in config["save"]} or None,
                        lambda_b=ntk.get("lambda_b", 1.0), lambda_w=ntk.get("lambda_w", 1.0),
-                       ntk_readouts=ntk.get("readouts", 2))
+                       ntk_readouts=ntk.get("readouts", 2), backend=backend)
 
 
 def _open_reader(path):
@@ -228,7 +228,7 @@ def _write_header(f, run, config, compression):
     f.attrs["config"] = json.dumps(config, sort_keys=True)
     f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     f.attrs["host"] = socket.gethostname()
-    f.attrs["backend"] = "cpu"
+    f.attrs["backend"] = run.backend
     f.attrs["committed"] = np.int64(0)
     f.create_dataset("inputs", data=run.inputs)
     nb = run.inputs.shape[0]
@@ -318,8 +318,17 @@ def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, 
     return open_store(path)
 
 
-def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
-    """Continue an interrupted run from its committed count; returns the Ensemble.
+def _record_backend(f, backend):
+    """Provenance: the ``backend`` attribute lists every backend that computed networks
+    of the file ("cpu", "cuda" or "cpu,cuda"; the networks are the same on both)."""
+    used = set(str(f.attrs.get("backend", backend)).split(","))
+    f.attrs["backend"] = ",".join(sorted(used | {backend}))
+
+
+def resume(path, *, batch_size=None, threads=None, progress=None, expect=None,
+           backend="auto"):
+    """Continue an interrupted run from its committed count on ``backend`` ("cpu",
+    "cuda", "auto"); returns the Ensemble.
 
     ``expect``: a config dict (as ``run_config``) the file must match; resuming a file
     whose configuration differs is refused.
@@ -332,8 +341,9 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None):
             diff = sorted(k for k in set(expect) | set(config) if expect.get(k) != config.get(k))
             raise StoreError(f"{path} holds a different configuration (differs in: "
                              f"{', '.join(diff)}); refusing to resume")
-        run = run_from_config(config, inputs)
+        run = run_from_config(config, inputs, backend)
         accs = _load_accumulators(f, run, committed, path)
+        _record_backend(f, run.backend)
         f.swmr_mode = True
         if batch_size is None:
             batch_size = run.default_batch_size(config["n_networks"])
@@ -349,7 +359,9 @@ def open_store(path):
         config, committed, inputs = _read_header(f, path)
         run = run_from_config(config, inputs)
         acc, ntk_acc = _load_accumulators(f, run, committed, path)
+        backend = str(f.attrs.get("backend", "cpu"))
     ens = run.ensemble(acc, config["first_network"], committed, ntk_acc)
+    ens.backend = backend  # provenance: the backend(s) that computed the networks
     ens.store_path = path
     ens.target_networks = config["n_networks"]
     return ens

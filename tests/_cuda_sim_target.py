@@ -1,11 +1,14 @@
 """Run under NUMBA_ENABLE_CUDASIM=1 by test_cuda.py: the CUDA kernels on the simulator
 against the CPU kernels. Prints JSON {case: max relative difference}."""
 import json
+import os
 import sys
+import tempfile
 
 import numpy as np
 
 import nnft_fast as nf
+from nnft_fast import store
 from nnft_fast.kernels.cpu import rng as cpu
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 from nnft_fast.kernels.cpu.moments import add_to_blocks
@@ -34,6 +37,7 @@ def main():
             out[f"uniform m={m} seed={seed}"] = float(np.max(np.abs(got - ref)))
     out.update(forward_statistics())
     out.update(haar_matrices())
+    out.update(dispatch())
     json.dump(out, sys.stdout)
 
 
@@ -54,7 +58,7 @@ def forward_statistics():
     for widths, act, cb, init, method in cases:
         net = nf.Network(widths, act, init, 1.8, cb)
         run = EnsembleRun(net, x, 11, method=method, observables=("two_point", "four_point"),
-                          save={len(widths) - 1: 2})
+                          save={len(widths) - 1: 2}, backend="cpu")
         count = 3
         ref, ref_raw, _ = run.compute(5, count)
         xt, w, cw, cbs, init_code, act_code = run._args
@@ -89,6 +93,42 @@ def haar_matrices():
         gpu_haar.haar_matrices_kernel[3, THREADS](np.uint64(4), np.int64(2), np.uint64(9),
                                                   got, work)
         out[f"haar {shape}"] = float(np.max(np.abs(got - ref)))
+    return out
+
+
+def dispatch():
+    """nf.sample(backend="cuda") end to end against backend="cpu": accumulators, raw
+    outputs in a store, provenance, and a run started on the GPU finished on the CPU."""
+    x = np.array([[0.8, -0.5, 1.1, 0.3], [-0.2, 1.0, 0.4, -1.2]])
+    net = nf.Network((4, 10, 6), "tanh", "gaussian", 1.5, 0.1)
+    kw = dict(observables=("two_point", "four_point"), batch_size=3)
+    out = {}
+    gpu = nf.sample(net, x, 7, 3, backend="cuda", **kw)
+    cpu = nf.sample(net, x, 7, 3, backend="cpu", **kw)
+    assert gpu.backend == "cuda" and cpu.backend == "cpu"
+    assert np.array_equal(gpu.accumulator.block_counts, cpu.accumulator.block_counts)
+    out["dispatch sums stats"] = float(np.max(np.abs(gpu.accumulator.block_sums
+                                                     - cpu.accumulator.block_sums)))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {b: os.path.join(tmp, f"{b}.h5") for b in ("cuda", "cpu", "mixed")}
+        for b in ("cuda", "cpu"):
+            nf.sample(net, x, 7, 3, backend=b, store=paths[b], save={1: 3}, **kw)
+        raw = {b: store.read_raw(paths[b], 1) for b in ("cuda", "cpu")}
+        out["dispatch store raw"] = float(np.max(np.abs(raw["cuda"] - raw["cpu"])))
+
+        def stop(done, total):
+            if done >= 3:
+                raise KeyboardInterrupt
+        try:
+            nf.sample(net, x, 7, 3, backend="cuda", store=paths["mixed"], save={1: 3},
+                      progress=stop, **kw)
+        except KeyboardInterrupt:
+            pass
+        mixed = store.resume(paths["mixed"], backend="cpu")
+        assert mixed.backend == "cpu,cuda", mixed.backend
+        assert store.open_store(paths["cuda"]).backend == "cuda"
+        out["dispatch resumed stats"] = float(np.max(np.abs(mixed.accumulator.block_sums
+                                                            - cpu.accumulator.block_sums)))
     return out
 
 

@@ -53,6 +53,10 @@ def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work
                 yt = y[t]
                 for i in range(size):
                     yt[i] = np.float64(za[i]) * np.float64(zb[i])
+                # A pure reduction, apart from the stores above: a loop that stores and
+                # sums gets a runtime aliasing check, and its scalar fallback would sum in
+                # another order depending on where the buffers sit in memory.
+                for i in range(size):
                     acc += yt[i]
             else:
                 for i in range(size):

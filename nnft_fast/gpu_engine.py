@@ -1,0 +1,107 @@
+"""Host side of the CUDA backend: device copies of a run's constant arrays, batch
+launches of the ``kernels/cuda`` kernels, and block accumulation on the device.
+
+A batch's per-network statistics stay on the GPU (``DeviceStatistics``); the
+accumulators add them there with ``add_to_blocks_kernel`` in the CPU's order, so only the
+block sums (n_blocks x L x n_stat float64) cross the bus. Networks are launched one
+thread block each, at most ``WORK_BYTES`` of scratch at a time.
+"""
+import numpy as np
+from numba import cuda
+
+from nnft_fast.kernels.cuda import forward as gpu_forward
+from nnft_fast.kernels.cuda import moments as gpu_moments
+from nnft_fast.kernels.cuda.block import THREADS
+
+WORK_BYTES = 2 * 2 ** 30       # scratch per launch (one float64 row per network)
+_ACCUMULATE_THREADS = 128
+MAX_INPUTS = gpu_forward.MAX_B
+
+
+def ntk_supported(method, init):
+    """Whether ``kernels/cuda/ntk.py`` covers the NTK of (method, init)."""
+    from nnft_fast.kernels.cuda import ntk as gpu_ntk
+    return (method, init) in gpu_ntk.SUPPORTED
+
+
+class DeviceStatistics:
+    """Per-network statistics (count, L, n_stat) of a batch, left on the device."""
+
+    def __init__(self, array):
+        self.array = array
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    def add_to_blocks(self, first, block_sums, block_counts):
+        """block_sums[b] += statistics of networks first + t with (first + t) mod n_blocks
+        == b, in index order (as ``kernels.cpu.moments.add_to_blocks``), in place."""
+        sums = cuda.to_device(block_sums)
+        counts = cuda.to_device(block_counts)
+        blocks = (block_sums.size + _ACCUMULATE_THREADS - 1) // _ACCUMULATE_THREADS
+        gpu_moments.add_to_blocks_kernel[blocks, _ACCUMULATE_THREADS](
+            self.array, np.int64(first), sums, counts)
+        sums.copy_to_host(block_sums)
+        counts.copy_to_host(block_counts)
+
+    def copy_to_host(self):
+        return self.array.copy_to_host()
+
+
+class CudaEngine:
+    """Launches the CUDA kernels for batches of one ``EnsembleRun``."""
+
+    def __init__(self, run):
+        self.run = run
+        xt, widths, cw, cb, init_code, act_code = run._args
+        self.codes = (int(run._method_code), int(init_code), int(act_code))
+        self.xt, self.widths, self.cw, self.cb = (cuda.to_device(a) for a in (xt, widths, cw, cb))
+        self.tables = tuple(cuda.to_device(t) for t in run._tables)
+        self.save_layers = cuda.to_device(run._save_layers)
+        self.save_neurons = cuda.to_device(run._save_neurons)
+        nb = xt.shape[1]
+        if run.ntk is None:
+            layout = gpu_forward.work_layout(run._method_code, init_code, widths, nb)
+        else:
+            from nnft_fast.kernels.cuda import ntk as gpu_ntk
+            layout = gpu_ntk.ntk_work_layout(run._method_code, init_code, widths, nb,
+                                             run.ntk.readouts)
+        self.layout = cuda.to_device(layout)
+        self.row = int(layout[-1])
+        self.resident = max(1, WORK_BYTES // (8 * self.row))
+
+    def compute(self, start, count, n_stat, n_raw, n_ntk_stat):
+        """(DeviceStatistics, raw (count, n_raw) on the host, DeviceStatistics of the NTK
+        or None) of networks start .. start + count - 1."""
+        run = self.run
+        method_code, init_code, act_code = self.codes
+        n_layers = run.network.n_layers
+        stats = cuda.device_array((count, n_layers, n_stat))
+        raw = cuda.device_array((count, max(n_raw, 1)))
+        ntk_stats = None
+        if n_ntk_stat:
+            ntk_stats = cuda.device_array((count, n_layers, n_ntk_stat))
+        work = cuda.device_array((min(count, self.resident), self.row))
+        four_point = bool(run.layout.four_point)
+        seed = np.uint64(run.seed)
+        for off in range(0, count, self.resident):
+            size = min(self.resident, count - off)
+            first = np.int64(start + off)
+            part = slice(off, off + size)
+            if ntk_stats is None:
+                gpu_moments.statistics_kernel[size, THREADS](
+                    method_code, first, seed, self.xt, self.widths, self.cw, self.cb,
+                    init_code, act_code, *self.tables, four_point, stats[part],
+                    self.save_layers, self.save_neurons, raw[part], work, self.layout)
+            else:
+                from nnft_fast.kernels.cuda import ntk as gpu_ntk
+                gpu_ntk.ntk_statistics_kernel[size, THREADS](
+                    method_code, first, seed, self.xt, self.widths, self.cw, self.cb,
+                    init_code, act_code, run.ntk.lambda_b, run.ntk.lambda_w, *self.tables,
+                    four_point, stats[part], ntk_stats[part], np.int64(run.ntk.readouts),
+                    self.save_layers, self.save_neurons, raw[part], work, self.layout)
+        host_raw = raw.copy_to_host()[:, :n_raw] if n_raw else np.empty((count, 0))
+        cuda.synchronize()
+        return (DeviceStatistics(stats), host_raw,
+                None if ntk_stats is None else DeviceStatistics(ntk_stats))
