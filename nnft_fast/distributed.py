@@ -1,0 +1,485 @@
+"""Sharded ensembles on any ``concurrent.futures.Executor`` (Dask, MPI, process pools).
+
+The ensemble ``first_network .. first_network + n_networks - 1`` is cut into *shards*:
+contiguous ranges of ``shard_size`` network indices (the last one shorter). Each shard
+runs the ordinary engine on a worker -- ``_run_shard``, a picklable top-level function
+that rebuilds the run from its JSON-able description (``store.run_config``), so workers
+need nothing but the installed package -- and returns its mergeable accumulator state
+(block sums and counts, DESIGN.md §3). The driver adds the shards' block sums **in
+shard order**, whatever order they complete in.
+
+Reproducibility (what holds, exactly):
+
+- For a fixed ``shard_size`` the accumulators are bit-identical for any executor, any
+  number of workers, any completion order, and any number of retried, killed or resumed
+  shards: each shard's block sums are a sequential sum over its networks in index order
+  (``add_to_blocks``; independent of batch size and thread count, and a resumed shard
+  continues the very same sum), and the merge is the fixed left fold
+  ``((0 + S_0) + S_1) + ...`` over shards.
+- The default ``shard_size`` (``default_shard_size``) depends on ``n_networks`` only,
+  never on the cluster, so a default run gives the same bits on 1 or 1000 workers.
+- With one shard (``shard_size >= n_networks``) the result is bit-identical to
+  ``nf.sample``. With several shards it equals ``nf.sample`` to rounding only: a block
+  sum over one machine adds networks one after the other, while here partial sums of
+  consecutive shards are added; the relative difference is a few float64 ulps times the
+  number of shards (tests: ``rtol=1e-12``). Block *counts*, and hence which networks
+  were counted, are always identical; raw outputs are per network and bit-identical.
+
+With a store (``store="run.h5"``) each shard streams into its own file
+``run.h5.shards/shard_000012.h5`` through ``store.sample_to_store`` (shared file system
+assumed); a retried or re-run shard resumes from its own committed count
+(``store.resume``). When every shard is complete the driver writes ``run.h5``: the
+schema of ``nnft_fast.store`` (``nf.open``, ``store_info``, ``read_raw``, ``reanalyze``
+read it), with the merged accumulators and ``/raw/layer_<l>`` as HDF5 *virtual datasets*
+over the shard files (relative paths: move the file and its ``.shards`` directory
+together). ``committed`` is written last; the file is written under a temporary name and
+renamed, so ``run.h5`` exists only complete. If the driver dies, running the same call
+again (without ``overwrite``) reuses every shard file whose configuration matches and
+only computes what is missing.
+"""
+import concurrent.futures as cf
+import datetime
+import json
+import math
+import os
+import socket
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+
+import h5py
+import numpy as np
+
+from . import store as _store
+from .sampling import EnsembleRun, check_int, check_network_range
+from .threads import thread_limit
+from .writer_lock import WriterLock
+
+SHARD_DIGITS = 6
+MIN_DEFAULT_SHARD = 4096
+MAX_DEFAULT_SHARD = 2 ** 18
+DEFAULT_MAX_PENDING = 256
+
+
+class ShardError(RuntimeError):
+    """A shard that still failed after its retries."""
+
+
+def default_shard_size(n_networks):
+    """Networks per shard when none is given: about n/64, within [4096, 2^18].
+
+    A function of ``n_networks`` only (never of the cluster), so that default runs give
+    bit-identical results on any number of workers.
+    """
+    return int(min(MAX_DEFAULT_SHARD, max(MIN_DEFAULT_SHARD, math.ceil(n_networks / 64))))
+
+
+def shard_ranges(first_network, n_networks, shard_size):
+    """[(start, count), ...]: contiguous index ranges of ``shard_size`` (last shorter)."""
+    stop = first_network + n_networks
+    return [(start, min(shard_size, stop - start))
+            for start in range(first_network, stop, shard_size)]
+
+
+def shard_path(store_path, index):
+    """File of shard ``index`` of the store ``store_path``."""
+    return os.path.join(shard_directory(store_path), shard_name(index))
+
+
+def shard_directory(store_path):
+    return os.fspath(store_path) + ".shards"
+
+
+def shard_name(index):
+    return f"shard_{index:0{SHARD_DIGITS}d}.h5"
+
+
+def _expected_counts(start, count, n_blocks):
+    """Block counts of networks start .. start+count-1 (network e -> block e mod n)."""
+    full, rest = divmod(count, n_blocks)
+    counts = np.full(n_blocks, full, np.int64)
+    blocks = (start + np.arange(rest)) % n_blocks
+    counts[blocks] += 1
+    return counts
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _run_shard(task, attempt=0):
+    """Compute one shard (runs on a worker). ``task``: the dict built by the driver;
+    ``attempt`` only makes retried submissions distinct for executors that key tasks by
+    their arguments (Dask's ``pure=True``). Returns {"index", "start", "count",
+    "accumulator": state, "ntk_accumulator": state or None}."""
+    config, inputs = task["config"], task["inputs"]
+    run = _store.run_from_config(config, inputs)
+    start, count = config["first_network"], config["n_networks"]
+    path = task["path"]
+    if path is None:
+        acc, ntk_acc = _compute_in_memory(run, start, count, task["batch_size"],
+                                          task["threads"])
+        backend = getattr(run, "backend", "cpu")
+    else:
+        ens = _compute_to_file(run, config, path, task)
+        acc, ntk_acc = ens.accumulator, ens.ntk_accumulator
+        if ens.n_networks != count:
+            raise ShardError(f"{path} holds {ens.n_networks} networks, expected {count}")
+        backend = getattr(ens, "backend", "cpu")
+    return {"index": task["index"], "start": start, "count": count, "backend": backend,
+            "accumulator": _state(acc), "ntk_accumulator": _state(ntk_acc)}
+
+
+def _state(acc):
+    if acc is None:
+        return None
+    return {"block_sums": np.asarray(acc.block_sums), "block_counts": np.asarray(acc.block_counts)}
+
+
+def _compute_in_memory(run, start, count, batch_size, threads):
+    if batch_size is None:
+        batch_size = run.default_batch_size(count)
+    acc = run.new_accumulator()
+    ntk_acc = run.new_ntk_accumulator()
+    with thread_limit(threads):
+        for first in range(start, start + count, batch_size):
+            k = min(batch_size, start + count - first)
+            stats, _, ntk_stats = run.compute(first, k)
+            acc.add(stats, first)
+            if ntk_acc is not None:
+                ntk_acc.add(ntk_stats, first)
+    return acc, ntk_acc
+
+
+def _compute_to_file(run, config, path, task):
+    """Stream the shard into ``path``, resuming a file a previous attempt left."""
+    kwargs = {"batch_size": task["batch_size"], "threads": task["threads"]}
+    if os.path.exists(path):
+        try:
+            return _store.resume(path, expect=config, **kwargs)
+        except _store.StoreError:
+            if not _restartable(path, config):
+                raise
+            os.remove(path)  # never held a committed network of this shard: start over
+    return _store.sample_to_store(run, config["n_networks"], path,
+                                  first_network=config["first_network"], overwrite=True,
+                                  compression=task["compression"], **kwargs)
+
+
+def _restartable(path, config):
+    """Whether a shard file that cannot be resumed may be replaced: no live writer holds
+    it, and it is not the store of a different configuration (a header that cannot be
+    read at all means the writer died while creating it)."""
+    try:
+        lock = WriterLock(path)
+    except BlockingIOError:
+        return False
+    try:
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                stored = json.loads(f.attrs["config"])
+        except Exception:
+            return True
+        return stored == config
+    finally:
+        lock.release()
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+class ShardProgress:
+    """Progress line for sharded runs on stderr: shards done, networks done, networks
+    per second across all workers, ETA. Usable as ``progress=`` of ``sample_sharded``
+    (it receives ``shard_done(done, total)`` calls besides ``(networks, total)``)."""
+
+    def __init__(self, quiet=False, stream=None, interval=0.5):
+        self.quiet = quiet
+        self.stream = stream
+        self.interval = interval
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.shards = (0, 0)
+
+    def shard_done(self, done, total):
+        self.shards = (done, total)
+
+    def __call__(self, done, total):
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        if now - self.last < self.interval and done < total:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        if rate > 0:
+            eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / rate))
+        else:
+            eta = "--"
+        end = "\n" if done >= total else ""
+        stream = self.stream or sys.stderr
+        stream.write(f"\rshards {self.shards[0]}/{self.shards[1]}  {done:,}/{total:,} "
+                     f"networks  {rate:,.0f}/s across workers  ETA {eta}{end}")
+        stream.flush()
+
+
+def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size, threads,
+                     compression, max_pending):
+    if not isinstance(run, EnsembleRun):
+        raise TypeError(f"run must be an nnft_fast.sampling.EnsembleRun, got "
+                        f"{type(run).__name__}")
+    if not isinstance(executor, cf.Executor):
+        raise TypeError("executor must be a concurrent.futures.Executor (e.g. "
+                        "dask.distributed.Client(...).get_executor(), "
+                        "mpi4py.futures.MPIPoolExecutor(), ProcessPoolExecutor()), got "
+                        f"{type(executor).__name__}")
+    if not run.network.activation.is_builtin:
+        raise ValueError("sharded runs need a built-in activation: workers rebuild the "
+                         f"run from its description (user activation "
+                         f"{run.network.activation.name!r})")
+    if shard_size is None:
+        shard_size = default_shard_size(n_networks)
+    shard_size = check_int("shard_size", shard_size, 1)
+    check_int("retries", retries, 0)
+    check_int("max_pending", max_pending, 1)
+    if batch_size is not None:
+        check_int("batch_size", batch_size, 1)
+    if threads is not None:
+        check_int("threads", threads, 1)
+    if compression not in _store.COMPRESSIONS:
+        raise ValueError(f"compression must be one of {_store.COMPRESSIONS}, "
+                         f"got {compression!r}")
+    return shard_size
+
+
+def _prepare_store(store, overwrite):
+    path = os.fspath(store)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to "
+                              "replace it")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise PermissionError(f"cannot write {path}: directory {directory} is missing or "
+                              "not writable")
+    shards = shard_directory(path)
+    if overwrite:
+        if os.path.exists(path):
+            os.remove(path)
+        if os.path.isdir(shards):
+            for name in os.listdir(shards):
+                if name.startswith("shard_") and name.endswith(".h5"):
+                    os.remove(os.path.join(shards, name))
+    os.makedirs(shards, exist_ok=True)
+    return path
+
+
+def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=None,
+                   store=None, overwrite=False, compression="lzf", threads=None,
+                   progress=None, retries=2, batch_size=None,
+                   max_pending=DEFAULT_MAX_PENDING):
+    """Run ``run`` (a validated ``EnsembleRun``) for networks first_network, ...,
+    first_network + n_networks - 1, cut into shards executed on ``executor``; returns
+    an ``nf.Ensemble`` (module docstring: what is bit-identical to what).
+
+    executor: any ``concurrent.futures.Executor`` -- ``dask.distributed.Client(addr)
+    .get_executor()``, ``mpi4py.futures.MPIPoolExecutor()``, a ``ProcessPoolExecutor``.
+    shard_size: networks per shard (default ``default_shard_size(n_networks)``).
+    store: path of the merged HDF5 file; shard files go to ``<store>.shards/``.
+    threads, batch_size: Numba threads and networks per batch inside each shard.
+    progress: ``progress(networks done, total)`` as shards complete; if it also has a
+    ``shard_done(done, total)`` method, that is called first (``ShardProgress``).
+    retries: resubmissions of a failed shard (a store shard resumes from its file).
+    max_pending: at most this many shards are submitted and not yet merged, which bounds
+    the driver's memory for results that arrive out of order.
+    """
+    first_network, n_networks = check_network_range(first_network, n_networks, 2)
+    shard_size = _check_arguments(run, executor, shard_size, n_networks, retries,
+                                  batch_size, threads, compression, max_pending)
+    path = _prepare_store(store, overwrite) if store is not None else None
+    inputs = np.ascontiguousarray(run.inputs)
+    token = uuid.uuid4().hex
+    tasks = []
+    for index, (start, count) in enumerate(shard_ranges(first_network, n_networks,
+                                                        shard_size)):
+        tasks.append({"index": index, "token": token, "inputs": inputs,
+                      "config": _store.run_config(run, count, start),
+                      "path": None if path is None else os.path.abspath(shard_path(path, index)),
+                      "batch_size": batch_size, "threads": threads,
+                      "compression": compression})
+    acc, ntk_acc, backends = _execute(run, tasks, executor, n_networks, progress, retries,
+                                      max_pending)
+    if path is None:
+        ens = run.ensemble(acc, first_network, n_networks, ntk_acc)
+        ens.backend = ",".join(sorted(backends))
+        return ens
+    write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks,
+                       shard_size, ",".join(sorted(backends)))
+    return _store.open_store(path)
+
+
+def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
+    """Submit, retry and merge (in shard order) every task; returns the accumulators and
+    the set of backends the shards ran on."""
+    acc = run.new_accumulator()
+    ntk_acc = run.new_ntk_accumulator()
+    n_shards = len(tasks)
+    attempts = [0] * n_shards
+    pending = {}
+    ready = {}
+    next_submit = next_merge = 0
+    done_shards = done_networks = 0
+    backends = set()
+
+    def submit(index):
+        pending[executor.submit(_run_shard, tasks[index], attempts[index])] = index
+
+    try:
+        while next_merge < n_shards:
+            while next_submit < n_shards and next_submit - next_merge < max_pending:
+                submit(next_submit)
+                next_submit += 1
+            finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for future in sorted(finished, key=pending.get):
+                index = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:
+                    if attempts[index] < retries:
+                        attempts[index] += 1
+                        submit(index)
+                        continue
+                    config = tasks[index]["config"]
+                    raise ShardError(
+                        f"shard {index} (networks {config['first_network']}.."
+                        f"{config['first_network'] + config['n_networks'] - 1}) failed "
+                        f"{attempts[index] + 1} times; last error: "
+                        f"{type(exc).__name__}: {exc}") from exc
+                _check_result(result, tasks[index], acc, ntk_acc)
+                ready[index] = result
+                backends.update(str(result.get("backend", "cpu")).split(","))
+                done_shards += 1
+                done_networks += result["count"]
+                if progress is not None:
+                    shard_done = getattr(progress, "shard_done", None)
+                    if callable(shard_done):
+                        shard_done(done_shards, n_shards)
+                    progress(done_networks, n_networks)
+            while next_merge in ready:
+                result = ready.pop(next_merge)
+                _add_state(acc, result["accumulator"])
+                if ntk_acc is not None:
+                    _add_state(ntk_acc, result["ntk_accumulator"])
+                next_merge += 1
+    finally:
+        for future in pending:
+            future.cancel()
+    return acc, ntk_acc, backends
+
+
+def _check_result(result, task, acc, ntk_acc):
+    """Refuse a shard result that does not count each of its networks exactly once."""
+    config = task["config"]
+    start, count = config["first_network"], config["n_networks"]
+    if (not isinstance(result, dict) or result.get("index") != task["index"]
+            or result.get("start") != start or result.get("count") != count):
+        raise ShardError(f"shard {task['index']} returned a result for another shard")
+    expected = _expected_counts(start, count, acc.n_blocks)
+    for name, target in (("accumulator", acc), ("ntk_accumulator", ntk_acc)):
+        state = result.get(name)
+        if target is None:
+            continue
+        if (state is None or state["block_sums"].shape != target.block_sums.shape
+                or not np.array_equal(state["block_counts"], expected)):
+            raise ShardError(f"shard {task['index']} returned a {name} that does not hold "
+                             f"networks {start}..{start + count - 1} exactly once")
+
+
+def _add_state(acc, state):
+    acc.block_sums = acc.block_sums + state["block_sums"]
+    acc.block_counts = acc.block_counts + state["block_counts"]
+
+
+@contextmanager
+def dask_executor(scheduler=None, workers=None, threads_per_worker=1):
+    """An Executor on a Dask cluster, closed on exit: ``scheduler`` = the address of a
+    running scheduler ("tcp://HOST:8786"), or ``workers`` = the number of worker
+    processes of a LocalCluster started here (``threads_per_worker`` task threads each).
+    """
+    if (scheduler is None) == (workers is None):
+        raise ValueError("give exactly one of scheduler (address of a running Dask "
+                         "scheduler, e.g. tcp://host:8786) and workers (size of a local "
+                         "cluster)")
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("sharded runs on Dask need dask.distributed: "
+                          "pip install 'nnft_fast[dask]'") from None
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client.get_executor()
+        return
+    workers = check_int("workers", workers, 1)
+    threads_per_worker = check_int("threads_per_worker", threads_per_worker, 1)
+    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                      processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        yield client.get_executor()
+
+
+# --------------------------------------------------------------------------- merged file
+
+
+def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks,
+                       shard_size, backend="cpu"):
+    """Write the store file ``path`` (schema of ``nnft_fast.store``) over complete shard
+    files: merged accumulators, raw outputs as virtual datasets, ``committed`` last."""
+    config = _store.run_config(run, n_networks, first_network)
+    directory = os.path.dirname(os.path.abspath(path))
+    names = [os.path.relpath(task["path"], directory) for task in tasks]
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with h5py.File(tmp, "w", libver="latest", locking=False) as f:
+            f.attrs["schema_version"] = _store.SCHEMA_VERSION
+            f.attrs["package_version"] = _store._package_version()
+            f.attrs["config"] = json.dumps(config, sort_keys=True)
+            f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+            f.attrs["host"] = socket.gethostname()
+            f.attrs["backend"] = backend
+            f.attrs["shards"] = json.dumps({"shard_size": shard_size, "n_shards": len(tasks),
+                                            "files": names})
+            f.attrs["committed"] = np.int64(0)
+            f.create_dataset("inputs", data=run.inputs)
+            nb = run.inputs.shape[0]
+            for layer, neurons in run.save:
+                layout = h5py.VirtualLayout(shape=(n_networks, neurons, nb), dtype=run.dtype)
+                row = 0
+                for task, name in zip(tasks, names):
+                    count = task["config"]["n_networks"]
+                    layout[row:row + count] = h5py.VirtualSource(
+                        name, f"raw/layer_{layer}", shape=(count, neurons, nb))
+                    row += count
+                f.create_virtual_dataset(f"raw/layer_{layer}", layout, fillvalue=np.nan)
+            for group_name, merged in (("accumulator", acc), ("ntk_accumulator", ntk_acc)):
+                if merged is None:
+                    continue
+                for slot, committed, source in (("slot_0", n_networks, merged),
+                                                ("slot_1", -1, None)):
+                    group = f.create_group(f"{group_name}/{slot}")
+                    sums = merged.block_sums if source is not None \
+                        else np.zeros_like(merged.block_sums)
+                    counts = merged.block_counts if source is not None \
+                        else np.zeros_like(merged.block_counts)
+                    group.create_dataset("block_sums", data=sums)
+                    group.create_dataset("block_counts", data=counts)
+                    group.attrs["committed"] = np.int64(committed)
+            f.flush()
+            f.attrs["committed"] = np.int64(n_networks)
+            f.flush()
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+__all__ = ["ShardError", "ShardProgress", "dask_executor", "default_shard_size",
+           "sample_sharded", "shard_path", "shard_ranges", "write_merged_store"]

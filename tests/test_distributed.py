@@ -1,0 +1,355 @@
+"""Sharded ensembles (nnft_fast.distributed) on a real dask.distributed LocalCluster.
+
+What is checked: bit-identical accumulators for 1 worker, 3 workers, a shuffled completion
+order and a one-at-a-time executor (fixed shard_size); agreement with the single-machine
+``nf.sample`` to rounding (rtol 1e-12; bit-identical with a single shard); a failed shard
+resumed from its own committed count; a worker process killed mid-shard; the merged store
+file (virtual raw datasets) read back by ``nf.open``, ``read_raw``, ``reanalyze``.
+"""
+import concurrent.futures as cf
+import os
+import shutil
+import sys
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+import nnft_fast as nf
+from nnft_fast import distributed as nd
+from nnft_fast.sampling import EnsembleRun
+
+dd = pytest.importorskip("dask.distributed")
+
+NETWORK = nf.Network((4, 8, 8, 8), "relu", "gaussian", cw=2.0)
+X = np.array([[1.0, -0.5, 0.3, 2.0], [0.2, 0.7, -1.1, 0.4]])
+SEED = 11
+N = 3000
+SHARD = 400          # 8 shards, the last one of 200 networks
+SAVE = {1: 8, 3: 2}
+BATCH = 50           # networks per committed batch inside a shard
+RTOL = 1e-12         # sharded vs one machine: partial sums added in another association
+
+
+def _register_by_value():
+    """Ship this module's helpers to the workers by value (they need not import tests)."""
+    import cloudpickle
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def new_run(save=None, observables=("two_point", "four_point")):
+    return EnsembleRun(NETWORK, X, SEED, save=save, observables=observables)
+
+
+def same_bits(a, b):
+    for x, y in ((a.accumulator, b.accumulator), (a.ntk_accumulator, b.ntk_accumulator)):
+        if x is None or y is None:
+            assert x is None and y is None
+            continue
+        assert np.array_equal(x.block_counts, y.block_counts)
+        assert np.array_equal(x.block_sums, y.block_sums)
+
+
+def counted_once(ens, first=0, n=N):
+    counts = ens.accumulator.block_counts
+    expected = np.bincount(np.arange(first, first + n) % counts.size, minlength=counts.size)
+    assert counts.sum() == n
+    assert np.array_equal(counts, expected)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Single-machine result; computing it first also fills Numba's on-disk cache, so
+    the worker processes load the kernels instead of compiling them."""
+    return nf.sample(NETWORK, X, N, SEED)
+
+
+@pytest.fixture(scope="module")
+def executor1(reference):
+    with nd.dask_executor(workers=1) as executor:    # LocalCluster, 1 process
+        _register_by_value()
+        yield executor
+
+
+@pytest.fixture(scope="module")
+def client3(reference):
+    with dd.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
+                         dashboard_address=":0") as cluster, dd.Client(cluster) as client:
+        _register_by_value()
+        yield client
+
+
+class ShuffledExecutor(cf.Executor):
+    """Runs the first ``expected`` tasks in this process in a permuted order once all
+    of them are submitted (later ones at once), so futures complete out of order."""
+
+    def __init__(self, expected, seed=0):
+        self.expected = expected
+        self.rng = np.random.default_rng(seed)
+        self.jobs = []
+        self.order = []
+
+    def submit(self, fn, *args, **kwargs):
+        future = cf.Future()
+        self.jobs.append((future, fn, args, kwargs))
+        if len(self.jobs) == self.expected:
+            order = self.rng.permutation(self.expected)
+            self.order = [int(i) for i in order]
+            threading.Thread(target=self._run, args=(order,)).start()
+        elif len(self.jobs) > self.expected:
+            threading.Thread(target=self._run, args=([len(self.jobs) - 1],)).start()
+        return future
+
+    def _run(self, order):
+        for i in order:
+            future, fn, args, kwargs = self.jobs[i]
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except Exception as exc:
+                    future.set_exception(exc)
+
+
+def _sabotaged(fn, task, attempt, marker_dir, victim, mode):
+    """The shard function, except that the first time shard ``victim`` runs its process
+    dies (mode "kill": os._exit) or it raises (mode "raise") right after the shard's
+    second committed batch; mode "always" fails that shard every time. A later run of
+    the victim records the committed count it found in its file."""
+    if task["index"] == victim:
+        if mode == "always":
+            raise RuntimeError("injected permanent failure")
+        marker = os.path.join(marker_dir, "hit")
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            committed = -1
+            if task["path"] is not None and os.path.exists(task["path"]):
+                committed = nf.store_info(task["path"])["committed"]
+            with open(os.path.join(marker_dir, "resumed_from"), "w") as fh:
+                fh.write(str(committed))
+        else:
+            from nnft_fast import store
+            original = store._commit_batch
+            calls = []
+
+            def commit(*args, **kwargs):
+                rows = original(*args, **kwargs)
+                calls.append(rows)
+                if len(calls) == 2:
+                    if mode == "kill":
+                        os._exit(17)
+                    raise OSError("injected failure after 2 committed batches")
+                return rows
+
+            store._commit_batch = commit
+            try:
+                return fn(task, attempt)
+            finally:
+                store._commit_batch = original
+    return fn(task, attempt)
+
+
+class Sabotage(cf.Executor):
+    """Wraps an executor: every task runs through ``_sabotaged``."""
+
+    def __init__(self, inner, marker_dir, victim, mode):
+        self.inner, self.args = inner, (str(marker_dir), victim, mode)
+
+    def submit(self, fn, *args, **kwargs):
+        return self.inner.submit(_sabotaged, fn, *args, *self.args)
+
+
+def test_bit_identical_for_any_workers_and_completion_order(executor1, client3, reference):
+    run = new_run()
+    one = nd.sample_sharded(run, N, executor1, shard_size=SHARD, threads=1)
+    three = nd.sample_sharded(run, N, client3.get_executor(), shard_size=SHARD, threads=1)
+    shuffled_executor = ShuffledExecutor(expected=8, seed=3)
+    shuffled = nd.sample_sharded(run, N, shuffled_executor, shard_size=SHARD)
+    assert shuffled_executor.order != sorted(shuffled_executor.order)
+    with cf.ThreadPoolExecutor(2) as pool:
+        windowed = nd.sample_sharded(run, N, pool, shard_size=SHARD, max_pending=1)
+        single_shard = nd.sample_sharded(run, N, pool, shard_size=N)
+    for other in (three, shuffled, windowed):
+        same_bits(one, other)
+    counted_once(one)
+    assert one.network_ranges == ((0, N),)
+    # against one machine: identical counts, sums to rounding; one shard: identical bits
+    same_bits(single_shard, reference)
+    assert np.array_equal(one.accumulator.block_counts, reference.accumulator.block_counts)
+    np.testing.assert_allclose(one.accumulator.block_sums, reference.accumulator.block_sums,
+                               rtol=RTOL, atol=0)
+    for layer in (1, 3):
+        np.testing.assert_allclose(one.vertex(layer).value, reference.vertex(layer).value,
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_ntk_and_first_network_shards(reference):
+    run = new_run(observables=("two_point", "four_point", "ntk"))
+    direct = nf.sample(NETWORK, X, 500, SEED, first_network=70,
+                       observables=("two_point", "four_point", "ntk"))
+    shuffled = nd.sample_sharded(run, 500, ShuffledExecutor(expected=4, seed=1),
+                                 first_network=70, shard_size=128)
+    with cf.ThreadPoolExecutor(2) as pool:
+        pooled = nd.sample_sharded(run, 500, pool, first_network=70, shard_size=128)
+    same_bits(shuffled, pooled)
+    counted_once(shuffled, 70, 500)
+    assert shuffled.network_ranges == ((70, 570),)
+    np.testing.assert_allclose(shuffled.ntk_accumulator.block_sums,
+                               direct.ntk_accumulator.block_sums, rtol=RTOL, atol=0)
+
+
+def test_merged_store_reads_back(client3, reference, tmp_path):
+    main = tmp_path / "run" / "sharded.h5"
+    main.parent.mkdir()
+    ens = nd.sample_sharded(new_run(save=SAVE), N, client3.get_executor(), shard_size=SHARD,
+                            store=main, threads=1, batch_size=BATCH)
+    single = str(tmp_path / "single.h5")
+    nf.sample(NETWORK, X, N, SEED, store=single, save=SAVE)
+    with cf.ThreadPoolExecutor(2) as pool:
+        in_memory = nd.sample_sharded(new_run(), N, pool, shard_size=SHARD)
+    opened = nf.open(main)
+    same_bits(opened, in_memory)
+    same_bits(ens, in_memory)
+    counted_once(opened)
+    assert opened.target_networks == N
+    for layer in SAVE:
+        assert np.array_equal(nf.read_raw(main, layer), nf.read_raw(single, layer))
+    # the raw outputs are virtual datasets over the shard files, named relative to main
+    with h5py.File(main, "r") as f:
+        dset = f["raw/layer_3"]
+        assert dset.is_virtual and dset.shape == (N, 2, 2)
+        assert [m.file_name for m in dset.virtual_sources()] == \
+            [f"sharded.h5.shards/shard_{k:06d}.h5" for k in range(8)]
+    info = nf.store_info(main)
+    assert info["committed"] == N and info["raw"] == {"layer_1": (N, 8, 2),
+                                                      "layer_3": (N, 2, 2)}
+    same_bits(nf.reanalyze(main), nf.reanalyze(single))   # out of core, in index order
+    # file and shard directory move together
+    moved = tmp_path / "moved"
+    shutil.move(str(main.parent), str(moved))
+    assert np.array_equal(nf.read_raw(moved / "sharded.h5", 1), nf.read_raw(single, 1))
+    with pytest.raises(FileExistsError):
+        nd.sample_sharded(new_run(save=SAVE), N, cf.ThreadPoolExecutor(1), shard_size=SHARD,
+                          store=moved / "sharded.h5")
+
+
+def test_failed_shard_resumes_from_its_committed_count(client3, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    executor = Sabotage(client3.get_executor(), markers, victim=2, mode="raise")
+    ens = nd.sample_sharded(new_run(save=SAVE), N, executor, shard_size=SHARD,
+                            store=tmp_path / "r.h5", threads=1, batch_size=BATCH)
+    assert (markers / "resumed_from").read_text() == str(2 * BATCH)
+    with cf.ThreadPoolExecutor(2) as pool:
+        clean = nd.sample_sharded(new_run(save=SAVE), N, pool, shard_size=SHARD,
+                                  store=tmp_path / "clean.h5", batch_size=BATCH)
+    same_bits(ens, clean)
+    counted_once(ens)
+    for layer in SAVE:
+        assert np.array_equal(nf.read_raw(tmp_path / "r.h5", layer),
+                              nf.read_raw(tmp_path / "clean.h5", layer))
+
+
+def test_worker_killed_mid_run(client3, tmp_path):
+    """The victim's worker process dies (os._exit) after two committed batches of shard
+    5; the nanny restarts it, Dask reruns the shard, which resumes from its file."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    executor = Sabotage(client3.get_executor(), markers, victim=5, mode="kill")
+    ens = nd.sample_sharded(new_run(save=SAVE), N, executor, shard_size=SHARD,
+                            store=tmp_path / "k.h5", threads=1, batch_size=BATCH)
+    assert (markers / "hit").exists()
+    assert (markers / "resumed_from").read_text() == str(2 * BATCH)   # not from zero
+    counted_once(ens)
+    with cf.ThreadPoolExecutor(2) as pool:
+        clean = nd.sample_sharded(new_run(), N, pool, shard_size=SHARD)
+    same_bits(ens, clean)
+    assert nf.store_info(nd.shard_path(tmp_path / "k.h5", 5))["committed"] == SHARD
+    assert np.array_equal(nf.read_raw(tmp_path / "k.h5", 3),
+                          nf.preactivations(NETWORK, X, N, SEED)[2][:, :2])
+
+
+def test_rerun_after_lost_driver_reuses_shard_files(tmp_path):
+    main = tmp_path / "m.h5"
+    run = new_run(save=SAVE)
+    with cf.ThreadPoolExecutor(2) as pool:
+        first = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main)
+        os.remove(main)                      # the driver died before writing the main file
+        again = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main)
+        same_bits(first, again)
+        # shard files of another shard size are refused, not silently reused...
+        os.remove(main)
+        with pytest.raises(nd.ShardError, match="different configuration"):
+            nd.sample_sharded(run, 1000, pool, shard_size=400, store=main, retries=0)
+        # ...unless overwrite=True, which starts afresh
+        fresh = nd.sample_sharded(run, 1000, pool, shard_size=400, store=main, overwrite=True)
+    counted_once(fresh, 0, 1000)
+    assert sorted(os.listdir(nd.shard_directory(main))) == \
+        [f"shard_{k:06d}.h5" for k in range(3)]
+
+
+def test_progress_reports_shards_and_networks():
+    calls, shards = [], []
+
+    class Progress:
+        def shard_done(self, done, total):
+            shards.append((done, total))
+
+        def __call__(self, done, total):
+            calls.append((done, total))
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        nd.sample_sharded(new_run(), 1000, pool, shard_size=300, progress=Progress())
+        plain = []
+        nd.sample_sharded(new_run(), 1000, pool, shard_size=300,
+                          progress=lambda d, t: plain.append((d, t)))
+    assert shards == [(k, 4) for k in range(1, 5)]
+    assert [t for _, t in calls] == [1000] * 4 and calls[-1] == (1000, 1000)
+    assert sorted(d for d, _ in calls) == [d for d, _ in calls]
+    assert plain[-1] == (1000, 1000) and len(plain) == 4
+
+
+def test_shard_that_keeps_failing_is_reported(tmp_path):
+    with cf.ThreadPoolExecutor(2) as pool:
+        executor = Sabotage(pool, tmp_path, victim=1, mode="always")
+        with pytest.raises(nd.ShardError, match=r"shard 1 \(networks 300..599\) failed 3 "):
+            nd.sample_sharded(new_run(), 1000, executor, shard_size=300, retries=2)
+
+
+def test_bad_input():
+    run = new_run()
+    with cf.ThreadPoolExecutor(1) as pool:
+        with pytest.raises(TypeError, match="concurrent.futures.Executor"):
+            nd.sample_sharded(run, 100, object())
+        with pytest.raises(TypeError, match="EnsembleRun"):
+            nd.sample_sharded(NETWORK, 100, pool)
+        for bad in (0, -5):
+            with pytest.raises(ValueError, match="shard_size"):
+                nd.sample_sharded(run, 100, pool, shard_size=bad)
+        with pytest.raises(TypeError, match="shard_size"):
+            nd.sample_sharded(run, 100, pool, shard_size=2.5)
+        with pytest.raises(ValueError, match="retries"):
+            nd.sample_sharded(run, 100, pool, retries=-1)
+        with pytest.raises(ValueError, match="n_networks"):
+            nd.sample_sharded(run, 1, pool)
+        with pytest.raises(ValueError, match="compression"):
+            nd.sample_sharded(run, 100, pool, compression="zip")
+        cube = nf.Activation("cube", lambda x: x ** 3, lambda x: 3 * x ** 2)
+        user = EnsembleRun(nf.Network((4, 8), cube, "gaussian"), X, 0)
+        with pytest.raises(ValueError, match="built-in activation"):
+            nd.sample_sharded(user, 100, pool)
+    for bad in ({}, {"scheduler": "tcp://localhost:1", "workers": 2}):
+        with pytest.raises(ValueError, match="exactly one"):
+            with nd.dask_executor(**bad):
+                pass
+    with pytest.raises(ValueError, match="workers"):
+        with nd.dask_executor(workers=0):
+            pass
+
+
+def test_default_shard_size_depends_on_n_only():
+    assert nd.default_shard_size(10) == nd.MIN_DEFAULT_SHARD
+    assert nd.default_shard_size(10 ** 6) == 15625
+    assert nd.default_shard_size(10 ** 12) == nd.MAX_DEFAULT_SHARD
+    assert nd.shard_ranges(5, 10, 4) == [(5, 4), (9, 4), (13, 2)]
