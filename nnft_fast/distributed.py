@@ -52,6 +52,7 @@ import h5py
 import numpy as np
 
 from . import store as _store
+from .backends import BACKENDS
 from .sampling import EnsembleRun, check_int, check_network_range
 from .threads import thread_limit
 from .writer_lock import WriterLock
@@ -113,7 +114,7 @@ def _run_shard(task, attempt=0):
     their arguments (Dask's ``pure=True``). Returns {"index", "start", "count",
     "accumulator": state, "ntk_accumulator": state or None}."""
     config, inputs = task["config"], task["inputs"]
-    run = _store.run_from_config(config, inputs)
+    run = _store.run_from_config(config, inputs, task["backend"])
     start, count = config["first_network"], config["n_networks"]
     path = task["path"]
     if path is None:
@@ -156,7 +157,7 @@ def _compute_to_file(run, config, path, task):
     kwargs = {"batch_size": task["batch_size"], "threads": task["threads"]}
     if os.path.exists(path):
         try:
-            return _store.resume(path, expect=config, **kwargs)
+            return _store.resume(path, expect=config, backend=task["backend"], **kwargs)
         except _store.StoreError:
             if not _restartable(path, config):
                 raise
@@ -224,7 +225,7 @@ class ShardProgress:
 
 
 def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size, threads,
-                     compression, max_pending):
+                     compression, max_pending, backend):
     if not isinstance(run, EnsembleRun):
         raise TypeError(f"run must be an nnft_fast.sampling.EnsembleRun, got "
                         f"{type(run).__name__}")
@@ -246,6 +247,8 @@ def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size,
         check_int("batch_size", batch_size, 1)
     if threads is not None:
         check_int("threads", threads, 1)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if compression not in _store.COMPRESSIONS:
         raise ValueError(f"compression must be one of {_store.COMPRESSIONS}, "
                          f"got {compression!r}")
@@ -276,7 +279,7 @@ def _prepare_store(store, overwrite):
 def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=None,
                    store=None, overwrite=False, compression="lzf", threads=None,
                    progress=None, retries=2, batch_size=None,
-                   max_pending=DEFAULT_MAX_PENDING):
+                   max_pending=DEFAULT_MAX_PENDING, backend="cpu"):
     """Run ``run`` (a validated ``EnsembleRun``) for networks first_network, ...,
     first_network + n_networks - 1, cut into shards executed on ``executor``; returns
     an ``nf.Ensemble`` (module docstring: what is bit-identical to what).
@@ -291,10 +294,13 @@ def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=Non
     retries: resubmissions of a failed shard (a store shard resumes from its file).
     max_pending: at most this many shards are submitted and not yet merged, which bounds
     the driver's memory for results that arrive out of order.
+    backend: what each worker computes on ("cpu" default; "auto" lets every worker take
+    its GPU if it has one, "cuda" requires one). Bit-identity across worker counts is
+    stated for a fixed backend.
     """
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     shard_size = _check_arguments(run, executor, shard_size, n_networks, retries,
-                                  batch_size, threads, compression, max_pending)
+                                  batch_size, threads, compression, max_pending, backend)
     path = _prepare_store(store, overwrite) if store is not None else None
     inputs = np.ascontiguousarray(run.inputs)
     token = uuid.uuid4().hex
@@ -305,7 +311,7 @@ def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=Non
                       "config": _store.run_config(run, count, start),
                       "path": None if path is None else os.path.abspath(shard_path(path, index)),
                       "batch_size": batch_size, "threads": threads,
-                      "compression": compression})
+                      "compression": compression, "backend": backend})
     acc, ntk_acc, backends = _execute(run, tasks, executor, n_networks, progress, retries,
                                       max_pending)
     if path is None:

@@ -335,6 +335,8 @@ def test_bad_input():
             nd.sample_sharded(run, 1, pool)
         with pytest.raises(ValueError, match="compression"):
             nd.sample_sharded(run, 100, pool, compression="zip")
+        with pytest.raises(ValueError, match="backend"):
+            nd.sample_sharded(run, 100, pool, backend="tpu")
         cube = nf.Activation("cube", lambda x: x ** 3, lambda x: 3 * x ** 2)
         user = EnsembleRun(nf.Network((4, 8), cube, "gaussian"), X, 0)
         with pytest.raises(ValueError, match="built-in activation"):
