@@ -16,6 +16,7 @@ from . import store
 from .backends import BACKENDS
 from .config import ConfigError, load_config
 from .network import Network
+from .progress import Progress, ShardProgress
 from .report import write_report
 from .sampling import sample
 
@@ -26,45 +27,28 @@ DEMO_CONFIGS = (("relu", 2.0), ("tanh", 1.0))
 DEMO_INITS = ("gaussian", "orthogonal")
 
 
-class Progress:
-    """Progress line on stderr: networks done, networks per second, ETA."""
-
-    def __init__(self, quiet=False, stream=None, interval=0.5):
-        self.quiet = quiet
-        self.stream = stream
-        self.interval = interval
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def __call__(self, done, total):
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        if now - self.last < self.interval and done < total:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (total - done) / rate if rate > 0 else float("nan")
-        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if np.isfinite(eta) else "--"
-        end = "\n" if done >= total else ""
-        stream = self.stream or sys.stderr
-        stream.write(f"\r{done:,}/{total:,} networks  {rate:,.0f}/s  ETA {eta_text}{end}")
-        stream.flush()
-
-
 def _cmd_run(args):
     cfg = load_config(args.config)
     out = args.out or cfg.out
     if out is None:
         raise ConfigError("no output file: give --out or set 'store.out' in the config")
     start = time.perf_counter()
-    ens = sample(cfg.network, cfg.inputs, cfg.n_networks, cfg.seed, method=cfg.method,
-                 dtype=cfg.dtype, observables=cfg.observables,
-                 batch_size=args.batch_size or cfg.batch_size, threads=args.threads,
-                 store=out, save=cfg.save, overwrite=args.overwrite,
-                 compression=cfg.compression, progress=Progress(args.quiet),
-                 lambda_b=cfg.lambda_b, lambda_w=cfg.lambda_w, ntk_readouts=cfg.ntk_readouts,
-                 backend=args.backend)
+    kw = dict(method=cfg.method, dtype=cfg.dtype, observables=cfg.observables,
+              batch_size=args.batch_size or cfg.batch_size, store=out, save=cfg.save,
+              overwrite=args.overwrite, compression=cfg.compression, lambda_b=cfg.lambda_b,
+              lambda_w=cfg.lambda_w, ntk_readouts=cfg.ntk_readouts, backend=args.backend)
+    if args.scheduler or args.workers:
+        from .distributed import dask_executor
+        threads = args.threads or (1 if args.workers else None)   # no oversubscription
+        with dask_executor(scheduler=args.scheduler, workers=args.workers) as executor:
+            ens = sample(cfg.network, cfg.inputs, cfg.n_networks, cfg.seed, **kw,
+                         threads=threads, progress=ShardProgress(args.quiet),
+                         executor=executor, shard_size=args.shard_size)
+    else:
+        if args.shard_size is not None:
+            raise ValueError("--shard-size needs --scheduler or --workers")
+        ens = sample(cfg.network, cfg.inputs, cfg.n_networks, cfg.seed, **kw,
+                     threads=args.threads, progress=Progress(args.quiet))
     if not args.quiet:
         print(f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s "
               f"(backend: {ens.backend})")
@@ -124,6 +108,11 @@ def build_parser():
     run.add_argument("config")
     run.add_argument("--out", default=None, help="output .h5 (overrides store.out)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    run.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="run sharded on a running Dask scheduler (dask extra)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="run sharded on a local Dask cluster of N worker processes")
+    run.add_argument("--shard-size", type=int, default=None, help="networks per shard")
     common(run)
     resume = sub.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("file")

@@ -43,8 +43,6 @@ import json
 import math
 import os
 import socket
-import sys
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -53,6 +51,7 @@ import numpy as np
 
 from . import store as _store
 from .backends import BACKENDS
+from .progress import ShardProgress  # noqa: F401  (re-exported)
 from .sampling import EnsembleRun, check_int, check_network_range
 from .threads import thread_limit
 from .writer_lock import WriterLock
@@ -187,41 +186,6 @@ def _restartable(path, config):
 
 
 # --------------------------------------------------------------------------- driver side
-
-
-class ShardProgress:
-    """Progress line for sharded runs on stderr: shards done, networks done, networks
-    per second across all workers, ETA. Usable as ``progress=`` of ``sample_sharded``
-    (it receives ``shard_done(done, total)`` calls besides ``(networks, total)``)."""
-
-    def __init__(self, quiet=False, stream=None, interval=0.5):
-        self.quiet = quiet
-        self.stream = stream
-        self.interval = interval
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.shards = (0, 0)
-
-    def shard_done(self, done, total):
-        self.shards = (done, total)
-
-    def __call__(self, done, total):
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        if now - self.last < self.interval and done < total:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        if rate > 0:
-            eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / rate))
-        else:
-            eta = "--"
-        end = "\n" if done >= total else ""
-        stream = self.stream or sys.stderr
-        stream.write(f"\rshards {self.shards[0]}/{self.shards[1]}  {done:,}/{total:,} "
-                     f"networks  {rate:,.0f}/s across workers  ETA {eta}{end}")
-        stream.flush()
 
 
 def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size, threads,

@@ -335,7 +335,8 @@ class EnsembleRun:
 def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
            dtype=np.float64, observables=DEFAULT_OBSERVABLES, threads=None, first_network=0,
            store=None, save="default", overwrite=False, compression="lzf", progress=None,
-           lambda_b=1.0, lambda_w=1.0, ntk_readouts=2, backend="auto"):
+           lambda_b=1.0, lambda_w=1.0, ntk_readouts=2, backend="auto", executor=None,
+           shard_size=None):
     """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
     push the inputs X (B x n_0) through each, and accumulate per-layer correlators.
 
@@ -351,6 +352,12 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
     cover the job, else the CPU); the networks are the same on every backend and
     ``Ensemble.backend`` (and the store's provenance) says which one ran.
 
+    executor: any ``concurrent.futures.Executor``
+    (``dask.distributed.Client(address).get_executor()``, ``mpi4py.futures.MPIPoolExecutor()``):
+    the ensemble is cut into shards of ``shard_size`` consecutive networks, run on the
+    executor's workers (each on its own ``backend`` choice) and merged in shard order
+    (``nnft_fast.distributed`` says what is bit-identical).
+
     store: path of a new HDF5 file to stream into (see ``nnft_fast.store``), with raw
     outputs selected by ``save`` (None, "default" = first 4 neurons of the last layer,
     or {layer: n_neurons}); ``progress(done, total)`` is called after every batch.
@@ -359,6 +366,14 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
                       save=save if store is not None else None, lambda_b=lambda_b,
                       lambda_w=lambda_w, ntk_readouts=ntk_readouts, backend=backend)
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
+    if executor is not None:
+        from .distributed import sample_sharded
+        return sample_sharded(run, n_networks, executor, first_network=first_network,
+                              shard_size=shard_size, store=store, overwrite=overwrite,
+                              compression=compression, threads=threads, progress=progress,
+                              batch_size=batch_size, backend=backend)
+    if shard_size is not None:
+        raise ValueError("shard_size needs executor= (a concurrent.futures.Executor)")
     if store is not None:
         from .store import sample_to_store
         return sample_to_store(run, n_networks, store, first_network=first_network,

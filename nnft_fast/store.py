@@ -337,6 +337,9 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None,
     with _Writer(path, create=False) as writer:
         f = writer.file
         config, committed, inputs = _read_header(f, path)
+        if "shards" in f.attrs:
+            raise StoreError(f"{path} is the merged view of a sharded run; re-run the same "
+                             "sharded call (nf.sample(..., executor=...)) to complete it")
         if expect is not None and expect != config:
             diff = sorted(k for k in set(expect) | set(config) if expect.get(k) != config.get(k))
             raise StoreError(f"{path} holds a different configuration (differs in: "

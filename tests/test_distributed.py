@@ -355,3 +355,36 @@ def test_default_shard_size_depends_on_n_only():
     assert nd.default_shard_size(10 ** 6) == 15625
     assert nd.default_shard_size(10 ** 12) == nd.MAX_DEFAULT_SHARD
     assert nd.shard_ranges(5, 10, 4) == [(5, 4), (9, 4), (13, 2)]
+
+
+def test_sample_executor_route(client3, tmp_path):
+    """nf.sample(executor=...) is the sharded engine; the merged file is read-only."""
+    direct = nd.sample_sharded(new_run(), N, client3.get_executor(), shard_size=SHARD)
+    routed = nf.sample(NETWORK, X, N, SEED, executor=client3.get_executor(), shard_size=SHARD)
+    same_bits(routed, direct)
+    with pytest.raises(ValueError, match="shard_size needs executor"):
+        nf.sample(NETWORK, X, N, SEED, shard_size=SHARD)
+    path = tmp_path / "merged.h5"
+    with cf.ThreadPoolExecutor(2) as pool:
+        nf.sample(NETWORK, X, 600, SEED, executor=pool, shard_size=SHARD, store=path)
+    with pytest.raises(nf.StoreError, match="merged view of a sharded run"):
+        nf.resume(path)
+
+
+def test_cli_workers_runs_a_local_cluster(tmp_path, capsys, reference):
+    from nnft_fast.cli import main
+
+    from .test_cli import SMALL, write_config
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=1200))
+    out = tmp_path / "cli.h5"
+    assert main(["run", cfg, "--out", str(out), "--workers", "2", "--shard-size", "500"]) == 0
+    err = capsys.readouterr().err
+    assert "shards 3/3" in err and "across workers" in err
+    ens = nf.open(out)
+    counted_once(ens, 0, 1200)
+    single = nf.sample(ens.network, ens.inputs, 1200, 3)
+    np.testing.assert_allclose(ens.accumulator.block_sums, single.accumulator.block_sums,
+                               rtol=RTOL, atol=0)
+    with pytest.raises(SystemExit):     # exit code 2, named problem
+        main(["run", cfg, "--out", str(tmp_path / "x.h5"), "--shard-size", "500"])
+    assert "--shard-size needs --scheduler or --workers" in capsys.readouterr().err
