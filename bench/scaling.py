@@ -1,0 +1,471 @@
+"""Scaling of ``nf.sample`` (CPU backend) around reference config R1 (DESIGN.md §6).
+
+    python -m bench.scaling                    # full, ~5 min
+    python -m bench.scaling --quick            # ~1 min
+    python -m bench.scaling --json out.json --png out.png   # default PNG bench/scaling.png
+
+R1: n_0 = 64, eight layers of width 512, B = 4, ReLU, C_W = 2, C_b = 0, two- and
+four-point statistics, projected Gaussian weights unless a sweep says otherwise. Each
+sweep changes one thing and checks the law DESIGN.md §6 asks for:
+
+    ensemble size N        networks/s flat            slope  0
+    depth L                networks/s ∝ 1/L           slope -1
+    width n, projected     networks/s ∝ 1/n (large n) slope -1
+    width n, dense         networks/s ∝ 1/n²          slope -2
+    inputs B               no single law (RNG ∝ B, QR ∝ B², four-point ∝ B⁴): reported
+    peak memory vs N       flat (streaming accumulators)  slope 0
+
+Timing: every point is warmed up (compiled / loaded from the Numba cache) outside the
+timed region, sized to ~1 s per repeat (``--quick``: 0.3 s), and the points of one sweep
+are repeated interleaved round-robin (bench.compare's ``Method``/``_round_robin``);
+figures are medians. The slope is a least-squares fit of log(networks/s) against
+log(x) over the points where the law is expected to hold. Memory: one fresh
+subprocess per N runs ``nf.sample`` after an import + warm-up call and reports its
+peak RSS (``resource.getrusage``) and the tracemalloc peak (NumPy allocations only;
+Numba's kernel scratch is not traced). The machine is shared: the load average is
+printed beside every sweep.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import nnft_fast as nf
+
+from .compare import (R1_ACTIVATION, R1_B, R1_CB, R1_CW, R1_WIDTHS, SAMPLE_SEED, X_SEED,
+                      Method, _fmt_rate, _round_robin, machine_info)
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PNG = Path(__file__).resolve().parent / "scaling.png"
+OBSERVABLES = ("two_point", "four_point")
+SLOPE_TOL = 0.15           # |fitted - expected| within this: consistent with the law
+MEMORY_FLAT_TOL = 0.10     # peak RSS may grow by at most 10% over the whole N range
+
+
+# --------------------------------------------------------------------------------------
+# Configurations
+# --------------------------------------------------------------------------------------
+def network(depth=8, width=512, init="gaussian"):
+    """R1 with the hidden depth / width changed."""
+    return nf.Network((R1_WIDTHS[0],) + (width,) * depth, R1_ACTIVATION, init, cw=R1_CW,
+                      cb=R1_CB)
+
+
+def inputs(n_inputs=R1_B):
+    """R1 inputs (same seed as bench.compare.r1_inputs) with B rows."""
+    return np.random.default_rng(X_SEED).standard_normal((n_inputs, R1_WIDTHS[0]))
+
+
+class SamplePoint(Method):
+    """``nf.sample(..., backend="cpu")`` on one configuration; units = networks.
+
+    With ``ensemble`` set (the N sweep) every timed unit is one call of exactly that many
+    networks, so the rate includes the per-call overhead an ensemble of that size pays;
+    otherwise a repeat is one call of n networks, n set by ``calibrate``.
+    """
+
+    def __init__(self, key, label, net, x, method="projected", ensemble=None):
+        super().__init__(key, label)
+        self.net, self.x, self.method, self.ensemble = net, x, method, ensemble
+
+    def _call(self, n):
+        t0 = time.perf_counter()
+        nf.sample(self.net, self.x, n, seed=SAMPLE_SEED, method=self.method,
+                  observables=OBSERVABLES, backend="cpu")
+        return time.perf_counter() - t0
+
+    def warmup(self):
+        self.first_call_s = self._call(2)
+
+    def _timed(self, n, keep):
+        if self.ensemble is None:
+            return self._call(n)
+        return sum(self._call(self.ensemble) for _ in range(n))
+
+    @property
+    def rates(self):
+        per_unit = self.ensemble or 1
+        return [c * per_unit / t for c, t in zip(self.counts, self.times)]
+
+    def size(self, target_s):
+        """Calibrate to ~target_s per repeat (calls of N, or networks per call), then check
+        the size once more: a pilot slowed by a load spike sizes repeats far too short."""
+        n_max = 10 ** 7 if self.ensemble is None else 10 ** 4
+        n = (self.calibrate(target_s, 16, 2, n_max) if self.ensemble is None
+             else self.calibrate(target_s, 1, 1, n_max))
+        if self.ensemble is not None and n == 1:
+            return n                      # one call already takes >= target_s
+        dt = self.pilot(n)
+        if dt < 0.5 * target_s:
+            self.n_per_repeat = min(n_max, math.ceil(n * target_s / dt))
+        return self.n_per_repeat
+
+
+@dataclass
+class Sweep:
+    """One parameter varied around R1: points (x values), how to build a point, the law."""
+
+    key: str
+    title: str
+    symbol: str
+    values: list
+    make: object                  # value -> SamplePoint
+    expected: float = None        # log-log slope of networks/s; None: no single law
+    fit_from: float = None        # fit over values >= fit_from (default: all)
+    norm_power: float = None      # normalised = rate * x^norm_power / same at first point
+    points: list = field(default_factory=list)
+
+    def fit_values(self):
+        lo = self.values[0] if self.fit_from is None else self.fit_from
+        return [v for v in self.values if v >= lo]
+
+    def slope(self):
+        sel = [(v, p.rate) for v, p in zip(self.values, self.points) if v in self.fit_values()]
+        return log_slope(*zip(*sel)) if len(sel) >= 2 else float("nan")
+
+    def normalised(self):
+        power = -self.expected if self.norm_power is None else self.norm_power
+        scaled = [p.rate * v ** power for v, p in zip(self.values, self.points)]
+        return [s / scaled[0] for s in scaled]
+
+
+def log_slope(xs, ys):
+    """Least-squares slope of log(y) against log(x)."""
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+def build_sweeps(quick):
+    """The sweeps of issue 8 part 3 (fewer N values with --quick)."""
+    x4 = inputs()
+    ens = [1000, 3000, 10000] if quick else [1000, 3000, 10000, 30000, 100000]
+    return [
+        Sweep("ensemble", "ensemble size N (R1, projected Gaussian; one nf.sample call of N)",
+              "N", ens, lambda n: SamplePoint(f"N={n}", f"N={n}", network(), x4, ensemble=n),
+              expected=0.0),
+        Sweep("depth", "depth L (64 -> L x 512, projected Gaussian)", "L", [2, 4, 8, 16, 32],
+              lambda d: SamplePoint(f"L={d}", f"L={d}", network(depth=d), x4), expected=-1.0),
+        Sweep("width_projected", "width n (64 -> 8 x n, projected Gaussian)", "n",
+              [64, 128, 256, 512, 1024, 2048],
+              lambda w: SamplePoint(f"n={w}", f"n={w}", network(width=w), x4),
+              expected=-1.0, fit_from=512),
+        Sweep("width_dense", "width n (64 -> 8 x n, dense Gaussian)", "n", [64, 128, 256, 512],
+              lambda w: SamplePoint(f"n={w}", f"n={w}", network(width=w), x4, "dense"),
+              expected=-2.0, fit_from=128),
+        Sweep("inputs", "inputs B (R1, projected Gaussian)", "B", [1, 2, 4, 8],
+              lambda b: SamplePoint(f"B={b}", f"B={b}", network(), inputs(b)),
+              expected=None, norm_power=1.0),
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Running and reporting the timing sweeps
+# --------------------------------------------------------------------------------------
+def load():
+    return os.getloadavg()[0]
+
+
+def run_sweep(sweep, target_s, repeats):
+    """Warm up, calibrate and time every point of ``sweep`` (interleaved repeats)."""
+    sweep.points = [sweep.make(v) for v in sweep.values]
+    for p in sweep.points:
+        p.warmup()
+        p.size(target_s)
+    _round_robin(sweep.points, repeats, sweep.key)
+
+
+def verdict(slope, expected):
+    if expected is None:
+        return "no single law expected (reported only)"
+    ok = abs(slope - expected) <= SLOPE_TOL
+    return f"{'consistent' if ok else 'DEVIATES'} (|fit - expected| {'<=' if ok else '>'} {SLOPE_TOL})"
+
+
+def norm_label(sweep):
+    power = -sweep.expected if sweep.norm_power is None else sweep.norm_power
+    if power == 0:
+        return "rate / first"
+    factor = sweep.symbol if power == 1 else f"{sweep.symbol}^{power:g}"
+    return f"rate x {factor} / first"
+
+
+def print_sweep(sweep, load_avg):
+    print(f"### {sweep.title}   (load avg {load_avg:.2f})")
+    print()
+    print(f"| {sweep.symbol} | networks/s (median) | best | {norm_label(sweep)} | "
+          "per repeat | first call s |")
+    print("|---:|---:|---:|---:|---|---:|")
+    for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised()):
+        per = (f"{p.n_per_repeat} x {p.ensemble:,} nets" if p.ensemble
+               else f"{p.n_per_repeat:,} nets")
+        print(f"| {v:,} | {_fmt_rate(p.rate)} | {_fmt_rate(p.best)} | {nrm:.2f} | {per} | "
+              f"{p.first_call_s:.2f} |")
+    fit = sweep.fit_values()
+    local = [log_slope(sweep.values[i:i + 2], [q.rate for q in sweep.points[i:i + 2]])
+             for i in range(len(sweep.values) - 1)]
+    expected = "none" if sweep.expected is None else f"{sweep.expected:g}"
+    print()
+    print(f"log-log slope of networks/s vs {sweep.symbol} over {sweep.symbol} = {fit[0]:,}.."
+          f"{fit[-1]:,}: {sweep.slope():+.2f}, expected {expected} -> "
+          f"{verdict(sweep.slope(), sweep.expected)}")
+    print("local slopes: " + ", ".join(f"{a:,}->{b:,}: {s:+.2f}" for a, b, s
+                                       in zip(sweep.values, sweep.values[1:], local)))
+    print()
+
+
+def sweep_json(sweep, load_avg):
+    return {"title": sweep.title, "symbol": sweep.symbol, "expected_slope": sweep.expected,
+            "fit_values": sweep.fit_values(), "fitted_slope": sweep.slope(),
+            "verdict": verdict(sweep.slope(), sweep.expected), "load_average": load_avg,
+            "points": [{"x": v, "networks_per_s_median": p.rate, "networks_per_s_best": p.best,
+                        "rates": p.rates, "times_s": p.times, "n_per_repeat": p.n_per_repeat,
+                        "networks_per_call": p.ensemble, "first_call_s": p.first_call_s,
+                        "normalised": nrm}
+                       for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised())]}
+
+
+# --------------------------------------------------------------------------------------
+# Peak memory against N (fresh subprocess per N)
+# --------------------------------------------------------------------------------------
+_MEMORY_CHILD = r"""
+import gc, json, re, resource, sys, time, tracemalloc
+import nnft_fast as nf
+from bench.compare import r1_inputs, r1_network
+
+
+def status_kib(key):
+    with open("/proc/self/status") as f:
+        return int(re.search(key + r":\s+(\d+)", f.read()).group(1))
+
+
+def reset_peak():
+    # Linux >= 4.0: writing 5 resets VmHWM (and with it ru_maxrss's own-mm part)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+n = int(sys.argv[1])
+net, x = r1_network("gaussian"), r1_inputs()
+kw = dict(method="projected", observables=("two_point", "four_point"), backend="cpu")
+nf.sample(net, x, 64, seed=1, **kw)                  # warm-up: compile / cache load, threads
+gc.collect()
+maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_before = status_kib("VmRSS")
+reset = reset_peak()
+tracemalloc.start()
+t0 = time.perf_counter()
+ens = nf.sample(net, x, n, seed=2, **kw)
+dt = time.perf_counter() - t0
+traced = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+assert ens.n_networks == n
+print(json.dumps({"n": n, "rss_before_kib": rss_before,
+                  "peak_kib": status_kib("VmHWM") if reset else maxrss_before,
+                  "peak_is_run_only": reset, "maxrss_before_kib": maxrss_before,
+                  "maxrss_after_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "tracemalloc_peak_bytes": traced, "seconds": dt}))
+"""
+
+
+def memory_point(n):
+    """Peak RSS (KiB) of a fresh interpreter while it runs nf.sample(R1, n) after an import
+    and a warm-up call.
+
+    ru_maxrss alone cannot show it: the import and first call (LLVM, cache loading) peak
+    higher than the sampling, and a child started from this (large) process inherits the
+    parent's high-water mark at exec. So the child resets its own peak (/proc/self/clear_refs)
+    after warm-up and reads VmHWM; the ru_maxrss figures are kept in the JSON.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+    res = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n)], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_memory(sizes):
+    rows = [memory_point(n) for n in sizes]
+    peaks = [r["peak_kib"] for r in rows]
+    growth = peaks[-1] / peaks[0] - 1.0
+    return {"points": rows, "fitted_slope_peak_rss": log_slope(sizes, peaks),
+            "peak_growth": growth, "flat": abs(growth) <= MEMORY_FLAT_TOL}
+
+
+def print_memory(mem, load_avg):
+    print(f"### peak memory vs ensemble size N (R1 projected Gaussian, fresh subprocess per N; "
+          f"load avg {load_avg:.2f})")
+    print()
+    print("| N | RSS before MiB | peak RSS during run MiB | increase MiB | "
+          "tracemalloc peak MiB | peak / first | run s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    first = mem["points"][0]["peak_kib"]
+    for r in mem["points"]:
+        print(f"| {r['n']:,} | {r['rss_before_kib'] / 1024:.1f} | {r['peak_kib'] / 1024:.1f} | "
+              f"{(r['peak_kib'] - r['rss_before_kib']) / 1024:.1f} | "
+              f"{r['tracemalloc_peak_bytes'] / 2 ** 20:.2f} | {r['peak_kib'] / first:.3f} | "
+              f"{r['seconds']:.2f} |")
+    print()
+    print(f"log-log slope of peak RSS vs N: {mem['fitted_slope_peak_rss']:+.3f}, expected 0; "
+          f"growth over the range {100 * mem['peak_growth']:+.1f}% -> "
+          f"{'flat' if mem['flat'] else 'NOT FLAT'} (tolerance {100 * MEMORY_FLAT_TOL:.0f}%)")
+    if not all(r["peak_is_run_only"] for r in mem["points"]):
+        print("WARNING: /proc/self/clear_refs not writable: peaks are whole-process ru_maxrss "
+              "(import and warm-up included)")
+    print("(the increase over the RSS before the run is mostly the batch buffers: a batch "
+          "holds at most 8 MiB of per-network statistics, so it stops growing once N exceeds "
+          "one batch)")
+    print()
+
+
+# --------------------------------------------------------------------------------------
+# Plot
+# --------------------------------------------------------------------------------------
+def _law_line(ax, xs, x_ref, y_ref, power, label):
+    xs = np.array([min(xs), max(xs)], float)
+    ax.plot(xs, y_ref * (xs / x_ref) ** power, "k--", lw=1, label=label)
+
+
+def _plot_sweep(ax, sweep):
+    xs = sweep.values
+    ys = [p.rate for p in sweep.points]
+    ax.loglog(xs, ys, "o-", label=f"measured (fit slope {sweep.slope():+.2f})")
+    if sweep.expected is not None:
+        ref = sweep.fit_values()[-1]
+        i = xs.index(ref)
+        _law_line(ax, xs, ref, ys[i], sweep.expected, f"ideal slope {sweep.expected:g}")
+    else:
+        _law_line(ax, xs, xs[0], ys[0], -1.0, "slope -1 (random numbers)")
+    ax.set_xlabel(sweep.symbol)
+    ax.set_ylabel("networks / s")
+    ax.set_title(sweep.title, fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def _plot_memory(ax, mem):
+    xs = [r["n"] for r in mem["points"]]
+    ys = [r["peak_kib"] / 1024 for r in mem["points"]]
+    ax.loglog(xs, ys, "o-", label=f"peak RSS (fit slope {mem['fitted_slope_peak_rss']:+.3f})")
+    _law_line(ax, xs, xs[0], ys[0], 0.0, "ideal: flat")
+    ax.set_xlabel("N")
+    ax.set_ylabel("peak RSS (MiB)")
+    ax.set_title("peak memory vs ensemble size (fresh process per N)", fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def plot(sweeps, mem, path, caption):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = len(sweeps) + (mem is not None)
+    cols = 3
+    rows = math.ceil(panels / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.6 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax, sweep in zip(flat, sweeps):
+        _plot_sweep(ax, sweep)
+    if mem is not None:
+        _plot_memory(flat[len(sweeps)], mem)
+    for ax in flat[panels:]:
+        ax.axis("off")
+    fig.suptitle(caption, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short run (~0.3 s per repeat)")
+    ap.add_argument("--json", metavar="PATH", help="write all results as JSON")
+    ap.add_argument("--png", metavar="PATH", default=str(DEFAULT_PNG),
+                    help=f"plot file (default {DEFAULT_PNG.relative_to(REPO)})")
+    ap.add_argument("--no-png", action="store_true", help="skip the plot")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory sweep")
+    ap.add_argument("--sweeps", metavar="KEYS",
+                    help="comma-separated subset of ensemble,depth,width_projected,"
+                         "width_dense,inputs")
+    return ap.parse_args(argv)
+
+
+def print_header(info, quick, repeats, target):
+    print(f"# nnft_fast scaling around R1{' (--quick)' if quick else ''}")
+    print()
+    print(f"machine: {info['cpu_model']}; {info['cpu_count']} cores ({info['cpus_usable']} "
+          f"usable); load avg {info['load_average_at_start'][0]:.2f} "
+          f"(1/5/15 min: {', '.join(f'{v:.2f}' for v in info['load_average_at_start'])})")
+    print(f"python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
+          f"nnft_fast {info['nnft_fast']}; numba threads {info['numba_threads']}")
+    print(f"R1: widths {R1_WIDTHS[0]} -> {len(R1_WIDTHS) - 1} x {R1_WIDTHS[1]}, B={R1_B}, "
+          f"{R1_ACTIVATION}, C_W={R1_CW}, C_b={R1_CB}; two- and four-point; backend cpu")
+    print(f"timing: ~{target} s per repeat, {repeats} interleaved repeats per sweep, medians")
+    print()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    repeats, target = (3, 0.3) if args.quick else (5, 1.0)
+    mem_sizes = [1000, 10000, 30000] if args.quick else [1000, 3000, 10000, 30000, 100000]
+    t_start = time.perf_counter()
+    info = machine_info()
+    print_header(info, args.quick, repeats, target)
+
+    sweeps = build_sweeps(args.quick)
+    if args.sweeps:
+        keep = set(args.sweeps.split(","))
+        sweeps = [s for s in sweeps if s.key in keep]
+    loads = {}
+    for sweep in sweeps:
+        run_sweep(sweep, target, repeats)
+        loads[sweep.key] = load()
+        print()
+        print_sweep(sweep, loads[sweep.key])
+    mem = None
+    if not args.no_memory:
+        mem = run_memory(mem_sizes)
+        loads["memory"] = load()
+        print_memory(mem, loads["memory"])
+
+    elapsed = time.perf_counter() - t_start
+    load_end = os.getloadavg()
+    print(f"total wall time {elapsed:.0f} s; load avg at end {load_end[0]:.2f} "
+          f"(1/5/15 min: {', '.join(f'{v:.2f}' for v in load_end)})")
+    print("summary: " + "; ".join(
+        f"{s.key} slope {s.slope():+.2f}" + ("" if s.expected is None else f" (exp. {s.expected:g})")
+        for s in sweeps) + ("" if mem is None else
+                            f"; peak RSS slope {mem['fitted_slope_peak_rss']:+.3f} (exp. 0)"))
+
+    if not args.no_png:
+        caption = (f"nnft_fast scaling around R1 (CPU, {info['numba_threads']} threads, "
+                   f"{'quick' if args.quick else 'full'} run; load avg "
+                   f"{info['load_average_at_start'][0]:.1f} -> {load_end[0]:.1f})")
+        plot(sweeps, mem, args.png, caption)
+        print(f"wrote {args.png}")
+    if args.json:
+        result = {"machine": info, "quick": args.quick, "repeats": repeats,
+                  "seconds_per_repeat": target, "observables": list(OBSERVABLES),
+                  "sweeps": {s.key: sweep_json(s, loads[s.key]) for s in sweeps},
+                  "memory": mem, "load_average_at_end": list(load_end),
+                  "wall_time_s": elapsed}
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
