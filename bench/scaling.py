@@ -330,21 +330,42 @@ def print_memory(mem, load_avg):
 # --------------------------------------------------------------------------------------
 # Plot
 # --------------------------------------------------------------------------------------
-def _law_line(ax, xs, x_ref, y_ref, power, label):
-    xs = np.array([min(xs), max(xs)], float)
-    ax.plot(xs, y_ref * (xs / x_ref) ** power, "k--", lw=1, label=label)
+def _law_line(ax, xs, fit_xs, fit_ys, power, label):
+    """Dashed ideal law y = c x^power, c fitted to (fit_xs, fit_ys) in log space."""
+    log_c = np.mean(np.log(fit_ys) - power * np.log(fit_xs))
+    ends = np.array([min(xs), max(xs)], float)
+    ax.plot(ends, np.exp(log_c) * ends ** power, "k--", lw=1, label=label)
+
+
+def _log_axes(ax, xs, ys):
+    """Log-log axes ticked at the sweep values, at least a factor 4 tall (a flat law
+    should look flat, not like noise blown up)."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(xs)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    lo, hi = min(ys), max(ys)
+    mid = math.sqrt(lo * hi)
+    span = max(hi / lo, 4.0) ** 0.5 * 1.15
+    ax.set_ylim(min(lo / 1.15, mid / span), max(hi * 1.15, mid * span))
 
 
 def _plot_sweep(ax, sweep):
     xs = sweep.values
     ys = [p.rate for p in sweep.points]
-    ax.loglog(xs, ys, "o-", label=f"measured (fit slope {sweep.slope():+.2f})")
+    ax.plot(xs, ys, "o-", label=f"measured (fit slope {sweep.slope():+.2f})")
     if sweep.expected is not None:
-        ref = sweep.fit_values()[-1]
-        i = xs.index(ref)
-        _law_line(ax, xs, ref, ys[i], sweep.expected, f"ideal slope {sweep.expected:g}")
+        fit = [(v, y) for v, y in zip(xs, ys) if v in sweep.fit_values()]
+        law = f"ideal slope {sweep.expected:g}"
+        if sweep.fit_from is not None:
+            law += f" (fit {sweep.symbol} >= {sweep.fit_from:g})"
+        _law_line(ax, xs, *zip(*fit), sweep.expected, law)
     else:
-        _law_line(ax, xs, xs[0], ys[0], -1.0, "slope -1 (random numbers)")
+        _law_line(ax, xs, xs[:1], ys[:1], -1.0, "slope -1 (random numbers only)")
+    _log_axes(ax, xs, ys)
     ax.set_xlabel(sweep.symbol)
     ax.set_ylabel("networks / s")
     ax.set_title(sweep.title, fontsize=8)
@@ -354,8 +375,9 @@ def _plot_sweep(ax, sweep):
 def _plot_memory(ax, mem):
     xs = [r["n"] for r in mem["points"]]
     ys = [r["peak_kib"] / 1024 for r in mem["points"]]
-    ax.loglog(xs, ys, "o-", label=f"peak RSS (fit slope {mem['fitted_slope_peak_rss']:+.3f})")
-    _law_line(ax, xs, xs[0], ys[0], 0.0, "ideal: flat")
+    ax.plot(xs, ys, "o-", label=f"peak RSS (fit slope {mem['fitted_slope_peak_rss']:+.3f})")
+    _law_line(ax, xs, xs, ys, 0.0, "ideal: flat")
+    _log_axes(ax, xs, ys)
     ax.set_xlabel("N")
     ax.set_ylabel("peak RSS (MiB)")
     ax.set_title("peak memory vs ensemble size (fresh process per N)", fontsize=8)

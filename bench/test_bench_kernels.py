@@ -3,10 +3,12 @@
 
     python -m pytest bench/ --benchmark-only
 
+Groups: "R1 nf.sample" (whole path), "R1 pieces" (forward only, moments only, accumulate,
+RNG only), "RNG and Haar" (fill_normal, batch_haar_matrices / nf.haar_orthogonal).
 Every kernel is compiled (or loaded from the Numba disk cache) by a warm-up call outside
 the timed region; first-call and cold-compile times are measured separately by
-``test_first_call_*``, which time a fresh interpreter and put the per-kernel figures in
-``benchmark.extra_info``. On a shared machine compare only figures from one session
+``test_first_call_*[sample|kernels]``, which time a fresh interpreter and put the
+per-kernel figures in ``benchmark.extra_info``. On a shared machine compare only figures from one session
 (e.g. ``--benchmark-compare`` against a saved run on the same machine).
 """
 import json
@@ -21,8 +23,9 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 import nnft_fast as nf  # noqa: E402
-from nnft_fast.accumulators import MomentLayout  # noqa: E402
+from nnft_fast.accumulators import MomentAccumulator, MomentLayout  # noqa: E402
 from nnft_fast.kernels.cpu import moments as cpu_moments  # noqa: E402
+from nnft_fast.kernels.cpu.haar import batch_haar_matrices  # noqa: E402
 from nnft_fast.kernels.cpu.rng import fill_normal  # noqa: E402
 from nnft_fast.sampling import _kernel_args  # noqa: E402
 
@@ -96,6 +99,61 @@ def test_r1_moments_only(benchmark, x, four_point):
     _per_network(benchmark, n)
 
 
+@pytest.mark.parametrize("init,method,n_networks", [
+    ("gaussian", "projected", 512),
+    ("orthogonal", "projected", 256),
+    ("gaussian", "dense", 4),
+])
+def test_r1_forward_only(benchmark, x, init, method, n_networks):
+    """The forward pass alone (``probes.forward_only``: the package's ``forward_one`` with
+    buffers reused per chunk, as in ``batch_statistics``), no statistics, all threads."""
+    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(r1_network(init), x)
+    code = cpu_moments.METHOD_PROJECTED if method == "projected" else cpu_moments.METHOD_DENSE
+    sink = np.empty(n_networks)
+
+    def run():
+        probes.forward_only(code, n_networks, np.uint64(SEED), xt, widths, cw, cb, init_code,
+                            act, offsets, sink)
+
+    run()                                                            # compile (not cached)
+    benchmark.group = "R1 pieces"
+    benchmark.pedantic(run, rounds=8 if method == "projected" else 3, iterations=1,
+                       warmup_rounds=1)
+    _per_network(benchmark, n_networks)
+
+
+def _r1_batch_stats():
+    """One default-size batch of R1 per-network statistics (two- and four-point): what
+    ``nf.sample`` hands the accumulator per batch (8 MiB, see sampling.default_batch_size)."""
+    n_stat = MomentLayout(R1_B, True).n_stat
+    n_layers = len(R1_WIDTHS) - 1
+    batch = 8 * 2 ** 20 // (n_layers * n_stat * 8)
+    return np.random.default_rng(SEED).standard_normal((batch, n_layers, n_stat))
+
+
+@pytest.mark.parametrize("entry", ["add_to_blocks", "MomentAccumulator.add"])
+def test_r1_accumulate(benchmark, entry):
+    """Adding one batch of per-network statistics to the 64 block sums: the serial
+    ``kernels.cpu.moments.add_to_blocks`` kernel, and the accumulator method around it."""
+    stats = _r1_batch_stats()
+    acc = MomentAccumulator(R1_WIDTHS, R1_B, True)
+    firsts = iter(range(0, 10 ** 15, stats.shape[0]))
+
+    if entry == "add_to_blocks":
+        def run():
+            cpu_moments.add_to_blocks(stats, np.int64(next(firsts)), acc.block_sums,
+                                      acc.block_counts)
+    else:
+        def run():
+            acc.add(stats, next(firsts))
+
+    run()
+    benchmark.group = "R1 pieces"
+    benchmark.pedantic(run, rounds=20, iterations=1, warmup_rounds=2)
+    _per_network(benchmark, stats.shape[0])
+    benchmark.extra_info["bytes_per_round"] = stats.nbytes
+
+
 def test_r1_rng_only_projected(benchmark):
     """Only the random normals of the projected path (16k per network), all threads."""
     counts = np.array([n_out * min(n_in, R1_B) for n_in, n_out
@@ -143,7 +201,28 @@ def test_haar_orthogonal_512(benchmark):
                        rounds=5, iterations=1, warmup_rounds=1)
 
 
-_FIRST_CALL = r"""
+@pytest.mark.parametrize("n_rows,n_cols,count,rounds", [
+    (512, 4, 1024, 10),
+    (512, 512, 2, 5),
+], ids=["frames_512x4", "matrices_512x512"])
+def test_batch_haar_matrices(benchmark, n_rows, n_cols, count, rounds):
+    """kernels.cpu.haar.batch_haar_matrices, parallel over matrices: 512 x 4 Haar frames
+    (a projected R1 layer's Q factor, B = 4) and 512 x 512 Haar matrices (dense
+    orthogonal). Every round draws new matrices (network index counter)."""
+    out = np.empty((count, n_rows, n_cols))
+    firsts = iter(range(0, 10 ** 15, count))
+
+    def run():
+        batch_haar_matrices(np.uint64(SEED), np.int64(next(firsts)), np.uint64(0), out)
+
+    run()
+    benchmark.group = "RNG and Haar"
+    benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["matrices_per_round"] = count
+    benchmark.extra_info["matrices_per_s_median"] = count / benchmark.stats.stats.median
+
+
+_FIRST_CALL_SAMPLE = r"""
 import json, time
 t0 = time.perf_counter()
 import numpy as np
@@ -167,37 +246,88 @@ print(json.dumps(out))
 """
 
 
-def _fresh_interpreter(cache_dir=None):
+
+# Kernels one by one, leaves first: each figure is the extra compile / cache load of that
+# kernel given the ones above it (fill_normal is inside Haar, Haar inside the forward).
+# probes.forward_only is a bench kernel and never cached (parallel, DESIGN.md §8).
+_FIRST_CALL_KERNELS = r"""
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+from nnft_fast.accumulators import MomentAccumulator, MomentLayout
+from nnft_fast.kernels.cpu import moments
+from nnft_fast.kernels.cpu.haar import batch_haar_matrices
+from nnft_fast.kernels.cpu.rng import fill_normal
+from nnft_fast.sampling import _kernel_args
+from bench import probes
+from bench.compare import R1_B, R1_WIDTHS, r1_inputs, r1_network
+out = {"import_s": time.perf_counter() - t0}
+
+
+def twice(key, fn):
+    for call in ("first", "second"):
+        t = time.perf_counter()
+        fn()
+        out[f"{key}_{call}_call_s"] = time.perf_counter() - t
+
+
+seed, zero = np.uint64(1), np.int64(0)
+buf = np.empty(1 << 16)
+twice("rng_fill_normal", lambda: fill_normal(buf, seed, zero, np.uint64(0), 1.0))
+frames, mats = np.empty((64, 512, 4)), np.empty((1, 512, 512))
+twice("haar_frames_512x4", lambda: batch_haar_matrices(seed, zero, np.uint64(0), frames))
+twice("haar_matrix_512x512", lambda: batch_haar_matrices(seed, zero, np.uint64(0), mats))
+(xt, widths, cw, cb, init, act), offsets = _kernel_args(r1_network("gaussian"), r1_inputs())
+pre = np.empty((4, offsets[-1]))
+for key, code in (("projected", moments.METHOD_PROJECTED), ("dense", moments.METHOD_DENSE)):
+    twice(f"forward_batch_preactivations_{key}", lambda: moments.batch_preactivations(
+        code, zero, 4, seed, xt, widths, cw, cb, init, act, offsets, pre))
+sink = np.empty(4)
+twice("forward_only_probe", lambda: probes.forward_only(
+    moments.METHOD_PROJECTED, 4, seed, xt, widths, cw, cb, init, act, offsets, sink))
+acc = MomentAccumulator(R1_WIDTHS, R1_B, True)
+stats = np.zeros((16, len(R1_WIDTHS) - 1, MomentLayout(R1_B, True).n_stat))
+twice("accumulate_add_to_blocks", lambda: acc.add(stats, 0))
+print(json.dumps(out))
+"""
+
+_FIRST_CALL = {"sample": _FIRST_CALL_SAMPLE, "kernels": _FIRST_CALL_KERNELS}
+
+
+def _fresh_interpreter(group, cache_dir=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)
-    res = subprocess.run([sys.executable, "-c", _FIRST_CALL], cwd=REPO, env=env,
+    res = subprocess.run([sys.executable, "-c", _FIRST_CALL[group]], cwd=REPO, env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def test_first_call_cold_cache(benchmark, tmp_path):
-    """Fresh interpreter, empty Numba cache: import + first call of every R1 path (the
-    compile time a new user sees). The timed value is the whole subprocess."""
+@pytest.mark.parametrize("group", list(_FIRST_CALL))
+def test_first_call_cold_cache(benchmark, tmp_path, group):
+    """Fresh interpreter, empty Numba cache: import + first call (the compile time a new
+    user sees) of every R1 nf.sample path ("sample") or of the kernels one by one
+    ("kernels": RNG, Haar, forward, accumulate). The timed value is the whole subprocess."""
     info = {}
 
     def run():
-        info.update(_fresh_interpreter(tmp_path / "numba_cache"))
+        info.update(_fresh_interpreter(group, tmp_path / "numba_cache"))
 
     benchmark.group = "first call (fresh interpreter)"
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(info)
 
 
-def test_first_call_warm_cache(benchmark, tmp_path):
+@pytest.mark.parametrize("group", list(_FIRST_CALL))
+def test_first_call_warm_cache(benchmark, tmp_path, group):
     """Fresh interpreter, Numba cache already filled (second start-up)."""
     cache = tmp_path / "numba_cache"
-    _fresh_interpreter(cache)                                        # fill the cache
+    _fresh_interpreter(group, cache)                                 # fill the cache
     info = {}
 
     def run():
-        info.update(_fresh_interpreter(cache))
+        info.update(_fresh_interpreter(group, cache))
 
     benchmark.group = "first call (fresh interpreter)"
     benchmark.pedantic(run, rounds=1, iterations=1)
