@@ -6,8 +6,9 @@ biases. Weights are explicit: ``jax.random.normal`` (entries of variance cw/n_in
 ``jax.random.orthogonal(key, n_out, m=n_in)`` (QR of a Gaussian with Mezzadri's sign fix;
 an n_out x n_in Stiefel frame, orthonormal columns when n_out >= n_in), scaled by
 sqrt(cw * max(1, n_out/n_in)) (DESIGN.md §2). One network's forward pass and statistics
-are written for a single key, ``jax.vmap`` maps it over a chunk of network indices and
-``jax.jit`` compiles the whole. Every layer's preactivations z (n x B) are reduced to
+are written for a single key, ``jax.vmap`` maps it over a chunk of network indices
+(``jax.lax.map`` for orthogonal weights: see ``network_statistics_fn``) and ``jax.jit``
+compiles the whole. Every layer's preactivations z (n x B) are reduced to
 nnft_fast's per-network statistics vector [G | Q | GG] (DESIGN.md §3, ``MomentLayout``
 order; see ``bench.torch_baseline``), accumulated in an
 ``nnft_fast.accumulators.MomentAccumulator``; ``as_ensemble`` gives an ``nf.Ensemble``
@@ -79,6 +80,13 @@ def network_statistics_fn(widths, X, init, cw, cb, activation, four_point):
 
     def chunk(base, indices):
         keys = jax.vmap(jax.random.fold_in, (None, 0))(base, indices)
+        if init == "orthogonal":
+            # lax.map, not vmap: jaxlib 0.10's batched QR (ParallelBatchMap) waits for
+            # sub-tasks on the XLA CPU pool from inside it; with two batched QRs of
+            # different layers scheduled at once on a 2-thread pool both workers wait and
+            # the call never returns (seen with gdb). One network at a time, each layer's
+            # QR is an unbatched LAPACK call.
+            return jax.lax.map(one_network, keys)
         return jax.vmap(one_network)(keys)
 
     return jax.jit(chunk)
