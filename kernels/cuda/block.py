@@ -6,7 +6,7 @@ every result is deterministic (it differs from the CPU only in summation order).
 """
 from numba import config, cuda
 
-from .rng import store_normal_block, uniform_block
+from .rng import store_normal_block, store_uniform_block
 
 # Threads per block, a power of two (tree reductions). The CUDA simulator runs each
 # thread as a Python thread, so there blocks are 8 threads wide: loops over neurons then
@@ -48,15 +48,7 @@ def fill_uniforms(out, count, seed, network, stream, low, high):
     """out[m] = low + (high - low) * uniform m of the stream for m < count (the CPU
     ``fill_uniform``)."""
     q = cuda.threadIdx.x
-    width = high - low
     while 4 * q < count:
-        u0, u1, u2, u3 = uniform_block(seed, network, stream, q)
-        out[4 * q] = low + width * u0
-        if 4 * q + 1 < count:
-            out[4 * q + 1] = low + width * u1
-        if 4 * q + 2 < count:
-            out[4 * q + 2] = low + width * u2
-        if 4 * q + 3 < count:
-            out[4 * q + 3] = low + width * u3
+        store_uniform_block(out, q, count, seed, network, stream, low, high)
         q += THREADS
     cuda.syncthreads()

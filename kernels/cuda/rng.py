@@ -58,22 +58,27 @@ def fill_normal_kernel(out, seed, network, stream, scale):
         store_normal_block(out, j, out.size, seed, network, stream, scale)
 
 
+@cuda.jit(device=True)
+def store_uniform_block(out, q, count, seed, network, stream, low, high):
+    """out[4q + lane] = low + (high - low) * uniform_block(..., q)[lane] for 4q + lane <
+    count."""
+    u0, u1, u2, u3 = uniform_block(seed, network, stream, q)
+    width = high - low
+    out[4 * q] = low + width * u0
+    if 4 * q + 1 < count:
+        out[4 * q + 1] = low + width * u1
+    if 4 * q + 2 < count:
+        out[4 * q + 2] = low + width * u2
+    if 4 * q + 3 < count:
+        out[4 * q + 3] = low + width * u3
+
+
 @cuda.jit
 def fill_uniform_kernel(out, seed, network, stream, low, high):
     """out[m] = low + (high - low) * lane m % 4 of uniform_block(..., m // 4)."""
     j = cuda.grid(1)
-    m = out.size
-    if 4 * j >= m:
-        return
-    u0, u1, u2, u3 = uniform_block(seed, network, stream, j)
-    width = high - low
-    out[4 * j] = low + width * u0
-    if 4 * j + 1 < m:
-        out[4 * j + 1] = low + width * u1
-    if 4 * j + 2 < m:
-        out[4 * j + 2] = low + width * u2
-    if 4 * j + 3 < m:
-        out[4 * j + 3] = low + width * u3
+    if 4 * j < out.size:
+        store_uniform_block(out, j, out.size, seed, network, stream, low, high)
 
 
 def blocks_for(m, threads=THREADS_PER_BLOCK):
