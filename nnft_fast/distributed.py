@@ -137,18 +137,8 @@ def _state(acc):
 
 
 def _compute_in_memory(run, start, count, batch_size, threads):
-    if batch_size is None:
-        batch_size = run.default_batch_size(count)
-    acc = run.new_accumulator()
-    ntk_acc = run.new_ntk_accumulator()
     with thread_limit(threads):
-        for first in range(start, start + count, batch_size):
-            k = min(batch_size, start + count - first)
-            stats, _, ntk_stats = run.compute(first, k)
-            acc.add(stats, first)
-            if ntk_acc is not None:
-                ntk_acc.add(ntk_stats, first)
-    return acc, ntk_acc
+        return run.accumulate(start, count, batch_size)
 
 
 def _compute_to_file(run, config, path, task):
@@ -221,13 +211,7 @@ def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size,
 
 def _prepare_store(store, overwrite):
     path = os.fspath(store)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to "
-                              "replace it")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise PermissionError(f"cannot write {path}: directory {directory} is missing or "
-                              "not writable")
+    _store.check_new_file(path, overwrite)
     shards = shard_directory(path)
     if overwrite:
         if os.path.exists(path):

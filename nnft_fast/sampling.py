@@ -324,6 +324,26 @@ class EnsembleRun:
                     .transpose(0, 2, 1))
                 for l, n in enumerate(self.network.widths[1:])]
 
+    def accumulate(self, first_network, n_networks, batch_size=None, progress=None):
+        """(moment accumulator, NTK accumulator or None) of networks first_network, ...,
+        first_network + n_networks - 1, computed in batches of ``batch_size``;
+        ``progress(done, n_networks)`` after every batch."""
+        if batch_size is None:
+            batch_size = self.default_batch_size(n_networks)
+        batch_size = check_int("batch_size", batch_size, 1)
+        acc = self.new_accumulator()
+        ntk_acc = self.new_ntk_accumulator()
+        stop = first_network + n_networks
+        for start in range(first_network, stop, batch_size):
+            count = min(batch_size, stop - start)
+            stats, _, ntk_stats = self.compute(start, count)
+            acc.add(stats, start)
+            if ntk_acc is not None:
+                ntk_acc.add(ntk_stats, start)
+            if progress is not None:
+                progress(start + count - first_network, n_networks)
+        return acc, ntk_acc
+
     def ensemble(self, accumulator, first_network, n_networks, ntk_accumulator=None):
         ens = Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
                        accumulator, ((first_network, first_network + n_networks),),
@@ -379,20 +399,8 @@ def sample(network, X, n_networks, seed=0, *, method="auto", batch_size=None,
         return sample_to_store(run, n_networks, store, first_network=first_network,
                                batch_size=batch_size, threads=threads, overwrite=overwrite,
                                compression=compression, progress=progress)
-    if batch_size is None:
-        batch_size = run.default_batch_size(n_networks)
-    batch_size = check_int("batch_size", batch_size, 1)
-    acc = run.new_accumulator()
-    ntk_acc = run.new_ntk_accumulator()
     with thread_limit(threads):
-        for start in range(first_network, first_network + n_networks, batch_size):
-            count = min(batch_size, first_network + n_networks - start)
-            stats, _, ntk_stats = run.compute(start, count)
-            acc.add(stats, start)
-            if ntk_acc is not None:
-                ntk_acc.add(ntk_stats, start)
-            if progress is not None:
-                progress(start + count - first_network, n_networks)
+        acc, ntk_acc = run.accumulate(first_network, n_networks, batch_size, progress)
     return run.ensemble(acc, first_network, n_networks, ntk_acc)
 
 

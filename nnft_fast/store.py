@@ -295,19 +295,25 @@ def _drive(f, run, accs, config, committed, batch_size, threads, progress):
     return committed
 
 
+def check_new_file(path, overwrite, hint=""):
+    """Refuse to create ``path`` where a file exists (unless ``overwrite``) or the directory
+    is missing or not writable; ``hint`` ends the FileExistsError message."""
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to "
+                              f"replace it{hint}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise PermissionError(f"cannot write {path}: directory {directory} is missing or "
+                              "not writable")
+
+
 def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, threads=None,
                     overwrite=False, compression="lzf", progress=None):
     """Run ``run`` for n_networks networks, streaming into a new store file at ``path``."""
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to "
-                              "replace it, or resume it with nf.resume")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise PermissionError(f"cannot write {path}: directory {directory} is missing or "
-                              "not writable")
+    check_new_file(path, overwrite, ", or resume it with nf.resume")
     config = run_config(run, n_networks, first_network)
     if batch_size is None:
         batch_size = run.default_batch_size(n_networks)
