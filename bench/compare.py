@@ -204,7 +204,8 @@ class NnftMethod(Method):
         with blas_threads(self.blas):
             t0 = time.perf_counter()
             ens = nf.sample(self.network, self.x, n, seed=seed, method=self.method,
-                            observables=self.observables, first_network=first)
+                            observables=self.observables, first_network=first,
+                            backend="cpu")
             return time.perf_counter() - t0, ens
 
     def warmup(self):

@@ -52,7 +52,7 @@ def main(argv=None):
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; widths {net.widths}, B = 4, ReLU, projected; "
           f"{n:,} networks in shards of {shard:,}")
-    nf.sample(net, x, 64, 0, threads=1)          # compile / fill the kernel cache
+    nf.sample(net, x, 64, 0, threads=1, backend="cpu")          # compile / fill the kernel cache
 
     clusters = {}
     try:
@@ -66,7 +66,7 @@ def main(argv=None):
         best = {0: float("inf"), 1: float("inf"), 2: float("inf")}
         results = {}
         for _ in range(args.repeats):
-            seconds, _ = timed(lambda: nf.sample(net, x, n, 1, threads=1))
+            seconds, _ = timed(lambda: nf.sample(net, x, n, 1, threads=1, backend="cpu"))
             best[0] = min(best[0], seconds)
             for workers, (_, client) in clusters.items():
                 seconds, ens = timed(lambda c=client: sample_sharded(

@@ -111,7 +111,8 @@ def main(argv=None):
         fn = None
 
     def nf_method(method, n):
-        return lambda: nf.sample(net, x, n, seed=1, method=method, observables=obs)
+        return lambda: nf.sample(net, x, n, seed=1, method=method, observables=obs,
+                                   backend="cpu")
 
     n_proj = 600 if args.quick else 2000
     n_dense = 16 if args.quick else 48
@@ -129,7 +130,8 @@ def main(argv=None):
     if fn is not None:  # agreement of the mean NTK before timing
         h = run_jax(fn, 200 if args.quick else 400, 2)
         theta_j, err_j = theta_from_samples(h)
-        ens = nf.sample(net, x, 20_000, seed=3, observables=("two_point", "ntk"))
+        ens = nf.sample(net, x, 20_000, seed=3, observables=("two_point", "ntk"),
+                        backend="cpu")
         z = []
         for layer in range(1, len(WIDTHS)):
             est = ens.ntk(layer)
