@@ -70,9 +70,13 @@ def section(results, source):
             methods = configs[k]["methods"]
             m = methods.get(key)
             base = methods.get(f"numpy_dense_{m['init']}") if m else None
-            cells.append("–" if m is None else
-                         f"{_rate(m['median_rate'])} ({m['median_rate'] / base['median_rate']:,.1f}×)"
-                         if base else _rate(m["median_rate"]))
+            if m is None:
+                cells.append("–")
+            elif base is None:
+                cells.append(_rate(m["median_rate"]))
+            else:
+                ratio = m["median_rate"] / base["median_rate"]
+                cells.append(f"{_rate(m['median_rate'])} ({ratio:,.1f}×)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     floor = []
     for k in keys:

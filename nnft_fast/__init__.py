@@ -15,8 +15,8 @@ from .threads import thread_limit
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "Activation", "BackendUnavailable", "Comparison", "Ensemble", "Estimate", "INITS",
-           "LayerMoments", "LayerNTK", "NTKFluctuations", "Network", "Prediction",
-           "StoreError", "compare", "cuda_available", "haar_orthogonal", "ntk_samples", "open", "predict",
-           "preactivations", "read_raw", "reanalyze", "resume", "sample", "store_info",
-           "thread_limit", "__version__"]
+__all__ = ["ACTIVATIONS", "Activation", "BackendUnavailable", "Comparison", "Ensemble",
+           "Estimate", "INITS", "LayerMoments", "LayerNTK", "NTKFluctuations", "Network",
+           "Prediction", "StoreError", "compare", "cuda_available", "haar_orthogonal",
+           "ntk_samples", "open", "predict", "preactivations", "read_raw", "reanalyze",
+           "resume", "sample", "store_info", "thread_limit", "__version__"]

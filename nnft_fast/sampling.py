@@ -230,7 +230,8 @@ class EnsembleRun:
             return (f"the GPU kernels support the built-in activations only (not the user "
                     f"activation {self.network.activation.name!r})")
         if self.inputs.shape[0] > MAX_INPUTS:
-            return f"the GPU kernels take at most {MAX_INPUTS} inputs, got B = {self.inputs.shape[0]}"
+            return (f"the GPU kernels take at most {MAX_INPUTS} inputs, got "
+                    f"B = {self.inputs.shape[0]}")
         if self.ntk is not None and not ntk_supported(self.method, self.network.init):
             return f"no GPU NTK kernel for method={self.method!r}, init={self.network.init!r}"
         return None
