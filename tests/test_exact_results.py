@@ -21,8 +21,8 @@ from scipy.special import erf
 import nnft_fast as nf
 from nnft_fast.accumulators import layer_estimates
 
-Z_PASS = 4.5      # |z| below this for the right answer (max over entries)
-Z_REJECT = 8.0    # |z| above this for the wrong answers (negative controls)
+from ._zscores import Z_PASS, Z_REJECT, assert_agrees, assert_rejects
+
 
 X1 = np.array([[0.9, -0.6, 1.3]])                       # one input, n0 = 3
 X3 = np.array([[0.9, -0.6, 1.3],                        # three inputs, n0 = 3
@@ -31,32 +31,6 @@ X3 = np.array([[0.9, -0.6, 1.3],                        # three inputs, n0 = 3
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def zscores(est, exact, extra_error=0.0):
-    """(value - exact) / sqrt(err^2 + extra^2), with a rounding floor on the error."""
-    exact = np.asarray(exact, dtype=np.float64)
-    err2 = np.asarray(est.error, dtype=np.float64) ** 2 + np.asarray(extra_error) ** 2
-    err2 = err2 + (1e-11 * np.maximum(np.abs(exact), 1e-300)) ** 2
-    return (np.asarray(est.value) - exact) / np.sqrt(err2)
-
-
-def max_z(est, exact, extra_error=0.0):
-    return float(np.max(np.abs(zscores(est, exact, extra_error))))
-
-
-def assert_agrees(est, exact, what, extra_error=0.0, tol=Z_PASS):
-    z = zscores(est, exact, extra_error)
-    assert np.all(np.isfinite(z)), f"{what}: non-finite z-scores {z}"
-    zmax = float(np.max(np.abs(z)))
-    assert zmax < tol, (f"{what}: max |z| = {zmax:.2f} >= {tol}\n value={est.value}\n "
-                        f"exact={exact}\n error={est.error}")
-
-
-def assert_rejects(est, wrong, what, extra_error=0.0, tol=Z_REJECT):
-    zmax = max_z(est, wrong, extra_error)
-    assert zmax > tol, (f"negative control '{what}' not rejected: max |z| = {zmax:.2f} "
-                        f"<= {tol}; the test has no power against this error")
-
 
 def kurtosis(ens, layer):
     return ens.estimate(layer, lambda m: m.same_raw[..., 0, 0, 0, 0]

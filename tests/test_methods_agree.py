@@ -17,8 +17,9 @@ import pytest
 
 import nnft_fast as nf
 
-Z_PASS = 4.5
-Z_REJECT = 8.0
+from . import _zscores as zs_mod
+from ._zscores import Z_PASS, Z_REJECT, assert_methods_agree
+
 N_NETWORKS = 200_000
 
 X_A = np.array([[0.8, -0.5, 1.1, 0.3, -0.9],
@@ -54,17 +55,7 @@ def observables(ens, layer):
 
 
 def comparison_z(ens_a, ens_b):
-    """{(layer, label): max |z|} over all entries, z = (a-b)/sqrt(ea^2+eb^2)."""
-    out = {}
-    for layer in range(1, ens_a.n_layers + 1):
-        for (label, a), (_, b) in zip(observables(ens_a, layer), observables(ens_b, layer)):
-            err = np.sqrt(a.error ** 2 + b.error ** 2)
-            # exact agreement where both are deterministic (error 0) counts as z = 0
-            z = np.where(err > 0, (a.value - b.value) / np.where(err > 0, err, 1.0),
-                         np.where(np.isclose(a.value, b.value, rtol=1e-10, atol=1e-14),
-                                  0.0, np.inf))
-            out[(layer, label)] = float(np.max(np.abs(z)))
-    return out
+    return zs_mod.comparison_z(ens_a, ens_b, observables)
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +77,7 @@ def test_dense_and_projected_agree(ensembles, name, init):
     dense = ensembles(name, init, "dense", 101)
     projected = ensembles(name, init, "projected", 202)
     assert dense.method == "dense" and projected.method == "projected"
-    zs = comparison_z(dense, projected)
-    worst = max(zs, key=zs.get)
-    assert zs[worst] < Z_PASS, f"{name}/{init}: worst {worst} |z| = {zs[worst]:.2f}; {zs}"
-    for ens in (dense, projected):
-        for layer in range(1, ens.n_layers + 1):
-            for _, est in observables(ens, layer):
-                assert np.all(np.isfinite(est.value)) and np.all(np.isfinite(est.error))
+    assert_methods_agree(dense, projected, observables, f"{name}/{init}")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -35,10 +35,10 @@ import pytest
 import nnft_fast as nf
 
 from . import reference as ref
+from . import _zscores as zs_mod
 from ._examples import load_example
+from ._zscores import Z_PASS, Z_REJECT, assert_agrees, assert_methods_agree, assert_rejects
 
-Z_PASS = 4.5
-Z_REJECT = 8.0
 FLUCTUATIONS = ("A", "B", "D", "F")
 
 X1 = np.array([[0.9, -0.6, 1.3]])                        # one input, n0 = 3
@@ -50,35 +50,6 @@ X3 = np.array([[0.9, -0.6, 1.3],                         # three inputs, n0 = 3
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def zscores(value, error, exact, extra_error=0.0, rtol=1e-10):
-    """(value - exact) / sqrt(error^2 + extra^2 + (rtol * max|exact|)^2): the rounding
-    floor lets deterministic entries (error 0) compare exactly."""
-    exact = np.asarray(exact, dtype=np.float64)
-    value = np.asarray(value, dtype=np.float64)
-    floor = rtol * max(float(np.max(np.abs(exact))), float(np.max(np.abs(value))), 1e-150)
-    err2 = (np.asarray(error, dtype=np.float64) ** 2 + np.asarray(extra_error) ** 2
-            + floor ** 2)
-    return (value - exact) / np.sqrt(err2)
-
-
-def max_z(est, exact, extra_error=0.0):
-    return float(np.max(np.abs(zscores(est.value, est.error, exact, extra_error))))
-
-
-def assert_agrees(est, exact, what, extra_error=0.0, tol=Z_PASS):
-    z = zscores(est.value, est.error, exact, extra_error)
-    assert np.all(np.isfinite(z)), f"{what}: non-finite z-scores {z}"
-    zmax = float(np.max(np.abs(z)))
-    assert zmax < tol, (f"{what}: max |z| = {zmax:.2f} >= {tol}\n value={est.value}\n "
-                        f"exact={np.asarray(exact)}\n error={est.error}")
-
-
-def assert_rejects(est, wrong, what, extra_error=0.0, tol=Z_REJECT):
-    zmax = max_z(est, wrong, extra_error)
-    assert zmax > tol, (f"negative control '{what}' not rejected: max |z| = {zmax:.2f} "
-                        f"<= {tol}; the test has no power against this error")
-
 
 def fluctuations(ens, layer):
     fl = ens.ntk_fluctuations(layer)
@@ -510,13 +481,7 @@ def test_relu_fluctuations_grow_with_depth(method, seed):
 # -------------------------------------------------------- h. dense and projected agree
 
 def comparison_z(ens_a, ens_b):
-    out = {}
-    for layer in range(1, ens_a.n_layers + 1):
-        for (label, a), (_, b) in zip(ntk_observables(ens_a, layer),
-                                      ntk_observables(ens_b, layer)):
-            z = zscores(a.value, np.hypot(a.error, b.error), b.value)
-            out[(layer, label)] = float(np.max(np.abs(z)))
-    return out
+    return zs_mod.comparison_z(ens_a, ens_b, ntk_observables)
 
 
 AGREE_WIDTHS = (3, 10, 7, 12)
@@ -540,13 +505,7 @@ def agree_ensembles():
 def test_dense_and_projected_agree(agree_ensembles):
     dense = agree_ensembles("gaussian", "dense", 91)
     projected = agree_ensembles("gaussian", "projected", 92)
-    zs = comparison_z(dense, projected)
-    worst = max(zs, key=zs.get)
-    assert zs[worst] < Z_PASS, f"worst {worst} |z| = {zs[worst]:.2f}; {zs}"
-    for ens in (dense, projected):
-        for layer in range(1, ens.n_layers + 1):
-            for _, est in ntk_observables(ens, layer):
-                assert np.all(np.isfinite(est.value)) and np.all(np.isfinite(est.error))
+    assert_methods_agree(dense, projected, ntk_observables, "dense vs projected NTK")
 
 
 def test_dense_projected_comparison_has_power(agree_ensembles):
