@@ -119,21 +119,16 @@ def _run_shard(task, attempt=0):
     if path is None:
         acc, ntk_acc = _compute_in_memory(run, start, count, task["batch_size"],
                                           task["threads"])
-        backend = getattr(run, "backend", "cpu")
+        backend = run.backend
     else:
         ens = _compute_to_file(run, config, path, task)
         acc, ntk_acc = ens.accumulator, ens.ntk_accumulator
         if ens.n_networks != count:
             raise ShardError(f"{path} holds {ens.n_networks} networks, expected {count}")
-        backend = getattr(ens, "backend", "cpu")
+        backend = ens.backend
     return {"index": task["index"], "start": start, "count": count, "backend": backend,
-            "accumulator": _state(acc), "ntk_accumulator": _state(ntk_acc)}
-
-
-def _state(acc):
-    if acc is None:
-        return None
-    return {"block_sums": np.asarray(acc.block_sums), "block_counts": np.asarray(acc.block_counts)}
+            "accumulator": acc.state(),
+            "ntk_accumulator": None if ntk_acc is None else ntk_acc.state()}
 
 
 def _compute_in_memory(run, start, count, batch_size, threads):
