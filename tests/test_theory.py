@@ -35,7 +35,7 @@ def test_relu_arccos_special_values():
 
 def test_leaky_relu_closed_form_matches_fine_quadrature():
     s = NUMPY_ACTIVATIONS["leaky_relu"]
-    # The kink limits Gauss-Hermite to algebraic convergence: compare loosely.
+    # The kink limits quadrature to algebraic convergence: compare loosely.
     for cov in COVARIANCES[:2]:
         assert quadrature_pair(s, s, *cov, n_nodes=250) == pytest.approx(
             closed_form_pair("leaky_relu", *cov), rel=5e-3)

@@ -13,7 +13,7 @@ import numpy as np
 from nnft_fast.network import Network
 from nnft_fast.sampling import validate_inputs
 
-from .gaussian_integrals import DEFAULT_NODES, numpy_activation, quadrature_pair, sigma_pair
+from .gaussian_integrals import DEFAULT_NODES, dsigma_pair, numpy_activation, sigma_pair
 
 
 def _map_pairs(k, pair_fn):
@@ -26,35 +26,44 @@ def _map_pairs(k, pair_fn):
     return out
 
 
-def kernel_recursion(network: Network, X, n_nodes=DEFAULT_NODES):
-    """Infinite-width K^(l) for l = 1..L: list of (B, B) arrays."""
-    x = validate_inputs(network, X)
+def _kernels_and_pairs(network, x, n_nodes):
+    """K^(l), l = 1..L, and the <sigma sigma>_{K^(l)}, l = 1..L-1, that build them."""
     act = network.activation
     k = network.cb_array[0] + network.cw_array[0] * (x @ x.T) / network.input_dim
-    kernels = [k]
+    kernels, pairs = [k], []
     for layer in range(1, network.n_layers):
-        pair = _map_pairs(k, lambda a, b, c: sigma_pair(act, a, b, c, n_nodes))
-        k = network.cb_array[layer] + network.cw_array[layer] * pair
+        pairs.append(_map_pairs(k, lambda a, b, c: sigma_pair(act, a, b, c, n_nodes)))
+        k = network.cb_array[layer] + network.cw_array[layer] * pairs[-1]
         kernels.append(k)
-    return kernels
+    return kernels, pairs
+
+
+def kernel_recursion(network: Network, X, n_nodes=DEFAULT_NODES):
+    """Infinite-width K^(l) for l = 1..L: list of (B, B) arrays.
+
+    <sigma sigma> is exact for linear, relu, leaky_relu, erf, sin, cos, exp
+    (``gaussian_integrals.closed_form_pair``), otherwise ``quadrature_pair`` with
+    resolution n_nodes (1e-13 or better for the smooth built-ins at the default).
+    """
+    return _kernels_and_pairs(network, validate_inputs(network, X), n_nodes)[0]
 
 
 def ntk_recursion(network: Network, X, lambda_b=1.0, lambda_w=1.0, n_nodes=DEFAULT_NODES):
     """Infinite-width mean NTK Theta^(l) for l = 1..L: list of (B, B) arrays.
 
     lambda_b, lambda_w: scalars (the same learning rates for every layer).
+    <sigma' sigma'> is exact where ``gaussian_integrals.closed_form_dpair`` has a closed
+    form (linear, relu, leaky_relu, erf, sin, cos, exp), otherwise as in kernel_recursion.
     """
     x = validate_inputs(network, X)
     act = network.activation
-    dsigma = np.vectorize(act.dfn, otypes=[np.float64])
-    kernels = kernel_recursion(network, x, n_nodes)
+    kernels, pairs = _kernels_and_pairs(network, x, n_nodes)
     theta = lambda_b + lambda_w * (x @ x.T) / network.input_dim
     thetas = [theta]
     for layer in range(1, network.n_layers):
-        k = kernels[layer - 1]
-        pair = _map_pairs(k, lambda a, b, c: sigma_pair(act, a, b, c, n_nodes))
-        dpair = _map_pairs(k, lambda a, b, c: quadrature_pair(dsigma, dsigma, a, b, c, n_nodes))
-        theta = lambda_b + lambda_w * pair + network.cw_array[layer] * dpair * theta
+        dpair = _map_pairs(kernels[layer - 1],
+                           lambda a, b, c: dsigma_pair(act, a, b, c, n_nodes))
+        theta = lambda_b + lambda_w * pairs[layer - 1] + network.cw_array[layer] * dpair * theta
         thetas.append(theta)
     return thetas
 
