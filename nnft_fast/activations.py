@@ -3,12 +3,16 @@
 Built-ins (``ACTIVATIONS``) run through one compiled switch in the kernels
 (``kernels.cpu.activations``), so they share one cached compilation. A user activation
 ``Activation("mine", fn, dfn)`` takes any Numba-compilable scalar ``fn``/``dfn``; the
-kernels are specialised to it on first use.
+kernels are specialised to it on first use. Both are tried at 0.5 when the Activation is
+made (TypeError if they do not compile, ValueError if they raise); an exception raised
+later inside the kernels is reported by the sampler as a ValueError naming the
+activation.
 """
 from dataclasses import dataclass
 from typing import Callable
 
 from numba import njit
+from numba.core.errors import NumbaError
 from numba.core.registry import CPUDispatcher
 
 from nnft_fast.kernels.cpu.activations import (ACTIVATION_NAMES, LEAKY_RELU_SLOPE, activate,
@@ -43,9 +47,12 @@ class Activation:
         for label, f in (("fn", self.fn), ("dfn", self.dfn)):
             try:
                 value = f(0.5)
-            except Exception as exc:  # Numba typing errors surface here
+            except NumbaError as exc:  # typing or lowering failed
                 raise TypeError(f"Activation {self.name!r}: {label} is not Numba-compilable "
                                 f"for a float argument: {exc}") from exc
+            except Exception as exc:  # compiled, but raised when called
+                raise ValueError(f"Activation {self.name!r}: {label}(0.5) raised "
+                                 f"{type(exc).__name__}: {exc}") from exc
             if not isinstance(value, float):
                 raise TypeError(f"Activation {self.name!r}: {label}(0.5) must return a float, "
                                 f"got {type(value).__name__}")

@@ -27,14 +27,26 @@ DEMO_CONFIGS = (("relu", 2.0), ("tanh", 1.0))
 DEMO_INITS = ("gaussian", "orthogonal")
 
 
+def _check_output(path):
+    """Refuse an output path that is empty or an existing non-regular file (a device such
+    as /dev/null, a directory, a pipe): a store is a regular HDF5 file."""
+    if not path:
+        raise ValueError("the output path is empty: give --out FILE.h5")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"output {path} exists and is not a regular file (a device, "
+                         "directory or pipe); give the path of an .h5 file")
+
+
 def _cmd_run(args):
     cfg = load_config(args.config)
-    out = args.out or cfg.out
+    out = args.out if args.out is not None else cfg.out
     if out is None:
         raise ConfigError("no output file: give --out or set 'store.out' in the config")
+    _check_output(out)
     start = time.perf_counter()
+    batch_size = args.batch_size if args.batch_size is not None else cfg.batch_size
     kw = dict(method=cfg.method, dtype=cfg.dtype, observables=cfg.observables,
-              batch_size=args.batch_size or cfg.batch_size, store=out, save=cfg.save,
+              batch_size=batch_size, store=out, save=cfg.save,
               overwrite=args.overwrite, compression=cfg.compression, lambda_b=cfg.lambda_b,
               lambda_w=cfg.lambda_w, ntk_readouts=cfg.ntk_readouts, backend=args.backend)
     if args.scheduler or args.workers:
@@ -92,16 +104,30 @@ def _cmd_demo(args):
     print("\n".join(f"wrote {p}" for p in paths.values()))
 
 
+def _int_at_least(minimum):
+    """argparse type: an integer >= ``minimum`` (otherwise a usage error, exit code 2)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="nnft", description="nnft_fast command line")
     sub = parser.add_subparsers(dest="command", required=True)
+    positive = _int_at_least(1)
 
     def common(p):
         p.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="cpu, cuda (a GPU is required) or auto (the GPU if Numba sees "
                             "one); default auto")
-        p.add_argument("--threads", type=int, default=None, help="Numba threads")
-        p.add_argument("--batch-size", type=int, default=None, help="networks per batch")
+        p.add_argument("--threads", type=positive, default=None, help="Numba threads")
+        p.add_argument("--batch-size", type=positive, default=None, help="networks per batch")
         p.add_argument("--quiet", action="store_true", help="no progress output")
 
     run = sub.add_parser("run", help="run a TOML configuration into an HDF5 store")
@@ -110,9 +136,9 @@ def build_parser():
     run.add_argument("--overwrite", action="store_true", help="replace an existing file")
     run.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                      help="run sharded on a running Dask scheduler (dask extra)")
-    run.add_argument("--workers", type=int, default=None,
+    run.add_argument("--workers", type=positive, default=None,
                      help="run sharded on a local Dask cluster of N worker processes")
-    run.add_argument("--shard-size", type=int, default=None, help="networks per shard")
+    run.add_argument("--shard-size", type=positive, default=None, help="networks per shard")
     common(run)
     resume = sub.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("file")
@@ -123,11 +149,11 @@ def build_parser():
     report.add_argument("files", nargs="+")
     report.add_argument("--out", required=True, help="output directory")
     demo = sub.add_parser("demo", help="Gaussian vs orthogonal weights at criticality")
-    demo.add_argument("--networks", type=int, default=400_000,
+    demo.add_argument("--networks", type=_int_at_least(2), default=400_000,
                       help="networks per ensemble (default 400000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="nnft-demo", help="output directory")
-    demo.add_argument("--threads", type=int, default=None)
+    demo.add_argument("--threads", type=positive, default=None)
     demo.add_argument("--quiet", action="store_true")
     return parser
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .memory import Need, check_memory
 from .network import Network
 
 _SCHEMA = {
@@ -109,6 +110,11 @@ def _inputs(table, n0):
     seed = table.get("seed", 0)
     if seed < 0:
         raise ConfigError(f"'inputs.seed' must be >= 0, got {seed}")
+    try:
+        check_memory([Need(f"the random inputs ({n} x {n0} float64)", 8.0 * n * n0)],
+                     f"'inputs.n' = {n}")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return table.get("scale", 1.0) * np.random.default_rng(seed).standard_normal((n, n0))
 
 
@@ -136,6 +142,8 @@ def parse_config(text):
             raise ConfigError("'store.save' keys must be layer numbers") from None
     elif save == "none":
         save = None
+    if store.get("out") == "":
+        raise ConfigError("'store.out' must be a file path, got an empty string")
     compression = store.get("compression", "lzf")
     return RunConfig(
         network=network, inputs=_inputs(data.get("inputs", {}), network.input_dim),

@@ -1,27 +1,61 @@
 """Results of an ensemble run: ``Estimate`` (value + standard error) and ``Ensemble``."""
-from dataclasses import dataclass
+import sys
+import warnings
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .accumulators import LayerMoments, MomentAccumulator, jackknife_error
+from .memory import check_memory, estimate_need
 from .ntk import NTKFluctuations
 
 NEURON_CHOICES = ("distinct", "same")
+FOUR_POINT_MISSING = "this ensemble was sampled without 'four_point' in observables"
+
+
+class TooFewNetworksWarning(UserWarning):
+    """An estimate's standard error is NaN: the ensemble has too few networks for the
+    jackknife (the reason is also the Estimate's ``note``)."""
+
+
+def _outside_stacklevel():
+    """``warnings.warn`` stacklevel, from its caller, of the first frame outside this
+    module (the user's call, however deep the Ensemble methods nest)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class _TwoPointMoments:
+    """``LayerMoments`` of an ensemble sampled without 'four_point': reading a four-point
+    field raises a ValueError saying so."""
+
+    def __init__(self, moments):
+        self.two_point = moments.two_point
+
+    def __getattr__(self, name):
+        if name in {f.name for f in fields(LayerMoments)}:
+            raise ValueError(f"{FOUR_POINT_MISSING}: LayerMoments.{name} was not accumulated")
+        raise AttributeError(f"'LayerMoments' object has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """An ensemble estimate with its standard error (same shape, jackknife)."""
+    """An ensemble estimate with its standard error (same shape, jackknife); ``note`` says
+    why errors are NaN when the ensemble is too small for them (else None)."""
 
     value: np.ndarray
     error: np.ndarray
+    note: str = None
 
     def zscore(self, exact):
         """(value - exact) / error, elementwise."""
         return (self.value - np.asarray(exact)) / self.error
 
     def __repr__(self):
-        return f"Estimate(value={self.value!r}, error={self.error!r})"
+        note = "" if self.note is None else f", note={self.note!r}"
+        return f"Estimate(value={self.value!r}, error={self.error!r}{note})"
 
 
 class Ensemble:
@@ -77,11 +111,38 @@ class Ensemble:
 
     def _jackknife(self, layer, accumulator, statistic):
         self._check_layer(layer)
+        two_point_only = accumulator is self.accumulator and not self.has_four_point
+        if not two_point_only:  # (B, B, B, B) tensors for every jackknife replica
+            n_replicas = int(np.count_nonzero(accumulator.block_counts))
+            check_memory([estimate_need(n_replicas, self.inputs.shape[0], layer)],
+                         "this estimate")
         with np.errstate(divide="ignore", invalid="ignore"):
             full, replicas = accumulator.layer_with_jackknife(layer)
+            if two_point_only:
+                full, replicas = _TwoPointMoments(full), _TwoPointMoments(replicas)
             value = np.asarray(statistic(full), dtype=np.float64)
             error = jackknife_error(np.asarray(statistic(replicas), dtype=np.float64))
-        return Estimate(value, error)
+        note = None
+        if np.any(np.isnan(error) & ~np.isnan(value)):
+            note = self._too_few_networks(accumulator, two_point_only)
+            if note is not None:
+                warnings.warn(note, TooFewNetworksWarning, stacklevel=_outside_stacklevel())
+        return Estimate(value, error, note)
+
+    def _too_few_networks(self, accumulator, two_point_only):
+        """Why the jackknife has no error bars here, or None: it needs networks in at least
+        2 blocks, and the unbiased products of the four-point and NTK estimators (over
+        N (N - 1)) 2 networks in every delete-one-block replica (3 consecutive networks)."""
+        counts = accumulator.block_counts[accumulator.block_counts > 0]
+        if counts.size < 2:
+            return (f"no error bars: the jackknife needs networks in at least 2 of its "
+                    f"{accumulator.n_blocks} blocks; these {self.n_networks} networks "
+                    "fill one")
+        if not two_point_only and self.n_networks - counts.max() < 2:
+            return (f"no error bars from {self.n_networks} networks: the four-point and NTK "
+                    "estimators need 2 networks in every delete-one-block jackknife "
+                    "replica; sample at least 3 networks")
+        return None
 
     def estimate(self, layer, statistic):
         """Jackknife estimate of any smooth ``statistic(LayerMoments) -> array``.
@@ -89,7 +150,14 @@ class Ensemble:
         Example: the kurtosis E[z^4]/E[z^2]^2 of input 0,
         ``ens.estimate(3, lambda m: m.same_raw[..., 0, 0, 0, 0] / m.two_point[..., 0, 0]**2)``.
         Arrays in ``LayerMoments`` carry a leading replica axis inside the jackknife, so
-        index with ``...`` first.
+        index with ``...`` first. Without 'four_point' in the observables only
+        ``two_point`` exists (the other fields raise a ValueError).
+
+        Error bars need networks in 2 or more of the jackknife's blocks, and for the
+        four-point and NTK statistics 3 or more networks: with fewer, the value is still
+        estimated, its error is NaN, the Estimate's ``note`` says why and a
+        ``TooFewNetworksWarning`` is issued. Estimates of (B, B, B, B) tensors whose
+        replicas would not fit in memory are refused (ValueError).
         """
         return self._jackknife(layer, self.accumulator, statistic)
 
@@ -119,7 +187,7 @@ class Ensemble:
 
     def _four_point_available(self):
         if not self.has_four_point:
-            raise ValueError("this ensemble was sampled without 'four_point' in observables")
+            raise ValueError(FOUR_POINT_MISSING)
 
     def two_point(self, layer):
         """K_ab = E[z_{i;a} z_{i;b}], shape (B, B)."""
@@ -169,4 +237,4 @@ class Ensemble:
                         self.accumulator.merge(other.accumulator), ranges, ntk)
 
 
-__all__ = ["Estimate", "Ensemble", "LayerMoments"]
+__all__ = ["Estimate", "Ensemble", "LayerMoments", "TooFewNetworksWarning"]

@@ -12,11 +12,12 @@ PROJECTABLE_INITS = ("gaussian", "orthogonal")
 
 
 def _per_layer(name, value, n_layers):
-    """Scalar or length-L sequence -> float64 array of length L, validated."""
+    """Scalar or length-L sequence -> float64 array of length L, validated (bools, alone
+    or inside a sequence or array, are refused: a variance is not a truth value)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number or a sequence of numbers, got bool")
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
     if np.isscalar(value):
         if not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number or a sequence of numbers, "
@@ -30,6 +31,9 @@ def _per_layer(name, value, n_layers):
         if arr.ndim != 1 or arr.size != n_layers:
             raise ValueError(f"{name} must be a scalar or have one value per layer "
                              f"({n_layers}), got shape {arr.shape}")
+        if any(isinstance(v, (bool, np.bool_)) for v in value):
+            raise TypeError(f"{name} must be a number or a sequence of numbers, got a "
+                            "sequence with bools")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr.tolist()}")
     if np.any(arr < 0):

@@ -5,7 +5,9 @@ only decide which networks are computed where, never what they are.
 """
 import numbers
 
+import numba
 import numpy as np
+from numba.core.errors import NumbaError
 
 from nnft_fast.kernels.cpu import moments as cpu_moments
 from nnft_fast.kernels.cpu import ntk as cpu_ntk
@@ -15,6 +17,8 @@ from nnft_fast.kernels.cpu.specialise import kernels_for
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
 from .backends import resolve_backend
 from .ensemble import Ensemble
+from .memory import (accumulator_need, check_memory, fits, haar_needs, moment_statistics_size,
+                     run_needs)
 from .ntk import NTKAccumulator, ntk_statistics_size
 from .network import PROJECTABLE_INITS, Network
 from .threads import thread_limit
@@ -56,9 +60,12 @@ def validate_inputs(network, inputs):
     if not isinstance(network, Network):
         raise TypeError(f"network must be an nf.Network, got {type(network).__name__}")
     try:
-        x = np.array(inputs, dtype=np.float64)
+        given = np.asarray(inputs)
+        x = None if np.iscomplexobj(given) else np.array(given, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError("inputs X must be a numeric array of shape (B, n_0)") from None
+    if x is None:  # a float64 copy would silently drop the imaginary parts
+        raise TypeError(f"inputs X must be real, got {given.dtype} values")
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[0] < 1:
@@ -109,7 +116,11 @@ def _resolve_dtype(dtype):
 def _resolve_observables(observables):
     if isinstance(observables, str):
         observables = (observables,)
-    obs = tuple(observables)
+    try:
+        obs = tuple(observables)
+    except TypeError:
+        raise TypeError(f"observables must be a string or a sequence of names from "
+                        f"{OBSERVABLES}, got {type(observables).__name__}") from None
     unknown = [o for o in obs if o not in OBSERVABLES]
     if unknown:
         raise ValueError(f"unknown observables {unknown}; available: {OBSERVABLES}")
@@ -155,6 +166,17 @@ def resolve_save(network, save):
     return tuple(spec)
 
 
+def validate_ntk_options(lambda_b, lambda_w, readouts):
+    """(lambda_b, lambda_w, readouts) as (float, float, int): learning rates finite and
+    >= 0, readouts an integer >= 2; checked whether or not the NTK is requested."""
+    for name, value in (("lambda_b", lambda_b), ("lambda_w", lambda_w)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return float(lambda_b), float(lambda_w), check_int("ntk_readouts", readouts, 2)
+
+
 class NTKSettings:
     """Validated NTK options of a run: learning rates and readout count."""
 
@@ -165,11 +187,7 @@ class NTKSettings:
 
     @classmethod
     def validated(cls, run, lambda_b, lambda_w, readouts):
-        for name, value in (("lambda_b", lambda_b), ("lambda_w", lambda_w)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a real number, got {value!r}")
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        """Settings of ``run`` from options checked by ``validate_ntk_options``."""
         narrowest = min(run.network.widths[1:])
         readouts = check_int("ntk_readouts", readouts, 2, narrowest + 1)
         if run.dtype != np.float64:
@@ -183,35 +201,46 @@ class NTKSettings:
             raise ValueError("the projected Haar NTK needs (L - l + 1) * ntk_readouts * B <= "
                              "max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer l >= 2 "
                              "(layers too narrow for this depth); use method='dense'")
-        return cls(float(lambda_b), float(lambda_w), readouts)
+        return cls(lambda_b, lambda_w, readouts)
 
 
 class EnsembleRun:
-    """A validated sampling job: computes any batch of networks of (network, X, seed)."""
+    """A validated sampling job: computes any batch of networks of (network, X, seed).
+
+    kind: what the run is for -- "statistics" (``compute`` and the accumulators: sample,
+    stores), "preactivations" or "ntk_samples". The memory one network of that kind needs
+    (with the accumulators for "statistics") is checked here, before anything is
+    allocated; every batch is checked again when computed (``nnft_fast.memory``).
+    """
 
     def __init__(self, network, X, seed, *, method="auto", dtype=np.float64,
                  observables=DEFAULT_OBSERVABLES, save=None, lambda_b=1.0, lambda_w=1.0,
-                 ntk_readouts=2, backend="auto"):
+                 ntk_readouts=2, backend="auto", kind="statistics"):
         self.network = network
         self.inputs = validate_inputs(network, X)
         self.seed = check_int("seed", seed, 0, _SEED_LIMIT)
         self.observables = _resolve_observables(observables)
-        ntk_shape = None
-        if "ntk" in self.observables and isinstance(ntk_readouts, numbers.Integral):
-            ntk_shape = (self.inputs.shape[0], int(ntk_readouts))
-        self.method = resolve_method(network, method, ntk_shape)
+        lambda_b, lambda_w, ntk_readouts = validate_ntk_options(lambda_b, lambda_w,
+                                                                ntk_readouts)
+        wants_ntk = "ntk" in self.observables
+        self.method = resolve_method(network, method,
+                                     (self.inputs.shape[0], ntk_readouts) if wants_ntk else None)
         self._method_code = _METHOD_CODES[self.method]
         self.dtype = _resolve_dtype(dtype)
         self.save = resolve_save(network, save)
         self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)
+        self.ntk = NTKSettings.validated(self, lambda_b, lambda_w, ntk_readouts) \
+            if wants_ntk else None
+        self._checked_batches = {}
+        needs = run_needs(self, 1, kind, threads=1)
+        if kind == "statistics":
+            needs += self._accumulator_needs()
+        check_memory(needs)  # before any array is built: every size below fits in int64
         self._tables = self.layout.kernel_tables()
         self._args, self._offsets = _kernel_args(network, self.inputs)
         self._save_layers = np.array([l for l, _ in self.save], np.int64)
         self._save_neurons = np.array([c for _, c in self.save], np.int64)
         self._batch_statistics, self._batch_preactivations = _batch_kernels(network.activation)
-        self.ntk = None
-        if "ntk" in self.observables:
-            self.ntk = NTKSettings.validated(self, lambda_b, lambda_w, ntk_readouts)
         self.backend = resolve_backend(backend)
         self._engine = None
         if self.backend == "cuda":
@@ -244,6 +273,44 @@ class EnsembleRun:
             self._engine = CudaEngine(self)
         return self._engine
 
+    def _accumulator_needs(self):
+        """Memory of ``new_accumulator`` and ``new_ntk_accumulator``."""
+        n_layers, nb = self.network.n_layers, self.inputs.shape[0]
+        needs = [accumulator_need("accumulators", DEFAULT_BLOCKS, n_layers,
+                                  moment_statistics_size(nb, self.layout.four_point))]
+        if self.ntk is not None:
+            needs.append(accumulator_need("NTK accumulators", DEFAULT_BLOCKS, n_layers,
+                                          ntk_statistics_size(nb)))
+        return needs
+
+    def _check_batch(self, count, kind):
+        """Refuse (ValueError) a batch of ``count`` networks of ``kind`` (see
+        ``memory.run_needs``) that would not fit in memory; checked again only for a larger
+        batch or another thread count."""
+        key = (kind, numba.get_num_threads())
+        if count > self._checked_batches.get(key, 0):
+            check_memory(run_needs(self, count, kind))
+            self._checked_batches[key] = count
+
+    def _run_kernel(self, kernel, *args):
+        """kernel(*args), naming a user activation that fails in it: one that does not
+        compile into the kernels (TypeError) or raises inside them (ValueError; Numba
+        reports a SystemError whose context is the exception)."""
+        name = self.network.activation.name
+        try:
+            kernel(*args)
+        except NumbaError as exc:
+            if self.network.activation.is_builtin:
+                raise
+            raise TypeError(f"the activation {name!r} does not compile into the kernels "
+                            f"({self.dtype.name} arithmetic): {exc}") from exc
+        except SystemError as exc:
+            cause = exc.__context__
+            if self.network.activation.is_builtin or cause is None:
+                raise
+            raise ValueError(f"the activation {name!r} raised {type(cause).__name__} inside "
+                             f"the kernels: {cause}") from cause
+
     def new_ntk_accumulator(self):
         """An NTKAccumulator for this run, or None without 'ntk' in the observables."""
         if self.ntk is None:
@@ -256,9 +323,16 @@ class EnsembleRun:
                                  self.layout.four_point, DEFAULT_BLOCKS)
 
     def default_batch_size(self, n_networks):
+        """Networks per batch: statistics of about _STATS_BYTES_PER_BATCH
+        (_CUDA_STATS_BYTES_PER_BATCH on the GPU), halved on the CPU while a batch would not
+        fit in the available memory."""
         per_network = self.network.n_layers * self.layout.n_stat * 8
         budget = _CUDA_STATS_BYTES_PER_BATCH if self.backend == "cuda" else _STATS_BYTES_PER_BATCH
-        return max(1, min(n_networks, budget // per_network))
+        batch = max(1, min(n_networks, budget // per_network))
+        if self.backend == "cpu":
+            while batch > 1 and not fits(run_needs(self, batch, "statistics")):
+                batch //= 2
+        return batch
 
     def compute(self, start, count):
         """(stats (count, L, n_stat), raw outputs: list of (count, n_neurons, B) arrays,
@@ -271,16 +345,17 @@ class EnsembleRun:
             stats, raw, ntk_stats = self.engine.compute(start, count, self.layout.n_stat,
                                                         n_raw, n_ntk)
             return stats, self._split_raw(raw, count), ntk_stats
+        self._check_batch(count, "statistics")
         stats = np.empty((count, self.network.n_layers, self.layout.n_stat))
         raw = np.empty((count, n_raw), self.dtype)
         xt, widths, cw, cb, init_code, act_code = self._args
         method_code = self._method_code
         ntk_stats = None
         if self.ntk is None:
-            self._batch_statistics(method_code, np.int64(start), count,
-                                   np.uint64(self.seed), xt, widths, cw, cb, init_code,
-                                   act_code, *self._tables, self.layout.four_point, stats,
-                                   self._save_layers, self._save_neurons, raw)
+            self._run_kernel(self._batch_statistics, method_code, np.int64(start), count,
+                             np.uint64(self.seed), xt, widths, cw, cb, init_code, act_code,
+                             *self._tables, self.layout.four_point, stats, self._save_layers,
+                             self._save_neurons, raw)
         else:
             ntk_stats = np.empty((count, self.network.n_layers, ntk_statistics_size(nb)))
             cpu_ntk.batch_ntk_statistics(
@@ -303,6 +378,7 @@ class EnsembleRun:
         """Per-network NTKs: list over layers of (count, r, r, B, B) arrays."""
         nb = self.inputs.shape[0]
         r = self.ntk.readouts
+        self._check_batch(count, "ntk_samples")
         out = np.empty((count, self.network.n_layers, r, r, nb, nb))
         xt, widths, cw, cb, init_code, act_code = self._args
         cpu_ntk.batch_ntk(self._method_code, np.int64(start), count,
@@ -314,11 +390,12 @@ class EnsembleRun:
         """All layers' preactivations of networks start..start+count-1: list over layers
         of (count, n_l, B) arrays."""
         nb = self.inputs.shape[0]
+        self._check_batch(count, "preactivations")
         out = np.empty((count, self._offsets[-1]), self.dtype)
         xt, widths, cw, cb, init_code, act_code = self._args
-        self._batch_preactivations(self._method_code, np.int64(start), count,
-                                   np.uint64(self.seed), xt, widths, cw, cb, init_code,
-                                   act_code, self._offsets, out)
+        self._run_kernel(self._batch_preactivations, self._method_code, np.int64(start),
+                         count, np.uint64(self.seed), xt, widths, cw, cb, init_code,
+                         act_code, self._offsets, out)
         # The kernels write each layer input-major (B x n_l); hand out (count, n_l, B).
         return [np.ascontiguousarray(
                     out[:, self._offsets[l]:self._offsets[l + 1]].reshape(count, nb, n)
@@ -411,7 +488,8 @@ def ntk_samples(network, X, n_networks, seed=0, *, method="auto", lambda_b=1.0,
     every layer (DESIGN.md §2): list over layers l = 1..L of (n_networks, r, r, B, B)
     arrays, for the very networks ``sample`` and ``preactivations`` draw."""
     run = EnsembleRun(network, X, seed, method=method, observables=("two_point", "ntk"),
-                      lambda_b=lambda_b, lambda_w=lambda_w, ntk_readouts=readouts)
+                      lambda_b=lambda_b, lambda_w=lambda_w, ntk_readouts=readouts,
+                      kind="ntk_samples")
     first_network, n_networks = check_network_range(first_network, n_networks, 1)
     with thread_limit(threads):
         return run.ntk_samples(first_network, n_networks)
@@ -421,7 +499,8 @@ def preactivations(network, X, n_networks, seed=0, *, method="auto", dtype=np.fl
                    threads=None, first_network=0):
     """Raw preactivations of networks first_network, ..., as a list over layers
     l = 1..L of arrays (n_networks, n_l, B): the very samples ``sample`` accumulates."""
-    run = EnsembleRun(network, X, seed, method=method, dtype=dtype)
+    run = EnsembleRun(network, X, seed, method=method, dtype=dtype,
+                      observables=("two_point",), kind="preactivations")
     first_network, n_networks = check_network_range(first_network, n_networks, 1)
     with thread_limit(threads):
         return run.preactivations(first_network, n_networks)
@@ -437,6 +516,7 @@ def haar_orthogonal(n_rows, n_cols, size, seed=0, *, first=0):
     n_cols = check_int("n_cols", n_cols, 1)
     seed = check_int("seed", seed, 0, _SEED_LIMIT)
     first, size = check_network_range(first, size, 1, names=("first", "size"))
+    check_memory(haar_needs(n_rows, n_cols, size), "haar_orthogonal")
     out = np.empty((size, n_rows, n_cols))
     batch_haar_matrices(np.uint64(seed), np.int64(first), np.uint64(0), out)
     return out

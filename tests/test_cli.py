@@ -1,6 +1,7 @@
 """Command line `nnft` and TOML configs: runs, refusals with exit code 2, reports."""
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -85,6 +86,17 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     ("[network\nwidths = 3", "malformed TOML"),
     (SMALL.format(init="gaussian", n=10).replace("[run]\nn_networks = 10", "[run]"),
      "missing required key 'run.n_networks'"),
+    (SMALL.format(init="gaussian", n=10) + '\n[store]\nout = ""\n',
+     "'store.out' must be a file path, got an empty string"),
+    (SMALL.format(init="gaussian", n=10).replace(
+        "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1e11"),
+     "'inputs.n' has the wrong type (float)"),
+    (SMALL.format(init="gaussian", n=10).replace(
+        "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1000000000000000"),
+     "'inputs.n' = 1000000000000000 needs ~32.0 PB of memory"),
+    (SMALL.format(init="gaussian", n=10).replace("widths = [4, 8, 8, 8]",
+                                                 "widths = [4, 4611686018427387904]"),
+     "this run needs ~"),
 ])
 def test_bad_configs_exit_2_naming_the_problem(tmp_path, capsys, text, needle):
     cfg = write_config(tmp_path, text)
@@ -93,6 +105,44 @@ def test_bad_configs_exit_2_naming_the_problem(tmp_path, capsys, text, needle):
     assert needle in err
     assert "Traceback" not in err
     assert not os.path.exists(tmp_path / "x.h5") or needle == "n_networks must be >= 2"
+
+
+@pytest.mark.parametrize("option,value,needle", [
+    ("--batch-size", "0", "argument --batch-size: must be >= 1, got 0"),
+    ("--batch-size", "-3", "argument --batch-size: must be >= 1, got -3"),
+    ("--batch-size", "two", "argument --batch-size: expected an integer, got 'two'"),
+    ("--threads", "0", "argument --threads: must be >= 1, got 0"),
+    ("--workers", "0", "argument --workers: must be >= 1, got 0"),
+    ("--shard-size", "0", "argument --shard-size: must be >= 1, got 0"),
+])
+def test_counts_below_one_are_usage_errors(tmp_path, capsys, option, value, needle):
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=10))
+    out = tmp_path / "x.h5"
+    code, _, err = run_cli(["run", cfg, "--out", str(out), "--quiet", option, value], capsys)
+    assert code == 2 and needle in err and not out.exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["demo", "--networks", "1"], "argument --networks: must be >= 2, got 1"),
+    (["demo", "--networks", "100", "--threads", "0"], "argument --threads: must be >= 1"),
+    (["resume", "x.h5", "--batch-size", "0"], "argument --batch-size: must be >= 1"),
+])
+def test_demo_and_resume_counts_are_checked(tmp_path, capsys, args, needle):
+    code, _, err = run_cli(args + ["--quiet"] if args[0] == "resume" else
+                           args + ["--out", str(tmp_path / "demo")], capsys)
+    assert code == 2 and needle in err and not (tmp_path / "demo").exists()
+
+
+def test_output_must_be_a_regular_file(tmp_path, capsys):
+    """--out /dev/null (or a directory) is refused with a message; /dev/null is untouched."""
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=10))
+    for out in (os.devnull, str(tmp_path)):
+        code, _, err = run_cli(["run", cfg, "--out", out, "--quiet", "--overwrite"], capsys)
+        assert code == 2 and f"output {out} exists and is not a regular file" in err
+        assert "Traceback" not in err
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    code, _, err = run_cli(["run", cfg, "--out", "", "--quiet"], capsys)
+    assert code == 2 and "the output path is empty" in err
 
 
 def test_missing_config_and_missing_output(tmp_path, capsys):

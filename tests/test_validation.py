@@ -1,10 +1,15 @@
 """Input validation: every bad input gives a ValueError/TypeError whose message names
 the problem; and a user activation (nf.Activation) works end to end."""
+import warnings
+
 import numpy as np
 import pytest
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 import nnft_fast as nf
+from nnft_fast.ensemble import TooFewNetworksWarning
+from nnft_fast.sampling import EnsembleRun
 
 Z_PASS = 4.5
 Z_REJECT = 8.0
@@ -94,6 +99,54 @@ def test_bad_user_activation(fn, dfn, exc, match):
         nf.Activation("mine", fn, dfn)
 
 
+def test_user_activation_that_raises_is_named():
+    with pytest.raises(ValueError, match=r"Activation 'bad': fn\(0\.5\) raised "
+                                         "ZeroDivisionError"):
+        nf.Activation("bad", lambda x: 1 / 0, _dcube)
+    with pytest.raises(ValueError, match=r"Activation 'bad': dfn\(0\.5\) raised"):
+        nf.Activation("bad", _cube, lambda x: 1 / 0)
+
+
+def _refuse_large(x):
+    if x > 1.0:
+        raise ValueError("argument above 1")
+    return x
+
+
+def test_user_activation_raising_inside_the_kernels_is_named():
+    """It passes the probe at 0.5 and raises on the network's preactivations: Numba
+    reports a SystemError; the sampler names the activation and the exception."""
+    act = nf.Activation("refuses-large", _refuse_large, _dcube)
+    net = nf.Network((3, 4, 4), activation=act)
+    with pytest.raises(ValueError, match="activation 'refuses-large' raised ValueError "
+                                         "inside the kernels: argument above 1"):
+        nf.preactivations(net, 3.0 * np.ones((1, 3)), 2)
+
+
+def _float64_only(x):
+    pass
+
+
+@overload(_float64_only)
+def _float64_only_impl(x):
+    if x == types.float64:
+        return lambda x: x
+    return None
+
+
+def _float64_activation(x):
+    return _float64_only(x)
+
+
+def test_user_activation_not_compiling_into_the_kernels_is_named():
+    """Compiles for the float64 probe, not for float32 arithmetic."""
+    act = nf.Activation("float64-only", _float64_activation, _dcube)
+    net = nf.Network((3, 4), activation=act)
+    with pytest.raises(TypeError, match=r"activation 'float64-only' does not compile into "
+                                        r"the kernels \(float32 arithmetic\)"):
+        nf.preactivations(net, X, 2, dtype=np.float32)
+
+
 @pytest.mark.parametrize("name", ["", None, 3])
 def test_bad_activation_name(name):
     with pytest.raises(TypeError, match="name must be a non-empty string"):
@@ -124,6 +177,10 @@ def test_bad_init(init, exc, match):
     ("1.0", TypeError, "be a number"),
     (["a", "b"], TypeError, "be a number"),
     (True, TypeError, "be a number"),
+    (np.array(True), TypeError, "got bool"),
+    ([True, False], TypeError, "sequence with bools"),
+    ([1.0, True], TypeError, "sequence with bools"),
+    (np.array([True, False]), TypeError, "sequence with bools"),
     (None, (TypeError, ValueError), ""),
 ])
 def test_bad_variances(param, value, exc, match):
@@ -150,6 +207,9 @@ def test_per_layer_variances_accepted():
     (np.ones((2, 3, 1)), ValueError, r"shape \(B, n_0\)"),
     (np.ones((0, 3)), ValueError, "B >= 1"),
     (np.float64(1.0), ValueError, r"shape \(B, n_0\)"),
+    (np.ones((2, 3)) * (1 + 1j), TypeError, "must be real, got complex128"),
+    ([[1.0, 2.0, 3j]], TypeError, "must be real"),
+    (np.ones((2, 3), np.complex64), TypeError, "must be real, got complex64"),
     ("abc", TypeError, "numeric array"),
     ([[1.0, 2.0, 3.0], [1.0, 2.0]], TypeError, "numeric array"),
     (None, (TypeError, ValueError), "inputs X"),
@@ -193,6 +253,15 @@ def test_network_must_be_a_network():
     (dict(observables=("four_point",)), ValueError, "must include 'two_point'"),
     (dict(observables=()), ValueError, "must include 'two_point'"),
     (dict(observables="ntk"), ValueError, "must include 'two_point'"),
+    (dict(observables=None), TypeError, "observables must be a string or a sequence of "
+                                        "names.*got NoneType"),
+    (dict(observables=3), TypeError, "observables must be a string or a sequence"),
+    # the NTK options are checked even without "ntk" among the observables
+    (dict(lambda_b=-1), ValueError, "lambda_b must be finite and >= 0"),
+    (dict(lambda_w=float("nan")), ValueError, "lambda_w must be finite and >= 0"),
+    (dict(lambda_b="1"), TypeError, "lambda_b must be a real number"),
+    (dict(ntk_readouts=1), ValueError, "ntk_readouts must be >= 2"),
+    (dict(ntk_readouts=2.0), TypeError, "ntk_readouts must be an integer"),
     (dict(threads=0), ValueError, "threads must be in"),
     (dict(threads=10 ** 6), ValueError, "threads must be in"),
     (dict(threads=1.5), TypeError, "threads must be an integer"),
@@ -262,6 +331,49 @@ def test_four_point_needs_four_point_observable(ens_two_point):
             call()
 
 
+def test_statistics_of_missing_four_point_fields_say_so(ens_two_point):
+    """estimate() on a two-point-only ensemble: a statistic that reads a four-point field
+    gets a ValueError naming it (not a TypeError on None); two_point still works."""
+    for field in ("same_raw", "distinct_raw", "same_connected", "distinct_connected",
+                  "vertex"):
+        with pytest.raises(ValueError, match=f"without 'four_point'.*{field} was not "
+                                             "accumulated"):
+            ens_two_point.estimate(1, lambda m, f=field: getattr(m, f)[..., 0, 0, 0, 0])
+    k = ens_two_point.estimate(1, lambda m: m.two_point[..., 0, 0])
+    assert np.isfinite(k.value) and np.isfinite(k.error) and k.note is None
+    with pytest.raises(AttributeError, match="no attribute 'kurtosis'"):
+        ens_two_point.estimate(1, lambda m: m.kurtosis)
+
+
+def test_too_few_networks_for_error_bars_warn_and_say_why(net):
+    """Two networks: the four-point value exists (unbiased products over N (N - 1)) but
+    every delete-one-block replica holds one network, so its error is NaN: a
+    TooFewNetworksWarning and the Estimate's note say so. Three networks are enough."""
+    ens2 = nf.sample(net, X, 2, seed=4)
+    with pytest.warns(TooFewNetworksWarning, match="sample at least 3 networks") as record:
+        c = ens2.four_point(2)
+    assert record[0].filename == __file__  # points at the caller, not at nnft_fast
+    assert np.all(np.isfinite(c.value)) and np.all(np.isnan(c.error))
+    assert "at least 3 networks" in c.note and "note=" in repr(c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        k = ens2.two_point(2)  # the two-point jackknife works with 2 networks
+        assert np.all(np.isfinite(k.error)) and k.note is None
+        c3 = nf.sample(net, X, 3, seed=4).four_point(2)
+        assert np.all(np.isfinite(c3.error)) and c3.note is None
+
+
+def test_networks_in_one_jackknife_block_have_no_error_bars(net):
+    """Networks 0 and 64 share block 0 of 64: no jackknife is possible at all."""
+    run = EnsembleRun(net, X, 5, observables="two_point")
+    first, _ = run.accumulate(0, 1)
+    second, _ = run.accumulate(64, 1)
+    merged = run.ensemble(first, 0, 1).merge(run.ensemble(second, 64, 1))
+    with pytest.warns(TooFewNetworksWarning, match="at least 2 of its 64 blocks"):
+        k = merged.two_point(1)
+    assert np.all(np.isfinite(k.value)) and np.all(np.isnan(k.error)) and "64 blocks" in k.note
+
+
 def test_bad_four_point_options(ens):
     with pytest.raises(ValueError, match="neurons must be one of"):
         ens.four_point(1, neurons="different")
@@ -306,6 +418,8 @@ def test_network_indices_must_stay_below_2_63(net):
     ((3, 0, 5), {}, ValueError, "n_cols must be >= 1"),
     ((3, 3, 0), {}, ValueError, "size must be >= 1"),
     ((3.0, 3, 5), {}, TypeError, "n_rows must be an integer"),
+    ((1e5, 1e5, 1), {}, TypeError, "n_rows must be an integer"),
+    ((3, 3, 2.0), {}, TypeError, "size must be an integer"),
     ((3, 3, 5), {"seed": -2}, ValueError, "seed must be in"),
     ((3, 3, 5), {"first": -1}, ValueError, "first must be in"),
 ])
