@@ -162,13 +162,20 @@ COMMANDS = {"run": _cmd_run, "resume": _cmd_resume, "info": _cmd_info, "report":
             "demo": _cmd_demo}
 
 
+# Errors that mean the command's arguments were wrong (exit 2); other OSErrors exit 1.
+_ARGUMENT_ERRORS = (ValueError, TypeError, ImportError, FileNotFoundError, FileExistsError,
+                    IsADirectoryError, NotADirectoryError, PermissionError)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, TypeError, OSError, ImportError) as exc:
+    except _ARGUMENT_ERRORS as exc:
         parser.exit(2, f"nnft {args.command}: error: {exc}\n")
+    except OSError as exc:   # the run itself failed (a full disk, an I/O error)
+        parser.exit(1, f"nnft {args.command}: error: {exc}\n")
     return 0
 
 

@@ -38,11 +38,9 @@ again (without ``overwrite``) reuses every shard file whose configuration matche
 only computes what is missing.
 """
 import concurrent.futures as cf
-import datetime
 import json
 import math
 import os
-import socket
 import uuid
 from contextlib import contextmanager
 
@@ -54,6 +52,7 @@ from .backends import BACKENDS
 from .progress import ShardProgress  # noqa: F401  (re-exported)
 from .sampling import EnsembleRun, check_int, check_network_range
 from .threads import thread_limit
+from .h5files import open_h5
 from .writer_lock import WriterLock
 
 SHARD_DIGITS = 6
@@ -161,7 +160,7 @@ def _restartable(path, config):
         return False
     try:
         try:
-            with h5py.File(path, "r", locking=False) as f:
+            with open_h5(path, "r") as f:
                 stored = json.loads(f.attrs["config"])
         except Exception:
             return True
@@ -209,14 +208,27 @@ def _prepare_store(store, overwrite):
     _store.check_new_file(path, overwrite)
     shards = shard_directory(path)
     if overwrite:
-        if os.path.exists(path):
-            os.remove(path)
-        if os.path.isdir(shards):
-            for name in os.listdir(shards):
-                if name.startswith("shard_") and name.endswith(".h5"):
-                    os.remove(os.path.join(shards, name))
+        old = [os.path.join(shards, name) for name in sorted(os.listdir(shards))
+               if name.startswith("shard_") and name.endswith(".h5")] \
+            if os.path.isdir(shards) else []
+        for old_path in ([path] if os.path.exists(path) else []) + old:
+            _remove_unused(old_path)
     os.makedirs(shards, exist_ok=True)
     return path
+
+
+def _remove_unused(path):
+    """Delete a store file no writer holds (the writer lock is taken first, as the plain
+    store's overwrite does); a file in use is a StoreError."""
+    try:
+        lock = WriterLock(path)
+    except BlockingIOError:
+        raise _store.StoreError(f"{path} is open by another process; refusing to overwrite "
+                                "it") from None
+    try:
+        os.remove(path)
+    finally:
+        lock.release()
 
 
 def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=None,
@@ -315,9 +327,9 @@ def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
                     progress(done_networks, n_networks)
             while next_merge in ready:
                 result = ready.pop(next_merge)
-                _add_state(acc, result["accumulator"])
+                acc.add_state(result["accumulator"])
                 if ntk_acc is not None:
-                    _add_state(ntk_acc, result["ntk_accumulator"])
+                    ntk_acc.add_state(result["ntk_accumulator"])
                 next_merge += 1
     finally:
         for future in pending:
@@ -341,11 +353,6 @@ def _check_result(result, task, acc, ntk_acc):
                 or not np.array_equal(state["block_counts"], expected)):
             raise ShardError(f"shard {task['index']} returned a {name} that does not hold "
                              f"networks {start}..{start + count - 1} exactly once")
-
-
-def _add_state(acc, state):
-    acc.block_sums = acc.block_sums + state["block_sums"]
-    acc.block_counts = acc.block_counts + state["block_counts"]
 
 
 @contextmanager
@@ -386,18 +393,10 @@ def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks
     directory = os.path.dirname(os.path.abspath(path))
     names = [os.path.relpath(task["path"], directory) for task in tasks]
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    shards = {"shard_size": shard_size, "n_shards": len(tasks), "files": names}
     try:
         with h5py.File(tmp, "w", libver="latest", locking=False) as f:
-            f.attrs["schema_version"] = _store.SCHEMA_VERSION
-            f.attrs["package_version"] = _store._package_version()
-            f.attrs["config"] = json.dumps(config, sort_keys=True)
-            f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-            f.attrs["host"] = socket.gethostname()
-            f.attrs["backend"] = backend
-            f.attrs["shards"] = json.dumps({"shard_size": shard_size, "n_shards": len(tasks),
-                                            "files": names})
-            f.attrs["committed"] = np.int64(0)
-            f.create_dataset("inputs", data=run.inputs)
+            _store.write_header(f, run, config, backend, shards=shards)
             nb = run.inputs.shape[0]
             for layer, neurons in run.save:
                 layout = h5py.VirtualLayout(shape=(n_networks, neurons, nb), dtype=run.dtype)
@@ -408,19 +407,12 @@ def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks
                         name, f"raw/layer_{layer}", shape=(count, neurons, nb))
                     row += count
                 f.create_virtual_dataset(f"raw/layer_{layer}", layout, fillvalue=np.nan)
-            for group_name, merged in (("accumulator", acc), ("ntk_accumulator", ntk_acc)):
-                if merged is None:
-                    continue
-                for slot, committed, source in (("slot_0", n_networks, merged),
-                                                ("slot_1", -1, None)):
-                    group = f.create_group(f"{group_name}/{slot}")
-                    sums = merged.block_sums if source is not None \
-                        else np.zeros_like(merged.block_sums)
-                    counts = merged.block_counts if source is not None \
-                        else np.zeros_like(merged.block_counts)
-                    group.create_dataset("block_sums", data=sums)
-                    group.create_dataset("block_counts", data=counts)
-                    group.attrs["committed"] = np.int64(committed)
+            groups = [(name, merged) for name, merged in (("accumulator", acc),
+                                                           ("ntk_accumulator", ntk_acc))
+                      if merged is not None]
+            _store.create_slots(f, groups)
+            for name, merged in groups:
+                _store.write_slot(f[f"{name}/slot_0"], merged, n_networks)
             f.flush()
             f.attrs["committed"] = np.int64(n_networks)
             f.flush()

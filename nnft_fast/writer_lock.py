@@ -110,6 +110,7 @@ class WriterLock:
 
     def __init__(self, path, create=False):
         flags = os.O_RDWR | (os.O_CREAT if create else 0)
+        self.path = path
         self.fd = os.open(path, flags, 0o666)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

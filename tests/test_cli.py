@@ -184,7 +184,7 @@ def test_report_on_corrupt_file_is_a_clean_error(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(os.urandom(4096))
     code, _, err = run_cli(["report", str(bad), "--out", str(tmp_path / "rep")], capsys)
-    assert code == 2 and "not a readable nnft_fast store" in err
+    assert code == 2 and "not an HDF5 file" in err
     code, _, err = run_cli(["info", str(tmp_path / "missing.h5")], capsys)
     assert code == 2 and "no such store file" in err
 

@@ -48,8 +48,9 @@ def test_simulator_ntk_matches_the_cpu():
     S), B > n, layers wider than a block — and the comparison has power: another network
     index or another lambda_w gives clearly different NTKs."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
     done = subprocess.run([sys.executable, os.path.join(HERE, "_cuda_sim_ntk.py")],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     diffs = json.loads(done.stdout)
     assert len(diffs) == 7 * 6

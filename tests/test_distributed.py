@@ -282,7 +282,9 @@ def test_rerun_after_lost_driver_reuses_shard_files(tmp_path):
         os.remove(main)
         with pytest.raises(nd.ShardError, match="different configuration"):
             nd.sample_sharded(run, 1000, pool, shard_size=400, store=main, retries=0)
-        # ...unless overwrite=True, which starts afresh
+    # ...unless overwrite=True, which starts afresh (once the failed call's other shards
+    # have let go of their files: overwrite refuses files in use)
+    with cf.ThreadPoolExecutor(2) as pool:
         fresh = nd.sample_sharded(run, 1000, pool, shard_size=400, store=main, overwrite=True)
     counted_once(fresh, 0, 1000)
     assert sorted(os.listdir(nd.shard_directory(main))) == \

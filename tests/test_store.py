@@ -105,11 +105,12 @@ def test_file_layout_plain_h5py(tmp_path, compression):
     nf.sample(NET, X, n, seed, store=p, save={1: 8, 3: 2}, compression=compression,
               batch_size=100)
     with h5py.File(p, "r") as f:
-        attrs = dict(f.attrs)
-        for key in ("schema_version", "package_version", "config", "created", "host",
-                    "backend", "committed"):
+        # text attributes are fixed-length byte strings (kept in checksummed headers)
+        attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in f.attrs.items()}
+        for key in ("schema_version", "package_version", "config", "checksums", "created",
+                    "host", "backend", "committed"):
             assert key in attrs, key
-        assert int(attrs["schema_version"]) == nf.store.SCHEMA_VERSION == 1
+        assert int(attrs["schema_version"]) == nf.store.SCHEMA_VERSION == 2
         assert attrs["package_version"] == nf.__version__
         assert int(attrs["committed"]) == n
         config = json.loads(attrs["config"])
@@ -178,14 +179,13 @@ def peek_committed(path):
 def stop(proc):
     if proc.poll() is None:
         proc.kill()
-    proc.wait(timeout=30)
+    proc.wait()
 
 
-def kill_when(path, threshold, extra_sleep=0.0, timeout=90.0,
-              args=(kt.N_NETWORKS, kt.BATCH_SIZE, 0.004)):
-    """Start the writer, SIGKILL it once committed >= threshold (after extra_sleep)."""
+def kill_when(path, threshold, extra_sleep=0.0, args=(kt.N_NETWORKS, kt.BATCH_SIZE, 0.004)):
+    """Start the writer, SIGKILL it once committed >= threshold (after extra_sleep). No
+    deadline: a slow machine only makes the wait longer (the writer always ends)."""
     proc = start_writer(path, *args)  # ~200 batches, paused: the kill lands mid-run
-    deadline = time.monotonic() + timeout
     try:
         while True:
             committed = peek_committed(path)
@@ -193,8 +193,6 @@ def kill_when(path, threshold, extra_sleep=0.0, timeout=90.0,
                 break
             if proc.poll() is not None:
                 break
-            if time.monotonic() > deadline:
-                pytest.fail(f"writer never reached committed >= {threshold} in {timeout} s")
             time.sleep(0.002)
         if extra_sleep:
             time.sleep(extra_sleep)
