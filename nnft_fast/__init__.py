@@ -3,6 +3,7 @@
 Thin public re-exports; the implementation lives in the submodules and, for the
 compiled kernels, in ``nnft_fast.kernels``.
 """
+from .accumulators import NonFiniteWarning
 from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
@@ -17,6 +18,6 @@ __version__ = "0.1.0"
 
 __all__ = ["ACTIVATIONS", "Activation", "BackendUnavailable", "Comparison", "Ensemble",
            "Estimate", "INITS", "LayerMoments", "LayerNTK", "NTKFluctuations", "Network",
-           "Prediction", "StoreError", "compare", "cuda_available", "haar_orthogonal",
-           "ntk_samples", "open", "predict", "preactivations", "read_raw", "reanalyze",
-           "resume", "sample", "store_info", "thread_limit", "__version__"]
+           "NonFiniteWarning", "Prediction", "StoreError", "compare", "cuda_available",
+           "haar_orthogonal", "ntk_samples", "open", "predict", "preactivations", "read_raw",
+           "reanalyze", "resume", "sample", "store_info", "thread_limit", "__version__"]

@@ -13,6 +13,11 @@ Estimators from totals T over N networks (layer width n):
     C_same          = Qbar - (KK_abcd + KK_acbd + KK_adbc)
     V               = n_{l-1} C_distinct                        Roberts-Yaida vertex
 Standard errors: delete-one-block jackknife over the non-empty blocks.
+
+Non-finite networks: ``nonfinite[l-1]`` counts the networks with a non-finite statistic
+(an overflowed or NaN preactivation) at layer l or an earlier one; such a network stays
+wrong downstream even where it looks finite again (ReLU maps NaN to 0). Estimates at a
+layer with a nonzero count carry a ``NonFiniteWarning`` (``nnft_fast.ensemble``).
 """
 import itertools
 from dataclasses import dataclass
@@ -22,6 +27,16 @@ import numpy as np
 from nnft_fast.kernels.cpu.moments import add_to_blocks
 
 DEFAULT_BLOCKS = 64
+
+
+class NonFiniteWarning(RuntimeWarning):
+    """An estimate whose networks (or whose estimator) produced inf or NaN."""
+
+
+def diverged_counts(bad):
+    """Per layer, how many networks are non-finite at that layer or an earlier one, from
+    ``bad`` (count, L): whether network t's statistics at layer l hold a non-finite value."""
+    return np.logical_or.accumulate(np.asarray(bad, bool), axis=1).sum(axis=0)
 
 
 @dataclass(frozen=True)
@@ -124,8 +139,9 @@ def layer_estimates(totals, count, layout, width, fan_in):
 
 class BlockAccumulator:
     """Per-layer block sums (n_blocks x L x n_stat) of per-network statistics: network e
-    adds to block e mod n_blocks (``add_to_blocks``, order fixed by the index). Memory is
-    flat in the number of networks; accumulators of disjoint networks merge by adding."""
+    adds to block e mod n_blocks (``add_to_blocks``, order fixed by the index), and the
+    per-layer count of non-finite networks (module docstring). Memory is flat in the
+    number of networks; accumulators of disjoint networks merge by adding."""
 
     def __init__(self, n_layers, n_stat, n_blocks):
         if n_blocks < 2:
@@ -133,6 +149,7 @@ class BlockAccumulator:
         self.n_blocks = int(n_blocks)
         self.block_sums = np.zeros((self.n_blocks, n_layers, n_stat))
         self.block_counts = np.zeros(self.n_blocks, np.int64)
+        self.nonfinite = np.zeros(n_layers, np.int64)
 
     @property
     def n_networks(self):
@@ -141,24 +158,57 @@ class BlockAccumulator:
     def add(self, stats, first_network):
         """Add per-network statistics ``stats`` (count, L, n_stat) of networks first, ...:
         a NumPy array, or statistics left on a GPU (``gpu_engine.DeviceStatistics``, added
-        there in the same order)."""
+        there in the same order; only per-network finiteness flags come back)."""
         if isinstance(stats, np.ndarray):
             add_to_blocks(stats, np.int64(first_network), self.block_sums, self.block_counts)
+            bad = ~np.isfinite(stats).all(axis=2)
         else:
             stats.add_to_blocks(np.int64(first_network), self.block_sums, self.block_counts)
+            bad = stats.nonfinite_rows()
+        self.nonfinite += diverged_counts(bad)
 
     def _add_sums(self, other, out):
         """``out`` (a fresh accumulator like self) holding self + other."""
         if not self.compatible(other):
             raise ValueError(f"cannot merge {type(self).__name__}s of different widths, "
                              "inputs, observables or block counts")
-        out.block_sums = self.block_sums + other.block_sums
-        out.block_counts = self.block_counts + other.block_counts
+        out.load_state(self.state())
+        out.add_state(other.state())
         return out
 
     def state(self):
-        """Arrays that fully describe the accumulator (for checkpoints)."""
-        return {"block_sums": self.block_sums, "block_counts": self.block_counts}
+        """The arrays that fully describe the accumulator (checkpoints, shard results):
+        {"block_sums": (n_blocks, L, n_stat) float64, "block_counts": (n_blocks,) int64,
+        "nonfinite": (L,) int64}. ``load_state`` restores them, ``add_state`` adds them."""
+        return {"block_sums": self.block_sums, "block_counts": self.block_counts,
+                "nonfinite": self.nonfinite}
+
+    def _checked_state(self, state):
+        """``state`` (a mapping like ``state()``'s) as arrays of this accumulator's dtypes,
+        after checking that it has every field with this accumulator's shapes."""
+        mine = self.state()
+        missing = sorted(set(mine) - set(state))
+        if missing:
+            raise ValueError(f"accumulator state lacks {', '.join(missing)}")
+        arrays = {name: np.asarray(state[name], dtype=array.dtype)
+                  for name, array in mine.items()}
+        for name, array in arrays.items():
+            if array.shape != mine[name].shape:
+                raise ValueError(f"accumulator state field {name!r} has shape {array.shape}, "
+                                 f"expected {mine[name].shape}")
+        return arrays
+
+    def load_state(self, state):
+        """Replace this accumulator's arrays by (copies of) those of ``state``, a mapping
+        with the fields and shapes of ``state()``."""
+        for name, array in self._checked_state(state).items():
+            setattr(self, name, array.copy())
+
+    def add_state(self, state):
+        """Add ``state`` (another accumulator's ``state()``, disjoint networks) to this one:
+        block sums, block counts and non-finite counts add."""
+        for name, array in self._checked_state(state).items():
+            setattr(self, name, getattr(self, name) + array)
 
     def _layer_totals(self, idx):
         """(total sums, total count, leave-one-block-out sums, counts) of layer index idx."""
@@ -213,9 +263,14 @@ class MomentAccumulator(BlockAccumulator):
 
 
 def jackknife_error(replicas):
-    """Delete-one-group jackknife standard error along axis 0."""
+    """Delete-one-group jackknife standard error along axis 0,
+    sqrt((g - 1)/g sum_r (x_r - mean)^2), with each element's deviations scaled by the
+    power of two 2^-e of their largest (exact), so their squares neither over- nor
+    underflow where the error itself is representable."""
     g = replicas.shape[0]
     if g < 2:
         return np.full(replicas.shape[1:], np.nan)
     dev = replicas - replicas.mean(axis=0)
-    return np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0))
+    e = np.frexp(np.max(np.abs(dev), axis=0))[1]
+    dev = np.ldexp(dev, -e)
+    return np.ldexp(np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0)), e)

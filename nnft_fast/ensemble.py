@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .accumulators import LayerMoments, MomentAccumulator, jackknife_error
+from .accumulators import LayerMoments, MomentAccumulator, NonFiniteWarning, jackknife_error
 from .memory import check_memory, estimate_need
 from .ntk import NTKFluctuations
 
@@ -82,6 +82,12 @@ class Ensemble:
         return self.accumulator.n_networks
 
     @property
+    def nonfinite(self):
+        """Per layer (entry l - 1), how many networks went non-finite (inf or NaN) at layer
+        l or an earlier one (``nnft_fast.accumulators``); estimates there warn."""
+        return self.accumulator.nonfinite.copy()
+
+    @property
     def first_network(self):
         """Lowest network index held (0 for an empty set of ranges)."""
         return self.network_ranges[0][0] if self.network_ranges else 0
@@ -122,6 +128,7 @@ class Ensemble:
                 full, replicas = _TwoPointMoments(full), _TwoPointMoments(replicas)
             value = np.asarray(statistic(full), dtype=np.float64)
             error = jackknife_error(np.asarray(statistic(replicas), dtype=np.float64))
+        self._warn_nonfinite(layer, accumulator, value)
         note = None
         if np.any(np.isnan(error) & ~np.isnan(value)):
             note = self._too_few_networks(accumulator, two_point_only)
@@ -143,6 +150,21 @@ class Ensemble:
                     "estimators need 2 networks in every delete-one-block jackknife "
                     "replica; sample at least 3 networks")
         return None
+
+    def _warn_nonfinite(self, layer, accumulator, value):
+        """NonFiniteWarning for an estimate at a layer where networks went non-finite, or
+        with a non-finite value although none did (overflow or 0/0 in the estimator)."""
+        bad = int(accumulator.nonfinite[layer - 1])
+        if bad:
+            message = (f"layer {layer}: {bad} of {accumulator.n_networks} networks went "
+                       "non-finite (inf or NaN) at this layer or an earlier one; the estimate "
+                       "includes them")
+        elif not np.all(np.isfinite(value)):
+            message = (f"layer {layer}: the estimate is not finite although every network's "
+                       "statistics are (overflow or 0/0 in the estimator)")
+        else:
+            return
+        warnings.warn(message, NonFiniteWarning, stacklevel=_outside_stacklevel())
 
     def estimate(self, layer, statistic):
         """Jackknife estimate of any smooth ``statistic(LayerMoments) -> array``.

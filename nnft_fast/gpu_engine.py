@@ -3,8 +3,9 @@ launches of the ``kernels/cuda`` kernels, and block accumulation on the device.
 
 A batch's per-network statistics stay on the GPU (``DeviceStatistics``); the
 accumulators add them there with ``add_to_blocks_kernel`` in the CPU's order, so only the
-block sums (n_blocks x L x n_stat float64) cross the bus. Networks are launched one
-thread block each, at most ``WORK_BYTES`` of scratch at a time.
+block sums (n_blocks x L x n_stat float64) and one finiteness flag per network and layer
+cross the bus. Networks are launched one thread block each, at most ``WORK_BYTES`` of
+scratch at a time.
 """
 import numpy as np
 from numba import cuda
@@ -44,6 +45,15 @@ class DeviceStatistics:
             self.array, np.int64(first), sums, counts)
         sums.copy_to_host(block_sums)
         counts.copy_to_host(block_counts)
+
+    def nonfinite_rows(self):
+        """(count, L) bool: whether network t's statistics at layer l hold an inf or NaN
+        (``nonfinite_rows_kernel``)."""
+        count, n_layers, _ = self.array.shape
+        bad = cuda.device_array((count, n_layers), np.uint8)
+        blocks = (count * n_layers + _ACCUMULATE_THREADS - 1) // _ACCUMULATE_THREADS
+        gpu_moments.nonfinite_rows_kernel[blocks, _ACCUMULATE_THREADS](self.array, bad)
+        return bad.copy_to_host().astype(bool)
 
     def copy_to_host(self):
         return self.array.copy_to_host()

@@ -14,7 +14,8 @@ delta-structures and 1/n_{l-1} as the vertex V):
     B_acbd             = n T_B*,abcd / N        (E[dH_{i1i2} dH_{i3i4}] has d13 d24 B_1324)
     D_abcd             = n (T_D*/N - (Theta K)_abcd)
     F_acbd             = n T_F*,abcd / N        (E[dH_{i1i2} z_i3 z_i4] has d13 d24 F_1324)
-Standard errors: delete-one-block jackknife, as for the moments.
+Standard errors: delete-one-block jackknife, as for the moments; networks whose NTK
+statistics go non-finite are counted per layer likewise (``NTKAccumulator.nonfinite``).
 """
 from dataclasses import dataclass
 

@@ -40,6 +40,8 @@ def main():
             cpu.fill_uniform(ref, *args, -2.0, 3.0)
             out[f"uniform m={m} seed={seed}"] = float(np.max(np.abs(got - ref)))
     out.update(forward_statistics())
+    out.update(extreme_inputs())
+    out.update(nonfinite_rows())
     out.update(haar_matrices())
     out.update(dispatch())
     json.dump(out, sys.stdout)
@@ -63,16 +65,7 @@ def forward_statistics():
         net = nf.Network(widths, act, init, 1.8, cb)
         run = EnsembleRun(net, x, 11, method=method, observables=("two_point", "four_point"),
                           save={len(widths) - 1: 2}, backend="cpu")
-        count = 3
-        ref, ref_raw, _ = run.compute(5, count)
-        xt, w, cw, cbs, init_code, act_code = run._args
-        layout = gpu_forward.work_layout(run._method_code, init_code, widths, x.shape[0])
-        got = np.zeros_like(ref)
-        raw = np.zeros((count, 2 * x.shape[0]))
-        gpu_moments.statistics_kernel[count, THREADS](
-            run._method_code, np.int64(5), np.uint64(11), xt, w, cw, cbs, init_code, act_code,
-            *run._tables, True, got, run._save_layers, run._save_neurons, raw,
-            np.zeros((count, layout[-1])), layout)
+        ref, ref_raw, got, raw = gpu_and_cpu(run)
         name = f"stats {method} {init} {widths} {act}"
         out[name] = float(np.max(np.abs(got - ref) / (np.abs(ref) + 1e-300)))
         out[name + " raw"] = float(np.max(np.abs(raw.reshape(ref_raw[0].shape) - ref_raw[0])))
@@ -84,6 +77,65 @@ def forward_statistics():
         out[name + " blocks"] = float(np.max(np.abs(sums - want_sums))
                                       + np.max(np.abs(counts - want_counts)))
     return out
+
+
+def gpu_and_cpu(run, first=5, count=3):
+    """(CPU statistics, CPU raw outputs, GPU statistics, GPU raw rows) of networks
+    first .. first + count - 1 of ``run``: the CUDA statistics kernel vs the CPU batch."""
+    ref, ref_raw, _ = run.compute(first, count)
+    xt, widths, cw, cbs, init_code, act_code = run._args
+    layout = gpu_forward.work_layout(run._method_code, init_code, widths, xt.shape[1])
+    got = np.zeros_like(ref)
+    raw = np.zeros((count, int(run._save_neurons.sum()) * xt.shape[1]))
+    gpu_moments.statistics_kernel[count, THREADS](
+        run._method_code, np.int64(first), np.uint64(run.seed), xt, widths, cw, cbs,
+        init_code, act_code, *run._tables, run.layout.four_point, got, run._save_layers,
+        run._save_neurons, raw, np.zeros((count, layout[-1])), layout)
+    return ref, ref_raw, got, raw
+
+
+def extreme_inputs():
+    """Raw preactivations of projected ReLU nets on inputs 2^520 and 2^-520 times
+    ordinary ones (squared norms over- and underflow float64): GPU vs CPU, relative to
+    the largest entry, and the CPU's equal 2^+-520 times the ordinary inputs' (the
+    power-of-two column scaling is exact); inf unless finite and nonzero."""
+    x = np.array([[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6]])
+    out = {}
+    for widths, init in (((5, 12, 9), "gaussian"), ((5, 7, 9), "orthogonal")):
+        net = nf.Network(widths, "relu", init, 1.8, 0.0)
+        save = {1: 2, 2: 2}
+        plain = EnsembleRun(net, x, 11, method="projected", observables=("two_point",),
+                            save=save, backend="cpu")
+        ordinary = np.concatenate([r.reshape(3, -1) for r in plain.compute(5, 3)[1]], axis=1)
+        for e in (520, -520):
+            run = EnsembleRun(net, x * 2.0 ** e, 11, method="projected",
+                              observables=("two_point",), save=save, backend="cpu")
+            _, ref_raw, _, raw = gpu_and_cpu(run)
+            ref = np.concatenate([r.reshape(3, -1) for r in ref_raw], axis=1)
+            exact = np.ldexp(ordinary, e)
+            out[f"extreme {init} 2^{e}"] = max(relative_to_largest(raw, ref),
+                                                   relative_to_largest(ref, exact))
+    return out
+
+
+def relative_to_largest(got, ref):
+    """max |got - ref| / max |ref|; inf unless ref's largest entry is finite and nonzero."""
+    largest = np.max(np.abs(ref))
+    if not (np.isfinite(largest) and largest > 0):
+        return float("inf")
+    return float(np.max(np.abs(got - ref)) / largest)
+
+
+def nonfinite_rows():
+    """The device finiteness flags of per-network statistics vs NumPy's, with inf, -inf
+    and NaN planted in some (network, layer) rows."""
+    stats = np.random.default_rng(3).normal(size=(5, 4, 7))
+    stats[0, 1, 3] = np.inf
+    stats[2, 0, 6] = -np.inf
+    stats[4, 3, 0] = np.nan
+    bad = np.zeros((5, 4), np.uint8)
+    gpu_moments.nonfinite_rows_kernel[1, 32](stats, bad)
+    return {"nonfinite rows": float(np.sum(bad.astype(bool) != ~np.isfinite(stats).all(axis=2)))}
 
 
 def haar_matrices():
@@ -117,6 +169,11 @@ def dispatch():
     gpu_ntk = nf.sample(net, x, 5, 3, backend="cuda", **ntk).ntk_accumulator
     cpu_ntk = nf.sample(net, x, 5, 3, backend="cpu", **ntk).ntk_accumulator
     out["dispatch ntk sums"] = float(np.max(np.abs(gpu_ntk.block_sums - cpu_ntk.block_sums)))
+    # K ~ 1e100^l: z^4 overflows from layer 2 (the simulator's math.exp would raise)
+    exploding = nf.Network((4, 6, 6, 6), "relu", "gaussian", 1e100, 0.0)
+    counts = [nf.sample(exploding, x, 7, 3, backend=b, **kw).nonfinite for b in ("cuda", "cpu")]
+    assert counts[1][0] == 0 and counts[1][-1] > 0, counts
+    out["dispatch nonfinite"] = float(np.max(np.abs(counts[0] - counts[1])))
     with tempfile.TemporaryDirectory() as tmp:
         paths = {b: os.path.join(tmp, f"{b}.h5") for b in ("cuda", "cpu", "mixed")}
         for b in ("cuda", "cpu"):

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("numba_cuda", reason="the 'cuda' extra is not installed")
 
-from numba import boolean, cuda, float64, int64, uint64  # noqa: E402
+from numba import boolean, cuda, float64, int64, uint8, uint64  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _INDEX = int64[::1]
@@ -26,6 +26,7 @@ SIGNATURES = {
                           float64[:, :, ::1], _INDEX, _INDEX, float64[:, ::1], float64[:, ::1],
                           _INDEX),
     "add_to_blocks_kernel": (float64[:, :, ::1], int64, float64[:, :, ::1], _INDEX),
+    "nonfinite_rows_kernel": (float64[:, :, ::1], uint8[:, ::1]),
     "haar_matrices_kernel": (uint64, int64, uint64, float64[:, :, ::1], float64[:, ::1]),
 }
 
@@ -62,8 +63,10 @@ def test_simulator_draws_the_cpu_streams():
               "stats": 1e-10,      # other summation order; a repeated input: rank-deficient S
               "raw": 1e-12, "haar": 1e-12,
               "blocks": 0.0,       # the device accumulation adds in the CPU's order
+              "extreme": 1e-12,    # inputs 2^+-520: squared norms out of float64's range
+              "nonfinite": 0.0,    # per-network finiteness flags
               "dispatch": 1e-12}   # nf.sample / store / resume with backend="cuda" vs "cpu"
-    assert len(diffs) == 16 + 7 * 3 + 3 + 4
+    assert len(diffs) == 16 + 7 * 3 + 4 + 1 + 3 + 5
     for name, diff in diffs.items():
         kind = name.split()[-1] if name.endswith(("raw", "blocks")) else name.split()[0]
         assert diff <= limits[kind], (name, diff)

@@ -21,7 +21,8 @@ from numba import njit
 
 from .activations import activate
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .haar import extract_r, haar_frame_from_stream, haar_matrix_from_stream, householder_factor
+from .haar import (column_exponent, extract_r, haar_frame_from_stream, haar_matrix_from_stream,
+                   householder_factor, scale_column)
 from .rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS, fill_normal, fill_uniform, stream_id
 
 INIT_GAUSSIAN = 0
@@ -165,8 +166,8 @@ def small_matmul(ft, r, scale, zt):
 @njit(cache=True)
 def projected_workspace_size(widths, nb):
     """Scratch elements ``projected_preactivation`` needs: the Gaussian or Haar factor
-    (up to n_max x B), R (B x B), beta and diag(R) (B each)."""
-    return widths.max() * nb + nb * nb + 2 * nb
+    (up to n_max x B), R (B x B), beta, diag(R) and the column exponents (B each)."""
+    return widths.max() * nb + nb * nb + 3 * nb
 
 
 @njit(cache=True, inline="always")
@@ -174,7 +175,8 @@ def projected_scratch(scratch, nb, k, m):
     """Views of ``projected_preactivation``'s scratch for a layer with k = min(n_in, B)
     and m = max(n_in, n_out): (factor (k m), R (k x B), beta (k), diag R (k)). After the
     call, factor[:k n_out] holds G^T (Gaussian: W Q = sqrt(cw/n_in) G) and beta the
-    reflector coefficients of the QR left in st."""
+    reflector coefficients of the QR left in st. (The last B elements of a scratch of
+    ``projected_workspace_size`` hold the column exponents, outside these views.)"""
     end = k * m
     return (scratch[:end], scratch[end:end + k * nb].reshape((k, nb)),
             scratch[end + nb * nb:end + nb * nb + k],
@@ -191,6 +193,10 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scr
       Gaussian:   iid N(0, cw/n_in) entries, n_out x k, drawn column by column;
       orthogonal: s * (Haar n_out x k frame) if n_out >= n_in, else
                   s * (first n_out rows of a Haar n_in x k frame).
+    A column a of S of extreme magnitude (``haar.column_exponent`` e_a != 0) is scaled
+    by 2^-e_a before the QR and column a of W S by 2^e_a after it, so R and F R stay
+    representable wherever z is; powers of two are exact, so z is what the unscaled
+    arithmetic gives whenever that does not over- or underflow.
     scratch: at least ``projected_workspace_size`` elements of zt's dtype.
     """
     nb, n_in = st.shape
@@ -198,6 +204,12 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scr
     k = min(n_in, nb)
     m = max(n_out, n_in)
     factor, r, beta, rdiag = projected_scratch(scratch, nb, k, m)
+    exponents = scratch[scratch.size - nb:]
+    for a in range(nb):
+        e = column_exponent(st[a])
+        exponents[a] = e
+        if e != 0:
+            scale_column(st[a], -e)
     s = st.T  # S (n_in x B) column-major: contiguous reflectors
     householder_factor(s, beta, rdiag)
     extract_r(s, rdiag, r)
@@ -209,4 +221,7 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scr
         frame_t = factor.reshape((k, m))
         haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME), frame_t.T)
         small_matmul(frame_t[:, :n_out], r, orthogonal_scale(cw, n_in, n_out), zt)
+    for a in range(nb):
+        if exponents[a] != 0.0:
+            scale_column(zt[a], int(exponents[a]))
     add_bias(zt, cb, seed, network, layer)

@@ -15,21 +15,36 @@ THREADS = 8 if config.ENABLE_CUDASIM else 128
 
 
 @cuda.jit(device=True)
-def block_sum(value, shared):
-    """Sum of ``value`` over the block's threads (fixed tree order); every thread gets it.
-    ``shared``: (THREADS,) float64."""
+def block_reduce(value, shared, maximum):
+    """Sum (``maximum``: largest) of ``value`` over the block's threads (fixed tree
+    order); every thread gets it. ``shared``: (THREADS,) float64."""
     t = cuda.threadIdx.x
     shared[t] = value
     cuda.syncthreads()
     width = THREADS // 2
     while width > 0:
         if t < width:
-            shared[t] += shared[t + width]
+            if maximum:
+                shared[t] = max(shared[t], shared[t + width])
+            else:
+                shared[t] += shared[t + width]
         cuda.syncthreads()
         width //= 2
     total = shared[0]
     cuda.syncthreads()
     return total
+
+
+@cuda.jit(device=True)
+def block_sum(value, shared):
+    """Sum of ``value`` over the block's threads (``block_reduce``)."""
+    return block_reduce(value, shared, False)
+
+
+@cuda.jit(device=True)
+def block_max(value, shared):
+    """Largest ``value`` over the block's threads (``block_reduce``)."""
+    return block_reduce(value, shared, True)
 
 
 @cuda.jit(device=True)

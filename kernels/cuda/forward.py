@@ -13,7 +13,7 @@ one row of a float64 ``work`` array cut by ``work_layout``.
 import math
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int32
 
 from ..cpu import activations as cpu_activations
 from ..cpu.forward import INIT_GAUSSIAN, INIT_ORTHOGONAL, INIT_UNIFORM
@@ -22,7 +22,8 @@ from ..cpu import rng as cpu_rng
 from ..cpu.rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS
 from .block import THREADS, fill_normals, fill_uniforms
 from .device import device_twins
-from .haar import canonical_r, haar_frame_from_stream, haar_matrix_from_stream, householder_factor
+from .haar import (canonical_r, column_exponent, haar_frame_from_stream,
+                   haar_matrix_from_stream, householder_factor, scale_column)
 
 MAX_B = 8              # inputs per network (R lives in shared memory)
 _act = device_twins(cpu_activations, ("sigmoid", "activate", "activate_derivative"))
@@ -115,8 +116,14 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb
     """z = (W S + b)^T by the exact projected sampler (the CPU ``projected_preactivation``):
     S (``s``) is overwritten by its reflectors (beta[:k], rdiag[:k]), r[:k, :B] gets the
     canonical R, and W Q = F is drawn: Gaussian G^T (k x n_out) in ``factor``; Haar: the
-    frame (column-major max(n_in, n_out) x k) in ``q``."""
+    frame (column-major max(n_in, n_out) x k) in ``q``. Columns of S of extreme magnitude
+    are scaled by 2^-e_a before the QR and those of W S by 2^e_a after it, as on the CPU."""
     k = min(n_in, nb)
+    exponents = cuda.local.array(MAX_B, int32)
+    for a in range(nb):
+        exponents[a] = column_exponent(s[a * n_in:(a + 1) * n_in], n_in, shared)
+        if exponents[a] != 0:
+            scale_column(s[a * n_in:(a + 1) * n_in], n_in, -int(exponents[a]))
     householder_factor(s, n_in, nb, beta, rdiag, shared, small)
     canonical_r(s, n_in, nb, rdiag, r)
     if init_code == INIT_GAUSSIAN:
@@ -136,7 +143,7 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb
             acc = 0.0
             for c in range(k):
                 acc += f[c * stride + i] * r[c, a]
-            z[a * n_out + i] = scale * acc
+            z[a * n_out + i] = math.ldexp(scale * acc, int(exponents[a]))
         i += THREADS
     cuda.syncthreads()
     add_bias(z, n_out, nb, cb, seed, network, layer, bias)

@@ -1,8 +1,9 @@
 """Householder QR and Haar frames on the GPU, one thread block per matrix.
 
 Twins of ``kernels/cpu/haar.py`` with the same canonical rules (dependent columns zeroed,
-H_j = I, R_jj = 0; Mezzadri's sign fix for Haar frames; ``extract_r`` is the CPU
-function compiled as a device function). Matrices are column-major in flat buffers,
+H_j = I, R_jj = 0; columns of extreme magnitude scaled by a power of two, left-looking;
+Mezzadri's sign fix for Haar frames; ``extract_r`` and ``scale_exponent`` are the CPU
+functions compiled as device functions). Matrices are column-major in flat buffers,
 a[c * m + i] = A_ic, the layout of the CPU's transposed buffers, so the reflectors and
 the Gaussian draws sit at the same positions on both backends. Reductions over rows are
 fixed-order tree sums over the block's THREADS threads (``block_sum``), so every result
@@ -17,11 +18,36 @@ import math
 from numba import cuda, float64
 
 from ..cpu import haar as cpu_haar
-from .block import THREADS, block_sum, fill_normals
+from .block import THREADS, block_max, block_sum, fill_normals
 from .device import device_twins
 
 RANK_TOL_FLOAT64 = cpu_haar.RANK_TOL_FLOAT64
-extract_r = device_twins(cpu_haar, ("extract_r",))["extract_r"]  # canonical R, diag >= 0
+SCALE_LIMIT_FLOAT64 = cpu_haar.SCALE_LIMIT_FLOAT64
+_twins = device_twins(cpu_haar, ("extract_r", "scale_exponent"))
+extract_r = _twins["extract_r"]  # canonical R, diag >= 0
+scale_exponent = _twins["scale_exponent"]
+
+
+@cuda.jit(device=True)
+def column_exponent(col, size, shared):
+    """The CPU ``column_exponent`` of col[:size] (float64): ``scale_exponent`` of the
+    block's max |col_i|."""
+    part = 0.0
+    i = cuda.threadIdx.x
+    while i < size:
+        part = max(part, abs(col[i]))
+        i += THREADS
+    return scale_exponent(block_max(part, shared), SCALE_LIMIT_FLOAT64)
+
+
+@cuda.jit(device=True)
+def scale_column(col, size, e):
+    """col[:size] *= 2^e (the CPU ``scale_column``)."""
+    i = cuda.threadIdx.x
+    while i < size:
+        col[i] = math.ldexp(col[i], e)
+        i += THREADS
+    cuda.syncthreads()
 
 
 @cuda.jit(device=True)
@@ -55,42 +81,53 @@ def reflect_column(v, beta, target, m, j, shared):
 @cuda.jit(device=True)
 def householder_factor(a, m, n, beta, rdiag, shared, small):
     """In-place Householder QR of the column-major m x n matrix ``a`` (the CPU
-    ``householder_factor``): k = min(m, n) reflectors below the diagonal, beta[j] and
-    rdiag[j] = R_jj. ``small``: shared scratch of >= 3 float64."""
+    ``householder_factor``, left-looking, columns of extreme magnitude scaled): k =
+    min(m, n) reflectors below the diagonal, beta[j] and rdiag[j] = R_jj. ``small``:
+    shared scratch of >= 3 float64."""
     t = cuda.threadIdx.x
     k = min(m, n)
-    for j in range(k):
-        norm2 = column_dot(a, m, j, j, j, shared)
-        if t == 0:
-            above2 = 0.0  # reflectors are orthogonal: column norm^2 = above^2 + sub^2
-            for i in range(j):
-                above2 += a[j * m + i] * a[j * m + i]
-            x0 = a[j * m + j]
-            if norm2 <= RANK_TOL_FLOAT64 * RANK_TOL_FLOAT64 * (above2 + norm2):
-                small[0] = 0.0   # beta: H_j = I, sub-column zeroed below
-                small[1] = 0.0   # R_jj
-                small[2] = 1.0
-            else:
-                norm = math.sqrt(norm2)
-                alpha = -norm if x0 >= 0 else norm
-                v0 = x0 - alpha
-                small[0] = 2.0 / (norm2 - x0 * x0 + v0 * v0)
-                small[1] = alpha
-                small[2] = 0.0
-                a[j * m + j] = v0
-            beta[j] = small[0]
-            rdiag[j] = small[1]
-        cuda.syncthreads()
-        if small[2] != 0.0:
-            i = j + t
-            while i < m:
-                a[j * m + i] = 0.0
-                i += THREADS
+    for j in range(n):
+        col = a[j * m:(j + 1) * m]
+        e = column_exponent(col, m, shared)
+        if e != 0:
+            scale_column(col, m, -e)
+        for i in range(min(j, k)):
+            if beta[i] != 0.0:
+                reflect_column(a[i * m:(i + 1) * m], beta[i], col, m, i, shared)
+        if j < k:
+            norm2 = column_dot(a, m, j, j, j, shared)
+            if t == 0:
+                above2 = 0.0  # reflectors are orthogonal: column norm^2 = above^2 + sub^2
+                for i in range(j):
+                    above2 += col[i] * col[i]
+                x0 = col[j]
+                if (norm2 <= RANK_TOL_FLOAT64 * RANK_TOL_FLOAT64 * (above2 + norm2)
+                        and math.isfinite(norm2)):
+                    small[0] = 0.0   # beta: H_j = I, sub-column zeroed below
+                    small[1] = 0.0   # R_jj
+                    small[2] = 1.0
+                else:
+                    norm = math.sqrt(norm2)
+                    alpha = -norm if x0 >= 0 else norm
+                    v0 = x0 - alpha
+                    small[0] = 2.0 / (norm2 - x0 * x0 + v0 * v0)
+                    small[1] = alpha
+                    small[2] = 0.0
+                    col[j] = v0
+                beta[j] = small[0]
+                rdiag[j] = small[1]
             cuda.syncthreads()
-            continue
-        for c in range(j + 1, n):
-            reflect_column(a[j * m:(j + 1) * m], small[0], a[c * m:(c + 1) * m], m, j,
-                           shared)
+            if small[2] != 0.0:
+                i = j + t
+                while i < m:
+                    col[i] = 0.0
+                    i += THREADS
+                cuda.syncthreads()
+        if e != 0:  # R's column back to the input's scale; the reflector stays scaled
+            scale_column(col, min(j, k), e)
+            if t == 0 and j < k:
+                rdiag[j] = math.ldexp(rdiag[j], e)
+            cuda.syncthreads()
 
 
 @cuda.jit(device=True)

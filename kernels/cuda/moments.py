@@ -3,8 +3,11 @@
 Twins of ``kernels/cpu/moments.py`` (formulas there, DESIGN.md §3): ``statistics_kernel``
 runs one thread block per network (forward pass of ``kernels/cuda/forward.py`` and, right
 after each layer, [G | Q | GG] by fixed-order tree sums), ``add_to_blocks_kernel`` adds
-the per-network statistics into the accumulator's float64 block sums on the device.
+the per-network statistics into the accumulator's float64 block sums on the device, and
+``nonfinite_rows_kernel`` flags the (network, layer) rows holding inf or NaN.
 """
+import math
+
 from numba import cuda, float64
 
 from .block import THREADS, block_sum
@@ -119,4 +122,22 @@ def add_to_blocks_kernel(stats, first, block_sums, block_counts):
         block_counts[b] += n_added
 
 
-KERNELS = {"statistics_kernel": statistics_kernel, "add_to_blocks_kernel": add_to_blocks_kernel}
+@cuda.jit
+def nonfinite_rows_kernel(stats, bad):
+    """bad[t, l] = 1 if stats[t, l, :] holds an inf or NaN, else 0 (the CPU
+    accumulator's ``~np.isfinite(stats).all(axis=2)``). One thread per (network, layer)."""
+    count, n_layers, n_stat = stats.shape
+    e = cuda.grid(1)
+    if e >= count * n_layers:
+        return
+    t = e // n_layers
+    layer = e % n_layers
+    flag = 0
+    for u in range(n_stat):
+        if not math.isfinite(stats[t, layer, u]):
+            flag = 1
+    bad[t, layer] = flag
+
+
+KERNELS = {"statistics_kernel": statistics_kernel, "add_to_blocks_kernel": add_to_blocks_kernel,
+           "nonfinite_rows_kernel": nonfinite_rows_kernel}
