@@ -18,8 +18,8 @@ import h5py
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LIVE_WRITER_READ_ATTEMPTS = 8   # retries with delays doubling from 1 ns: well under 1 ms
-# Free bytes a writer keeps beyond a batch's data, for HDF5 metadata (chunk index, object
-# headers) and for closing the file cleanly: ``check_free_space``.
+# Bytes a writer reserves beyond a batch's data, for HDF5 metadata (chunk index, object
+# headers) and for closing the file cleanly: ``reserve_space``.
 METADATA_RESERVE_BYTES = 256 * 2 ** 10
 
 
@@ -62,17 +62,56 @@ def has_hdf5_signature(path):
         return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
 
 
-def check_free_space(path, needed_bytes, committed=None):
-    """Raise OSError(ENOSPC) naming the committed count (if known) unless the file system of
-    ``path`` has ``needed_bytes`` + METADATA_RESERVE_BYTES free: a writer stops *before*
-    HDF5 meets a full disk (HDF5 cannot always close a file cleanly after a failed
-    write)."""
-    stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+_FALLOC_KEEP_SIZE = 0x01
+_FALLOC_PUNCH_HOLE = 0x02
+
+
+@functools.cache
+def _fallocate():
+    """libc's fallocate(fd, mode, offset, len), or None where there is none."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fallocate = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fallocate.restype = ctypes.c_int
+    return fallocate
+
+
+def _no_space(path, free, needed, committed):
     kept = "its" if committed is None else f"its {committed}"
+    return OSError(errno.ENOSPC, f"not enough free disk space for {path}: {free} the next "
+                   f"batch needs about {needed:,} bytes; the file is unchanged and keeps "
+                   f"{kept} committed networks: free some space and resume it "
+                   "(nf.resume / nnft resume)")
+
+
+def reserve_space(fd, path, needed_bytes, committed=None):
+    """Make sure the next ``needed_bytes`` (+ METADATA_RESERVE_BYTES for HDF5's metadata)
+    can be written to the store open as ``fd``, or raise OSError(ENOSPC) naming the
+    committed count before anything is written: HDF5 cannot always close a file cleanly
+    after a failed write. Where the file system supports it the bytes are reserved for
+    the file beyond its end (``fallocate`` with KEEP_SIZE), so another process filling
+    the disk cannot take them; elsewhere the free space is checked (``statvfs``).
+    ``release_space`` gives back what was not used."""
+    needed = needed_bytes + METADATA_RESERVE_BYTES
+    fallocate = _fallocate()
+    if fallocate is not None:
+        if fallocate(fd, _FALLOC_KEEP_SIZE, os.fstat(fd).st_size, needed) == 0:
+            return
+        code = ctypes.get_errno()
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            raise _no_space(path, "the disk is full;", needed, committed)
+    stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
     free = stat.f_bavail * stat.f_frsize
-    if free < needed_bytes + METADATA_RESERVE_BYTES:
-        raise OSError(errno.ENOSPC, f"not enough free disk space for {path}: "
-                      f"{free:,} bytes free, the next batch needs about "
-                      f"{needed_bytes + METADATA_RESERVE_BYTES:,}; the file is unchanged and keeps "
-                      f"{kept} committed networks: free some space and resume it "
-                      "(nf.resume / nnft resume)")
+    if free < needed:
+        raise _no_space(path, f"{free:,} bytes free,", needed, committed)
+
+
+def release_space(fd):
+    """Give back the disk blocks ``reserve_space`` kept beyond the end of the file."""
+    fallocate = _fallocate()
+    if fallocate is not None:
+        fallocate(fd, _FALLOC_PUNCH_HOLE | _FALLOC_KEEP_SIZE, os.fstat(fd).st_size,
+                  1 << 40)

@@ -39,6 +39,7 @@ import datetime
 import errno
 import json
 import os
+import re
 import socket
 
 import h5py
@@ -47,8 +48,8 @@ import numpy as np
 from nnft_fast.kernels.cpu.moments import sample_statistics
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
-from .h5files import (LIVE_WRITER_READ_ATTEMPTS, check_free_space, has_hdf5_signature,
-                      open_h5)
+from .h5files import (LIVE_WRITER_READ_ATTEMPTS, has_hdf5_signature, open_h5, release_space,
+                      reserve_space)
 from .integrity import digest, slot_digest
 from .network import Network
 from .sampling import EnsembleRun, check_int
@@ -347,9 +348,11 @@ def _raw_chunk_rows(run, batch_size):
 
 
 def _create(path, run, config, compression, batch_size):
-    check_free_space(path, 0, 0)
+    existed = os.path.exists(path)
     writer = _Writer(path, create=True)
     try:
+        writer.reserve(0, 0)
+        writer.open(create=True)
         f = writer.file
         write_header(f, run, config, run.backend)
         nb = run.inputs.shape[0]
@@ -364,6 +367,8 @@ def _create(path, run, config, compression, batch_size):
         f.swmr_mode = True
     except BaseException as exc:
         writer.__exit__(type(exc), exc, None)
+        if not existed and os.path.getsize(path) == 0:
+            os.remove(path)   # leave no empty file where the run could not start
         raise
     return writer
 
@@ -381,8 +386,10 @@ class _Writer:
                              "refused; readers of a running file must open it with "
                              "swmr=True, locking=False)") from None
         self.file = None
-        if create:
-            self.open(create=True)
+
+    def reserve(self, needed_bytes, committed=None):
+        """``h5files.reserve_space`` for this file."""
+        reserve_space(self.lock.fd, self.lock.path, needed_bytes, committed)
 
     def open(self, create=False, swmr=False):
         try:
@@ -409,6 +416,7 @@ class _Writer:
             if exc_type is None:
                 raise
         finally:
+            release_space(self.lock.fd)
             self.lock.release()
 
 
@@ -427,8 +435,14 @@ def _commit_batch(f, accs, committed, stats, raw_datasets, raw, ntk_stats, start
         acc.add(batch, start)
         write_slot(f[f"{name}/{free}"], acc, rows)
     f.flush()
-    f.attrs["committed"] = np.int64(rows)
-    f.flush()
+    try:
+        f.attrs["committed"] = np.int64(rows)
+        f.flush()
+    except BaseException:
+        # Keep the header at the count the error names: the closing flush writes it.
+        with contextlib.suppress(*_READ_ERRORS):
+            f.attrs["committed"] = np.int64(committed)
+        raise
     return rows
 
 
@@ -440,28 +454,49 @@ def _batch_end(committed, n_networks, batch_size, chunk_rows):
     return aligned if end < n_networks and aligned > committed else end
 
 
-def _drive(f, run, accs, config, committed, batch_size, threads, progress):
+def _batch_bytes(run, count):
+    """Bytes of raw outputs ``count`` networks add to the file (before compression)."""
+    nb = run.inputs.shape[0]
+    return count * nb * run.dtype.itemsize * sum(n for _, n in run.save)
+
+
+def _write_failure(path, committed, exc):
+    """The OSError a failed batch write becomes: it names the committed count and keeps
+    the errno HDF5 reports inside its message (ENOSPC on a full disk)."""
+    code = getattr(exc, "errno", None)
+    found = re.search(r"errno = (\d+)", str(exc))
+    if not code and found:
+        code = int(found.group(1))
+    return OSError(code or errno.EIO, f"writing {path} failed after {committed} committed "
+                   f"networks ({exc}); the file keeps those: free the space and resume it "
+                   "(nf.resume / nnft resume)")
+
+
+def _drive(writer, run, accs, config, committed, batch_size, threads, progress):
+    f = writer.file
     n_networks = config["n_networks"]
     first = config["first_network"]
     raw_datasets = [f[f"raw/layer_{layer}"] for layer, _ in run.save]
     for dset in raw_datasets:
         dset.resize(committed, axis=0)  # drop uncommitted rows
     chunk_rows = min((d.chunks[0] for d in raw_datasets), default=1)
-    row_bytes = sum(int(np.prod(d.shape[1:])) * d.dtype.itemsize for d in raw_datasets)
     with thread_limit(threads):
         while committed < n_networks:
             count = _batch_end(committed, n_networks, batch_size, chunk_rows) - committed
-            check_free_space(f.filename, count * row_bytes, committed)
             start = first + committed
             stats, raw, ntk_stats = run.compute(start, count)
+            writer.reserve(_batch_bytes(run, count), committed)
+            failure = None
             try:
                 committed = _commit_batch(f, accs, committed, stats, raw_datasets, raw,
                                           ntk_stats, start)
             except (OSError, RuntimeError) as exc:
-                code = getattr(exc, "errno", None) or errno.EIO
-                raise OSError(code, f"writing {f.filename} failed after {committed} "
-                              f"committed networks ({exc}); the file keeps those: free "
-                              "the space and resume it (nf.resume / nnft resume)") from exc
+                failure = _write_failure(f.filename, committed, exc)
+            if failure is not None:
+                # Raised outside the handler, with no h5py object left in its traceback:
+                # HDF5 objects freed after the failed file is closed can crash the process.
+                raw_datasets.clear()
+                raise failure
             if progress is not None:
                 progress(committed, n_networks)
     return committed
@@ -496,7 +531,7 @@ def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, 
         batch_size = run.default_batch_size(n_networks)
     batch_size = check_int("batch_size", batch_size, 1)
     with _create(path, run, config, compression, batch_size) as writer:
-        _drive(writer.file, run, (run.new_accumulator(), run.new_ntk_accumulator()), config,
+        _drive(writer, run, (run.new_accumulator(), run.new_ntk_accumulator()), config,
                0, batch_size, threads, progress)
     return open_store(path)
 
@@ -522,7 +557,7 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None,
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)
     with _Writer(path, create=False) as writer:
-        check_free_space(path, 0)
+        writer.reserve(0)
         clear_stale_write_flags(writer.lock.fd)   # the lock proves no writer is alive
         try:
             with open_h5(path, "r") as f:
@@ -542,12 +577,14 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None,
         run = contents.run
         if batch_size is None:
             batch_size = run.default_batch_size(config["n_networks"])
-        if contents.committed < config["n_networks"]:
+        remaining = config["n_networks"] - contents.committed
+        if remaining > 0:
+            writer.reserve(_batch_bytes(run, min(batch_size, remaining)), contents.committed)
             writer.open()
             _record_backend(writer.file, run.backend)
             writer.file.close()
             writer.open(swmr=True)
-            _drive(writer.file, run, (contents.accumulator, contents.ntk_accumulator), config,
+            _drive(writer, run, (contents.accumulator, contents.ntk_accumulator), config,
                    contents.committed, batch_size, threads, progress)
     return open_store(path)
 

@@ -55,8 +55,9 @@ def test_simulator_draws_the_cpu_streams():
     the projected forward + statistics kernel gives the CPU's per-network statistics
     (repeated inputs, biases, a layer wider than a block of threads)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
     done = subprocess.run([sys.executable, os.path.join(HERE, "_cuda_sim_target.py")],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     diffs = json.loads(done.stdout)
     limits = {"normal": 1e-14, "uniform": 1e-14,   # one source: only FMA contraction differs
