@@ -4,6 +4,9 @@
    time(sample in memory), interleaved repeats, best of each. Target <= 1.15.
 2. Out-of-core re-analysis read rate from a warm file: stored raw bytes / time of
    ``nf.reanalyze``. Target >= 200 MB/s.
+3. File size against payload (not a timing): size of the store file / bytes of its
+   datasets as stored (compressed raw chunks, accumulator slots, inputs), at several
+   batch sizes and both compressions. Target <= 1.3 at any batch size.
 
 Run: python -m bench.store_overhead [--networks N] [--repeats R]
 """
@@ -12,6 +15,7 @@ import os
 import tempfile
 import time
 
+import h5py
 import numpy as np
 
 import nnft_fast as nf
@@ -57,6 +61,32 @@ def reanalyze_rate(n_networks, directory):
     return raw_bytes / seconds / 1e6
 
 
+def payload_bytes(path):
+    """Bytes the datasets of a store occupy as stored (raw chunks after compression)."""
+    total = 0
+    with h5py.File(path, "r", locking=False) as f:
+        def add(_, obj):
+            nonlocal total
+            if isinstance(obj, h5py.Dataset):
+                total += obj.id.get_storage_size()
+        f.visititems(add)
+    return total
+
+
+def size_ratios(n_networks, directory, batch_sizes=(7, 64, 1000, None)):
+    """(compression, batch size, file MB, file size / payload) at R1, default raw save."""
+    net, x = r1_network("gaussian"), r1_inputs()
+    path = os.path.join(directory, "size.h5")
+    rows = []
+    for compression in ("lzf", "gzip"):
+        for batch_size in batch_sizes:
+            nf.sample(net, x, n_networks, seed=3, store=path, overwrite=True,
+                      batch_size=batch_size, compression=compression)
+            size = os.path.getsize(path)
+            rows.append((compression, batch_size, size / 1e6, size / payload_bytes(path)))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=20_000)
@@ -72,6 +102,12 @@ def main(argv=None):
         rate = reanalyze_rate(args.networks // 2, tmp)
         print(f"\nreanalyze read rate (layer 8, all 512 neurons, float64, lzf): "
               f"{rate:,.0f} MB/s (target >= 200 MB/s)")
+        print(f"\n| file size, R1 default save, {args.networks} networks | batch size | "
+              "MB | file / payload | target |")
+        print("|---|---|---|---|---|")
+        for compression, batch_size, mb, ratio in size_ratios(args.networks, tmp):
+            print(f"| {compression} | {batch_size or 'default'} | {mb:.2f} | {ratio:.3f} | "
+                  "<= 1.3 |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from .accumulators import NonFiniteWarning
 from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
-from .ensemble import Ensemble, Estimate, LayerMoments
+from .ensemble import Ensemble, Estimate, LayerMoments, TooFewNetworksWarning
 from .network import INITS, Network
 from .ntk import LayerNTK, NTKFluctuations
 from .sampling import haar_orthogonal, ntk_samples, preactivations, sample
@@ -20,4 +20,5 @@ __all__ = ["ACTIVATIONS", "Activation", "BackendUnavailable", "Comparison", "Ens
            "Estimate", "INITS", "LayerMoments", "LayerNTK", "NTKFluctuations", "Network",
            "NonFiniteWarning", "Prediction", "StoreError", "compare", "cuda_available",
            "haar_orthogonal", "ntk_samples", "open", "predict", "preactivations", "read_raw",
-           "reanalyze", "resume", "sample", "store_info", "thread_limit", "__version__"]
+           "reanalyze", "resume", "sample", "store_info", "thread_limit", "TooFewNetworksWarning",
+           "__version__"]

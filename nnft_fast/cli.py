@@ -74,7 +74,7 @@ def _cmd_resume(args):
 
 
 def _cmd_info(args):
-    info = store.store_info(args.file)
+    info = store.store_info(args.file, verify_raw=args.verify_raw)
     print(json.dumps(info, indent=2, default=str))
 
 
@@ -145,6 +145,8 @@ def build_parser():
     common(resume)
     info = sub.add_parser("info", help="print a store's header and progress")
     info.add_argument("file")
+    info.add_argument("--verify-raw", action="store_true",
+                      help="also read every committed raw row, checking its checksums")
     report = sub.add_parser("report", help="plots and a Markdown table for stores")
     report.add_argument("files", nargs="+")
     report.add_argument("--out", required=True, help="output directory")

@@ -595,16 +595,24 @@ def open_store(path):
     return _read_verified(path).ensemble(path)
 
 
-def store_info(path):
+def store_info(path, *, verify_raw=False, chunk_networks=65536):
     """Header of a store file as a dict (config, committed, provenance), after verifying
-    the whole file as ``open_store`` does."""
+    the whole file as ``open_store`` does; ``verify_raw`` also reads every committed raw
+    row (``chunk_networks`` at a time), so HDF5 checks each chunk's fletcher32."""
     path = os.fspath(path)
+    chunk_networks = check_int("chunk_networks", chunk_networks, 1)
     with _open_reader(path) as f:
         contents = _verified(f, path)
         with _reading(path, "the header"):
             info = {k: _text(v) if isinstance(v, (bytes, str)) else v.item()
                     for k, v in f.attrs.items() if k not in ("config", "checksums")}
             info["raw"] = {name: f["raw"][name].shape for name in f.get("raw", {})}
+        if verify_raw:
+            for layer, _ in contents.run.save:
+                for row in range(0, contents.committed, chunk_networks):
+                    with _reading(path, f"/raw/layer_{layer}"):
+                        f[f"raw/layer_{layer}"][row:min(row + chunk_networks,
+                                                        contents.committed)]
     info["config"] = contents.config
     info["committed"] = contents.committed
     return info

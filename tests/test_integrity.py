@@ -159,7 +159,10 @@ def test_flipped_raw_chunk_is_a_store_error(stores, tmp_path):
     for reader in ("read_raw", "reanalyze"):
         with pytest.raises(nf.StoreError, match="/raw/layer_2"):
             READERS[reader](p)
-    assert nf.read_raw(p, 1).shape == (N, 4, 2)   # the other layer is intact
+    with pytest.raises(nf.StoreError, match="/raw/layer_2"):
+        nf.store_info(p, verify_raw=True)
+    nf.store_info(p)                               # the header alone is intact
+    assert nf.read_raw(p, 1).shape == (N, 4, 2)   # and so is the other layer
 
 
 def test_every_single_bit_flip_is_refused_or_harmless(stores, tmp_path):
@@ -288,3 +291,17 @@ def test_sharded_overwrite_refuses_a_file_in_use(stores, tmp_path):
     finally:
         lock.release()
     assert nf.open(p).n_networks == N   # untouched
+
+
+def test_cli_info_verifies_raw_on_request(stores, tmp_path, capsys):
+    from nnft_fast.cli import main
+    p = _copy(stores["complete"], tmp_path)
+    assert main(["info", str(p), "--verify-raw"]) == 0
+    with h5py.File(p, "r", locking=False) as f:
+        offset = f["raw/layer_1"].id.get_chunk_info(0).byte_offset
+    _flip_bit(p, offset + 8)
+    assert main(["info", str(p)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as code:
+        main(["info", str(p), "--verify-raw"])
+    assert code.value.code == 2 and "/raw/layer_1" in capsys.readouterr().err
