@@ -15,7 +15,6 @@ import os
 import tempfile
 import time
 
-import h5py
 import numpy as np
 
 import nnft_fast as nf
@@ -61,18 +60,6 @@ def reanalyze_rate(n_networks, directory):
     return raw_bytes / seconds / 1e6
 
 
-def payload_bytes(path):
-    """Bytes the datasets of a store occupy as stored (raw chunks after compression)."""
-    total = 0
-    with h5py.File(path, "r", locking=False) as f:
-        def add(_, obj):
-            nonlocal total
-            if isinstance(obj, h5py.Dataset):
-                total += obj.id.get_storage_size()
-        f.visititems(add)
-    return total
-
-
 def size_ratios(n_networks, directory, batch_sizes=(7, 64, 1000, None)):
     """(compression, batch size, file MB, file size / payload) at R1, default raw save."""
     net, x = r1_network("gaussian"), r1_inputs()
@@ -83,7 +70,8 @@ def size_ratios(n_networks, directory, batch_sizes=(7, 64, 1000, None)):
             nf.sample(net, x, n_networks, seed=3, store=path, overwrite=True,
                       batch_size=batch_size, compression=compression)
             size = os.path.getsize(path)
-            rows.append((compression, batch_size, size / 1e6, size / payload_bytes(path)))
+            rows.append((compression, batch_size, size / 1e6,
+                         size / nf.store.payload_bytes(path)))
     return rows
 
 

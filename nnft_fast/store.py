@@ -656,6 +656,19 @@ def reanalyze(path, *, chunk_networks=65536, threads=None):
     return ens
 
 
+def payload_bytes(path):
+    """Bytes the datasets of a store occupy as stored (raw chunks after compression,
+    accumulator slots, inputs): the file's size divided by this is its overhead."""
+    total = 0
+    with _open_reader(os.fspath(path)) as f:
+        def add(_, obj):
+            nonlocal total
+            if isinstance(obj, h5py.Dataset):
+                total += obj.id.get_storage_size()
+        f.visititems(add)
+    return total
+
+
 def _check_row_bound(name, value):
     if value is None:
         return None
@@ -684,6 +697,6 @@ def read_raw(path, layer, start=0, stop=None):
             return f[name][lo:max(lo, hi)]
 
 
-__all__ = ["SCHEMA_VERSION", "StoreError", "create_slots", "open_store", "read_raw",
-           "reanalyze", "resume", "sample_to_store", "store_info", "write_header",
+__all__ = ["SCHEMA_VERSION", "StoreError", "create_slots", "open_store", "payload_bytes",
+           "read_raw", "reanalyze", "resume", "sample_to_store", "store_info", "write_header",
            "write_slot"]

@@ -256,26 +256,13 @@ def test_read_raw_bounds_are_relative_to_committed(stores, tmp_path):
 
 # --------------------------------------------------------------------------- file size
 
-def _payload_bytes(path):
-    """Bytes of data a store must hold: its raw chunks as stored (compressed), the
-    accumulator slots and the inputs."""
-    total = 0
-    with h5py.File(path, "r", locking=False) as f:
-        def add(name, obj):
-            nonlocal total
-            if isinstance(obj, h5py.Dataset):
-                total += obj.id.get_storage_size()
-        f.visititems(add)
-    return total
-
-
 @pytest.mark.parametrize("batch_size", [7, 64, None])
 @pytest.mark.parametrize("compression", ["lzf", "gzip"])
 def test_store_stays_close_to_its_payload(tmp_path, batch_size, compression):
     p = tmp_path / "size.h5"
     nf.sample(NET, X, 12_000, 1, store=p, batch_size=batch_size, save={2: 8},
               observables=("two_point",), compression=compression)
-    ratio = os.path.getsize(p) / _payload_bytes(p)
+    ratio = os.path.getsize(p) / nf.store.payload_bytes(p)
     assert ratio <= 1.3, ratio
 
 
