@@ -36,25 +36,80 @@ from .rng import PURPOSE_NTK, fill_normal, stream_id
 ROW_BLOCK = 8
 
 
+# Named regions of the work buffer of ``ntk_one`` (the twin of the CUDA kernels'
+# ``ntk_work_layout``): region i is work[layout[i]:layout[i + 1]], layout from
+# ``ntk_work_layout``. COEFS (L B^2): the layer coefficients c^(l)_ab; then per layer
+# l = 1..L (``layer_region``) LAYER_S, the layer's input s^(l-1) (B x n_{l-1}; projected:
+# overwritten by its QR); then per layer LAYER_KEEP, what the forward pass keeps for the
+# backward one (dense: W^(l), n_l x n_{l-1}; projected: the forward's scratch,
+# ``projected_workspace_size``); then the backward regions (``tail_region``) U, V (the
+# vectors before and after crossing a layer, m_max x n_max each, m_max = L r B) and, on the
+# projected path only (empty on the dense one), Q (n_max x B), FU (m_max x B), BETA_U,
+# RDIAG_U (m_max each), R_U (m_max^2): the QR of the vectors, GAMMA, PADDED, PERP
+# (m_max n_max each; PADDED and PERP are used by Haar weights).
+COEFS = 0
+LAYER_S = 0
+LAYER_KEEP = 1
+(TAIL_U, TAIL_V, TAIL_Q, TAIL_FU, TAIL_BETA_U, TAIL_RDIAG_U, TAIL_R_U, TAIL_GAMMA, TAIL_PADDED,
+ TAIL_PERP) = range(10)
+N_TAIL = 10
+
+
+@njit(inline="always")
+def layer_region(n_layers, layer, which):
+    """Region index of ``which`` (LAYER_S or LAYER_KEEP) of layer ``layer`` (1..L)."""
+    return 1 + which * n_layers + layer - 1
+
+
+@njit(inline="always")
+def tail_region(n_layers, which):
+    """Region index of backward region ``which`` (TAIL_U .. TAIL_PERP)."""
+    return 1 + 2 * n_layers + which
+
+
+@njit(inline="always")
+def region(work, layout, index):
+    """Region ``index`` of ``work`` (a view)."""
+    return work[layout[index]:layout[index + 1]]
+
+
 @njit(cache=True)
-def ntk_workspace_size(method_code, widths, nb, r):
-    """float64 elements of ``work`` for ``ntk_one``."""
+def ntk_work_layout(method_code, widths, nb, r):
+    """int64 offsets of the regions of ``ntk_one``'s float64 work buffer (the region
+    names above); the last element is the buffer's length."""
     n_layers = widths.size - 1
     n_max = widths.max()
     m_max = n_layers * r * nb
-    inputs = 0
-    layers = 0
+    sizes = np.zeros(1 + 2 * n_layers + N_TAIL, np.int64)
+    sizes[COEFS] = n_layers * nb * nb
     for layer in range(1, n_layers + 1):
-        inputs += widths[layer - 1] * nb
+        sizes[layer_region(n_layers, layer, LAYER_S)] = widths[layer - 1] * nb
         if method_code == METHOD_DENSE:
-            layers += widths[layer] * widths[layer - 1]
+            keep = widths[layer] * widths[layer - 1]
         else:
-            layers += projected_workspace_size(widths, nb)
-    size = n_layers * nb * nb + inputs + layers + 2 * m_max * n_max
-    if method_code != METHOD_DENSE:  # Q, F^T U, QR of U^T (beta, diag, R), Gamma,
-        # and for Haar weights the padded vectors and the complement frame
-        size += n_max * nb + m_max * nb + 2 * m_max + m_max * m_max + 3 * m_max * n_max
-    return size
+            keep = projected_workspace_size(widths, nb)
+        sizes[layer_region(n_layers, layer, LAYER_KEEP)] = keep
+    sizes[tail_region(n_layers, TAIL_U)] = m_max * n_max
+    sizes[tail_region(n_layers, TAIL_V)] = m_max * n_max
+    if method_code != METHOD_DENSE:
+        sizes[tail_region(n_layers, TAIL_Q)] = n_max * nb
+        sizes[tail_region(n_layers, TAIL_FU)] = m_max * nb
+        sizes[tail_region(n_layers, TAIL_BETA_U)] = m_max
+        sizes[tail_region(n_layers, TAIL_RDIAG_U)] = m_max
+        sizes[tail_region(n_layers, TAIL_R_U)] = m_max * m_max
+        sizes[tail_region(n_layers, TAIL_GAMMA)] = m_max * n_max
+        sizes[tail_region(n_layers, TAIL_PADDED)] = m_max * n_max
+        sizes[tail_region(n_layers, TAIL_PERP)] = m_max * n_max
+    layout = np.zeros(sizes.size + 1, np.int64)
+    for i in range(sizes.size):
+        layout[i + 1] = layout[i] + sizes[i]
+    return layout
+
+
+@njit(cache=True)
+def ntk_workspace_size(method_code, widths, nb, r):
+    """float64 elements of ``work`` for ``ntk_one`` (the end of ``ntk_work_layout``)."""
+    return ntk_work_layout(method_code, widths, nb, r)[-1]
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
@@ -229,7 +284,8 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
     """NTK h (L, r, r, B, B) of network ``network`` at every layer, readouts i < r, and its
     preactivations in ``zbuf`` (layer l: zt^(l), B x n_l, at offsets[l-1]).
 
-    work: ``ntk_workspace_size`` float64 elements. Projected: Gaussian or Haar weights
+    work: ``ntk_workspace_size`` float64 elements, carved by ``ntk_work_layout`` (the region
+    names above the layout). Projected: Gaussian or Haar weights
     (Haar: exact while L r B <= max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer).
     """
     n_layers = widths.size - 1
@@ -237,41 +293,28 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
     r = h.shape[1]
     n_max = widths.max()
     m_max = n_layers * r * nb
-    p_size = projected_workspace_size(widths, nb)
-    pos = 0
-    coefs = work[pos:pos + n_layers * nb * nb].reshape((n_layers, nb, nb))
-    pos += n_layers * nb * nb
-    s_off = np.empty(n_layers + 1, np.int64)
-    l_off = np.empty(n_layers + 1, np.int64)
-    s_off[0] = pos
-    for layer in range(1, n_layers + 1):
-        s_off[layer] = s_off[layer - 1] + widths[layer - 1] * nb
-    l_off[0] = s_off[n_layers]
-    for layer in range(1, n_layers + 1):
-        if method_code == METHOD_DENSE:
-            l_off[layer] = l_off[layer - 1] + widths[layer] * widths[layer - 1]
-        else:
-            l_off[layer] = l_off[layer - 1] + p_size
-    pos = l_off[n_layers]
-    u_flat = work[pos:pos + m_max * n_max]  # the vectors, packed (m x n_l') C-contiguous
-    pos += m_max * n_max
-    v_flat = work[pos:pos + m_max * n_max]
-    pos += m_max * n_max
+    layout = ntk_work_layout(method_code, widths, nb, r)
+    coefs = region(work, layout, COEFS).reshape((n_layers, nb, nb))
+    u_flat = region(work, layout, tail_region(n_layers, TAIL_U))  # packed (m x n_l') C order
+    v_flat = region(work, layout, tail_region(n_layers, TAIL_V))
 
     # forward: keep every layer's input (QR factors on the projected path) and weights
-    st = work[s_off[0]:s_off[1]].reshape((nb, widths[0]))
+    st = region(work, layout, layer_region(n_layers, 1, LAYER_S)).reshape((nb, widths[0]))
     st[:, :] = xt.T
     for layer in range(1, n_layers + 1):
-        st = work[s_off[layer - 1]:s_off[layer]].reshape((nb, widths[layer - 1]))
+        st = region(work, layout, layer_region(n_layers, layer, LAYER_S)).reshape(
+            (nb, widths[layer - 1]))
         input_gram(st, coefs[layer - 1])
         for a in range(nb):
             for b in range(nb):
                 coefs[layer - 1, a, b] = lambda_b + lambda_w * coefs[layer - 1, a, b]
         zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
         preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
-                      init_code, st, zt, work[l_off[layer - 1]:l_off[layer]])
+                      init_code, st, zt,
+                      region(work, layout, layer_region(n_layers, layer, LAYER_KEEP)))
         if layer < n_layers:
-            st_next = work[s_off[layer]:s_off[layer + 1]].reshape((nb, widths[layer]))
+            st_next = region(work, layout, layer_region(n_layers, layer + 1, LAYER_S)).reshape(
+                (nb, widths[layer]))
             activate_layer(act_code, zt, st_next)
 
     # backward sweep, layer L down to 1
@@ -290,34 +333,31 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
             break
         n_in = widths[lp - 1]
         v = v_flat[:m * n_in].reshape((m, n_in))
-        scratch = work[l_off[lp - 1]:l_off[lp]]
+        scratch = region(work, layout, layer_region(n_layers, lp, LAYER_KEEP))
         if method_code == METHOD_DENSE:
             dense_backward(scratch[:n_lp * n_in].reshape((n_lp, n_in)), u, m, v)
         else:
             k = min(n_in, nb)
             factor, _, beta, rdiag = projected_scratch(scratch, nb, k, max(n_lp, n_in))
-            s_factored = work[s_off[lp - 1]:s_off[lp]].reshape((nb, n_in)).T
-            q = work[pos:pos + n_max * nb].reshape((n_max, nb))
-            fu = work[pos + n_max * nb:pos + n_max * nb + m_max * nb].reshape((m_max, nb))
-            at = pos + n_max * nb + m_max * nb
-            beta_u = work[at:at + m_max]
-            rdiag_u = work[at + m_max:at + 2 * m_max]
-            at += 2 * m_max
-            r_u = work[at:at + m_max * m_max]
-            at += m_max * m_max
-            gamma = work[at:at + m_max * n_max]
+            s_factored = region(work, layout, layer_region(n_layers, lp, LAYER_S)).reshape(
+                (nb, n_in)).T
+            q = region(work, layout, tail_region(n_layers, TAIL_Q)).reshape((n_max, nb))
+            fu = region(work, layout, tail_region(n_layers, TAIL_FU)).reshape((m_max, nb))
+            beta_u = region(work, layout, tail_region(n_layers, TAIL_BETA_U))
+            rdiag_u = region(work, layout, tail_region(n_layers, TAIL_RDIAG_U))
+            r_u = region(work, layout, tail_region(n_layers, TAIL_R_U))
+            gamma = region(work, layout, tail_region(n_layers, TAIL_GAMMA))
             if init_code == INIT_GAUSSIAN:
                 projected_backward(network, seed, lp, cw[lp - 1], s_factored, beta, rdiag,
                                    factor[:k * n_lp].reshape((k, n_lp)), u, m, v, q, fu,
                                    beta_u, rdiag_u, r_u, gamma)
             else:
                 big_n = max(n_lp, n_in)
-                at += m_max * n_max
                 projected_orthogonal_backward(
                     network, seed, lp, orthogonal_scale(cw[lp - 1], n_in, n_lp), s_factored,
                     beta, rdiag, factor.reshape((k, big_n)), u, m, v, q, fu, beta_u, rdiag_u,
-                    r_u, gamma, work[at:at + m_max * n_max],
-                    work[at + m_max * n_max:at + 2 * m_max * n_max])
+                    r_u, gamma, region(work, layout, tail_region(n_layers, TAIL_PADDED)),
+                    region(work, layout, tail_region(n_layers, TAIL_PERP)))
         zprev = zbuf[offsets[lp - 2]:offsets[lp - 1]].reshape((nb, n_in))
         for a in range(nb):
             for i in range(n_in):
