@@ -10,7 +10,7 @@ import pytest
 
 import nnft_fast as nf
 from nnft_fast import backends
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 from .test_cli import SMALL, run_cli, write_config
 
@@ -57,7 +57,7 @@ def test_auto_without_gpu_runs_on_the_cpu_and_says_so(no_gpu, tmp_path):
     path = tmp_path / "auto.h5"
     nf.sample(NET, X, 6, 2, store=path)
     with h5py.File(path, "r") as f:
-        assert f.attrs["backend"] == "cpu"
+        assert f.attrs["backend"].decode() == "cpu"   # fixed-length string (schema 2)
     assert nf.open(path).backend == "cpu"
 
 
