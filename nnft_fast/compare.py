@@ -10,11 +10,22 @@ Both predictions are leading order: K has O(1/n) corrections for non-linear acti
 and V has O(1/n) corrections (the four-point function O(1/n^2)), which a large ensemble
 resolves -- a growing |z| with depth at fixed width is physics, not a bug.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .theory import kernel_recursion, vertex_recursion
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from numpy.typing import ArrayLike
+
+    from .ensemble import Ensemble
+    from .network import Network
 
 VERTEX_INITS = ("gaussian", "orthogonal")
 
@@ -28,8 +39,25 @@ class Prediction:
     vertices: list = None
 
 
-def predict(network, X):
-    """Prediction for ``network`` on inputs X (B, n_0)."""
+def predict(network: Network, X: ArrayLike) -> Prediction:
+    """The package's leading-order predictions for ``network`` on the inputs X.
+
+    Parameters
+    ----------
+    network : Network
+        The architecture; its weight law decides which predictions exist.
+    X : array_like, shape (B, n_0)
+        The inputs, one per row.
+
+    Returns
+    -------
+    Prediction
+        ``kernels``: the infinite-width kernel K^(l) (B, B) of every layer
+        (``theory.kernel_recursion``); ``vertices``: for Gaussian and orthogonal weights the
+        leading-order vertex V^(l) (B, B, B, B) of every layer
+        (``theory.vertex_recursion``, docs/conventions.md#vertex), else None. Index
+        l - 1 holds layer l.
+    """
     if network.init in VERTEX_INITS:
         kernels, vertices = vertex_recursion(network, X)
         return Prediction(kernels, vertices)
@@ -92,7 +120,8 @@ def _row(observable, layer, estimate, predicted):
     return row, z
 
 
-def compare(ensemble, prediction=None, layers=None):
+def compare(ensemble: Ensemble, prediction: Prediction | None = None,
+            layers: Iterable[int] | None = None) -> Comparison:
     """z-scores of the measured two-point function and vertex against ``prediction``
     (default: ``predict(ensemble.network, ensemble.inputs)``), for the ensemble's layers
     (or ``layers``). Returns a Comparison; print it for the Markdown table."""
