@@ -13,8 +13,9 @@ Methods: NumPy dense baseline (gaussian, orthogonal; bench/baselines.py, best of
 BLAS-thread/chunk settings tried in a pilot), nnft_fast dense gaussian, projected
 gaussian, projected orthogonal, projected gaussian two-point only, and the random-number
 floor = (normals/s of fill_normal on a 2^16 array, one thread) x (numba threads) /
-(normals per network on the projected path). Before the speed table, the statistics gathered in the timed runs
-are cross-checked (K and connected four-point z-scores, NumPy vs nnft_fast).
+(normals per network on the projected path). Before the speed table, the statistics
+gathered in the timed runs are cross-checked (K and connected four-point z-scores, NumPy
+vs nnft_fast).
 """
 import argparse
 import json
@@ -681,7 +682,7 @@ def main(argv=None):
     print()
     print("| method | networks/s | ratio vs NumPy dense gaussian |")
     print("|---|---:|---:|")
-    for m, r, b, label in rows:
+    for _, r, b, label in rows:
         print(f"| {label} | {_fmt_rate(r)} ({_fmt_rate(b)}) | {r / base:,.2f}x |")
 
     t_proj_g = nf_pg.rate / np_g.rate
@@ -691,7 +692,8 @@ def main(argv=None):
     dense_ratio = nf_dense.rate / np_g.rate
     four_overhead = nf_p2.rate / nf_pg.rate
     targets = [
-        ("R1 projected gaussian vs NumPy dense gaussian", f">= {TARGETS['projected_vs_numpy']:.0f}x",
+        ("R1 projected gaussian vs NumPy dense gaussian",
+         f">= {TARGETS['projected_vs_numpy']:.0f}x",
          f"{t_proj_g:,.1f}x", t_proj_g >= TARGETS["projected_vs_numpy"]),
         ("R1 projected orthogonal vs NumPy dense orthogonal",
          f">= {TARGETS['projected_vs_numpy']:.0f}x", f"{t_proj_o:,.1f}x",

@@ -184,7 +184,8 @@ def verdict(slope, expected):
     if expected is None:
         return "no single law expected (reported only)"
     ok = abs(slope - expected) <= SLOPE_TOL
-    return f"{'consistent' if ok else 'DEVIATES'} (|fit - expected| {'<=' if ok else '>'} {SLOPE_TOL})"
+    relation = "<=" if ok else ">"
+    return f"{'consistent' if ok else 'DEVIATES'} (|fit - expected| {relation} {SLOPE_TOL})"
 
 
 def norm_label(sweep):
@@ -467,7 +468,8 @@ def main(argv=None):
     print(f"total wall time {elapsed:.0f} s; load avg at end {load_end[0]:.2f} "
           f"(1/5/15 min: {', '.join(f'{v:.2f}' for v in load_end)})")
     print("summary: " + "; ".join(
-        f"{s.key} slope {s.slope():+.2f}" + ("" if s.expected is None else f" (exp. {s.expected:g})")
+        f"{s.key} slope {s.slope():+.2f}"
+        + ("" if s.expected is None else f" (exp. {s.expected:g})")
         for s in sweeps) + ("" if mem is None else
                             f"; peak RSS slope {mem['fitted_slope_peak_rss']:+.3f} (exp. 0)"))
 

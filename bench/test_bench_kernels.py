@@ -8,8 +8,8 @@ RNG only), "RNG and Haar" (fill_normal, batch_haar_matrices / nf.haar_orthogonal
 Every kernel is compiled (or loaded from the Numba disk cache) by a warm-up call outside
 the timed region; first-call and cold-compile times are measured separately by
 ``test_first_call_*[sample|kernels]``, which time a fresh interpreter and put the
-per-kernel figures in ``benchmark.extra_info``. On a shared machine compare only figures from one session
-(e.g. ``--benchmark-compare`` against a saved run on the same machine).
+per-kernel figures in ``benchmark.extra_info``. On a shared machine compare only figures from
+one session (e.g. ``--benchmark-compare`` against a saved run on the same machine).
 """
 import json
 import os

@@ -8,8 +8,8 @@ made (TypeError if they do not compile, ValueError if they raise); an exception 
 later inside the kernels is reported by the sampler as a ValueError naming the
 activation.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from numba import njit
 from numba.core.errors import NumbaError

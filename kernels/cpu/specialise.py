@@ -31,7 +31,7 @@ def _rejit(dispatcher, namespace):
     return njit(**options)(clone)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernels_for(fn):
     """(batch_statistics, batch_preactivations) calling the @njit scalar ``fn``."""
 

@@ -122,7 +122,8 @@ def vertex_recursion(network, X):
         ratio = widths[layer] / widths[layer - 1]
         new = np.empty_like(v)
         for a, b, c, e in itertools.product(range(nb), repeat=4):
-            new[a, b, c, e] = cw * cw * (four[tuple(sorted((a, b, c, e)))] - pair[a, b] * pair[c, e])
+            new[a, b, c, e] = cw * cw * (four[tuple(sorted((a, b, c, e)))]
+                                         - pair[a, b] * pair[c, e])
         propagated = np.einsum("efgh,abef,cdgh->abcd", v, d, d)
         v = new + 0.25 * cw * cw * ratio * propagated
         if haar:
