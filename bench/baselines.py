@@ -4,7 +4,7 @@ For every network it draws explicit weight matrices with ``np.random.default_rng
 (Gaussian entries of variance cw/n_in, or Haar-orthogonal via ``np.linalg.qr`` of a
 Gaussian with Mezzadri's sign fix, scaled by sqrt(cw * max(1, n_out/n_in))), pushes the
 inputs X (B x n_0) through, and accumulates per layer the same per-network statistics
-as nnft_fast (DESIGN.md §3):
+as nnft_fast (docs/estimators.md):
 
     G  = (1/n) z^T z                        (B x B)
     Q  = (1/n) sum_i z_i (x) z_i (x) z_i (x) z_i      (B x B x B x B)
@@ -86,7 +86,7 @@ class BaselineStats:
         np.add.at(self.counts, (first + np.arange(count)) % self.n_blocks, 1)
         self.n_networks += count
 
-    # -- estimators (DESIGN.md §3) ---------------------------------------------------------
+    # -- estimators (docs/estimators.md) ---------------------------------------------------
     def _estimates(self, layer, t_g, t_q, t_gg, n_tot):
         """K and the distinct/same-neuron connected four-point from totals over n_tot
         networks; every argument may carry a leading replica axis (n_tot then (R,))."""

@@ -1,4 +1,4 @@
-"""Side-by-side speed comparison on reference config R1 (DESIGN.md §6).
+"""Side-by-side speed comparison on reference config R1 (docs/performance.md#r1).
 
     python -m bench.compare            # full, ~3 min
     python -m bench.compare --quick    # ~40 s, fewer/shorter repeats

@@ -3,7 +3,7 @@
     python -m bench.distributed_scaling                  # R1, 32,000 networks, ~1 min
     python -m bench.distributed_scaling --networks 8000  # quicker
 
-Config R1 (DESIGN.md §6: n_0 = 64, eight layers of width 512, B = 4, ReLU, C_W = 2,
+Config R1 (docs/performance.md#r1: n_0 = 64, eight layers of width 512, B = 4, ReLU, C_W = 2,
 C_b = 0, two- and four-point, projected). Both clusters run on this machine
 (``processes=True``, one thread per worker, one Numba thread per worker) and stay up for
 the whole run; after a warm-up job on each (workers load the cached kernels), timed jobs

@@ -5,11 +5,11 @@
 biases. Weights are explicit: ``jax.random.normal`` (entries of variance cw/n_in) or
 ``jax.random.orthogonal(key, n_out, m=n_in)`` (QR of a Gaussian with Mezzadri's sign fix;
 an n_out x n_in Stiefel frame, orthonormal columns when n_out >= n_in), scaled by
-sqrt(cw * max(1, n_out/n_in)) (DESIGN.md §2). One network's forward pass and statistics
-are written for a single key, ``jax.vmap`` maps it over a chunk of network indices
+sqrt(cw * max(1, n_out/n_in)) (docs/conventions.md#weights). One network's forward pass and
+statistics are written for a single key, ``jax.vmap`` maps it over a chunk of network indices
 (``jax.lax.map`` for orthogonal weights: see ``network_statistics_fn``) and ``jax.jit``
 compiles the whole. Every layer's preactivations z (n x B) are reduced to
-nnft_fast's per-network statistics vector [G | Q | GG] (DESIGN.md §3, ``MomentLayout``
+nnft_fast's per-network statistics vector [G | Q | GG] (docs/estimators.md, ``MomentLayout``
 order; see ``bench.torch_baseline``), accumulated in an
 ``nnft_fast.accumulators.MomentAccumulator``; ``as_ensemble`` gives an ``nf.Ensemble``
 with the project's estimators and jackknife errors.
@@ -17,7 +17,7 @@ with the project's estimators and jackknife errors.
 ``NeuralTangentsMC``: neural-tangents' ``monte_carlo_kernel_fn`` on the ``stax`` network
 of the same widths ('ntk' parameterisation, W_std = sqrt(cw), b_std = sqrt(cb) or no
 bias): the Monte-Carlo NNGP (= K of the output layer, averaged over output neurons) and
-the mean NTK with lambda_W = C_W, lambda_b = C_b (DESIGN.md §2). It yields only means
+the mean NTK with lambda_W = C_W, lambda_b = C_b (docs/conventions.md#ntk). It yields only means
 (no four-point, no error bars), for the output layer only.
 """
 import importlib

@@ -6,7 +6,7 @@ network shapes, with a statistical agreement check and the random-number floor.
     python -m bench.matrix --json out.json --only R1,wide
 
 Configs (ReLU throughout):
-    R1           n_0 = 64, 8 layers of width 512, B = 4, C_W = 2, C_b = 0 (DESIGN.md §6)
+    R1           n_0 = 64, 8 layers of width 512, B = 4, C_W = 2, C_b = 0 (docs/performance.md#r1)
     narrow_deep  n_0 = 32, 64 layers of width 32, B = 4, C_W = 2, C_b = 0
     wide         n_0 = 64, 4 layers of width 2048, B = 4, C_W = 2, C_b = 0
     nnft_1hl     single hidden layer (Halverson-Maiti-Stoner ReLU-net): widths (1, 1000, 1),
@@ -85,12 +85,12 @@ class Config:
 def configs():
     rng = np.random.default_rng(X_SEED)
     return [
-        Config("R1", "R1 (DESIGN.md §6)", (64,) + (512,) * 8, r1_inputs(), 2.0, 0.0, True,
+        Config("R1", "R1 (docs/performance.md#r1)", (64,) + (512,) * 8, r1_inputs(), 2.0, 0.0, True,
                (1, 4, 8)),
         # Checked up to layer 16 only: with Gaussian weights E[z^4]/3K^2 grows like
-        # (1 + 5/32)^(l-1) (DESIGN.md §4), ~10^4 at l = 64, so there the four-point (and
-        # even K) estimates of 10^4 networks are dominated by rare networks and their
-        # jackknife errors are not trustworthy (a quick run gave |z_pt| ~ 14 at l >= 32
+        # (1 + 5/32)^(l-1) (docs/exact-results.md#deep-relu), ~10^4 at l = 64, so there the
+        # four-point (and even K) estimates of 10^4 networks are dominated by rare networks and
+        # their jackknife errors are not trustworthy (a quick run gave |z_pt| ~ 14 at l >= 32
         # for nnft_fast dense vs projected, |z| <= 2.3 with own errors).
         Config("narrow_deep", "narrow-deep", (32,) + (32,) * 64,
                rng.standard_normal((4, 32)), 2.0, 0.0, True, (1, 4, 8, 16)),

@@ -3,15 +3,15 @@
     python -m bench.ntk_compare            # ~3 min
     python -m bench.ntk_compare --quick    # ~1 min
 
-R1 (DESIGN.md §6): n_0 = 64, eight ReLU layers of width 512, B = 4 inputs, C_W = 2,
+R1 (docs/performance.md#r1): n_0 = 64, eight ReLU layers of width 512, B = 4 inputs, C_W = 2,
 C_b = 0, Gaussian weights; lambda_b = lambda_W = 1, two readout neurons per layer.
 
 Baseline, written the way a competent JAX user would (needs ``pip install jax``; skipped
 with a message when missing): float64 (``jax_enable_x64``), parameters drawn with
 ``jax.random``, for every layer l the Jacobian of the readouts z^(l)_{i<2} with respect
 to the parameters of layers <= l by ``jax.jacrev``, contracted into H^(l) with the
-lambda_b and lambda_W / n_{l-1} weights of DESIGN.md §2, ``jax.vmap`` over a small batch of
-networks and ``jax.jit`` over the whole; the per-network H are then reduced to Theta.
+lambda_b and lambda_W / n_{l-1} weights of docs/conventions.md#ntk, ``jax.vmap`` over a small
+batch of networks and ``jax.jit`` over the whole; the per-network H are then reduced to Theta.
 nnft_fast: ``nf.sample(..., observables=("two_point", "four_point", "ntk"))``, which also
 accumulates A, B, D, F and the moments (more work than the baseline).
 

@@ -10,7 +10,7 @@ so that
 
 add up (roughly) to ``nf.sample`` (see ``bench.compare.build_probes``). Each writes one
 number per network into ``sink`` so the work cannot be optimised away. Parallel kernels,
-so not cached (DESIGN.md §8): they compile in about a second on first use.
+so not cached (docs/architecture.md#numba): they compile in about a second on first use.
 """
 import numpy as np
 from numba import njit, prange

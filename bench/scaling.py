@@ -1,4 +1,4 @@
-"""Scaling of ``nf.sample`` (CPU backend) around reference config R1 (DESIGN.md §6).
+"""Scaling of ``nf.sample`` (CPU backend) around reference config R1 (docs/performance.md#r1).
 
     python -m bench.scaling                    # full, ~5 min
     python -m bench.scaling --quick            # ~1 min
@@ -6,7 +6,7 @@
 
 R1: n_0 = 64, eight layers of width 512, B = 4, ReLU, C_W = 2, C_b = 0, two- and
 four-point statistics, projected Gaussian weights unless a sweep says otherwise. Each
-sweep changes one thing and checks the law DESIGN.md §6 asks for:
+sweep changes one thing and checks the law docs/performance.md#rules asks for:
 
     ensemble size N        networks/s flat            slope  0
     depth L                networks/s ∝ 1/L           slope -1

@@ -1,4 +1,4 @@
-"""Store benchmarks at R1 (DESIGN.md §6), side by side in one run.
+"""Store benchmarks at R1 (docs/performance.md#r1), side by side in one run.
 
 1. Overhead of streaming the default raw outputs to HDF5: time(sample with store) /
    time(sample in memory), interleaved repeats, best of each. Target <= 1.15.

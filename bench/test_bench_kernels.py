@@ -1,4 +1,4 @@
-"""pytest-benchmark suite for R1 (DESIGN.md §6). Not part of the normal test suite
+"""pytest-benchmark suite for R1 (docs/performance.md#r1). Not part of the normal test suite
 (``testpaths`` is tests/); run with
 
     python -m pytest bench/ --benchmark-only
@@ -249,7 +249,7 @@ print(json.dumps(out))
 
 # Kernels one by one, leaves first: each figure is the extra compile / cache load of that
 # kernel given the ones above it (fill_normal is inside Haar, Haar inside the forward).
-# probes.forward_only is a bench kernel and never cached (parallel, DESIGN.md §8).
+# probes.forward_only is a bench kernel and never cached (parallel, docs/architecture.md#numba).
 _FIRST_CALL_KERNELS = r"""
 import json, time
 t0 = time.perf_counter()

@@ -4,9 +4,9 @@ For a chunk of ``c`` networks at once (float64 throughout) it draws explicit wei
 matrices with ``torch.randn`` (Gaussian entries of variance cw/n_in) or Haar-orthogonal
 ones by a batched ``torch.linalg.qr`` of a Gaussian (max x min) matrix with Mezzadri's
 sign fix (columns of Q times sign(diag R), transposed when n_out < n_in, scaled by
-sqrt(cw * max(1, n_out/n_in)); DESIGN.md §2), pushes the inputs through with
+sqrt(cw * max(1, n_out/n_in)); docs/conventions.md#weights), pushes the inputs through with
 ``torch.bmm``, adds N(0, cb) biases when cb > 0, and reduces every layer's preactivations
-z (c x n x B) to nnft_fast's per-network statistics vector (DESIGN.md §3,
+z (c x n x B) to nnft_fast's per-network statistics vector (docs/estimators.md,
 ``nnft_fast.kernels.cpu.moments``):
 
     [G | Q | GG]   G_ab = (1/n) sum_i z_ia z_ib                (a <= b, pairs)

@@ -1,4 +1,4 @@
-"""Streaming, mergeable moment accumulators and the estimators of DESIGN.md §3.
+"""Streaming, mergeable moment accumulators and the estimators of docs/estimators.md.
 
 Network e adds its per-layer statistics [G | Q | GG] (see ``kernels.cpu.moments``) to
 block ``e mod n_blocks``. Memory is (n_blocks x L x n_stat) float64, flat in the number

@@ -5,7 +5,7 @@ contiguous ranges of ``shard_size`` network indices (the last one shorter). Each
 runs the ordinary engine on a worker -- ``_run_shard``, a picklable top-level function
 that rebuilds the run from its JSON-able description (``store.run_config``), so workers
 need nothing but the installed package -- and returns its mergeable accumulator state
-(block sums and counts, DESIGN.md §3). The driver adds the shards' block sums **in
+(block sums and counts, docs/estimators.md#blocks). The driver adds the shards' block sums **in
 shard order**, whatever order they complete in.
 
 Reproducibility (what holds, exactly):

@@ -61,7 +61,8 @@ class Estimate:
 class Ensemble:
     """Streaming statistics of ``n_networks`` random networks on inputs X (B x n_0).
 
-    Layers are numbered 1..L as in DESIGN.md §2. All tensors index inputs alpha = 0..B-1.
+    Layers are numbered 1..L as in docs/conventions.md#network. All tensors index inputs
+    alpha = 0..B-1.
     """
 
     def __init__(self, network, inputs, seed, method, dtype, accumulator: MomentAccumulator,

@@ -1,4 +1,4 @@
-"""Network specification and its validation (conventions: DESIGN.md §2)."""
+"""Network specification and its validation (conventions: docs/conventions.md#network)."""
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -7,7 +7,7 @@ from .activations import Activation, get_activation
 
 INITS = ("gaussian", "orthogonal", "uniform")
 INIT_CODES = {"gaussian": 0, "orthogonal": 1, "uniform": 2}
-# Laws for which the projected sampler of DESIGN.md §5 is exact (rotation invariant).
+# Laws for which the projected sampler (docs/projected-sampler.md) is exact (rotation invariant).
 PROJECTABLE_INITS = ("gaussian", "orthogonal")
 
 

@@ -5,7 +5,7 @@ neurons i and ordered pairs i != j (n = n_{l-1}, B inputs):
     h_diag = <H_ii>, h_off = <H_ij>, G = (1/n_l) z z^T, A* = <H_ii (x) H_jj>,
     B* = <H_ij (x) H_ij>, D* = <H_ii,ab z_j,c z_j,d>, F* = <H_ij,ab z_i,c z_j,d>,
     hh = h_diag (x) h_diag, hG = h_diag (x) G.
-From totals T over N networks (Roberts-Yaida normalisation, DESIGN.md §2: the same
+From totals T over N networks (Roberts-Yaida normalisation, docs/conventions.md#ntk: the same
 delta-structures and 1/n_{l-1} as the vertex V):
     Theta              = T_hdiag / N                      E[H_ii]
     Theta_off          = T_hoff / N                       E[H_ij], i != j (0 in law)

@@ -1,12 +1,12 @@
 """Plain-NumPy reference implementations of every nnft_fast kernel.
 
 This module is the project's single independent re-implementation of the compiled
-kernels (``nnft_fast.kernels.cpu.*``) and of the estimators of DESIGN.md §3. It uses
+kernels (``nnft_fast.kernels.cpu.*``) and of the estimators of docs/estimators.md. It uses
 only NumPy (and the ``math`` module): no Numba, no ``nnft_fast`` imports, so a bug in the
 package cannot leak into its own check. Everything here is written for clarity, not speed:
 use small networks and a few hundred networks at most.
 
-Conventions (DESIGN.md §2, kernels/cpu/rng.py, kernels/cpu/forward.py)
+Conventions (docs/conventions.md, kernels/cpu/rng.py, kernels/cpu/forward.py)
 ----------------------------------------------------------------------
 * Random numbers. Every number is a pure function of (seed, network e, stream, index m):
       key     = (seed mod 2^32, seed div 2^32)
@@ -338,7 +338,7 @@ def dense_forward(widths, act, init, cw, cb, x, seed, network):
 
 
 def projected_layer(s, init, cw, cb, n_out, seed, network, layer):
-    """One projected layer (DESIGN.md §5; forward.py::forward_projected_one).
+    """One projected layer (docs/projected-sampler.md; forward.py::forward_projected_one).
 
     With S = s (n_in, B), k = min(n_in, B) and the thin Householder QR S = Q R (R is
     (k, B), ``householder_qr`` convention, rows then signed so that diag(R) >= 0), W S is
@@ -414,7 +414,7 @@ ACTIVATIONS = {
 
 
 # ---------------------------------------------------------------------------------------
-# Estimators (DESIGN.md §3) with delete-one-block jackknife errors
+# Estimators (docs/estimators.md) with delete-one-block jackknife errors
 # ---------------------------------------------------------------------------------------
 
 MOMENT_NAMES = ("two_point", "same_raw", "distinct_raw", "same_connected",
@@ -434,7 +434,7 @@ def per_network_statistics(z):
 
 
 def estimates_from_statistics(g, q, width, fan_in):
-    """DESIGN.md §3 estimators from per-network G (N,B,B), Q (N,B,B,B,B), N >= 2:
+    """docs/estimators.md estimators from per-network G (N,B,B), Q (N,B,B,B,B), N >= 2:
         K_ab        = mean_e G_ab
         Qbar_abcd   = mean_e Q_abcd                                (same neuron, raw)
         P_abcd      = mean_e (n G_ab G_cd - Q_abcd) / (n - 1)     (distinct neurons, raw)
@@ -500,7 +500,7 @@ def jackknife_error(replicas, shape):
 
 
 # ---------------------------------------------------------------------------------------
-# Neural tangent kernel (DESIGN.md §2) and its fluctuation estimators
+# Neural tangent kernel (docs/conventions.md#ntk) and its fluctuation estimators
 # ---------------------------------------------------------------------------------------
 
 # sigma'(z) of the activations used by the NTK tests (kernels/cpu/activations.py
@@ -586,7 +586,7 @@ def dense_ntk(widths, act, dact, init, cw, cb, x, seed, network, lambda_b, lambd
 
 def finite_difference_ntk(widths, act, init, cw, cb, x, seed, network, lambda_b, lambda_w,
                           readouts, eps=1e-5):
-    """The NTK straight from its definition (DESIGN.md §2), by central differences.
+    """The NTK straight from its definition (docs/conventions.md#ntk), by central differences.
 
     Every parameter theta (all weights and biases, biases included even where C_b = 0)
     is perturbed by +-eps: g_theta = (z(theta + eps) - z(theta - eps)) / (2 eps), and

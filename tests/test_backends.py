@@ -1,5 +1,6 @@
-"""Backend choice (DESIGN.md §7): "cpu" | "cuda" | "auto", errors and provenance, on a
-machine without a GPU. The CUDA path itself runs under the simulator in test_cuda.py."""
+"""Backend choice (docs/architecture.md#backends): "cpu" | "cuda" | "auto", errors and
+provenance, on a machine without a GPU. The CUDA path itself runs under the simulator in
+test_cuda.py."""
 import importlib.util
 import subprocess
 import sys

@@ -1,5 +1,5 @@
-"""CUDA kernels without a GPU (DESIGN.md §8): every kernel compiled to PTX for sm_90, and
-run under the CUDA simulator against the CPU kernels (same seeds -> same numbers).
+"""CUDA kernels without a GPU (docs/architecture.md#cuda-tests): every kernel compiled to PTX
+for sm_90, and run under the CUDA simulator against the CPU kernels (same seeds -> same numbers).
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
 """

@@ -1,5 +1,5 @@
-"""CUDA NTK kernels without a GPU (DESIGN.md §8): compiled to PTX for sm_90, and run under
-the CUDA simulator against the CPU NTK kernels (same seeds -> the same networks).
+"""CUDA NTK kernels without a GPU (docs/architecture.md#cuda-tests): compiled to PTX for sm_90,
+and run under the CUDA simulator against the CPU NTK kernels (same seeds -> the same networks).
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
 """

@@ -1,4 +1,4 @@
-"""Ensemble statistics against the exact results of DESIGN.md §4.
+"""Ensemble statistics against the exact results of docs/exact-results.md.
 
 Every test uses fixed seeds and judges agreement by z-scores computed from the package's
 own (jackknife) error bars: the largest |z| over all checked entries must stay below
@@ -218,9 +218,9 @@ def test_orthogonal_rectangular_scale(method, seed):
 # ------------------------------------------------ tiny ensembles: unbiased estimators
 
 def test_connected_estimators_unbiased_for_two_networks():
-    """DESIGN §3: products of means are U-statistics, so the connected estimators are
-    unbiased for ANY number of networks, even N = 2. Each of the 64 accumulator blocks of
-    a 128-network run is itself a 2-network ensemble; averaging the estimator over
+    """docs/estimators.md#u-statistics: products of means are U-statistics, so the connected
+    estimators are unbiased for ANY number of networks, even N = 2. Each of the 64 accumulator
+    blocks of a 128-network run is itself a 2-network ensemble; averaging the estimator over
     64 x 50 such ensembles must reproduce the exact connected functions. The naive
     estimator K_ab K_cd ~ (T_ab/N)(T_cd/N) is biased by -Cov(G_ab, G_cd)/N, i.e. by
     -Var(G)/2 = -K^2/n here, which this test rejects by many sigma."""

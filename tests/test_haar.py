@@ -1,4 +1,5 @@
-"""Haar-random orthogonal matrices and frames (DESIGN.md §2, §4).
+"""Haar-random orthogonal matrices and frames (docs/conventions.md#haar,
+docs/exact-results.md#haar-moments).
 
 Statistical checks use fixed seeds and z-scores (batch statistics over independent
 matrices). Each law test is paired with negative controls that apply the SAME statistic

@@ -1,4 +1,4 @@
-"""The dense sampler (explicit weights) and the exact projected sampler (DESIGN.md §5)
+"""The dense sampler (explicit weights) and the exact projected sampler (docs/projected-sampler.md)
 must give the same law: every layer's two-point and connected four-point functions
 (same and distinct neurons) agree within the package's error bars.
 

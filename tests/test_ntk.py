@@ -1,6 +1,6 @@
 """The neural tangent kernel: per-network values, its mean and its O(1/n) fluctuations.
 
-Conventions (DESIGN.md §2, Roberts-Yaida): with learning rates (lambda_b, lambda_W),
+Conventions (docs/conventions.md#ntk, Roberts-Yaida): with learning rates (lambda_b, lambda_W),
     H^(l)_{i1 i2; a1 a2} = sum_{l' <= l} [lambda_b sum_j dz_{i1;a1}/db_j dz_{i2;a2}/db_j
                    + (lambda_W / n_{l'-1}) sum_jk dz_{i1;a1}/dW_jk dz_{i2;a2}/dW_jk]
 (b = b^(l'), W = W^(l')),

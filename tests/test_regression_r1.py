@@ -1,4 +1,4 @@
-"""Regression fixture: R1 (DESIGN conventions: n_0 = 64, eight layers of width 512, B = 4,
+"""Regression fixture: R1 (docs/performance.md#r1: n_0 = 64, eight layers of width 512, B = 4,
 ReLU at criticality) and a small NTK run give, for fixed seeds, exactly the block sums
 recorded in tests/data/r1_regression.npz before the issue-14 restructuring. On a machine
 with another CPU (other vector instructions, so other rounding) they must agree to

@@ -4,8 +4,8 @@ FASTMATH deliberately omits ``nnan`` and ``ninf``: a non-finite number must prop
 and be seen by the validation layer, never be optimised away.
 
 Every kernel, the parallel batch drivers included, is compiled with ``cache=True``:
-measured here, the first call of a new process drops from ~30 s to ~0.4 s. (DESIGN.md §8
-advises caching serial kernels only; the parallel drivers take no function arguments and
+measured here, the first call of a new process drops from ~30 s to ~0.4 s. (Caching only
+the serial kernels would be the cautious choice; the parallel drivers take no function arguments and
 no globals that change, and their cached versions are covered by the whole test suite.)
 """
 FASTMATH = {"contract", "arcp", "nsz"}

@@ -1,4 +1,4 @@
-"""Forward passes of one network, dense and projected (DESIGN.md §2, §5).
+"""Forward passes of one network, dense and projected (docs/projected-sampler.md).
 
 The kernels work one layer at a time, so callers can consume each layer while it is in
 cache (``moments.batch_statistics``). Arrays are input-major: the activations
@@ -8,7 +8,8 @@ per-neuron loop (matmul, activation, moments) runs over contiguous memory.
 ``activate_layer`` then gives the next layer's input; ``forward_one`` chains them into
 the flat buffer of all layers.
 
-Conventions: z^(1) = W^(1) x + b^(1), z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1); biases
+Conventions (docs/conventions.md): z^(1) = W^(1) x + b^(1),
+z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1); biases
 N(0, cb_l); weight entries of variance cw_l / n_{l-1}:
   INIT_GAUSSIAN    iid N(0, cw/n_in)
   INIT_ORTHOGONAL  sqrt(cw * max(1, n_out/n_in)) * Haar (orthonormal columns or rows)
@@ -186,7 +187,7 @@ def projected_scratch(scratch, nb, k, m):
 @njit(fastmath=FASTMATH, cache=True)
 def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch):
     """zt = (W S + b)^T for layer ``layer`` of network ``network``, exact projected
-    sampler (DESIGN.md §5), O(n B^2): st (B x n_in) is overwritten by its QR.
+    sampler (docs/projected-sampler.md), O(n B^2): st (B x n_in) is overwritten by its QR.
 
     With the thin QR S = Q R (Q n_in x k orthonormal, k = min(n_in, B), exact for any
     rank of S), W S = (W Q) R and W Q has a known law:

@@ -1,4 +1,4 @@
-"""Per-network moment statistics and their order-fixed reduction into blocks (DESIGN.md §3).
+"""Per-network moment statistics and their order-fixed reduction into blocks (docs/estimators.md).
 
 For a layer with preactivations z (n x B), per network:
     G_ab   = (1/n) sum_i z_ia z_ib                      for a <= b        (pairs)

@@ -1,4 +1,5 @@
-"""Neural tangent kernel of one network at every layer, dense or projected (DESIGN.md §2, §5).
+"""NTK of one network at every layer, dense or projected (docs/conventions.md#ntk,
+docs/projected-sampler.md#ntk).
 
 With the learning rates (lambda_b, lambda_w) and, per input pair, the layer coefficients
     c^(l')_ab = lambda_b + lambda_w Gs^(l'-1)_ab,   Gs^(l'-1) = (1/n_{l'-1}) s^(l'-1) s^(l'-1)^T

@@ -43,7 +43,7 @@ N_PURPOSES = 8
 
 @njit(inline="always")
 def stream_id(layer, purpose):
-    """Stream number of (layer, purpose); layer counts from 1 as in DESIGN.md."""
+    """Stream number of (layer, purpose); layer counts from 1 (docs/conventions.md#network)."""
     return np.uint64(layer * N_PURPOSES + purpose)
 
 

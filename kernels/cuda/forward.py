@@ -1,6 +1,6 @@
 """Forward passes on the GPU, dense and projected, one thread block per network.
 
-Twins of ``kernels/cpu/forward.py`` (DESIGN.md §2, §5; the CPU docstrings give the
+Twins of ``kernels/cpu/forward.py`` (docs/projected-sampler.md; the CPU docstrings give the
 formulas and normalisations): the same random-stream positions (number m of stream
 (layer, purpose) is lane m % 4 of block m // 4), the same canonical QR (dependent
 columns zeroed, diag R >= 0) and the same order of the small sums, so network e of seed

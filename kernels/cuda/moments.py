@@ -1,6 +1,6 @@
 """Per-network moment statistics and their deterministic block accumulation on the GPU.
 
-Twins of ``kernels/cpu/moments.py`` (formulas there, DESIGN.md §3): ``statistics_kernel``
+Twins of ``kernels/cpu/moments.py`` (formulas there, docs/estimators.md): ``statistics_kernel``
 runs one thread block per network (forward pass of ``kernels/cuda/forward.py`` and, right
 after each layer, [G | Q | GG] by fixed-order tree sums), ``add_to_blocks_kernel`` adds
 the per-network statistics into the accumulator's float64 block sums on the device, and

@@ -1,7 +1,8 @@
 """Neural tangent kernel on the GPU, one thread block per network.
 
 Twins of ``kernels/cpu/ntk.py`` (formulas, notation and the exactness argument of the
-projected backward pass in its module docstring; DESIGN.md §2, §5): the forward pass of
+projected backward pass in its module docstring; docs/conventions.md#ntk,
+docs/projected-sampler.md#ntk): the forward pass of
 ``kernels/cuda/forward.py`` keeps every layer's input (its QR reflectors on the projected
 path), preactivations and weights (or W Q factors), then one backward sweep from layer L
 down to 1 carries the vectors J^(l,l') of every target layer l >= l' at once (row

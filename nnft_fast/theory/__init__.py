@@ -1,4 +1,4 @@
-"""Theory: predictions to set beside measured ensembles (DESIGN.md §4).
+"""Theory: predictions to set beside measured ensembles (docs/exact-results.md).
 
 - ``infinite_width``: the infinite-width kernel and mean-NTK recursions;
 - ``criticality``: susceptibilities chi_par, chi_perp and the critical (C_b, C_W) finder;

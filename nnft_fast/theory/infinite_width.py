@@ -1,9 +1,9 @@
 """Infinite-width (free theory) recursions for the kernel and the mean NTK.
 
-Kernel, DESIGN.md §4:
+Kernel, docs/exact-results.md#infinite-width:
     K^(1)_ab     = C_b^(1) + C_W^(1) x_a . x_b / n_0
     K^(l+1)_ab   = C_b^(l+1) + C_W^(l+1) <sigma(z_a) sigma(z_b)>_{K^(l)}
-Mean NTK with learning rates (lambda_b, lambda_W), DESIGN.md §2 normalisation:
+Mean NTK with learning rates (lambda_b, lambda_W), docs/conventions.md#ntk normalisation:
     Theta^(1)_ab   = lambda_b + lambda_W x_a . x_b / n_0
     Theta^(l+1)_ab = lambda_b + lambda_W <sigma(z_a) sigma(z_b)>_{K^(l)}
                      + C_W^(l+1) <sigma'(z_a) sigma'(z_b)>_{K^(l)} Theta^(l)_ab

@@ -32,7 +32,8 @@ changes no connected function):
 
     G4c_abcd = (var_w1^2 / N) [3 M_abcd - G_ab G_cd - G_ac G_bd - G_ad G_bc].
 
-Distinct output neurons i != i' (DESIGN.md §2, E[f_i,a f_i,b f_i',c f_i',d] - G2_ab G2_cd):
+Distinct output neurons i != i' (docs/conventions.md#correlators,
+E[f_i,a f_i,b f_i',c f_i',d] - G2_ab G2_cd):
 
     (var_w1^2 / N) [M_abcd - G_ab G_cd].
 

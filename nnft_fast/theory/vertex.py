@@ -1,6 +1,6 @@
 """Four-point vertex at order 1/n (Roberts & Yaida ch. 4), Gaussian or Haar weights, B inputs.
 
-With V^(l) = n_{l-1} x (connected distinct-neuron four-point function) (DESIGN.md §2),
+With V^(l) = n_{l-1} x (connected distinct-neuron four-point function) (docs/conventions.md#vertex),
 Gaussian weights:
     V^(1) = 0,
     V^(l+1)_{(ab)(cd)} = C_W^2 [<s_a s_b s_c s_d>_K - <s_a s_b>_K <s_c s_d>_K]
@@ -10,8 +10,8 @@ Gaussian weights:
 and the same-neuron connected function is (V_(ab)(cd) + V_(ac)(bd) + V_(ad)(bc)) / n_{l-1}.
 
 Haar-orthogonal weights W = s O (O an n_{l+1} x n_l Haar frame, s^2 = C_W N / n_l with
-N = max(n_l, n_{l+1}), DESIGN.md §2). Given the layer below, S = sigma(z^(l)), the rows of
-O S are not independent Gaussians: O's entries obey the O(N) Weingarten calculus,
+N = max(n_l, n_{l+1}), docs/conventions.md#haar). Given the layer below, S = sigma(z^(l)), the
+rows of O S are not independent Gaussians: O's entries obey the O(N) Weingarten calculus,
     E[O_ik O_il O_jm O_jp] = [(N+1) d_kl d_mp - d_km d_lp - d_kp d_lm] / (N (N-1) (N+2)),
 for i != j, so with C = C_W S^T S / n_l (the conditional kernel less C_b)
     E[z_ia z_ib z_jc z_jd | S] = Khat_ab Khat_cd - (C_ac C_bd + C_ad C_bc) / N + O(1/N^2).
