@@ -35,7 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .memory import Need, check_memory
-from .network import Network
+from .network import DEFAULT_ACTIVATION, DEFAULT_CB, DEFAULT_CW, DEFAULT_INIT, Network
+from .run import (DEFAULT_COMPRESSION, DEFAULT_DTYPE, DEFAULT_LAMBDA_B, DEFAULT_LAMBDA_W,
+                  DEFAULT_METHOD, DEFAULT_NTK_READOUTS, DEFAULT_OBSERVABLES, DEFAULT_SAVE,
+                  DEFAULT_SEED)
 
 _SCHEMA = {
     "network": {"widths": list, "activation": str, "init": str, "cw": (int, float, list),
@@ -58,17 +61,17 @@ class RunConfig:
     network: Network
     inputs: np.ndarray
     n_networks: int
-    seed: int = 0
-    method: str = "auto"
-    dtype: str = "float64"
-    observables: tuple = ("two_point", "four_point")
+    seed: int = DEFAULT_SEED
+    method: str = DEFAULT_METHOD
+    dtype: str = DEFAULT_DTYPE.name
+    observables: tuple = DEFAULT_OBSERVABLES
     batch_size: int = None
     out: str = None
-    save: object = "default"
-    compression: str = "lzf"
-    lambda_b: float = 1.0
-    lambda_w: float = 1.0
-    ntk_readouts: int = 2
+    save: object = DEFAULT_SAVE
+    compression: str = DEFAULT_COMPRESSION
+    lambda_b: float = DEFAULT_LAMBDA_B
+    lambda_w: float = DEFAULT_LAMBDA_W
+    ntk_readouts: int = DEFAULT_NTK_READOUTS
 
 
 def _check_types(data):
@@ -127,14 +130,14 @@ def parse_config(text):
     _check_types(data)
     net = data["network"]
     try:
-        network = Network(tuple(net["widths"]), net.get("activation", "relu"),
-                          net.get("init", "gaussian"), cw=net.get("cw", 1.0),
-                          cb=net.get("cb", 0.0))
+        network = Network(tuple(net["widths"]), net.get("activation", DEFAULT_ACTIVATION),
+                          net.get("init", DEFAULT_INIT), cw=net.get("cw", DEFAULT_CW),
+                          cb=net.get("cb", DEFAULT_CB))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[network]: {exc}") from None
     run = data["run"]
     store = data.get("store", {})
-    save = store.get("save", "default")
+    save = store.get("save", DEFAULT_SAVE)
     if isinstance(save, dict):
         try:
             save = {int(k): v for k, v in save.items()}
@@ -144,16 +147,17 @@ def parse_config(text):
         save = None
     if store.get("out") == "":
         raise ConfigError("'store.out' must be a file path, got an empty string")
-    compression = store.get("compression", "lzf")
+    compression = store.get("compression", DEFAULT_COMPRESSION)
     return RunConfig(
         network=network, inputs=_inputs(data.get("inputs", {}), network.input_dim),
-        n_networks=run["n_networks"], seed=run.get("seed", 0),
-        method=run.get("method", "auto"), dtype=run.get("dtype", "float64"),
-        observables=tuple(run.get("observables", ("two_point", "four_point"))),
+        n_networks=run["n_networks"], seed=run.get("seed", DEFAULT_SEED),
+        method=run.get("method", DEFAULT_METHOD), dtype=run.get("dtype", DEFAULT_DTYPE.name),
+        observables=tuple(run.get("observables", DEFAULT_OBSERVABLES)),
         batch_size=run.get("batch_size"), out=store.get("out"), save=save,
         compression=None if compression == "none" else compression,
-        lambda_b=run.get("lambda_b", 1.0), lambda_w=run.get("lambda_w", 1.0),
-        ntk_readouts=run.get("ntk_readouts", 2))
+        lambda_b=run.get("lambda_b", DEFAULT_LAMBDA_B),
+        lambda_w=run.get("lambda_w", DEFAULT_LAMBDA_W),
+        ntk_readouts=run.get("ntk_readouts", DEFAULT_NTK_READOUTS))
 
 
 def load_config(path):
