@@ -31,9 +31,10 @@ import numpy as np
 
 import nnft_fast as nf
 from nnft_fast.accumulators import MomentLayout
+from nnft_fast.kernels.cpu import codes
 from nnft_fast.kernels.cpu import moments as cpu_moments
 from nnft_fast.kernels.cpu.rng import fill_normal
-from nnft_fast.sampling import _kernel_args
+from nnft_fast.run import EnsembleRun
 
 from . import probes
 from .baselines import blas_thread_count, blas_threads, haar_weights, run_dense_baseline
@@ -457,10 +458,10 @@ def build_probes(x):
     """Probe methods for the time breakdown of the projected (and dense) path."""
     net_g = r1_network("gaussian")
     net_o = r1_network("orthogonal")
-    args_g, offsets = _kernel_args(net_g, x)
-    args_o, _ = _kernel_args(net_o, x)
-    xt, widths, cw, cb, init_g, act = args_g
-    init_o = args_o[4]
+    args_g = EnsembleRun(net_g, x, SAMPLE_SEED, backend="cpu").kernel_args
+    xt, widths, cw, cb, init_g, act = args_g.network_args
+    offsets = args_g.offsets
+    init_o = EnsembleRun(net_o, x, SAMPLE_SEED, backend="cpu").kernel_args.init_code
     proj_normals = np.array([n_out * min(n_in, R1_B) for n_in, n_out
                              in zip(R1_WIDTHS[:-1], R1_WIDTHS[1:])], np.int64)
     dense_normals = np.array([n_out * n_in for n_in, n_out
@@ -494,7 +495,7 @@ def build_probes(x):
         return run
 
     pre = np.empty((32, offsets[-1]))
-    cpu_moments.batch_preactivations(cpu_moments.METHOD_PROJECTED, np.int64(0), 32, seed, xt,
+    cpu_moments.batch_preactivations(codes.METHOD_PROJECTED, np.int64(0), 32, seed, xt,
                                      widths, cw, cb, init_g, act, offsets, pre)
     tables = MomentLayout(R1_B, True).kernel_tables()
 
@@ -503,7 +504,7 @@ def build_probes(x):
         return lambda n: probes.moments_only(n, pre, widths, R1_B, offsets, *tables, four,
                                              n_stat, sink(n))
 
-    P, D = cpu_moments.METHOD_PROJECTED, cpu_moments.METHOD_DENSE
+    P, D = codes.METHOD_PROJECTED, codes.METHOD_DENSE
     return [
         ProbeMethod("rng_projected", "RNG only, projected normals (16k/network)",
                     rng(proj_normals)),

@@ -21,7 +21,7 @@ import numpy as np
 
 import nnft_fast as nf
 from nnft_fast.distributed import sample_sharded
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 
 def r1_run(width, depth, seed):

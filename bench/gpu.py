@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import nnft_fast as nf
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 R1 = dict(widths=(64,) + (512,) * 8, activation="relu", cw=2.0, cb=0.0, n_inputs=4)
 WIDE = dict(widths=(64,) + (2048,) * 4, activation="relu", cw=2.0, cb=0.0, n_inputs=4)

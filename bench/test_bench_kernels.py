@@ -24,10 +24,11 @@ pytest.importorskip("pytest_benchmark")
 
 import nnft_fast as nf  # noqa: E402
 from nnft_fast.accumulators import MomentAccumulator, MomentLayout  # noqa: E402
+from nnft_fast.kernels.cpu import codes  # noqa: E402
 from nnft_fast.kernels.cpu import moments as cpu_moments  # noqa: E402
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices  # noqa: E402
 from nnft_fast.kernels.cpu.rng import fill_normal  # noqa: E402
-from nnft_fast.sampling import _kernel_args  # noqa: E402
+from nnft_fast.run import STATS_BYTES_PER_BATCH, EnsembleRun  # noqa: E402
 
 from bench import probes  # noqa: E402
 from bench.compare import (R1_B, R1_WIDTHS, projected_normals_per_network,  # noqa: E402
@@ -80,9 +81,10 @@ def test_r1_sample_two_point_only(benchmark, x):
 def test_r1_moments_only(benchmark, x, four_point):
     """The per-layer statistics kernel alone, on precomputed R1 preactivations."""
     net = r1_network("gaussian")
-    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(net, x)
+    args = EnsembleRun(net, x, SEED, backend="cpu").kernel_args
+    (xt, widths, cw, cb, init_code, act), offsets = args.network_args, args.offsets
     pre = np.empty((32, offsets[-1]))
-    cpu_moments.batch_preactivations(cpu_moments.METHOD_PROJECTED, np.int64(0), 32,
+    cpu_moments.batch_preactivations(codes.METHOD_PROJECTED, np.int64(0), 32,
                                      np.uint64(SEED), xt, widths, cw, cb, init_code, act,
                                      offsets, pre)
     tables = MomentLayout(R1_B, True).kernel_tables()
@@ -107,8 +109,9 @@ def test_r1_moments_only(benchmark, x, four_point):
 def test_r1_forward_only(benchmark, x, init, method, n_networks):
     """The forward pass alone (``probes.forward_only``: the package's ``forward_one`` with
     buffers reused per chunk, as in ``batch_statistics``), no statistics, all threads."""
-    (xt, widths, cw, cb, init_code, act), offsets = _kernel_args(r1_network(init), x)
-    code = cpu_moments.METHOD_PROJECTED if method == "projected" else cpu_moments.METHOD_DENSE
+    args = EnsembleRun(r1_network(init), x, SEED, backend="cpu").kernel_args
+    (xt, widths, cw, cb, init_code, act), offsets = args.network_args, args.offsets
+    code = codes.METHOD_PROJECTED if method == "projected" else codes.METHOD_DENSE
     sink = np.empty(n_networks)
 
     def run():
@@ -124,10 +127,10 @@ def test_r1_forward_only(benchmark, x, init, method, n_networks):
 
 def _r1_batch_stats():
     """One default-size batch of R1 per-network statistics (two- and four-point): what
-    ``nf.sample`` hands the accumulator per batch (8 MiB, see sampling.default_batch_size)."""
+    ``nf.sample`` hands the accumulator per batch (see EnsembleRun.default_batch_size)."""
     n_stat = MomentLayout(R1_B, True).n_stat
     n_layers = len(R1_WIDTHS) - 1
-    batch = 8 * 2 ** 20 // (n_layers * n_stat * 8)
+    batch = STATS_BYTES_PER_BATCH // (n_layers * n_stat * 8)
     return np.random.default_rng(SEED).standard_normal((batch, n_layers, n_stat))
 
 
@@ -255,10 +258,10 @@ import json, time
 t0 = time.perf_counter()
 import numpy as np
 from nnft_fast.accumulators import MomentAccumulator, MomentLayout
-from nnft_fast.kernels.cpu import moments
+from nnft_fast.kernels.cpu import codes, moments
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 from nnft_fast.kernels.cpu.rng import fill_normal
-from nnft_fast.sampling import _kernel_args
+from nnft_fast.run import EnsembleRun
 from bench import probes
 from bench.compare import R1_B, R1_WIDTHS, r1_inputs, r1_network
 out = {"import_s": time.perf_counter() - t0}
@@ -277,14 +280,15 @@ twice("rng_fill_normal", lambda: fill_normal(buf, seed, zero, np.uint64(0), 1.0)
 frames, mats = np.empty((64, 512, 4)), np.empty((1, 512, 512))
 twice("haar_frames_512x4", lambda: batch_haar_matrices(seed, zero, np.uint64(0), frames))
 twice("haar_matrix_512x512", lambda: batch_haar_matrices(seed, zero, np.uint64(0), mats))
-(xt, widths, cw, cb, init, act), offsets = _kernel_args(r1_network("gaussian"), r1_inputs())
+args = EnsembleRun(r1_network("gaussian"), r1_inputs(), 1, backend="cpu").kernel_args
+(xt, widths, cw, cb, init, act), offsets = args.network_args, args.offsets
 pre = np.empty((4, offsets[-1]))
-for key, code in (("projected", moments.METHOD_PROJECTED), ("dense", moments.METHOD_DENSE)):
+for key, code in (("projected", codes.METHOD_PROJECTED), ("dense", codes.METHOD_DENSE)):
     twice(f"forward_batch_preactivations_{key}", lambda: moments.batch_preactivations(
         code, zero, 4, seed, xt, widths, cw, cb, init, act, offsets, pre))
 sink = np.empty(4)
 twice("forward_only_probe", lambda: probes.forward_only(
-    moments.METHOD_PROJECTED, 4, seed, xt, widths, cw, cb, init, act, offsets, sink))
+    codes.METHOD_PROJECTED, 4, seed, xt, widths, cw, cb, init, act, offsets, sink))
 acc = MomentAccumulator(R1_WIDTHS, R1_B, True)
 stats = np.zeros((16, len(R1_WIDTHS) - 1, MomentLayout(R1_B, True).n_stat))
 twice("accumulate_add_to_blocks", lambda: acc.add(stats, 0))

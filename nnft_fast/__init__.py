@@ -8,10 +8,11 @@ from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
 from .ensemble import Ensemble, Estimate, LayerMoments, TooFewNetworksWarning
+from .h5format import StoreError, open_store as open
 from .network import INITS, Network
 from .ntk import LayerNTK, NTKFluctuations
 from .sampling import haar_orthogonal, ntk_samples, preactivations, sample
-from .store import StoreError, open_store as open, read_raw, reanalyze, resume, store_info
+from .store import read_raw, reanalyze, resume, store_info
 from .threads import thread_limit
 
 __version__ = "0.1.0"

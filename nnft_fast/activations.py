@@ -15,8 +15,8 @@ from numba import njit
 from numba.core.errors import NumbaError
 from numba.core.registry import CPUDispatcher
 
-from nnft_fast.kernels.cpu.activations import (ACTIVATION_NAMES, LEAKY_RELU_SLOPE, activate,
-                                               activate_derivative)
+from nnft_fast.kernels.cpu.activations import LEAKY_RELU_SLOPE, activate, activate_derivative
+from nnft_fast.kernels.cpu.codes import ACTIVATION_NAMES
 
 USER_CODE = -1
 

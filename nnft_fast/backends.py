@@ -25,11 +25,16 @@ def cuda_available():
         return False
 
 
-def resolve_backend(backend):
-    """'auto' | 'cpu' | 'cuda' -> the backend that will run: 'cpu' or 'cuda'."""
+def check_backend(backend):
+    """``backend``, one of ``BACKENDS`` (ValueError otherwise)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "cpu":
+    return backend
+
+
+def resolve_backend(backend):
+    """'auto' | 'cpu' | 'cuda' -> the backend that will run: 'cpu' or 'cuda'."""
+    if check_backend(backend) == "cpu":
         return "cpu"
     available = cuda_available()
     if backend == "cuda" and not available:

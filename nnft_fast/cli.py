@@ -18,6 +18,7 @@ from .config import ConfigError, load_config
 from .network import Network
 from .progress import Progress, ShardProgress
 from .report import write_report
+from .run import DEFAULT_BACKEND, DEFAULT_SEED
 from .sampling import sample
 
 DEMO_WIDTH = 32
@@ -123,7 +124,7 @@ def build_parser():
     positive = _int_at_least(1)
 
     def common(p):
-        p.add_argument("--backend", choices=BACKENDS, default="auto",
+        p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
                        help="cpu, cuda (a GPU is required) or auto (the GPU if Numba sees "
                             "one); default auto")
         p.add_argument("--threads", type=positive, default=None, help="Numba threads")
@@ -153,7 +154,7 @@ def build_parser():
     demo = sub.add_parser("demo", help="Gaussian vs orthogonal weights at criticality")
     demo.add_argument("--networks", type=_int_at_least(2), default=400_000,
                       help="networks per ensemble (default 400000)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
     demo.add_argument("--out", default="nnft-demo", help="output directory")
     demo.add_argument("--threads", type=positive, default=None)
     demo.add_argument("--quiet", action="store_true")

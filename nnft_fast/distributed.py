@@ -3,7 +3,7 @@
 The ensemble ``first_network .. first_network + n_networks - 1`` is cut into *shards*:
 contiguous ranges of ``shard_size`` network indices (the last one shorter). Each shard
 runs the ordinary engine on a worker -- ``_run_shard``, a picklable top-level function
-that rebuilds the run from its JSON-able description (``store.run_config``), so workers
+that rebuilds the run from its JSON-able description (``run.run_config``), so workers
 need nothing but the installed package -- and returns its mergeable accumulator state
 (block sums and counts, docs/estimators.md#blocks). The driver adds the shards' block sums **in
 shard order**, whatever order they complete in.
@@ -26,10 +26,11 @@ Reproducibility (what holds, exactly):
   were counted, are always identical; raw outputs are per network and bit-identical.
 
 With a store (``store="run.h5"``) each shard streams into its own file
-``run.h5.shards/shard_000012.h5`` through ``store.sample_to_store`` (shared file system
-assumed); a retried or re-run shard resumes from its own committed count
-(``store.resume``). When every shard is complete the driver writes ``run.h5``: the
-schema of ``nnft_fast.store`` (``nf.open``, ``store_info``, ``read_raw``, ``reanalyze``
+``run.h5.shards/shard_000012.h5`` through the ``shard_writer`` the caller passes
+(``nf.sample`` passes ``store.write_shard``: this module never imports the store; shared
+file system assumed); a retried or re-run shard resumes from its own committed count.
+When every shard is complete the driver writes ``run.h5``: the file format of
+``nnft_fast.h5format`` (``nf.open``, ``store_info``, ``read_raw``, ``reanalyze``
 read it), with the merged accumulators and ``/raw/layer_<l>`` as HDF5 *virtual datasets*
 over the shard files (relative paths: move the file and its ``.shards`` directory
 together). ``committed`` is written last; the file is written under a temporary name and
@@ -38,7 +39,6 @@ again (without ``overwrite``) reuses every shard file whose configuration matche
 only computes what is missing.
 """
 import concurrent.futures as cf
-import json
 import math
 import os
 import uuid
@@ -47,18 +47,21 @@ from contextlib import contextmanager
 import h5py
 import numpy as np
 
-from . import store as _store
-from .backends import BACKENDS
+from .backends import check_backend
+from .h5format import (ACCUMULATOR_GROUPS, SLOTS, StoreError, check_new_file, create_slots,
+                       open_store, write_header, write_slot)
 from .progress import ShardProgress  # noqa: F401  (re-exported)
-from .sampling import EnsembleRun, check_int, check_network_range
+from .run import (DEFAULT_COMPRESSION, EnsembleRun, check_compression, check_int,
+                  check_network_range, run_config, run_from_config)
 from .threads import thread_limit
-from .h5files import open_h5
 from .writer_lock import WriterLock
 
 SHARD_DIGITS = 6
 MIN_DEFAULT_SHARD = 4096
 MAX_DEFAULT_SHARD = 2 ** 18
 DEFAULT_MAX_PENDING = 256
+DEFAULT_RETRIES = 2
+DEFAULT_WORKER_BACKEND = "cpu"   # bit-identity across worker counts holds per backend
 
 
 class ShardError(RuntimeError):
@@ -112,7 +115,7 @@ def _run_shard(task, attempt=0):
     their arguments (Dask's ``pure=True``). Returns {"index", "start", "count",
     "accumulator": state, "ntk_accumulator": state or None}."""
     config, inputs = task["config"], task["inputs"]
-    run = _store.run_from_config(config, inputs, task["backend"])
+    run = run_from_config(config, inputs, task["backend"])
     start, count = config["first_network"], config["n_networks"]
     path = task["path"]
     if path is None:
@@ -120,7 +123,9 @@ def _run_shard(task, attempt=0):
                                           task["threads"])
         backend = run.backend
     else:
-        ens = _compute_to_file(run, config, path, task)
+        ens = task["writer"](run, config, path, batch_size=task["batch_size"],
+                             threads=task["threads"], compression=task["compression"],
+                             backend=task["backend"])
         acc, ntk_acc = ens.accumulator, ens.ntk_accumulator
         if ens.n_networks != count:
             raise ShardError(f"{path} holds {ens.n_networks} networks, expected {count}")
@@ -135,57 +140,24 @@ def _compute_in_memory(run, start, count, batch_size, threads):
         return run.accumulate(start, count, batch_size)
 
 
-def _compute_to_file(run, config, path, task):
-    """Stream the shard into ``path``, resuming a file a previous attempt left."""
-    kwargs = {"batch_size": task["batch_size"], "threads": task["threads"]}
-    if os.path.exists(path):
-        try:
-            return _store.resume(path, expect=config, backend=task["backend"], **kwargs)
-        except _store.StoreError:
-            if not _restartable(path, config):
-                raise
-            os.remove(path)  # never held a committed network of this shard: start over
-    return _store.sample_to_store(run, config["n_networks"], path,
-                                  first_network=config["first_network"], overwrite=True,
-                                  compression=task["compression"], **kwargs)
-
-
-def _restartable(path, config):
-    """Whether a shard file that cannot be resumed may be replaced: no live writer holds
-    it, and it is not the store of a different configuration (a header that cannot be
-    read at all means the writer died while creating it)."""
-    try:
-        lock = WriterLock(path)
-    except BlockingIOError:
-        return False
-    try:
-        try:
-            with open_h5(path, "r") as f:
-                stored = json.loads(f.attrs["config"])
-        except Exception:
-            return True
-        return stored == config
-    finally:
-        lock.release()
-
-
 # --------------------------------------------------------------------------- driver side
 
 
 def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size, threads,
-                     compression, max_pending, backend):
+                     compression, max_pending, backend, store, shard_writer):
+    """The arguments of the driver and of its workers, checked before any shard is
+    submitted (the run itself is an ``EnsembleRun``, validated when it was made)."""
     if not isinstance(run, EnsembleRun):
-        raise TypeError(f"run must be an nnft_fast.sampling.EnsembleRun, got "
+        raise TypeError(f"run must be an nnft_fast.run.EnsembleRun, got "
                         f"{type(run).__name__}")
     if not isinstance(executor, cf.Executor):
         raise TypeError("executor must be a concurrent.futures.Executor (e.g. "
                         "dask.distributed.Client(...).get_executor(), "
                         "mpi4py.futures.MPIPoolExecutor(), ProcessPoolExecutor()), got "
                         f"{type(executor).__name__}")
-    if not run.network.activation.is_builtin:
-        raise ValueError("sharded runs need a built-in activation: workers rebuild the "
-                         f"run from its description (user activation "
-                         f"{run.network.activation.name!r})")
+    if store is not None and not callable(shard_writer):
+        raise TypeError("store= needs shard_writer=, the function that streams a shard "
+                        "into its file (nnft_fast.store.write_shard; nf.sample passes it)")
     if shard_size is None:
         shard_size = default_shard_size(n_networks)
     shard_size = check_int("shard_size", shard_size, 1)
@@ -195,17 +167,14 @@ def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size,
         check_int("batch_size", batch_size, 1)
     if threads is not None:
         check_int("threads", threads, 1)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if compression not in _store.COMPRESSIONS:
-        raise ValueError(f"compression must be one of {_store.COMPRESSIONS}, "
-                         f"got {compression!r}")
+    check_backend(backend)
+    check_compression(compression)
     return shard_size
 
 
 def _prepare_store(store, overwrite):
     path = os.fspath(store)
-    _store.check_new_file(path, overwrite)
+    check_new_file(path, overwrite)
     shards = shard_directory(path)
     if overwrite:
         old = [os.path.join(shards, name) for name in sorted(os.listdir(shards))
@@ -223,8 +192,8 @@ def _remove_unused(path):
     try:
         lock = WriterLock(path)
     except BlockingIOError:
-        raise _store.StoreError(f"{path} is open by another process; refusing to overwrite "
-                                "it") from None
+        raise StoreError(f"{path} is open by another process; refusing to overwrite "
+                         "it") from None
     try:
         os.remove(path)
     finally:
@@ -232,9 +201,10 @@ def _remove_unused(path):
 
 
 def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=None,
-                   store=None, overwrite=False, compression="lzf", threads=None,
-                   progress=None, retries=2, batch_size=None,
-                   max_pending=DEFAULT_MAX_PENDING, backend="cpu"):
+                   store=None, shard_writer=None, overwrite=False,
+                   compression=DEFAULT_COMPRESSION, threads=None, progress=None,
+                   retries=DEFAULT_RETRIES, batch_size=None, max_pending=DEFAULT_MAX_PENDING,
+                   backend=DEFAULT_WORKER_BACKEND):
     """Run ``run`` (a validated ``EnsembleRun``) for networks first_network, ...,
     first_network + n_networks - 1, cut into shards executed on ``executor``; returns
     an ``nf.Ensemble`` (module docstring: what is bit-identical to what).
@@ -242,7 +212,10 @@ def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=Non
     executor: any ``concurrent.futures.Executor`` -- ``dask.distributed.Client(addr)
     .get_executor()``, ``mpi4py.futures.MPIPoolExecutor()``, a ``ProcessPoolExecutor``.
     shard_size: networks per shard (default ``default_shard_size(n_networks)``).
-    store: path of the merged HDF5 file; shard files go to ``<store>.shards/``.
+    store: path of the merged HDF5 file; shard files go to ``<store>.shards/``, written
+    on the workers by ``shard_writer(run, config, path, *, batch_size, threads,
+    compression, backend) -> Ensemble`` (``nnft_fast.store.write_shard``, which resumes
+    what an earlier attempt committed; required with a store).
     threads, batch_size: Numba threads and networks per batch inside each shard.
     progress: ``progress(networks done, total)`` as shards complete; if it also has a
     ``shard_done(done, total)`` method, that is called first (``ShardProgress``).
@@ -255,27 +228,27 @@ def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=Non
     """
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     shard_size = _check_arguments(run, executor, shard_size, n_networks, retries,
-                                  batch_size, threads, compression, max_pending, backend)
+                                  batch_size, threads, compression, max_pending, backend,
+                                  store, shard_writer)
+    # The workers' descriptions of their shards (a user activation is refused here).
+    configs = [run_config(run, count, start)
+               for start, count in shard_ranges(first_network, n_networks, shard_size)]
     path = _prepare_store(store, overwrite) if store is not None else None
     inputs = np.ascontiguousarray(run.inputs)
     token = uuid.uuid4().hex
-    tasks = []
-    for index, (start, count) in enumerate(shard_ranges(first_network, n_networks,
-                                                        shard_size)):
-        tasks.append({"index": index, "token": token, "inputs": inputs,
-                      "config": _store.run_config(run, count, start),
-                      "path": None if path is None else os.path.abspath(shard_path(path, index)),
-                      "batch_size": batch_size, "threads": threads,
-                      "compression": compression, "backend": backend})
+    tasks = [{"index": index, "token": token, "inputs": inputs, "config": config,
+              "path": None if path is None else os.path.abspath(shard_path(path, index)),
+              "writer": shard_writer, "batch_size": batch_size, "threads": threads,
+              "compression": compression, "backend": backend}
+             for index, config in enumerate(configs)]
     acc, ntk_acc, backends = _execute(run, tasks, executor, n_networks, progress, retries,
                                       max_pending)
+    backend_used = ",".join(sorted(backends))
     if path is None:
-        ens = run.ensemble(acc, first_network, n_networks, ntk_acc)
-        ens.backend = ",".join(sorted(backends))
-        return ens
+        return run.ensemble(acc, first_network, n_networks, ntk_acc, backend=backend_used)
     write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks,
-                       shard_size, ",".join(sorted(backends)))
-    return _store.open_store(path)
+                       shard_size, backend_used)
+    return open_store(path)
 
 
 def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
@@ -386,17 +359,17 @@ def dask_executor(scheduler=None, workers=None, threads_per_worker=1):
 
 
 def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks,
-                       shard_size, backend="cpu"):
-    """Write the store file ``path`` (schema of ``nnft_fast.store``) over complete shard
-    files: merged accumulators, raw outputs as virtual datasets, ``committed`` last."""
-    config = _store.run_config(run, n_networks, first_network)
+                       shard_size, backend=DEFAULT_WORKER_BACKEND):
+    """Write the store file ``path`` (``nnft_fast.h5format``) over complete shard files:
+    merged accumulators, raw outputs as virtual datasets, ``committed`` last."""
+    config = run_config(run, n_networks, first_network)
     directory = os.path.dirname(os.path.abspath(path))
     names = [os.path.relpath(task["path"], directory) for task in tasks]
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     shards = {"shard_size": shard_size, "n_shards": len(tasks), "files": names}
     try:
         with h5py.File(tmp, "w", libver="latest", locking=False) as f:
-            _store.write_header(f, run, config, backend, shards=shards)
+            write_header(f, run, config, backend, shards=shards)
             nb = run.inputs.shape[0]
             for layer, neurons in run.save:
                 layout = h5py.VirtualLayout(shape=(n_networks, neurons, nb), dtype=run.dtype)
@@ -407,12 +380,11 @@ def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks
                         name, f"raw/layer_{layer}", shape=(count, neurons, nb))
                     row += count
                 f.create_virtual_dataset(f"raw/layer_{layer}", layout, fillvalue=np.nan)
-            groups = [(name, merged) for name, merged in (("accumulator", acc),
-                                                           ("ntk_accumulator", ntk_acc))
+            groups = [(name, merged) for name, merged in zip(ACCUMULATOR_GROUPS, (acc, ntk_acc))
                       if merged is not None]
-            _store.create_slots(f, groups)
+            create_slots(f, groups)
             for name, merged in groups:
-                _store.write_slot(f[f"{name}/slot_0"], merged, n_networks)
+                write_slot(f[f"{name}/{SLOTS[0]}"], merged, n_networks)
             f.flush()
             f.attrs["committed"] = np.int64(n_networks)
             f.flush()

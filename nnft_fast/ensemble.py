@@ -63,12 +63,21 @@ class Ensemble:
 
     Layers are numbered 1..L as in docs/conventions.md#network. All tensors index inputs
     alpha = 0..B-1.
+
+    Provenance: ``backend``, the backend(s) that computed the networks ("cpu", "cuda" or
+    "cpu,cuda"; the networks are the same on both; None when unknown, e.g. an Ensemble
+    built from another library's samples); ``store_path``, the store file it was read
+    from (None for an ensemble computed in memory); ``target_networks``, the networks
+    that store's run aims at (its configured n_networks: more than ``n_networks`` while
+    the run is incomplete; None without a store).
     """
 
     def __init__(self, network, inputs, seed, method, dtype, accumulator: MomentAccumulator,
-                 network_ranges=(), ntk_accumulator=None):
+                 network_ranges=(), ntk_accumulator=None, *, backend=None, store_path=None,
+                 target_networks=None):
         """network_ranges: the (start, stop) index ranges of the networks it holds;
-        ntk_accumulator: an ``NTKAccumulator`` when 'ntk' was among the observables."""
+        ntk_accumulator: an ``NTKAccumulator`` when 'ntk' was among the observables;
+        backend, store_path, target_networks: the provenance (class docstring)."""
         self.network = network
         self.inputs = inputs
         self.seed = seed
@@ -77,6 +86,9 @@ class Ensemble:
         self.accumulator = accumulator
         self.network_ranges = tuple(sorted(network_ranges))
         self.ntk_accumulator = ntk_accumulator
+        self.backend = backend
+        self.store_path = store_path
+        self.target_networks = target_networks
 
     @property
     def n_networks(self):
@@ -240,7 +252,14 @@ class Ensemble:
         return self.estimate(layer, lambda m: m.vertex)
 
     def merge(self, other):
-        """Ensemble over the union of two disjoint sets of networks of the same run."""
+        """Ensemble over the union of two disjoint sets of networks of the same run.
+
+        Provenance of the union: ``backend`` lists the backends of both ("cpu,cuda"; None
+        if either is unknown); ``store_path`` is kept where both come from the same file,
+        else None; ``target_networks`` is None unless both have one: then the common
+        target of pieces of one file's run, else the sum (two runs aiming at t1 and t2
+        networks together aim at t1 + t2).
+        """
         if not isinstance(other, Ensemble):
             raise TypeError("can only merge with another Ensemble")
         if (self.network != other.network or self.seed != other.seed
@@ -256,8 +275,17 @@ class Ensemble:
         if self.has_ntk != other.has_ntk:
             raise ValueError("cannot merge an ensemble with NTK statistics and one without")
         ntk = self.ntk_accumulator.merge(other.ntk_accumulator) if self.has_ntk else None
+        backend = None
+        if self.backend is not None and other.backend is not None:
+            backend = ",".join(sorted(set(self.backend.split(",")) | set(other.backend.split(","))))
+        store_path = self.store_path if self.store_path == other.store_path else None
+        targets = (self.target_networks, other.target_networks)
+        target = None
+        if None not in targets:
+            target = sum(targets) if store_path is None else max(targets)
         return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        self.accumulator.merge(other.accumulator), ranges, ntk)
+                        self.accumulator.merge(other.accumulator), ranges, ntk,
+                        backend=backend, store_path=store_path, target_networks=target)
 
 
 __all__ = ["Estimate", "Ensemble", "LayerMoments", "TooFewNetworksWarning"]

@@ -1,6 +1,9 @@
 """Host side of the CUDA backend: device copies of a run's constant arrays, batch
 launches of the ``kernels/cuda`` kernels, and block accumulation on the device.
 
+``CudaEngine`` is the twin of ``cpu_engine.CpuEngine``: built from the run's
+``KernelArgs`` alone, with the same ``compute(start, count)``.
+
 A batch's per-network statistics stay on the GPU (``DeviceStatistics``); the
 accumulators add them there with ``add_to_blocks_kernel`` in the CPU's order, so only the
 block sums (n_blocks x L x n_stat float64) and one finiteness flag per network and layer
@@ -60,41 +63,41 @@ class DeviceStatistics:
 
 
 class CudaEngine:
-    """Launches the CUDA kernels for batches of one ``EnsembleRun``."""
+    """Launches the CUDA kernels for batches of one run, from its ``KernelArgs``."""
 
-    def __init__(self, run):
-        self.run = run
-        xt, widths, cw, cb, init_code, act_code = run._args
-        self.codes = (int(run._method_code), int(init_code), int(act_code))
-        self.xt, self.widths, self.cw, self.cb = (cuda.to_device(a) for a in (xt, widths, cw, cb))
-        self.tables = tuple(cuda.to_device(t) for t in run._tables)
-        self.save_layers = cuda.to_device(run._save_layers)
-        self.save_neurons = cuda.to_device(run._save_neurons)
-        nb = xt.shape[1]
-        if run.ntk is None:
-            layout = gpu_forward.work_layout(run._method_code, init_code, widths, nb)
+    def __init__(self, args):
+        self.args = args
+        self.codes = (int(args.method_code), int(args.init_code), int(args.act_code))
+        self.xt, self.widths, self.cw, self.cb = (cuda.to_device(a) for a in
+                                                  (args.xt, args.widths, args.cw, args.cb))
+        self.tables = tuple(cuda.to_device(t) for t in args.tables)
+        self.save_layers = cuda.to_device(args.save_layers)
+        self.save_neurons = cuda.to_device(args.save_neurons)
+        if args.ntk is None:
+            layout = gpu_forward.work_layout(args.method_code, args.init_code, args.widths,
+                                             args.n_inputs)
         else:
             from nnft_fast.kernels.cuda import ntk as gpu_ntk
-            layout = gpu_ntk.ntk_work_layout(run._method_code, init_code, widths, nb,
-                                             run.ntk.readouts)
+            layout = gpu_ntk.ntk_work_layout(args.method_code, args.init_code, args.widths,
+                                             args.n_inputs, args.ntk.readouts)
         self.layout = cuda.to_device(layout)
         self.row = int(layout[-1])
         self.resident = max(1, WORK_BYTES // (8 * self.row))
 
-    def compute(self, start, count, n_stat, n_raw, n_ntk_stat):
+    def compute(self, start, count):
         """(DeviceStatistics, raw (count, n_raw) on the host, DeviceStatistics of the NTK
         or None) of networks start .. start + count - 1."""
-        run = self.run
+        a = self.args
         method_code, init_code, act_code = self.codes
-        n_layers = run.network.n_layers
-        stats = cuda.device_array((count, n_layers, n_stat))
+        n_raw = a.n_raw
+        stats = cuda.device_array((count, a.n_layers, a.n_stat))
         raw = cuda.device_array((count, max(n_raw, 1)))
         ntk_stats = None
-        if n_ntk_stat:
-            ntk_stats = cuda.device_array((count, n_layers, n_ntk_stat))
+        if a.ntk is not None:
+            ntk_stats = cuda.device_array((count, a.n_layers, a.n_ntk_stat))
         work = cuda.device_array((min(count, self.resident), self.row))
-        four_point = bool(run.layout.four_point)
-        seed = np.uint64(run.seed)
+        four_point = bool(a.four_point)
+        seed = a.seed
         for off in range(0, count, self.resident):
             size = min(self.resident, count - off)
             first = np.int64(start + off)
@@ -108,8 +111,8 @@ class CudaEngine:
                 from nnft_fast.kernels.cuda import ntk as gpu_ntk
                 gpu_ntk.ntk_statistics_kernel[size, THREADS](
                     method_code, first, seed, self.xt, self.widths, self.cw, self.cb,
-                    init_code, act_code, run.ntk.lambda_b, run.ntk.lambda_w, *self.tables,
-                    four_point, stats[part], ntk_stats[part], np.int64(run.ntk.readouts),
+                    init_code, act_code, a.ntk.lambda_b, a.ntk.lambda_w, *self.tables,
+                    four_point, stats[part], ntk_stats[part], np.int64(a.ntk.readouts),
                     self.save_layers, self.save_neurons, raw[part], work, self.layout)
         host_raw = raw.copy_to_host()[:, :n_raw] if n_raw else np.empty((count, 0))
         cuda.synchronize()

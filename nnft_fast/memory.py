@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from nnft_fast.kernels.cpu.moments import (METHOD_DENSE, METHOD_PROJECTED, chunk_count,
-                                           forward_workspace_size, statistics_workspace_size)
+from nnft_fast.kernels.cpu.codes import METHOD_CODES
+from nnft_fast.kernels.cpu.moments import (chunk_count, forward_workspace_size,
+                                           statistics_workspace_size)
 from nnft_fast.kernels.cpu.ntk import ntk_workspace_size
 
 from .ntk import ntk_statistics_size
@@ -120,7 +121,7 @@ def _scratch_need(run, kind, in_flight):
     widths = np.array(run.network.widths, np.float64)  # absurd widths: huge, no overflow
     nb, n_max, n_layers = run.inputs.shape[0], widths.max(), run.network.n_layers
     dense = run.method == "dense"
-    method_code = METHOD_DENSE if dense else METHOD_PROJECTED
+    method_code = METHOD_CODES[run.method]
     layer = int(np.argmax(widths[1:] * widths[:-1])) + 1
     # float64 arrays the weight draws allocate themselves (kernels.cpu.haar): the Haar
     # matrix, its copy and the Gaussian it is the QR of (dense); the frame's Gaussian

@@ -3,10 +3,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnft_fast.kernels.cpu.codes import INIT_CODES
+
 from .activations import Activation, get_activation
 
-INITS = ("gaussian", "orthogonal", "uniform")
-INIT_CODES = {"gaussian": 0, "orthogonal": 1, "uniform": 2}
+INITS = tuple(INIT_CODES)
+DEFAULT_ACTIVATION = "relu"
+DEFAULT_INIT = "gaussian"
+DEFAULT_CW = 1.0
+DEFAULT_CB = 0.0
 # Laws for which the projected sampler (docs/projected-sampler.md) is exact (rotation invariant).
 PROJECTABLE_INITS = ("gaussian", "orthogonal")
 
@@ -54,10 +59,10 @@ class Network:
     """
 
     widths: tuple
-    activation: object = "relu"
-    init: str = "gaussian"
-    cw: object = 1.0
-    cb: object = 0.0
+    activation: object = DEFAULT_ACTIVATION
+    init: str = DEFAULT_INIT
+    cw: object = DEFAULT_CW
+    cb: object = DEFAULT_CB
     cw_array: np.ndarray = field(init=False, repr=False, compare=False)
     cb_array: np.ndarray = field(init=False, repr=False, compare=False)
 

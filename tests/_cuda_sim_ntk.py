@@ -16,7 +16,7 @@ from nnft_fast.kernels.cpu import ntk as cpu_ntk
 from nnft_fast.kernels.cuda import ntk as gpu_ntk
 from nnft_fast.kernels.cuda.block import THREADS
 from nnft_fast.ntk import ntk_statistics_size
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 FIRST, COUNT, SEED = 5, 2, 11
 X3 = np.array([[0.8, -0.5, 1.1],
@@ -38,12 +38,13 @@ def rel(got, ref):
 
 
 def gpu_ntk_samples(run, lambda_b, lambda_w):
-    xt, widths, cw, cb, init_code, act_code = run._args
+    args = run.kernel_args
+    xt, widths, cw, cb, init_code, act_code = args.network_args
     nb, r = xt.shape[1], run.ntk.readouts
-    layout = gpu_ntk.ntk_work_layout(run._method_code, init_code, widths, nb, r)
+    layout = gpu_ntk.ntk_work_layout(args.method_code, init_code, widths, nb, r)
     out = np.zeros((COUNT, len(widths) - 1, r, r, nb, nb))
     gpu_ntk.ntk_kernel[COUNT, THREADS](
-        run._method_code, np.int64(FIRST), np.uint64(SEED), xt, widths, cw, cb, init_code,
+        args.method_code, np.int64(FIRST), np.uint64(SEED), xt, widths, cw, cb, init_code,
         act_code, lambda_b, lambda_w, out, np.full((COUNT, layout[-1]), np.nan), layout)
     return out
 
@@ -54,7 +55,8 @@ def compare(widths, act, cb, init, method, x):
                       observables=("two_point", "four_point", "ntk"),
                       save={len(widths) - 1: 2}, ntk_readouts=2)
     assert run.method == method
-    xt, w, cw, cbs, init_code, act_code = run._args
+    args = run.kernel_args
+    xt, w, cw, cbs, init_code, act_code = args.network_args
     nb, n_layers, r = x.shape[0], len(widths) - 1, run.ntk.readouts
     name = f"{method} {init} {widths} {act} B={nb}"
     out = {}
@@ -62,8 +64,8 @@ def compare(widths, act, cb, init, method, x):
     ref = {}
     for lambda_w in (1.3, 2.0):
         ref[lambda_w] = np.empty((COUNT, n_layers, r, r, nb, nb))
-        cpu_ntk.batch_ntk(run._method_code, np.int64(FIRST), COUNT, np.uint64(SEED), xt, w,
-                          cw, cbs, init_code, act_code, 0.7, lambda_w, run._offsets,
+        cpu_ntk.batch_ntk(args.method_code, np.int64(FIRST), COUNT, np.uint64(SEED), xt, w,
+                          cw, cbs, init_code, act_code, 0.7, lambda_w, args.offsets,
                           ref[lambda_w])
     got = gpu_ntk_samples(run, 0.7, 1.3)
     out[f"ntk {name}"] = rel(got, ref[1.3])
@@ -74,17 +76,17 @@ def compare(widths, act, cb, init, method, x):
     ntk_stats = np.empty((COUNT, n_layers, ntk_statistics_size(nb)))
     raw = np.empty((COUNT, 2 * nb))
     cpu_ntk.batch_ntk_statistics(
-        run._method_code, np.int64(FIRST), COUNT, np.uint64(SEED), xt, w, cw, cbs, init_code,
-        act_code, 0.7, 1.3, run._offsets, *run._tables, True, stats, ntk_stats, r,
-        run._save_layers, run._save_neurons, raw)
-    layout = gpu_ntk.ntk_work_layout(run._method_code, init_code, w, nb, r)
+        args.method_code, np.int64(FIRST), COUNT, np.uint64(SEED), xt, w, cw, cbs, init_code,
+        act_code, 0.7, 1.3, args.offsets, *args.tables, True, stats, ntk_stats, r,
+        args.save_layers, args.save_neurons, raw)
+    layout = gpu_ntk.ntk_work_layout(args.method_code, init_code, w, nb, r)
     got = np.zeros_like(stats)
     got_ntk = np.zeros((COUNT, n_layers, ntk_statistics_size(nb)))
     got_raw = np.zeros_like(raw)
     gpu_ntk.ntk_statistics_kernel[COUNT, THREADS](
-        run._method_code, np.int64(FIRST), np.uint64(SEED), xt, w, cw, cbs, init_code,
-        act_code, 0.7, 1.3, *run._tables, True, got, got_ntk, r, run._save_layers,
-        run._save_neurons, got_raw, np.full((COUNT, layout[-1]), np.nan), layout)
+        args.method_code, np.int64(FIRST), np.uint64(SEED), xt, w, cw, cbs, init_code,
+        act_code, 0.7, 1.3, *args.tables, True, got, got_ntk, r, args.save_layers,
+        args.save_neurons, got_raw, np.full((COUNT, layout[-1]), np.nan), layout)
     out[f"stats {name}"] = rel(got, stats)
     out[f"ntk_stats {name}"] = rel(got_ntk, ntk_stats)
     out[f"raw {name}"] = rel(got_raw, raw)

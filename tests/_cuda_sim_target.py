@@ -20,7 +20,7 @@ from nnft_fast.kernels.cuda import forward as gpu_forward
 from nnft_fast.kernels.cuda import haar as gpu_haar
 from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda import rng as gpu
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 THREADS = gpu_forward.THREADS   # the block kernels' fixed block size
 RNG_THREADS = 32                # several blocks of the stream kernels
@@ -84,14 +84,15 @@ def gpu_and_cpu(run, first=5, count=3):
     """(CPU statistics, CPU raw outputs, GPU statistics, GPU raw rows) of networks
     first .. first + count - 1 of ``run``: the CUDA statistics kernel vs the CPU batch."""
     ref, ref_raw, _ = run.compute(first, count)
-    xt, widths, cw, cbs, init_code, act_code = run._args
-    layout = gpu_forward.work_layout(run._method_code, init_code, widths, xt.shape[1])
+    args = run.kernel_args
+    xt, widths, cw, cbs, init_code, act_code = args.network_args
+    layout = gpu_forward.work_layout(args.method_code, init_code, widths, xt.shape[1])
     got = np.zeros_like(ref)
-    raw = np.zeros((count, int(run._save_neurons.sum()) * xt.shape[1]))
+    raw = np.zeros((count, int(args.save_neurons.sum()) * xt.shape[1]))
     gpu_moments.statistics_kernel[count, THREADS](
-        run._method_code, np.int64(first), np.uint64(run.seed), xt, widths, cw, cbs,
-        init_code, act_code, *run._tables, run.layout.four_point, got, run._save_layers,
-        run._save_neurons, raw, np.zeros((count, layout[-1])), layout)
+        args.method_code, np.int64(first), np.uint64(run.seed), xt, widths, cw, cbs,
+        init_code, act_code, *args.tables, run.layout.four_point, got, args.save_layers,
+        args.save_neurons, raw, np.zeros((count, layout[-1])), layout)
     return ref, ref_raw, got, raw
 
 

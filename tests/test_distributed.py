@@ -18,7 +18,8 @@ import pytest
 
 import nnft_fast as nf
 from nnft_fast import distributed as nd
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
+from nnft_fast.store import write_shard
 
 dd = pytest.importorskip("dask.distributed")
 
@@ -203,7 +204,8 @@ def test_merged_store_reads_back(client3, reference, tmp_path):
     main = tmp_path / "run" / "sharded.h5"
     main.parent.mkdir()
     ens = nd.sample_sharded(new_run(save=SAVE), N, client3.get_executor(), shard_size=SHARD,
-                            store=main, threads=1, batch_size=BATCH)
+                            store=main, shard_writer=write_shard, threads=1,
+                            batch_size=BATCH)
     single = str(tmp_path / "single.h5")
     nf.sample(NETWORK, X, N, SEED, store=single, save=SAVE)
     with cf.ThreadPoolExecutor(2) as pool:
@@ -231,7 +233,7 @@ def test_merged_store_reads_back(client3, reference, tmp_path):
     assert np.array_equal(nf.read_raw(moved / "sharded.h5", 1), nf.read_raw(single, 1))
     with pytest.raises(FileExistsError):
         nd.sample_sharded(new_run(save=SAVE), N, cf.ThreadPoolExecutor(1), shard_size=SHARD,
-                          store=moved / "sharded.h5")
+                          store=moved / "sharded.h5", shard_writer=write_shard)
 
 
 def test_failed_shard_resumes_from_its_committed_count(client3, tmp_path):
@@ -239,11 +241,13 @@ def test_failed_shard_resumes_from_its_committed_count(client3, tmp_path):
     markers.mkdir()
     executor = Sabotage(client3.get_executor(), markers, victim=2, mode="raise")
     ens = nd.sample_sharded(new_run(save=SAVE), N, executor, shard_size=SHARD,
-                            store=tmp_path / "r.h5", threads=1, batch_size=BATCH)
+                            store=tmp_path / "r.h5", shard_writer=write_shard, threads=1,
+                            batch_size=BATCH)
     assert (markers / "resumed_from").read_text() == str(2 * BATCH)
     with cf.ThreadPoolExecutor(2) as pool:
         clean = nd.sample_sharded(new_run(save=SAVE), N, pool, shard_size=SHARD,
-                                  store=tmp_path / "clean.h5", batch_size=BATCH)
+                                  store=tmp_path / "clean.h5", shard_writer=write_shard,
+                                  batch_size=BATCH)
     same_bits(ens, clean)
     counted_once(ens)
     for layer in SAVE:
@@ -258,7 +262,8 @@ def test_worker_killed_mid_run(client3, tmp_path):
     markers.mkdir()
     executor = Sabotage(client3.get_executor(), markers, victim=5, mode="kill")
     ens = nd.sample_sharded(new_run(save=SAVE), N, executor, shard_size=SHARD,
-                            store=tmp_path / "k.h5", threads=1, batch_size=BATCH)
+                            store=tmp_path / "k.h5", shard_writer=write_shard, threads=1,
+                            batch_size=BATCH)
     assert (markers / "hit").exists()
     assert (markers / "resumed_from").read_text() == str(2 * BATCH)   # not from zero
     counted_once(ens)
@@ -274,18 +279,22 @@ def test_rerun_after_lost_driver_reuses_shard_files(tmp_path):
     main = tmp_path / "m.h5"
     run = new_run(save=SAVE)
     with cf.ThreadPoolExecutor(2) as pool:
-        first = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main)
+        first = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main,
+                                  shard_writer=write_shard)
         os.remove(main)                      # the driver died before writing the main file
-        again = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main)
+        again = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main,
+                                  shard_writer=write_shard)
         same_bits(first, again)
         # shard files of another shard size are refused, not silently reused...
         os.remove(main)
         with pytest.raises(nd.ShardError, match="different configuration"):
-            nd.sample_sharded(run, 1000, pool, shard_size=400, store=main, retries=0)
+            nd.sample_sharded(run, 1000, pool, shard_size=400, store=main,
+                              shard_writer=write_shard, retries=0)
     # ...unless overwrite=True, which starts afresh (once the failed call's other shards
     # have let go of their files: overwrite refuses files in use)
     with cf.ThreadPoolExecutor(2) as pool:
-        fresh = nd.sample_sharded(run, 1000, pool, shard_size=400, store=main, overwrite=True)
+        fresh = nd.sample_sharded(run, 1000, pool, shard_size=400, store=main,
+                                  shard_writer=write_shard, overwrite=True)
     counted_once(fresh, 0, 1000)
     assert sorted(os.listdir(nd.shard_directory(main))) == \
         [f"shard_{k:06d}.h5" for k in range(3)]

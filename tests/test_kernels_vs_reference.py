@@ -13,7 +13,7 @@ import pytest
 
 import nnft_fast as nf
 from nnft_fast.kernels.cpu import rng
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 from . import reference as ref
 

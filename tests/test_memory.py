@@ -12,7 +12,7 @@ import nnft_fast as nf
 from nnft_fast import memory
 from nnft_fast.accumulators import MomentLayout
 from nnft_fast.config import ConfigError, parse_config
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 GB = 10 ** 9
 X1 = np.array([[0.5, -0.2, 0.9, 0.1]])

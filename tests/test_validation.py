@@ -9,7 +9,7 @@ from numba.extending import overload
 
 import nnft_fast as nf
 from nnft_fast.ensemble import TooFewNetworksWarning
-from nnft_fast.sampling import EnsembleRun
+from nnft_fast.run import EnsembleRun
 
 Z_PASS = 4.5
 Z_REJECT = 8.0

@@ -1,15 +1,16 @@
 """Built-in activations as one scalar switch, so every kernel compiles (and caches) once.
 
-``activate(code, x)`` / ``activate_derivative(code, x)``; codes are the positions in
-``ACTIVATION_NAMES``. User activations replace ``activate`` by rebinding the kernels
-(``kernels.cpu.specialise``).
+``activate(code, x)`` / ``activate_derivative(code, x)``; the codes are those of
+``codes.ACTIVATION_NAMES`` (the last one, exp, is the fall-through). User activations
+replace ``activate`` by rebinding the kernels (``kernels.cpu.specialise``).
 """
 import math
 
 from numba import njit
 
-ACTIVATION_NAMES = ("linear", "relu", "leaky_relu", "tanh", "erf", "gelu", "sigmoid",
-                    "softplus", "swish", "sin", "cos", "exp")
+from .codes import (ACT_COS, ACT_ERF, ACT_GELU, ACT_LEAKY_RELU, ACT_LINEAR, ACT_RELU,
+                    ACT_SIGMOID, ACT_SIN, ACT_SOFTPLUS, ACT_SWISH, ACT_TANH)
+
 LEAKY_RELU_SLOPE = 0.01
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -28,27 +29,27 @@ def sigmoid(x):
 @njit(cache=True)
 def activate(code, x):
     """sigma(x) for built-in activation ``code``."""
-    if code == 0:
+    if code == ACT_LINEAR:
         return x
-    if code == 1:
+    if code == ACT_RELU:
         return x if x > 0.0 else 0.0
-    if code == 2:
+    if code == ACT_LEAKY_RELU:
         return x if x > 0.0 else LEAKY_RELU_SLOPE * x
-    if code == 3:
+    if code == ACT_TANH:
         return math.tanh(x)
-    if code == 4:
+    if code == ACT_ERF:
         return math.erf(x)
-    if code == 5:
+    if code == ACT_GELU:
         return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
-    if code == 6:
+    if code == ACT_SIGMOID:
         return sigmoid(x)
-    if code == 7:
+    if code == ACT_SOFTPLUS:
         return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    if code == 8:
+    if code == ACT_SWISH:
         return x * sigmoid(x)
-    if code == 9:
+    if code == ACT_SIN:
         return math.sin(x)
-    if code == 10:
+    if code == ACT_COS:
         return math.cos(x)
     return math.exp(x)
 
@@ -56,29 +57,29 @@ def activate(code, x):
 @njit(cache=True)
 def activate_derivative(code, x):
     """sigma'(x) for built-in activation ``code``."""
-    if code == 0:
+    if code == ACT_LINEAR:
         return 1.0
-    if code == 1:
+    if code == ACT_RELU:
         return 1.0 if x > 0.0 else 0.0
-    if code == 2:
+    if code == ACT_LEAKY_RELU:
         return 1.0 if x > 0.0 else LEAKY_RELU_SLOPE
-    if code == 3:
+    if code == ACT_TANH:
         t = math.tanh(x)
         return 1.0 - t * t
-    if code == 4:
+    if code == ACT_ERF:
         return _TWO_OVER_SQRTPI * math.exp(-x * x)
-    if code == 5:
+    if code == ACT_GELU:
         return 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT2PI * math.exp(-0.5 * x * x)
-    if code == 6:
+    if code == ACT_SIGMOID:
         s = sigmoid(x)
         return s * (1.0 - s)
-    if code == 7:
+    if code == ACT_SOFTPLUS:
         return sigmoid(x)
-    if code == 8:
+    if code == ACT_SWISH:
         s = sigmoid(x)
         return s + x * s * (1.0 - s)
-    if code == 9:
+    if code == ACT_SIN:
         return math.cos(x)
-    if code == 10:
+    if code == ACT_COS:
         return -math.sin(x)
     return math.exp(x)

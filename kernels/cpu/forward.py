@@ -21,14 +21,11 @@ import numpy as np
 from numba import njit
 
 from .activations import activate
+from .codes import INIT_GAUSSIAN, INIT_UNIFORM
 from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .haar import (column_exponent, extract_r, haar_frame_from_stream, haar_matrix_from_stream,
                    householder_factor, scale_column)
 from .rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS, fill_normal, fill_uniform, stream_id
-
-INIT_GAUSSIAN = 0
-INIT_ORTHOGONAL = 1
-INIT_UNIFORM = 2
 
 
 @njit(fastmath=FASTMATH, cache=True)

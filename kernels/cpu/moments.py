@@ -11,12 +11,11 @@ All sums are float64 whatever the forward dtype.
 import numpy as np
 from numba import njit, prange
 
+from .codes import METHOD_DENSE
 from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .forward import (activate_layer, dense_preactivation, dense_workspace_size,
                       projected_preactivation, projected_workspace_size)
 
-METHOD_DENSE = 0
-METHOD_PROJECTED = 1
 CHUNK_NETWORKS = 16
 NEURON_BLOCK = 256
 

@@ -26,12 +26,12 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import activate_derivative
+from .codes import INIT_GAUSSIAN, METHOD_DENSE
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import (INIT_GAUSSIAN, activate_layer, orthogonal_scale, projected_scratch,
-                      projected_workspace_size)
+from .forward import activate_layer, orthogonal_scale, projected_scratch, projected_workspace_size
 from .haar import extract_r, form_q, householder_factor, sign_fix
-from .moments import (METHOD_DENSE, chunk_bounds, chunk_count, copy_neurons, layer_statistics,
-                      preactivation, statistics_workspace_size)
+from .moments import (chunk_bounds, chunk_count, copy_neurons, layer_statistics, preactivation,
+                      statistics_workspace_size)
 from .rng import PURPOSE_NTK, fill_normal, stream_id
 
 ROW_BLOCK = 8

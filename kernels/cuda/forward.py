@@ -16,8 +16,7 @@ import numpy as np
 from numba import cuda, int32
 
 from ..cpu import activations as cpu_activations
-from ..cpu.forward import INIT_GAUSSIAN, INIT_ORTHOGONAL, INIT_UNIFORM
-from ..cpu.moments import METHOD_DENSE
+from ..cpu.codes import INIT_GAUSSIAN, INIT_ORTHOGONAL, INIT_UNIFORM, METHOD_DENSE
 from ..cpu import rng as cpu_rng
 from ..cpu.rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS
 from .block import THREADS, fill_normals, fill_uniforms

@@ -35,8 +35,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ..cpu.forward import INIT_ORTHOGONAL
-from ..cpu.moments import METHOD_DENSE
+from ..cpu.codes import INIT_ORTHOGONAL, METHOD_DENSE
 from ..cpu.rng import PURPOSE_NTK
 from .block import THREADS, block_sum, fill_normals
 from .forward import (MAX_B, activate_derivative, activate_layer, load_inputs,

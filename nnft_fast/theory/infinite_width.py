@@ -11,7 +11,7 @@ Mean NTK with learning rates (lambda_b, lambda_W), docs/conventions.md#ntk norma
 import numpy as np
 
 from nnft_fast.network import Network
-from nnft_fast.sampling import validate_inputs
+from nnft_fast.run import DEFAULT_LAMBDA_B, DEFAULT_LAMBDA_W, validate_inputs
 
 from .gaussian_integrals import DEFAULT_NODES, dsigma_pair, numpy_activation, sigma_pair
 
@@ -48,7 +48,8 @@ def kernel_recursion(network: Network, X, n_nodes=DEFAULT_NODES):
     return _kernels_and_pairs(network, validate_inputs(network, X), n_nodes)[0]
 
 
-def ntk_recursion(network: Network, X, lambda_b=1.0, lambda_w=1.0, n_nodes=DEFAULT_NODES):
+def ntk_recursion(network: Network, X, lambda_b=DEFAULT_LAMBDA_B, lambda_w=DEFAULT_LAMBDA_W,
+                  n_nodes=DEFAULT_NODES):
     """Infinite-width mean NTK Theta^(l) for l = 1..L: list of (B, B) arrays.
 
     lambda_b, lambda_w: scalars (the same learning rates for every layer).

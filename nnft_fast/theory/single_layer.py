@@ -76,7 +76,8 @@ from scipy import integrate
 
 from nnft_fast.ensemble import Estimate
 from nnft_fast.network import Network
-from nnft_fast.sampling import sample, validate_inputs
+from nnft_fast.run import validate_inputs
+from nnft_fast.sampling import sample
 
 from .gaussian_integrals import closed_form_pair
 

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from nnft_fast.sampling import validate_inputs
+from nnft_fast.run import validate_inputs
 
 from .gaussian_integrals import numpy_activation
 from .infinite_width import kernel_recursion
