@@ -31,11 +31,14 @@ layout against the configuration, and HDF5 checks raw chunks (fletcher32) and me
 any mismatch is a ``StoreError`` naming the part. Handles fail fast on corrupt metadata
 (``h5files.open_h5``).
 """
+from __future__ import annotations
+
 import contextlib
 import datetime
 import json
 import os
 import socket
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +46,9 @@ from .h5files import LIVE_WRITER_READ_ATTEMPTS, has_hdf5_signature, open_h5
 from .integrity import digest, slot_digest
 from .run import run_from_config
 from .writer_lock import SWMR_WRITE_FLAG, read_superblock, writer_alive
+
+if TYPE_CHECKING:
+    from .ensemble import Ensemble
 
 SCHEMA_VERSION = 2
 SLOTS = ("slot_0", "slot_1")
@@ -244,8 +250,30 @@ def read_verified(path, backend="cpu"):
         return verified(f, path, backend)
 
 
-def open_store(path):
-    """The Ensemble of the committed networks of a store file (read only, verified)."""
+def open_store(path: str | os.PathLike) -> Ensemble:
+    """The Ensemble of the committed networks of a store file (read only, verified).
+
+    Available as ``nf.open``. The file is verified against its checksums first
+    (docs/reliability.md#integrity); a file that a live writer is still filling is read
+    as of its committed count.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A store written by ``nf.sample(..., store=path)`` or a merged sharded store.
+
+    Returns
+    -------
+    Ensemble
+        The same object ``nf.sample`` returns, for the committed networks, with
+        ``store_path`` set.
+
+    Raises
+    ------
+    StoreError
+        The file is not an nnft_fast store, or a part of it does not match its checksum
+        (the message names the part).
+    """
     path = os.fspath(path)
     return read_verified(path).ensemble(path)
 
@@ -258,7 +286,7 @@ def write_header(f, run, config, backend, shards=None):
     f.attrs["schema_version"] = SCHEMA_VERSION
     set_attr_text(f.attrs, "package_version", _package_version())
     set_attr_text(f.attrs, "config", config_text)
-    set_attr_text(f.attrs, "created", datetime.datetime.now(datetime.timezone.utc).isoformat())
+    set_attr_text(f.attrs, "created", datetime.datetime.now(datetime.UTC).isoformat())
     set_attr_text(f.attrs, "host", socket.gethostname())
     set_attr_text(f.attrs, "backend", backend)
     if shards is not None:

@@ -1,4 +1,5 @@
 """Network specification and its validation (conventions: docs/conventions.md#network)."""
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,11 +59,11 @@ class Network:
     cw, cb : weight and bias variances, a scalar or one value per layer (length L).
     """
 
-    widths: tuple
-    activation: object = DEFAULT_ACTIVATION
+    widths: tuple[int, ...]
+    activation: str | Activation = DEFAULT_ACTIVATION
     init: str = DEFAULT_INIT
-    cw: object = DEFAULT_CW
-    cb: object = DEFAULT_CB
+    cw: float | Sequence[float] = DEFAULT_CW
+    cb: float | Sequence[float] = DEFAULT_CB
     cw_array: np.ndarray = field(init=False, repr=False, compare=False)
     cb_array: np.ndarray = field(init=False, repr=False, compare=False)
 

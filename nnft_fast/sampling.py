@@ -4,6 +4,10 @@ Haar matrices, each a thin function over the run layer (``nnft_fast.run``).
 Network ``e`` of ``seed`` is a pure function of (seed, e): batches, threads and shards
 only decide which networks are computed where, never what they are.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
@@ -17,37 +21,100 @@ from .run import (DEFAULT_BACKEND, DEFAULT_COMPRESSION, DEFAULT_DTYPE, DEFAULT_L
 from .store import sample_to_store, write_shard
 from .threads import thread_limit
 
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Mapping, Sequence
+    from concurrent.futures import Executor
 
-def sample(network, X, n_networks, seed=DEFAULT_SEED, *, method=DEFAULT_METHOD,
-           batch_size=None, dtype=DEFAULT_DTYPE, observables=DEFAULT_OBSERVABLES,
-           threads=None, first_network=0, store=None, save=DEFAULT_SAVE, overwrite=False,
-           compression=DEFAULT_COMPRESSION, progress=None, lambda_b=DEFAULT_LAMBDA_B,
-           lambda_w=DEFAULT_LAMBDA_W, ntk_readouts=DEFAULT_NTK_READOUTS,
-           backend=DEFAULT_BACKEND, executor=None, shard_size=None):
-    """Draw networks first_network, ..., first_network + n_networks - 1 of ``seed``,
-    push the inputs X (B x n_0) through each, and accumulate per-layer correlators.
+    from numpy.typing import ArrayLike, DTypeLike
 
-    method: "projected" (exact low-rank sampler, Gaussian/orthogonal), "dense"
-    (explicit weights, any law) or "auto". dtype: forward arithmetic (float64 or
-    float32); accumulation is always float64. observables: "two_point" (always),
-    "four_point", "ntk". With "ntk": the NTK of the first ``ntk_readouts`` neurons of every
-    layer with learning rates (lambda_b, lambda_w), DESIGN.md §2 (float64 only).
-    Returns an ``nf.Ensemble``.
+    from .ensemble import Ensemble
+    from .network import Network
 
-    backend: "cpu", "cuda" (numba.cuda kernels; float64, built-in activations, B <= 8; a
-    missing GPU is an error) or "auto" (default: the GPU when Numba sees one and its kernels
-    cover the job, else the CPU); the networks are the same on every backend and
-    ``Ensemble.backend`` (and the store's provenance) says which one ran.
 
-    executor: any ``concurrent.futures.Executor``
-    (``dask.distributed.Client(address).get_executor()``, ``mpi4py.futures.MPIPoolExecutor()``):
-    the ensemble is cut into shards of ``shard_size`` consecutive networks, run on the
-    executor's workers (each on its own ``backend`` choice) and merged in shard order
-    (``nnft_fast.distributed`` says what is bit-identical).
+def sample(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_SEED, *,
+           method: str = DEFAULT_METHOD, batch_size: int | None = None,
+           dtype: DTypeLike = DEFAULT_DTYPE, observables: Sequence[str] = DEFAULT_OBSERVABLES,
+           threads: int | None = None, first_network: int = 0,
+           store: str | os.PathLike | None = None,
+           save: str | Mapping[int, int] | None = DEFAULT_SAVE, overwrite: bool = False,
+           compression: str | None = DEFAULT_COMPRESSION,
+           progress: Callable[[int, int], object] | None = None,
+           lambda_b: float = DEFAULT_LAMBDA_B, lambda_w: float = DEFAULT_LAMBDA_W,
+           ntk_readouts: int = DEFAULT_NTK_READOUTS, backend: str = DEFAULT_BACKEND,
+           executor: Executor | None = None, shard_size: int | None = None) -> Ensemble:
+    """Draw an ensemble of random networks and accumulate its per-layer statistics.
 
-    store: path of a new HDF5 file to stream into (see ``nnft_fast.store``), with raw
-    outputs selected by ``save`` (None, "default" = first 4 neurons of the last layer,
-    or {layer: n_neurons}); ``progress(done, total)`` is called after every batch.
+    Networks ``first_network, ..., first_network + n_networks - 1`` of ``seed`` are drawn,
+    the inputs X are pushed through each, and the statistics of every layer are added into
+    float64 block accumulators (docs/estimators.md); memory does not grow with
+    ``n_networks``.
+
+    Parameters
+    ----------
+    network : Network
+        Widths, activation, weight law and variances (docs/conventions.md#network).
+    X : array_like, shape (B, n_0)
+        The inputs, one per row; finite.
+    n_networks : int
+        How many networks to draw, at least 2.
+    seed : int, default 0
+        Seed of the ensemble, 0 <= seed < 2**64; network e of a seed is the same whatever
+        the batch size, threads, backend or split (docs/random-numbers.md).
+    method : {"auto", "projected", "dense"}, default "auto"
+        "projected": the exact low-rank sampler (Gaussian and orthogonal weights,
+        docs/projected-sampler.md); "dense": explicit weights, any law; "auto": projected
+        where it is exact.
+    batch_size : int, optional
+        Networks computed per batch (default: sized to the memory of one batch of
+        statistics). Does not change the results.
+    dtype : {numpy.float64, numpy.float32}, default float64
+        Arithmetic of the forward pass; accumulation is always float64.
+    observables : sequence of str, default ("two_point", "four_point")
+        Any of "two_point" (always computed), "four_point", "ntk".
+    threads : int, optional
+        Numba threads for this call (restored afterwards).
+    first_network : int, default 0
+        Index of the first network drawn: ensembles of disjoint ranges merge
+        (``Ensemble.merge``).
+    store : str or os.PathLike, optional
+        Path of a new HDF5 file to stream into (docs/file-format.md); the run can then be
+        resumed after a crash and re-read.
+    save : "default", None or dict {layer: n_neurons}, default "default"
+        Raw outputs kept in the store: "default" the first 4 neurons of the last layer.
+    overwrite : bool, default False
+        Replace an existing store file (otherwise ``FileExistsError``).
+    compression : {"lzf", "gzip", None}, default "lzf"
+        HDF5 compression of the raw outputs.
+    progress : callable, optional
+        ``progress(done, total)``, called after every batch (or shard).
+    lambda_b, lambda_w : float, default 1.0
+        Learning rates of the biases and weights in the NTK (docs/conventions.md#ntk).
+    ntk_readouts : int, default 2
+        Readout neurons of every layer whose NTK is measured (at least 2).
+    backend : {"auto", "cpu", "cuda"}, default "auto"
+        "cuda": numba.cuda kernels (float64, built-in activations, B <= 8; no GPU is an
+        ``nf.BackendUnavailable`` error); "auto": the GPU when Numba sees one and its
+        kernels cover the job, else the CPU. The networks are the same on every backend.
+    executor : concurrent.futures.Executor, optional
+        Run the ensemble as shards of ``shard_size`` consecutive networks on this
+        executor's workers (``dask.distributed.Client(...).get_executor()``,
+        ``mpi4py.futures.MPIPoolExecutor()``), merged in shard order
+        (``nnft_fast.distributed`` says what is bit-identical).
+    shard_size : int, optional
+        Networks per shard (with ``executor`` only; default a function of ``n_networks``).
+
+    Returns
+    -------
+    Ensemble
+        The accumulated statistics with their estimators (``two_point``, ``four_point``,
+        ``vertex``, ``ntk``, ``estimate``, ...); ``Ensemble.backend`` says which backend
+        ran.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid arguments, naming the parameter.
     """
     run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables,
                       save=save if store is not None else None, lambda_b=lambda_b,
@@ -69,12 +136,14 @@ def sample(network, X, n_networks, seed=DEFAULT_SEED, *, method=DEFAULT_METHOD,
     return run.ensemble(acc, first_network, n_networks, ntk_acc)
 
 
-def ntk_samples(network, X, n_networks, seed=DEFAULT_SEED, *, method=DEFAULT_METHOD,
-                lambda_b=DEFAULT_LAMBDA_B, lambda_w=DEFAULT_LAMBDA_W,
-                readouts=DEFAULT_NTK_READOUTS, threads=None, first_network=0):
+def ntk_samples(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_SEED, *,
+                method: str = DEFAULT_METHOD, lambda_b: float = DEFAULT_LAMBDA_B,
+                lambda_w: float = DEFAULT_LAMBDA_W, readouts: int = DEFAULT_NTK_READOUTS,
+                threads: int | None = None, first_network: int = 0) -> list[np.ndarray]:
     """Per-network NTKs H^(l)_{i1 i2; a1 a2} of the readout neurons i < ``readouts`` of
-    every layer (DESIGN.md §2): list over layers l = 1..L of (n_networks, r, r, B, B)
-    arrays, for the very networks ``sample`` and ``preactivations`` draw."""
+    every layer (docs/conventions.md#ntk): list over layers l = 1..L of
+    (n_networks, r, r, B, B) arrays, for the very networks ``sample`` and
+    ``preactivations`` draw."""
     run = EnsembleRun(network, X, seed, method=method, observables=("two_point", "ntk"),
                       lambda_b=lambda_b, lambda_w=lambda_w, ntk_readouts=readouts,
                       kind="ntk_samples")
@@ -83,10 +152,38 @@ def ntk_samples(network, X, n_networks, seed=DEFAULT_SEED, *, method=DEFAULT_MET
         return run.ntk_samples(first_network, n_networks)
 
 
-def preactivations(network, X, n_networks, seed=DEFAULT_SEED, *, method=DEFAULT_METHOD,
-                   dtype=DEFAULT_DTYPE, threads=None, first_network=0):
-    """Raw preactivations of networks first_network, ..., as a list over layers
-    l = 1..L of arrays (n_networks, n_l, B): the very samples ``sample`` accumulates."""
+def preactivations(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_SEED,
+                   *, method: str = DEFAULT_METHOD, dtype: DTypeLike = DEFAULT_DTYPE,
+                   threads: int | None = None, first_network: int = 0) -> list[np.ndarray]:
+    """The preactivations of networks ``first_network, ..., first_network + n_networks - 1``.
+
+    These are the very samples ``sample`` accumulates (same seed, same network indices).
+
+    Parameters
+    ----------
+    network : Network
+        Widths, activation, weight law and variances.
+    X : array_like, shape (B, n_0)
+        The inputs, one per row.
+    n_networks : int
+        How many networks, at least 1 (memory grows with it: use ``sample`` for
+        statistics of large ensembles).
+    seed : int, default 0
+        Seed of the ensemble.
+    method : {"auto", "projected", "dense"}, default "auto"
+        Sampler, as in ``sample``; both give the same law, not the same numbers.
+    dtype : {numpy.float64, numpy.float32}, default float64
+        Arithmetic of the forward pass and dtype of the result.
+    threads : int, optional
+        Numba threads for this call.
+    first_network : int, default 0
+        Index of the first network.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One array per layer l = 1..L, of shape (n_networks, n_l, B).
+    """
     run = EnsembleRun(network, X, seed, method=method, dtype=dtype,
                       observables=("two_point",), kind="preactivations")
     first_network, n_networks = check_network_range(first_network, n_networks, 1)
@@ -94,7 +191,8 @@ def preactivations(network, X, n_networks, seed=DEFAULT_SEED, *, method=DEFAULT_
         return run.preactivations(first_network, n_networks)
 
 
-def haar_orthogonal(n_rows, n_cols, size, seed=DEFAULT_SEED, *, first=0):
+def haar_orthogonal(n_rows: int, n_cols: int, size: int, seed: int = DEFAULT_SEED, *,
+                    first: int = 0) -> np.ndarray:
     """``size`` Haar-random matrices (size, n_rows, n_cols), reproducible by (seed, index).
 
     Orthonormal columns when n_rows >= n_cols, orthonormal rows otherwise; Q of a Gaussian

@@ -19,11 +19,14 @@ The writer keeps the file in SWMR mode and holds an exclusive OS lock on it (see
 does this). On file systems without ``flock`` only the user can make sure a single writer
 runs.
 """
+from __future__ import annotations
+
 import contextlib
 import errno
 import json
 import os
 import re
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -40,6 +43,11 @@ from .run import (DEFAULT_BACKEND, DEFAULT_COMPRESSION, check_compression, check
                   run_config)
 from .threads import thread_limit
 from .writer_lock import WriterLock, clear_stale_write_flags
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .ensemble import Ensemble
 
 CHUNK_BYTES = 2 ** 20
 READ_CHUNK_NETWORKS = 65536   # networks read at a time by store_info and reanalyze
@@ -271,14 +279,46 @@ def _record_backend(f, backend):
     set_attr_text(f.attrs, "backend", ",".join(sorted(used | {backend})))
 
 
-def resume(path, *, batch_size=None, threads=None, progress=None, expect=None,
-           backend=DEFAULT_BACKEND):
-    """Continue an interrupted run from its committed count on ``backend`` ("cpu",
-    "cuda", "auto"); returns the Ensemble.
+def resume(path: str | os.PathLike, *, batch_size: int | None = None,
+           threads: int | None = None, progress: Callable[[int, int], object] | None = None,
+           expect: dict[str, Any] | None = None, backend: str = DEFAULT_BACKEND) -> Ensemble:
+    """Continue an interrupted store run from its committed count.
 
-    ``expect``: a config dict (as ``run_config``) the file must match; resuming a file
-    whose configuration differs is refused. Nothing is written before the file is
-    verified (and a file on a full disk is left exactly as it is).
+    The run is rebuilt from the configuration stored in the file, so the resumed networks
+    are exactly those the uninterrupted run would have drawn and the result is
+    bit-identical to it. Nothing is written before the whole file is verified, and a file
+    on a full disk is left exactly as it is. A complete file is only verified and opened.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A store written by ``nf.sample(..., store=path)`` (not the merged file of a
+        sharded run: run the same sharded call again instead).
+    batch_size : int, optional
+        Networks per batch (default as in ``nf.sample``); does not change the results.
+    threads : int, optional
+        Numba threads for this call.
+    progress : callable, optional
+        ``progress(done, total)``, called after every batch.
+    expect : dict, optional
+        A configuration (as stored in the file's ``config`` attribute) the file must
+        match; a file whose configuration differs is refused.
+    backend : {"auto", "cpu", "cuda"}, default "auto"
+        Where the remaining networks are computed; the store's ``backend`` attribute
+        records every backend that contributed.
+
+    Returns
+    -------
+    Ensemble
+        The Ensemble of all committed networks, as ``nf.open(path)`` returns it.
+
+    Raises
+    ------
+    StoreError
+        The file is corrupt, in use by another writer, or does not match ``expect``.
+    OSError
+        The disk is full; the message names the committed count, the file stays
+        resumable.
     """
     path = os.fspath(path)
     check_store_file(path)
@@ -317,7 +357,8 @@ def resume(path, *, batch_size=None, threads=None, progress=None, expect=None,
     return open_store(path)
 
 
-def store_info(path, *, verify_raw=False, chunk_networks=READ_CHUNK_NETWORKS):
+def store_info(path: str | os.PathLike, *, verify_raw: bool = False,
+               chunk_networks: int = READ_CHUNK_NETWORKS) -> dict[str, Any]:
     """Header of a store file as a dict (config, committed, provenance), after verifying
     the whole file as ``open_store`` does; ``verify_raw`` also reads every committed raw
     row (``chunk_networks`` at a time), so HDF5 checks each chunk's fletcher32."""
@@ -340,13 +381,14 @@ def store_info(path, *, verify_raw=False, chunk_networks=READ_CHUNK_NETWORKS):
     return info
 
 
-def reanalyze(path, *, chunk_networks=READ_CHUNK_NETWORKS, threads=None):
+def reanalyze(path: str | os.PathLike, *, chunk_networks: int = READ_CHUNK_NETWORKS,
+              threads: int | None = None) -> Ensemble:
     """Recompute the correlators out of core from the stored raw outputs.
 
     Reads each saved layer chunk by chunk (memory bounded by ``chunk_networks``), so
     estimates use the saved neurons only: with every neuron of a layer saved they equal
     the online results to rounding; with a subset they estimate the same quantities
-    (DESIGN.md §3 with n = number of saved neurons) with larger errors.
+    (docs/estimators.md#reanalysis, with n = number of saved neurons) with larger errors.
     Returns an Ensemble whose layers are the saved ones.
     """
     path = os.fspath(path)
@@ -398,7 +440,8 @@ def _check_row_bound(name, value):
     return int(value)
 
 
-def read_raw(path, layer, start=0, stop=None):
+def read_raw(path: str | os.PathLike, layer: int, start: int | None = 0,
+             stop: int | None = None) -> np.ndarray:
     """Committed raw outputs of ``layer``: array (networks, n_saved, B).
 
     ``start``, ``stop`` select rows as a Python slice of the *committed* rows: negative
