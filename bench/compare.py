@@ -283,7 +283,7 @@ class NumpyMethod(Method):
             parts.append(f"one {R1_WIDTHS[-1]}x{R1_WIDTHS[-1]} Haar draw, "
                          f"{'default' if b is None else b} BLAS thr: {t * 1e3:.0f} ms")
         for (b, c), r in self.config_rates.items():
-            parts.append(f"{'default' if b is None else b} BLAS thr/chunk {c}: {_fmt_rate(r)}/s")
+            parts.append(f"{'default' if b is None else b} BLAS thr/chunk {c}: {fmt_rate(r)}/s")
         return ", ".join(parts)
 
     def _timed(self, n, keep):
@@ -351,7 +351,7 @@ class ProbeMethod(Method):
 # --------------------------------------------------------------------------------------
 # Agreement
 # --------------------------------------------------------------------------------------
-def _unique_indices(nb):
+def unique_indices(nb):
     pairs = [(a, b) for a in range(nb) for b in range(a, nb)]
     k_idx = tuple(np.array(v) for v in zip(*pairs))
     quad_d = [p + q for i, p in enumerate(pairs) for q in pairs[i:]]
@@ -403,7 +403,7 @@ def agreement(a, b, four, rel_floor=1e-9):
     from scipy import stats as sps
 
     nb = R1_B
-    k_idx, d_idx, s_idx = _unique_indices(nb)
+    k_idx, d_idx, s_idx = unique_indices(nb)
     fields = [("K", k_idx)] + ([("C_distinct", d_idx), ("C_same", s_idx)] if four else [])
     n_a, n_b = a.next_network, b.next_network
     big_is_a = n_a >= n_b
@@ -437,7 +437,7 @@ def agreement(a, b, four, rel_floor=1e-9):
 # --------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------
-def _fmt_rate(r):
+def fmt_rate(r):
     if r >= 100:
         return f"{r:,.0f}"
     if r >= 10:
@@ -445,7 +445,7 @@ def _fmt_rate(r):
     return f"{r:.2f}"
 
 
-def _round_robin(methods, repeats, label):
+def round_robin(methods, repeats, label):
     for rep in range(repeats):
         t0 = time.perf_counter()
         for m in methods:
@@ -603,7 +603,7 @@ def main(argv=None):
         print(f"  {m.label}: {n} {unit} per repeat")
     print()
     print("## timing")
-    _round_robin(methods, repeats, "main")
+    round_robin(methods, repeats, "main")
 
     floor_rate = floor.rate * threads / n_proj        # networks / s
     floor_best = floor.best * threads / n_proj
@@ -618,7 +618,7 @@ def main(argv=None):
             m.calibrate(probe_target, 64, 2, 10 ** 7)
             print(f"  {m.label}: first call {m.first_call_s:.2f} s, {m.n_per_repeat} "
                   f"networks per repeat")
-        _round_robin(pr, probe_repeats, "probes")
+        round_robin(pr, probe_repeats, "probes")
         profile = pr
 
     # ------------------------------------------------------------------ agreement
@@ -684,7 +684,7 @@ def main(argv=None):
     print("| method | networks/s | ratio vs NumPy dense gaussian |")
     print("|---|---:|---:|")
     for _, r, b, label in rows:
-        print(f"| {label} | {_fmt_rate(r)} ({_fmt_rate(b)}) | {r / base:,.2f}x |")
+        print(f"| {label} | {fmt_rate(r)} ({fmt_rate(b)}) | {r / base:,.2f}x |")
 
     t_proj_g = nf_pg.rate / np_g.rate
     t_proj_o = nf_po.rate / np_o.rate

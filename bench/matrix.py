@@ -44,8 +44,8 @@ from nnft_fast.accumulators import MomentAccumulator, MomentLayout
 
 from . import jax_baseline
 from .baselines import BaselineStats, run_dense_baseline
-from .compare import (FLOOR_ARRAY, SAMPLE_SEED, X_SEED, FloorMethod, Method, _fmt_rate,
-                      _round_robin, _unique_indices, machine_info,
+from .compare import (FLOOR_ARRAY, SAMPLE_SEED, X_SEED, FloorMethod, Method, fmt_rate,
+                      round_robin, unique_indices, machine_info,
                       projected_normals_per_network, r1_inputs)
 
 Z_FLAG = 5.0
@@ -332,7 +332,7 @@ def z_scores(va, ea, na, vb, eb, nb, dof, rel_floor=1e-9):
 def agreement(ref, ref_n, other, other_n, layers, n_inputs):
     """Max |z| and |z_pt| over the unique entries of K, C_distinct, C_same at ``layers``
     of two ensembles (``nf.Ensemble``)."""
-    idx = dict(zip(("K", "C_distinct", "C_same"), _unique_indices(n_inputs)))
+    idx = dict(zip(("K", "C_distinct", "C_same"), unique_indices(n_inputs)))
     big = ref if ref_n >= other_n else other
     dof = int(np.count_nonzero(big.accumulator.block_counts)) - 1
     out = {}
@@ -385,7 +385,7 @@ def run_config(cfg, status, args, threads):
         m.calibrate(target, m.n_start, 1, 10 ** 7)
     floor.calibrate(target / 2, 16, 1, 10 ** 6)
     print("networks per repeat: " + ", ".join(f"{m.label} {m.n_per_repeat:,}" for m in methods))
-    _round_robin(methods + [floor], repeats, f"  {cfg.key}")
+    round_robin(methods + [floor], repeats, f"  {cfg.key}")
     floor_rate = floor.rate * threads / n_proj
 
     # agreement against nnft_fast projected of the same law
@@ -435,12 +435,12 @@ def print_config(result, threads):
             verdict = "ok" if ok else "DISAGREE"
             if isinstance(m, NeuralTangentsMethod):
                 verdict += " (last-layer K and mean NTK only)"
-        print(f"| {m.label} | {sum(m.counts):,} | {_fmt_rate(m.rate)} ({_fmt_rate(m.best)}) | "
+        print(f"| {m.label} | {sum(m.counts):,} | {fmt_rate(m.rate)} ({fmt_rate(m.best)}) | "
               f"{m.rate / numpy_rate[m.init]:,.2f}x | {m.rate / best:,.2f}x | {zs} | {zp} | "
               f"{verdict} |")
     floor = result["floor"]
     print(f"| random-number floor: {floor.rate / 1e6:.0f} M normals/s/thread x {threads} "
-          f"threads / {result['n_proj']:,} normals | - | {_fmt_rate(result['floor_rate'])} | "
+          f"threads / {result['n_proj']:,} normals | - | {fmt_rate(result['floor_rate'])} | "
           f"{result['floor_rate'] / numpy_rate['gaussian']:,.2f}x | - | - | - | - |")
     print()
     checked = ", ".join(f"{l}" for l in cfg.check_layers)
@@ -467,12 +467,12 @@ def summary_table(results, status):
             numpy_rate = {m.init: m.rate for m in r["methods"] if isinstance(m, NumpyMethod)}
             m = by.get(key)
             cells.append("-" if m is None else
-                         f"{_fmt_rate(m.rate)} ({m.rate / numpy_rate[m.init]:,.1f}x)")
+                         f"{fmt_rate(m.rate)} ({m.rate / numpy_rate[m.init]:,.1f}x)")
         print(f"| {labels[key]} | " + " | ".join(cells) + " |")
     cells = []
     for r in results:
         numpy_g = next(m.rate for m in r["methods"] if m.key == "numpy_dense_gaussian")
-        cells.append(f"{_fmt_rate(r['floor_rate'])} ({r['floor_rate'] / numpy_g:,.0f}x)")
+        cells.append(f"{fmt_rate(r['floor_rate'])} ({r['floor_rate'] / numpy_g:,.0f}x)")
     print("| random-number floor (projected normals) | " + " | ".join(cells) + " |")
     for name, reason in status.items():
         if reason is not None:

@@ -17,7 +17,7 @@ sweep changes one thing and checks the law docs/performance.md#rules asks for:
 
 Timing: every point is warmed up (compiled / loaded from the Numba cache) outside the
 timed region, sized to ~1 s per repeat (``--quick``: 0.3 s), and the points of one sweep
-are repeated interleaved round-robin (bench.compare's ``Method``/``_round_robin``);
+are repeated interleaved round-robin (bench.compare's ``Method``/``round_robin``);
 figures are medians. The slope is a least-squares fit of log(networks/s) against
 log(x) over the points where the law is expected to hold. Memory: one fresh
 subprocess per N runs ``nf.sample`` after an import + warm-up call and reports its
@@ -40,7 +40,7 @@ import numpy as np
 import nnft_fast as nf
 
 from .compare import (R1_ACTIVATION, R1_B, R1_CB, R1_CW, R1_WIDTHS, SAMPLE_SEED, X_SEED,
-                      Method, _fmt_rate, _round_robin, machine_info)
+                      Method, fmt_rate, round_robin, machine_info)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PNG = Path(__file__).resolve().parent / "scaling.png"
@@ -177,7 +177,7 @@ def run_sweep(sweep, target_s, repeats):
     for p in sweep.points:
         p.warmup()
         p.size(target_s)
-    _round_robin(sweep.points, repeats, sweep.key)
+    round_robin(sweep.points, repeats, sweep.key)
 
 
 def verdict(slope, expected):
@@ -205,7 +205,7 @@ def print_sweep(sweep, load_avg):
     for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised()):
         per = (f"{p.n_per_repeat} x {p.ensemble:,} nets" if p.ensemble
                else f"{p.n_per_repeat:,} nets")
-        print(f"| {v:,} | {_fmt_rate(p.rate)} | {_fmt_rate(p.best)} | {nrm:.2f} | {per} | "
+        print(f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {nrm:.2f} | {per} | "
               f"{p.first_call_s:.2f} |")
     fit = sweep.fit_values()
     local = [log_slope(sweep.values[i:i + 2], [q.rate for q in sweep.points[i:i + 2]])
