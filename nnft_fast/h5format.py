@@ -44,7 +44,7 @@ import numpy as np
 
 from .h5files import LIVE_WRITER_READ_ATTEMPTS, has_hdf5_signature, open_h5
 from .integrity import digest, slot_digest
-from .run import run_from_config
+from .run import READER_BACKEND, run_from_config
 from .writer_lock import SWMR_WRITE_FLAG, read_superblock, writer_alive
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def set_attr_text(attrs, name, text):
     attrs[name] = np.bytes_(text.encode())
 
 
-def verified(f, path, backend="cpu"):
+def verified(f, path, backend=READER_BACKEND):
     """Read and verify everything the results depend on (module docstring)."""
     with reading(path, "the header"):
         attrs = f.attrs
@@ -245,9 +245,9 @@ def _load_slot(f, path, name, acc, committed):
                      "networks (file corrupt)")
 
 
-def read_verified(path, backend="cpu"):
+def read_verified(path):
     with open_reader(path) as f:
-        return verified(f, path, backend)
+        return verified(f, path)
 
 
 def open_store(path: str | os.PathLike) -> Ensemble:

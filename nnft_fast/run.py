@@ -40,6 +40,7 @@ DEFAULT_LAMBDA_B = 1.0          # NTK learning rates (docs/conventions.md#ntk)
 DEFAULT_LAMBDA_W = 1.0
 DEFAULT_NTK_READOUTS = 2        # readout neurons of the NTK, >= 2 (off-diagonal H_ij)
 DEFAULT_BACKEND = "auto"
+READER_BACKEND = "cpu"          # a stored run is rebuilt on the CPU to be read (no kernels run)
 DEFAULT_SAVE = "default"        # raw outputs a store keeps (``resolve_save``)
 DEFAULT_SAVED_NEURONS = 4       # save="default": the first min(4, n_L) neurons of layer L
 DEFAULT_COMPRESSION = "lzf"
@@ -409,7 +410,7 @@ def run_config(run: EnsembleRun, n_networks, first_network):
     return config
 
 
-def run_from_config(config, inputs, backend="cpu"):
+def run_from_config(config, inputs, backend=READER_BACKEND):
     """Rebuild the EnsembleRun described by a stored config (on ``backend``)."""
     net = config["network"]
     network = Network(tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"],
