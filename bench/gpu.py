@@ -20,9 +20,6 @@ Steps:
    normal with the measured copy bandwidth, an upper bound on a kernel that writes its
    numbers to memory once.
 """
-import argparse
-import json
-import platform
 import time
 
 import numpy as np
@@ -30,31 +27,16 @@ import numpy as np
 import nnft_fast as nf
 from nnft_fast.run import EnsembleRun
 
-R1 = dict(widths=(64,) + (512,) * 8, activation="relu", cw=2.0, cb=0.0, n_inputs=4)
-WIDE = dict(widths=(64,) + (2048,) * 4, activation="relu", cw=2.0, cb=0.0, n_inputs=4)
-SMOKE = dict(widths=(5,) + (12,) * 3, activation="tanh", cw=1.5, cb=0.1, n_inputs=3)
-OBSERVABLES = ("two_point", "four_point")
+from .configs import GPU_SMOKE, R1, TWO_FOUR, WIDE
+from .harness import best_time, finish, parser, timed, write_json
+from .machine import machine_info, print_machine
+
+INPUT_SEED = 1            # this script's inputs (bench.configs: any seed times the same)
 
 
-def inputs(config, seed=1):
-    return np.random.default_rng(seed).normal(size=(config["n_inputs"], config["widths"][0]))
-
-
-def network(config, init):
-    return nf.Network(config["widths"], config["activation"], init, cw=config["cw"],
-                      cb=config["cb"])
-
-
-def normals_per_network(config, method):
-    w, nb = config["widths"], config["n_inputs"]
-    if method == "dense":
-        return sum(a * b for a, b in zip(w[:-1], w[1:]))
-    return sum(b * min(a, nb) for a, b in zip(w[:-1], w[1:]))
-
-
-def check_against_cpu(config, init, method, count, observables=OBSERVABLES):
+def check_against_cpu(cfg, init, method, count, observables=TWO_FOUR):
     """Largest relative difference of per-network statistics, CUDA vs CPU."""
-    net, x = network(config, init), inputs(config)
+    net, x = cfg.network(init), cfg.inputs(INPUT_SEED)
     kw = dict(method=method, observables=observables)
     cpu = EnsembleRun(net, x, 7, backend="cpu", **kw).compute(100, count)
     gpu = EnsembleRun(net, x, 7, backend="cuda", **kw).compute(100, count)
@@ -72,15 +54,13 @@ def copy_bandwidth(n_bytes=2 ** 30, repeats=5):
     from numba import cuda
     src = cuda.device_array(n_bytes // 8)
     dst = cuda.device_array(n_bytes // 8)
-    dst.copy_to_device(src)
-    cuda.synchronize()
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def copy():
         dst.copy_to_device(src)
         cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n_bytes / best / 1e9
+
+    copy()
+    return 2 * n_bytes / best_time(copy, repeats) / 1e9
 
 
 def generator_rate(n=2 ** 26, repeats=5):
@@ -91,68 +71,64 @@ def generator_rate(n=2 ** 26, repeats=5):
     out = cuda.device_array(n)
     grid = rng.blocks_for(n)
     args = (np.uint64(1), np.int64(2), np.uint64(3), 1.0)
-    rng.fill_normal_kernel[grid, rng.THREADS_PER_BLOCK](out, *args)
-    cuda.synchronize()
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def fill():
         rng.fill_normal_kernel[grid, rng.THREADS_PER_BLOCK](out, *args)
         cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+
+    fill()
+    return n / best_time(fill, repeats)
 
 
-def rate(config, init, method, backend, n_networks, batch_size=None):
+def rate(cfg, init, method, backend, n_networks, batch_size=None):
     """Networks/s of nf.sample (after a warm-up call that compiles)."""
-    net, x = network(config, init), inputs(config)
-    kw = dict(method=method, observables=OBSERVABLES, backend=backend, batch_size=batch_size)
+    net, x = cfg.network(init), cfg.inputs(INPUT_SEED)
+    kw = dict(method=method, observables=TWO_FOUR, backend=backend, batch_size=batch_size)
     nf.sample(net, x, 2, 0, **kw)
-    t0 = time.perf_counter()
-    ens = nf.sample(net, x, n_networks, 0, **kw)
-    elapsed = time.perf_counter() - t0
+    elapsed, ens = timed(nf.sample, net, x, n_networks, 0, **kw)
     assert ens.backend == backend and ens.n_networks == n_networks
     return n_networks / elapsed
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny configs (simulator)")
-    parser.add_argument("--json", default=None, help="write the figures as JSON")
-    args = parser.parse_args(argv)
+    args = parser("bench.gpu", __doc__).parse_args(argv)
     from numba import config as numba_config
     from numba import cuda
     if not nf.cuda_available():
         print("no CUDA GPU visible to Numba (and not the simulator): nothing to time")
         return 1
+    started = time.perf_counter()
+    info = machine_info(optional=("numba-cuda",))
     simulated = bool(numba_config.ENABLE_CUDASIM)
     device = "CUDA simulator" if simulated else cuda.get_current_device().name
     device = device.decode() if isinstance(device, bytes) else device
-    print(f"device: {device}; host: {platform.processor() or platform.machine()}, "
-          f"nnft_fast {nf.__version__}")
+    print_machine(info)
+    print(f"device: {device}")
     if args.smoke:
-        timed = (("smoke", SMOKE, "gaussian", "projected", 40, 8),)
+        timed_runs = ((GPU_SMOKE, "gaussian", "projected", 40, 8),)
     else:
-        timed = (("R1", R1, "gaussian", "projected", 2_000_000, 2_000),
-                 ("R1", R1, "orthogonal", "projected", 1_000_000, 1_000),
-                 ("R1", R1, "gaussian", "dense", 50_000, 200),
-                 ("wide", WIDE, "gaussian", "projected", 500_000, 500))
+        timed_runs = ((R1, "gaussian", "projected", 2_000_000, 2_000),
+                      (R1, "orthogonal", "projected", 1_000_000, 1_000),
+                      (R1, "gaussian", "dense", 50_000, 200),
+                      (WIDE, "gaussian", "projected", 500_000, 500))
     results = {"device": device, "checks": {}, "timings": []}
     print("\n1. correctness, CUDA vs CPU per-network statistics (max relative difference)")
-    for name, config, init, method, _, _ in timed:
-        worst = check_against_cpu(config, init, method, 8 if args.smoke else 64)
-        results["checks"][f"{name} {init} {method}"] = worst
-        print(f"   {name:6s} {init:10s} {method:9s} {worst:.2e}")
+    for cfg, init, method, _, _ in timed_runs:
+        worst = check_against_cpu(cfg, init, method, 8 if args.smoke else 64)
+        results["checks"][f"{cfg.key} {init} {method}"] = worst
+        print(f"   {cfg.key:6s} {init:10s} {method:9s} {worst:.2e}")
         if worst > 1e-10:
             raise SystemExit("CUDA and CPU disagree: not timing")
-    ntk_config = SMOKE if args.smoke else dict(R1, widths=(64,) + (256,) * 4)
+    ntk_config = GPU_SMOKE if args.smoke else R1.resized(depth=4, width=256)
     worst = check_against_cpu(ntk_config, "gaussian", "dense", 4,
-                              observables=OBSERVABLES + ("ntk",))
+                              observables=TWO_FOUR + ("ntk",))
     results["checks"]["ntk dense"] = worst
     print(f"   NTK (dense, gaussian)            {worst:.2e}")
     if worst > 1e-10:
         raise SystemExit("CUDA and CPU NTKs disagree: not timing")
     if simulated:
         print("\n(simulator: the kernels ran; timings would mean nothing)")
+        write_json(args.json, "gpu", args, info, finish(started), **results)
         return 0
     bandwidth = copy_bandwidth()
     gen = generator_rate()
@@ -162,18 +138,16 @@ def main(argv=None):
     print("\n3. networks/s (two- and four-point on every layer)")
     print(f"   {'config':6s} {'init':10s} {'method':9s} {'GPU':>12s} {'CPU':>10s} "
           f"{'GPU/CPU':>8s} {'normals/s':>10s} {'of copy bw':>10s}")
-    for name, config, init, method, n_gpu, n_cpu in timed:
-        gpu = rate(config, init, method, "cuda", n_gpu)
-        cpu = rate(config, init, method, "cpu", n_cpu)
-        normals = gpu * normals_per_network(config, method)
+    for cfg, init, method, n_gpu, n_cpu in timed_runs:
+        gpu = rate(cfg, init, method, "cuda", n_gpu)
+        cpu = rate(cfg, init, method, "cpu", n_cpu)
+        normals = gpu * cfg.normals_per_network(method)
         share = normals * 8 / 1e9 / bandwidth
-        results["timings"].append(dict(config=name, init=init, method=method, gpu=gpu,
+        results["timings"].append(dict(config=cfg.key, init=init, method=method, gpu=gpu,
                                        cpu=cpu, normals_per_s=normals, copy_bw_share=share))
-        print(f"   {name:6s} {init:10s} {method:9s} {gpu:12,.0f} {cpu:10,.0f} "
+        print(f"   {cfg.key:6s} {init:10s} {method:9s} {gpu:12,.0f} {cpu:10,.0f} "
               f"{gpu / cpu:8.0f} {normals:10.2e} {share:10.1%}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    write_json(args.json, "gpu", args, info, finish(started), **results)
     return 0
 
 

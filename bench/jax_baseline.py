@@ -24,27 +24,19 @@ import importlib
 
 import numpy as np
 
-import nnft_fast as nf
-from nnft_fast.accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
-
-INITS = ("gaussian", "orthogonal")
+from .dense import DenseEnsemble, statistic_tables
 
 
-def _jax():
+def jax_x64():
+    """jax, with float64 enabled (ImportError without JAX)."""
     import jax
     jax.config.update("jax_enable_x64", True)
     return jax
 
 
-def statistic_tables(n_inputs, four_point):
-    """Index arrays (pair_a, pair_b, quad_p1, quad_p2, gg_1, gg_2) of ``MomentLayout``."""
-    layout = MomentLayout(n_inputs, four_point)
-    return layout.kernel_tables() + np.triu_indices(layout.n_pairs)
-
-
 def network_statistics_fn(widths, X, init, cw, cb, activation, four_point):
     """jit(vmap) of (base key, network indices (c,)) -> statistics (c, L, n_stat)."""
-    jax = _jax()
+    jax = jax_x64()
     import jax.numpy as jnp
     acts = {"relu": jax.nn.relu, "tanh": jnp.tanh, "linear": lambda z: z}
     act = acts[activation]
@@ -92,36 +84,21 @@ def network_statistics_fn(widths, X, init, cw, cb, activation, four_point):
     return jax.jit(chunk)
 
 
-def default_chunk(widths, budget=1 << 21):
-    """Networks per vmapped call: ~``budget`` weight entries in the largest layer (1..256)."""
-    biggest = max(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return int(min(256, max(1, budget // biggest)))
-
-
-class JaxDenseEnsemble:
+class JaxDenseEnsemble(DenseEnsemble):
     """Streams dense networks drawn by JAX into a ``MomentAccumulator``.
 
     ``run(n)`` rounds n up to whole chunks (one compiled shape) and returns the number of
     networks it drew.
     """
 
-    def __init__(self, widths, X, *, init="gaussian", cw=2.0, cb=0.0, activation="relu",
-                 four_point=True, seed=0, chunk=None, n_blocks=DEFAULT_BLOCKS):
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        jax = _jax()
-        self.widths = tuple(int(w) for w in widths)
-        self.X = np.asarray(X, dtype=np.float64)
-        self.init, self.cw, self.cb, self.activation = init, float(cw), float(cb), activation
-        self.four_point = bool(four_point)
-        self.seed = seed
-        self.chunk = chunk or default_chunk(self.widths)
-        self.fn = network_statistics_fn(self.widths, self.X, init, self.cw, self.cb,
-                                        activation, self.four_point)
-        self.base_key = jax.random.PRNGKey(int(seed))
-        self.accumulator = MomentAccumulator(self.widths, self.X.shape[0], self.four_point,
-                                             n_blocks)
-        self.next_network = 0
+    name = "jax-dense"
+
+    def __init__(self, widths, X, **kw):
+        super().__init__(widths, X, **kw)
+        jax = jax_x64()
+        self.fn = network_statistics_fn(self.widths, self.X, self.init, self.cw, self.cb,
+                                        self.activation, self.four_point)
+        self.base_key = jax.random.PRNGKey(int(self.seed))
         self._scratch_index = 1 << 40           # networks drawn but not kept (pilots)
 
     def _chunk(self, first):
@@ -139,12 +116,6 @@ class JaxDenseEnsemble:
                 self._scratch_index += self.chunk
         return n_chunks * self.chunk
 
-    def as_ensemble(self):
-        """An ``nf.Ensemble`` over the kept networks (two_point / four_point APIs)."""
-        net = nf.Network(self.widths, self.activation, self.init, cw=self.cw, cb=self.cb)
-        return nf.Ensemble(net, self.X, self.seed, "jax-dense", np.float64, self.accumulator,
-                           ((0, self.next_network),))
-
 
 # ----------------------------------------------------------------------------------------
 # neural-tangents
@@ -156,7 +127,7 @@ def neural_tangents_status():
     0.10 no longer has: checked with jax 0.10.2, so on current JAX it is skipped.)
     """
     try:
-        jax = _jax()
+        jax = jax_x64()
     except ImportError:
         return "jax not installed (pip install jax neural-tangents)"
     try:
@@ -179,7 +150,7 @@ def neural_tangents_status():
     return None
 
 
-class NeuralTangentsMC:
+class NeuralTangentsMC(DenseEnsemble):
     """Monte-Carlo NNGP and mean NTK of the output layer by neural-tangents.
 
     ``run(n)`` draws n networks (rounded up to whole batches of ``chunk``) through a
@@ -190,8 +161,11 @@ class NeuralTangentsMC:
     skipped there, see ``neural_tangents_status``.)
     """
 
-    def __init__(self, widths, X, *, cw=2.0, cb=0.0, activation="relu", seed=0, batch=None):
-        jax = _jax()
+    def __init__(self, widths, X, *, cw=2.0, cb=0.0, activation="relu", seed=0, batch=None,
+                 init="gaussian"):
+        super().__init__(widths, X, init=init, cw=cw, cb=cb, activation=activation,
+                         four_point=False, seed=seed, chunk=batch)
+        jax = jax_x64()
         from neural_tangents import monte_carlo_kernel_fn, stax
         acts = {"relu": stax.Relu, "erf": stax.Erf, "linear": stax.Identity}
         b_std = float(np.sqrt(cb)) if cb > 0 else None
@@ -203,16 +177,12 @@ class NeuralTangentsMC:
                                      parameterization="ntk"))
         self.init_fn, self.apply_fn, _ = stax.serial(*layers)
         self._mc = monte_carlo_kernel_fn
-        self.widths = tuple(int(w) for w in widths)
-        self.X = np.asarray(X, dtype=np.float64)
-        self.chunk = batch or default_chunk(self.widths)
         self.key = jax.random.PRNGKey(int(seed))
-        self.next_network = 0
         self.sums = {"nngp": 0.0, "ntk": 0.0}
 
     def run(self, n, keep=True):
         import jax
-        n = -(-n // self.chunk) * self.chunk
+        n = self.whole(n)
         self.key, sub = jax.random.split(self.key)
         fn = self._mc(self.init_fn, self.apply_fn, sub, n, batch_size=self.chunk,
                       trace_axes=(-1,))
@@ -226,17 +196,5 @@ class NeuralTangentsMC:
     def mean(self, name):
         return self.sums[name] / self.next_network
 
-
-def versions():
-    out = {}
-    try:
-        jax = _jax()
-        out["jax"] = jax.__version__
-    except ImportError:
-        pass
-    try:
-        import neural_tangents
-        out["neural_tangents"] = getattr(neural_tangents, "__version__", "?")
-    except Exception:
-        pass
-    return out
+    def as_ensemble(self):
+        return None              # means of the output layer only: no per-layer moments

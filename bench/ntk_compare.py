@@ -2,6 +2,7 @@
 
     python -m bench.ntk_compare            # ~3 min
     python -m bench.ntk_compare --quick    # ~1 min
+    python -m bench.ntk_compare --smoke    # a tiny config, a few networks: checks the wiring
 
 R1 (docs/performance.md#r1): n_0 = 64, eight ReLU layers of width 512, B = 4 inputs, C_W = 2,
 C_b = 0, Gaussian weights; lambda_b = lambda_W = 1, two readout neurons per layer.
@@ -15,11 +16,10 @@ batch of networks and ``jax.jit`` over the whole; the per-network H are then red
 nnft_fast: ``nf.sample(..., observables=("two_point", "four_point", "ntk"))``, which also
 accumulates A, B, D, F and the moments (more work than the baseline).
 
-Before timing, the mean NTK of both is compared by z-scores. Timings are medians of
-interleaved repeats in one process; only their ratios mean anything on a shared machine.
+Before timing, the mean NTK of both is compared by z-scores (bench.agreement.z_own).
+Timings are medians of interleaved repeats in one process (bench.harness); only their
+ratios mean anything on a shared machine.
 """
-import argparse
-import statistics
 import sys
 import time
 
@@ -27,36 +27,30 @@ import numpy as np
 
 import nnft_fast as nf
 
-WIDTHS = (64,) + (512,) * 8
-B = 4
-CW = 2.0
+from .agreement import z_own
+from .configs import R1, TINY
+from .harness import CallMethod, finish, fmt_rate, parser, round_robin, timed, write_json
+from .machine import machine_info, print_machine
+
 READOUTS = 2
 LAMBDA_B = 1.0
 LAMBDA_W = 1.0
-X_SEED = 20240601
 JAX_BATCH = 2
+BASELINE = "JAX jacrev + vmap + jit (baseline)"
 
 
-def r1_network():
-    return nf.Network(WIDTHS, "relu", "gaussian", cw=CW, cb=0.0)
-
-
-def inputs():
-    return np.random.default_rng(X_SEED).standard_normal((B, WIDTHS[0]))
-
-
-def jax_ntk_function(x):
+def jax_ntk_function(cfg, x):
     """jit(vmap) of keys (batch,) -> per-layer NTKs (batch, L, r, r, B, B), JAX float64."""
-    import jax
+    from .jax_baseline import jax_x64
+    jax = jax_x64()
     import jax.numpy as jnp
-    jax.config.update("jax_enable_x64", True)
-    n_layers = len(WIDTHS) - 1
+    widths, cw, n_layers = cfg.widths, cfg.cw, cfg.n_layers
     xj = jnp.asarray(x)
 
     def init(key):
         keys = jax.random.split(key, n_layers)
-        return [(jax.random.normal(k, (WIDTHS[l + 1], WIDTHS[l])) * jnp.sqrt(CW / WIDTHS[l]),
-                 jnp.zeros(WIDTHS[l + 1])) for l, k in enumerate(keys)]
+        return [(jax.random.normal(k, (widths[l + 1], widths[l])) * jnp.sqrt(cw / widths[l]),
+                 jnp.zeros(widths[l + 1])) for l, k in enumerate(keys)]
 
     def readouts(params, layer):
         s = xj.T                                   # (n_0, B)
@@ -74,7 +68,7 @@ def jax_ntk_function(x):
             jac = jax.jacrev(readouts)(sub, layer)   # leaves (r, B, *param shape)
             h = 0.0
             for l, (jw, jb) in enumerate(jac):
-                h = h + (LAMBDA_W / WIDTHS[l]) * jnp.einsum("iajk,lbjk->ilab", jw, jw)
+                h = h + (LAMBDA_W / widths[l]) * jnp.einsum("iajk,lbjk->ilab", jw, jw)
                 h = h + LAMBDA_B * jnp.einsum("iaj,lbj->ilab", jb, jb)
             out.append(h)
         return jnp.stack(out)
@@ -96,73 +90,68 @@ def theta_from_samples(h):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m bench.ntk_compare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="short run (~1 min)")
-    args = ap.parse_args(argv)
-    repeats = 3 if args.quick else 5
-    net, x = r1_network(), inputs()
+    args = parser("bench.ntk_compare", __doc__, quick="short run (~1 min)").parse_args(argv)
+    cfg = TINY if args.smoke else R1
+    repeats = 1 if args.smoke else 3 if args.quick else 5
+    small = args.quick or args.smoke
+    started = time.perf_counter()
+    info = machine_info(optional=("jax",))
+    net, x = cfg.network(), cfg.inputs()
     obs = ("two_point", "four_point", "ntk")
-    print("# NTK statistics, R1 (n_0=64, 8 x 512 ReLU, B=4, lambda_b=lambda_W=1, r=2)\n")
+    print(f"# NTK statistics, {cfg.key} ({cfg.describe()}; lambda_b = {LAMBDA_B}, "
+          f"lambda_W = {LAMBDA_W}, r = {READOUTS})\n")
+    print_machine(info)
     try:
-        fn = jax_ntk_function(x)
+        fn = jax_ntk_function(cfg, x)
     except ImportError:
         print("JAX is not installed (pip install jax): the baseline is skipped.")
         fn = None
 
-    def nf_method(method, n):
-        return lambda: nf.sample(net, x, n, seed=1, method=method, observables=obs,
+    def nf_method(method):
+        return lambda n: nf.sample(net, x, n, seed=1, method=method, observables=obs,
                                    backend="cpu")
 
-    n_proj = 600 if args.quick else 2000
-    n_dense = 16 if args.quick else 48
-    n_jax = 8 if args.quick else 16
-    methods = {"nnft_fast projected": (nf_method("projected", n_proj), n_proj),
-               "nnft_fast dense": (nf_method("dense", n_dense), n_dense)}
+    sizes = (20, 2, 4) if args.smoke else (600, 16, 8) if args.quick else (2000, 48, 16)
+    methods = [CallMethod("nnft_projected", "nnft_fast projected", nf_method("projected"),
+                          n=sizes[0]),
+               CallMethod("nnft_dense", "nnft_fast dense", nf_method("dense"), n=sizes[1])]
     if fn is not None:
-        t = time.perf_counter()
-        run_jax(fn, JAX_BATCH, 0)
-        print(f"JAX compile + first batch: {time.perf_counter() - t:.1f} s")
-        methods["JAX jacrev + vmap + jit (baseline)"] = (lambda: run_jax(fn, n_jax, 1), n_jax)
-    for f, _ in methods.values():  # warm up
-        f()
+        dt, _ = timed(run_jax, fn, JAX_BATCH, 0)
+        print(f"JAX compile + first batch: {dt:.1f} s")
+        methods.append(CallMethod("jax", BASELINE, lambda n: run_jax(fn, n, 1), n=sizes[2]))
+    for m in methods:                              # warm up: one whole repeat each
+        m.warmup_fn = lambda m=m: m.fn(m.n_per_repeat)
+        m.warmup()
 
+    agree = None
     if fn is not None:  # agreement of the mean NTK before timing
-        h = run_jax(fn, 200 if args.quick else 400, 2)
+        h = run_jax(fn, 200 if small else 400, 2)
         theta_j, err_j = theta_from_samples(h)
-        ens = nf.sample(net, x, 20_000, seed=3, observables=("two_point", "ntk"),
-                        backend="cpu")
-        z = []
-        for layer in range(1, len(WIDTHS)):
-            est = ens.ntk(layer)
-            # layer 1 is deterministic in both: rounding sets the scale there
-            scale = np.maximum(np.hypot(est.error, err_j[layer - 1]),
-                               1e-12 * np.abs(est.value))
-            z.append(float(np.max(np.abs(est.value - theta_j[layer - 1]) / scale)))
-        print(f"agreement, mean NTK JAX ({h.shape[0]} networks) vs nnft_fast (20,000): "
-              f"max |z| per layer {np.round(z, 2).tolist()} -> "
-              f"{'consistent' if max(z) < 4.5 else 'INCONSISTENT'}\n")
+        n_nf = 500 if args.smoke else 20_000
+        ens = nf.sample(net, x, n_nf, seed=3, observables=("two_point", "ntk"), backend="cpu")
+        # layer 1 is deterministic in both: rounding sets the scale there (the floor)
+        agree = [float(np.max(np.abs(z_own(ens.ntk(l).value, ens.ntk(l).error,
+                                           theta_j[l - 1], err_j[l - 1], rel_floor=1e-12))))
+                 for l in range(1, cfg.n_layers + 1)]
+        print(f"agreement, mean NTK JAX ({h.shape[0]} networks) vs nnft_fast ({n_nf:,}): "
+              f"max |z| per layer {np.round(agree, 2).tolist()} -> "
+              f"{'consistent' if max(agree) < 4.5 else 'INCONSISTENT'}\n")
 
-    times = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, (f, n) in methods.items():
-            t = time.perf_counter()
-            f()
-            times[name].append((time.perf_counter() - t) / n)
-    base = "JAX jacrev + vmap + jit (baseline)"
-    print("| method | networks/s | ratio vs JAX |")
+    round_robin(methods, repeats, "timing")
+    base = methods[2] if fn is not None else None
+    print("\n| method | networks/s | ratio vs JAX |")
     print("|---|---:|---:|")
-    for name in methods:
-        rate = 1.0 / statistics.median(times[name])
-        ratio = (statistics.median(times[base]) / statistics.median(times[name])
-                 if base in times else float("nan"))
-        print(f"| {name} | {rate:,.1f} | {ratio:,.1f}x |")
-    if base in times:
-        proj = statistics.median(times[base]) / statistics.median(times["nnft_fast projected"])
-        dense = statistics.median(times[base]) / statistics.median(times["nnft_fast dense"])
+    for m in methods:
+        ratio = m.rate / base.rate if base else float("nan")
+        print(f"| {m.label} | {fmt_rate(m.rate)} | {ratio:,.1f}x |")
+    if base:
+        proj, dense = methods[0].rate / base.rate, methods[1].rate / base.rate
         print(f"\ntargets (issue 5): projected >= 20x JAX: {proj:.1f}x "
               f"({'met' if proj >= 20 else 'NOT met'}); dense >= 2x JAX: {dense:.1f}x "
               f"({'met' if dense >= 2 else 'NOT met'})")
+    elapsed = finish(started)
+    write_json(args.json, "ntk_compare", args, info, elapsed,
+               methods={m.key: m.to_json() for m in methods}, agreement_max_abs_z=agree)
     return 0
 
 

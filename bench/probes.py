@@ -8,17 +8,30 @@ so that
     forward_only    the forward pass (moments.forward_one) into a reused buffer, no moments,
     moments_only    the per-layer statistics of precomputed preactivations, no forward,
 
-add up (roughly) to ``nf.sample`` (see ``bench.compare.build_probes``). Each writes one
-number per network into ``sink`` so the work cannot be optimised away. Parallel kernels,
-so not cached (docs/architecture.md#numba): they compile in about a second on first use.
+add up (roughly) to ``nf.sample``. Each writes one number per network into ``sink`` so
+the work cannot be optimised away. Parallel kernels, so not cached
+(docs/architecture.md#numba): they compile in about a second on first use.
+
+``Probes`` binds them to one config (its ``KernelArgs``, precomputed preactivations, the
+sinks) for bench.compare's time breakdown and the pytest-benchmark cases;
+``breakdown`` is bench.compare's list of them as timed methods.
 """
 import numpy as np
 from numba import njit, prange
 
-from nnft_fast.kernels.cpu.moments import (chunk_bounds, chunk_count, forward_one,
-                                           forward_workspace_size, layer_statistics,
-                                           statistics_workspace_size)
+import nnft_fast as nf
+from nnft_fast.accumulators import MomentLayout
+from nnft_fast.kernels.cpu import codes
+from nnft_fast.kernels.cpu.moments import (batch_preactivations, chunk_bounds, chunk_count,
+                                           forward_one, forward_workspace_size,
+                                           layer_statistics, statistics_workspace_size)
 from nnft_fast.kernels.cpu.rng import PURPOSE_WEIGHTS, fill_normal, stream_id
+from nnft_fast.run import EnsembleRun
+
+from .harness import CallMethod
+from .machine import blas_threads
+
+METHOD_CODES = {"projected": codes.METHOD_PROJECTED, "dense": codes.METHOD_DENSE}
 
 
 @njit(parallel=True)
@@ -72,3 +85,88 @@ def moments_only(count, pre, widths, nb, offsets, pair_a, pair_b, quad_p1, quad_
                              work)
             acc += stats[layer - 1, n_stat - 1]
         sink[t] = acc
+
+
+# --------------------------------------------------------------------------------------
+# The probes bound to one config
+# --------------------------------------------------------------------------------------
+def kernel_args(cfg, init, x, seed):
+    """The ``KernelArgs`` nf.sample would run ``cfg`` with (CPU backend)."""
+    return EnsembleRun(cfg.network(init), x, seed, backend="cpu").kernel_args
+
+
+class Probes:
+    """The probe kernels on config ``cfg`` with inputs ``x``: ``rng(method)``,
+    ``forward(method, init)`` and ``moments(four_point)`` return functions of n (networks)."""
+
+    def __init__(self, cfg, x, seed, n_pre=32):
+        self.cfg = cfg
+        self.seed = np.uint64(seed)
+        self.args = {init: kernel_args(cfg, init, x, seed) for init in ("gaussian",
+                                                                         "orthogonal")}
+        self._sink = np.empty(0)
+        g = self.args["gaussian"]
+        self.pre = np.empty((n_pre, g.offsets[-1]))       # projected Gaussian preactivations
+        batch_preactivations(codes.METHOD_PROJECTED, np.int64(0), n_pre, self.seed,
+                             *g.network_args, g.offsets, self.pre)
+
+    def sink(self, n):
+        if self._sink.size < n:
+            self._sink = np.empty(n)
+        return self._sink[:n]
+
+    def rng(self, method="projected"):
+        counts = self.cfg.normals_per_layer(method)
+        return lambda n: rng_only(np.int64(0), n, self.seed, counts, self.sink(n))
+
+    def forward(self, method="projected", init="gaussian"):
+        a = self.args[init]
+        code = METHOD_CODES[method]
+        return lambda n: forward_only(code, n, self.seed, *a.network_args, a.offsets,
+                                      self.sink(n))
+
+    def moments(self, four_point=True):
+        a = self.args["gaussian"]
+        n_stat = MomentLayout(self.cfg.n_inputs, four_point).n_stat
+        tables = MomentLayout(self.cfg.n_inputs, True).kernel_tables()
+        return lambda n: moments_only(n, self.pre, a.widths, self.cfg.n_inputs, a.offsets,
+                                      *tables, four_point, n_stat, self.sink(n))
+
+
+def one_thread(fn):
+    """fn under ``nf.thread_limit(1)`` (Numba on one thread)."""
+    def run(n):
+        with nf.thread_limit(1):
+            fn(n)
+    return run
+
+
+def blas1(fn):
+    """fn with NumPy's OpenBLAS on one thread."""
+    def run(n):
+        with blas_threads(1):
+            fn(n)
+    return run
+
+
+def breakdown(cfg, x, seed):
+    """bench.compare's time-breakdown probes of the projected (and dense) path."""
+    p = Probes(cfg, x, seed)
+    n_proj = cfg.normals_per_network("projected")
+    n_dense = cfg.normals_per_network("dense")
+    return [CallMethod(*kl, fn) for kl, fn in (
+        (("rng_projected", f"RNG only, projected normals ({n_proj:,}/network)"), p.rng()),
+        (("rng_projected_1thread", "RNG only, projected normals, 1 thread"),
+         one_thread(p.rng())),
+        (("forward_projected_gaussian", "forward only, projected gaussian (forward_one)"),
+         p.forward()),
+        (("forward_projected_orthogonal", "forward only, projected orthogonal (forward_one)"),
+         p.forward("projected", "orthogonal")),
+        (("moments_two_point", "moments only, two-point"), p.moments(False)),
+        (("moments_four_point", "moments only, two+four-point"), p.moments(True)),
+        (("rng_dense", f"RNG only, dense normals ({n_dense:,}/network)"), p.rng("dense")),
+        (("forward_dense_gaussian", "forward only, dense gaussian (forward_one)"),
+         p.forward("dense")),
+        (("forward_dense_gaussian_blas1", "forward only, dense gaussian, OpenBLAS at 1 "
+          "thread"), blas1(p.forward("dense"))),
+    )]

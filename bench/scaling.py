@@ -3,6 +3,7 @@
     python -m bench.scaling                    # full, ~5 min
     python -m bench.scaling --quick            # ~1 min
     python -m bench.scaling --json out.json --png out.png   # default PNG bench/scaling.png
+    python -m bench.scaling --smoke            # tiny sweeps around bench.configs.TINY, no PNG
 
 R1: n_0 = 64, eight layers of width 512, B = 4, ReLU, C_W = 2, C_b = 0, two- and
 four-point statistics, projected Gaussian weights unless a sweep says otherwise. Each
@@ -17,7 +18,7 @@ sweep changes one thing and checks the law docs/performance.md#rules asks for:
 
 Timing: every point is warmed up (compiled / loaded from the Numba cache) outside the
 timed region, sized to ~1 s per repeat (``--quick``: 0.3 s), and the points of one sweep
-are repeated interleaved round-robin (bench.compare's ``Method``/``round_robin``);
+are repeated interleaved round-robin (bench.harness, bench.methods.NnftMethod);
 figures are medians. The slope is a least-squares fit of log(networks/s) against
 log(x) over the points where the law is expected to hold. Memory: one fresh
 subprocess per N runs ``nf.sample`` after an import + warm-up call and reports its
@@ -25,11 +26,8 @@ peak RSS (``resource.getrusage``) and the tracemalloc peak (NumPy allocations on
 Numba's kernel scratch is not traced). The machine is shared: the load average is
 printed beside every sweep.
 """
-import argparse
-import json
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,75 +35,36 @@ from pathlib import Path
 
 import numpy as np
 
-import nnft_fast as nf
+from .configs import R1, TINY
+from .harness import REPO, finish, fmt_rate, parser, round_robin, run_python, write_json
+from .machine import machine_info, print_machine
+from .methods import NnftMethod
 
-from .compare import (R1_ACTIVATION, R1_B, R1_CB, R1_CW, R1_WIDTHS, SAMPLE_SEED, X_SEED,
-                      Method, fmt_rate, round_robin, machine_info)
-
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PNG = Path(__file__).resolve().parent / "scaling.png"
-OBSERVABLES = ("two_point", "four_point")
 SLOPE_TOL = 0.15           # |fitted - expected| within this: consistent with the law
 MEMORY_FLAT_TOL = 0.10     # peak RSS may grow by at most 10% over the whole N range
 
 
-# --------------------------------------------------------------------------------------
-# Configurations
-# --------------------------------------------------------------------------------------
-def network(depth=8, width=512, init="gaussian"):
-    """R1 with the hidden depth / width changed."""
-    return nf.Network((R1_WIDTHS[0],) + (width,) * depth, R1_ACTIVATION, init, cw=R1_CW,
-                      cb=R1_CB)
+def point(cfg, key, method="projected", per_call=None):
+    """``nf.sample(..., backend="cpu")`` on ``cfg`` (two- and four-point); with
+    ``per_call`` (the N sweep) every timed unit is one call of exactly that many networks,
+    so the rate includes the per-call overhead an ensemble of that size pays."""
+    return NnftMethod(cfg, "gaussian", method, key=key, label=key, per_call=per_call,
+                      keep_ensemble=False)
 
 
-def inputs(n_inputs=R1_B):
-    """R1 inputs (same seed as bench.compare.r1_inputs) with B rows."""
-    return np.random.default_rng(X_SEED).standard_normal((n_inputs, R1_WIDTHS[0]))
-
-
-class SamplePoint(Method):
-    """``nf.sample(..., backend="cpu")`` on one configuration; units = networks.
-
-    With ``ensemble`` set (the N sweep) every timed unit is one call of exactly that many
-    networks, so the rate includes the per-call overhead an ensemble of that size pays;
-    otherwise a repeat is one call of n networks, n set by ``calibrate``.
-    """
-
-    def __init__(self, key, label, net, x, method="projected", ensemble=None):
-        super().__init__(key, label)
-        self.net, self.x, self.method, self.ensemble = net, x, method, ensemble
-
-    def _call(self, n):
-        t0 = time.perf_counter()
-        nf.sample(self.net, self.x, n, seed=SAMPLE_SEED, method=self.method,
-                  observables=OBSERVABLES, backend="cpu")
-        return time.perf_counter() - t0
-
-    def warmup(self):
-        self.first_call_s = self._call(2)
-
-    def _timed(self, n, keep):
-        if self.ensemble is None:
-            return self._call(n)
-        return sum(self._call(self.ensemble) for _ in range(n))
-
-    @property
-    def rates(self):
-        per_unit = self.ensemble or 1
-        return [c * per_unit / t for c, t in zip(self.counts, self.times)]
-
-    def size(self, target_s):
-        """Calibrate to ~target_s per repeat (calls of N, or networks per call), then check
-        the size once more: a pilot slowed by a load spike sizes repeats far too short."""
-        n_max = 10 ** 7 if self.ensemble is None else 10 ** 4
-        n = (self.calibrate(target_s, 16, 2, n_max) if self.ensemble is None
-             else self.calibrate(target_s, 1, 1, n_max))
-        if self.ensemble is not None and n == 1:
-            return n                      # one call already takes >= target_s
-        dt = self.pilot(n)
-        if dt < 0.5 * target_s:
-            self.n_per_repeat = min(n_max, math.ceil(n * target_s / dt))
-        return self.n_per_repeat
+def size(p, target_s):
+    """Calibrate to ~target_s per repeat (calls of N, or networks per call), then check
+    the size once more: a pilot slowed by a load spike sizes repeats far too short."""
+    n_max = 10 ** 7 if p.per_call is None else 10 ** 4
+    n = (p.calibrate(target_s, 16, 2, n_max) if p.per_call is None
+         else p.calibrate(target_s, 1, 1, n_max))
+    if p.per_call is not None and n == 1:
+        return n                      # one call already takes >= target_s
+    dt = p.pilot(n)
+    if dt < 0.5 * target_s:
+        p.n_per_repeat = min(n_max, math.ceil(n * target_s / dt))
+    return p.n_per_repeat
 
 
 @dataclass
@@ -116,7 +75,7 @@ class Sweep:
     title: str
     symbol: str
     values: list
-    make: object                  # value -> SamplePoint
+    make: object                  # value -> a timed point (``point``)
     expected: float = None        # log-log slope of networks/s; None: no single law
     fit_from: float = None        # fit over values >= fit_from (default: all)
     norm_power: float = None      # normalised = rate * x^norm_power / same at first point
@@ -141,42 +100,43 @@ def log_slope(xs, ys):
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
-def build_sweeps(quick):
-    """The sweeps of issue 8 part 3 (fewer N values with --quick)."""
-    x4 = inputs()
-    ens = [1000, 3000, 10000] if quick else [1000, 3000, 10000, 30000, 100000]
+def build_sweeps(base, quick, smoke=False):
+    """The sweeps of issue 8 part 3 around ``base`` (fewer values with --quick/--smoke)."""
+    if smoke:
+        values = dict(ensemble=[100, 300], depth=[2, 4], width_projected=[8, 16],
+                      width_dense=[8, 16], inputs=[2, 4])
+    else:
+        values = dict(ensemble=[1000, 3000, 10000] + ([] if quick else [30000, 100000]),
+                      depth=[2, 4, 8, 16, 32], width_projected=[64, 128, 256, 512, 1024, 2048],
+                      width_dense=[64, 128, 256, 512], inputs=[1, 2, 4, 8])
+    n0, n, L = base.widths[0], base.widths[1], base.n_layers
     return [
-        Sweep("ensemble", "ensemble size N (R1, projected Gaussian; one nf.sample call of N)",
-              "N", ens, lambda n: SamplePoint(f"N={n}", f"N={n}", network(), x4, ensemble=n),
-              expected=0.0),
-        Sweep("depth", "depth L (64 -> L x 512, projected Gaussian)", "L", [2, 4, 8, 16, 32],
-              lambda d: SamplePoint(f"L={d}", f"L={d}", network(depth=d), x4), expected=-1.0),
-        Sweep("width_projected", "width n (64 -> 8 x n, projected Gaussian)", "n",
-              [64, 128, 256, 512, 1024, 2048],
-              lambda w: SamplePoint(f"n={w}", f"n={w}", network(width=w), x4),
-              expected=-1.0, fit_from=512),
-        Sweep("width_dense", "width n (64 -> 8 x n, dense Gaussian)", "n", [64, 128, 256, 512],
-              lambda w: SamplePoint(f"n={w}", f"n={w}", network(width=w), x4, "dense"),
-              expected=-2.0, fit_from=128),
-        Sweep("inputs", "inputs B (R1, projected Gaussian)", "B", [1, 2, 4, 8],
-              lambda b: SamplePoint(f"B={b}", f"B={b}", network(), inputs(b)),
-              expected=None, norm_power=1.0),
+        Sweep("ensemble", f"ensemble size N ({base.key}, projected Gaussian; one nf.sample "
+              "call of N)", "N", values["ensemble"],
+              lambda v: point(base, f"N={v}", per_call=v), expected=0.0),
+        Sweep("depth", f"depth L ({n0} -> L x {n}, projected Gaussian)", "L", values["depth"],
+              lambda v: point(base.resized(depth=v), f"L={v}"), expected=-1.0),
+        Sweep("width_projected", f"width n ({n0} -> {L} x n, projected Gaussian)", "n",
+              values["width_projected"], lambda v: point(base.resized(width=v), f"n={v}"),
+              expected=-1.0, fit_from=None if smoke else 512),
+        Sweep("width_dense", f"width n ({n0} -> {L} x n, dense Gaussian)", "n",
+              values["width_dense"], lambda v: point(base.resized(width=v), f"n={v}", "dense"),
+              expected=-2.0, fit_from=None if smoke else 128),
+        Sweep("inputs", f"inputs B ({base.key}, projected Gaussian)", "B", values["inputs"],
+              lambda v: point(base.resized(n_inputs=v), f"B={v}"), expected=None,
+              norm_power=1.0),
     ]
 
 
 # --------------------------------------------------------------------------------------
 # Running and reporting the timing sweeps
 # --------------------------------------------------------------------------------------
-def load():
-    return os.getloadavg()[0]
-
-
 def run_sweep(sweep, target_s, repeats):
     """Warm up, calibrate and time every point of ``sweep`` (interleaved repeats)."""
     sweep.points = [sweep.make(v) for v in sweep.values]
     for p in sweep.points:
         p.warmup()
-        p.size(target_s)
+        size(p, target_s)
     round_robin(sweep.points, repeats, sweep.key)
 
 
@@ -203,7 +163,7 @@ def print_sweep(sweep, load_avg):
           "per repeat | first call s |")
     print("|---:|---:|---:|---:|---|---:|")
     for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised()):
-        per = (f"{p.n_per_repeat} x {p.ensemble:,} nets" if p.ensemble
+        per = (f"{p.n_per_repeat} x {p.per_call:,} nets" if p.per_call
                else f"{p.n_per_repeat:,} nets")
         print(f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {nrm:.2f} | {per} | "
               f"{p.first_call_s:.2f} |")
@@ -226,7 +186,7 @@ def sweep_json(sweep, load_avg):
             "verdict": verdict(sweep.slope(), sweep.expected), "load_average": load_avg,
             "points": [{"x": v, "networks_per_s_median": p.rate, "networks_per_s_best": p.best,
                         "rates": p.rates, "times_s": p.times, "n_per_repeat": p.n_per_repeat,
-                        "networks_per_call": p.ensemble, "first_call_s": p.first_call_s,
+                        "networks_per_call": p.per_call, "first_call_s": p.first_call_s,
                         "normalised": nrm}
                        for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised())]}
 
@@ -237,7 +197,7 @@ def sweep_json(sweep, load_avg):
 _MEMORY_CHILD = r"""
 import gc, json, re, resource, sys, time, tracemalloc
 import nnft_fast as nf
-from bench.compare import r1_inputs, r1_network
+from bench.configs import R1
 
 
 def status_kib(key):
@@ -256,7 +216,7 @@ def reset_peak():
 
 
 n = int(sys.argv[1])
-net, x = r1_network("gaussian"), r1_inputs()
+net, x = R1.network("gaussian"), R1.inputs()
 kw = dict(method="projected", observables=("two_point", "four_point"), backend="cpu")
 nf.sample(net, x, 64, seed=1, **kw)                  # warm-up: compile / cache load, threads
 gc.collect()
@@ -287,11 +247,7 @@ def memory_point(n):
     parent's high-water mark at exec. So the child resets its own peak (/proc/self/clear_refs)
     after warm-up and reads VmHWM; the ru_maxrss figures are kept in the JSON.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-    res = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n)], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_python(_MEMORY_CHILD, n)
 
 
 def run_memory(sizes):
@@ -410,84 +366,63 @@ def plot(sweeps, mem, path, caption):
 # --------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------
-def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="short run (~0.3 s per repeat)")
-    ap.add_argument("--json", metavar="PATH", help="write all results as JSON")
-    ap.add_argument("--png", metavar="PATH", default=str(DEFAULT_PNG),
-                    help=f"plot file (default {DEFAULT_PNG.relative_to(REPO)})")
+def main(argv=None):
+    ap = parser("bench.scaling", __doc__, quick="short run (~0.3 s per repeat)")
+    ap.add_argument("--png", metavar="PATH", default=None,
+                    help=f"plot file (default {DEFAULT_PNG.relative_to(REPO)}; with --smoke "
+                         "none unless given)")
     ap.add_argument("--no-png", action="store_true", help="skip the plot")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory sweep")
     ap.add_argument("--sweeps", metavar="KEYS",
                     help="comma-separated subset of ensemble,depth,width_projected,"
                          "width_dense,inputs")
-    return ap.parse_args(argv)
-
-
-def print_header(info, quick, repeats, target):
-    print(f"# nnft_fast scaling around R1{' (--quick)' if quick else ''}")
-    print()
-    print(f"machine: {info['cpu_model']}; {info['cpu_count']} cores ({info['cpus_usable']} "
-          f"usable); load avg {info['load_average_at_start'][0]:.2f} "
-          f"(1/5/15 min: {', '.join(f'{v:.2f}' for v in info['load_average_at_start'])})")
-    print(f"python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
-          f"nnft_fast {info['nnft_fast']}; numba threads {info['numba_threads']}")
-    print(f"R1: widths {R1_WIDTHS[0]} -> {len(R1_WIDTHS) - 1} x {R1_WIDTHS[1]}, B={R1_B}, "
-          f"{R1_ACTIVATION}, C_W={R1_CW}, C_b={R1_CB}; two- and four-point; backend cpu")
-    print(f"timing: ~{target} s per repeat, {repeats} interleaved repeats per sweep, medians")
-    print()
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    repeats, target = (3, 0.3) if args.quick else (5, 1.0)
-    mem_sizes = [1000, 10000, 30000] if args.quick else [1000, 3000, 10000, 30000, 100000]
-    t_start = time.perf_counter()
+    args = ap.parse_args(argv)
+    base = TINY if args.smoke else R1
+    repeats, target = (2, 0.02) if args.smoke else (3, 0.3) if args.quick else (5, 1.0)
+    mem_sizes = ([64, 256] if args.smoke else [1000, 10000, 30000] if args.quick
+                 else [1000, 3000, 10000, 30000, 100000])
+    png = args.png or (None if args.smoke else str(DEFAULT_PNG))
+    started = time.perf_counter()
     info = machine_info()
-    print_header(info, args.quick, repeats, target)
+    print(f"# nnft_fast scaling around {base.key}{' (--quick)' if args.quick else ''}"
+          f"{' (--smoke)' if args.smoke else ''}\n")
+    print_machine(info)
+    print(f"{base.describe()}; two- and four-point; backend cpu")
+    print(f"timing: ~{target} s per repeat, {repeats} interleaved repeats per sweep, medians\n")
 
-    sweeps = build_sweeps(args.quick)
+    sweeps = build_sweeps(base, args.quick, args.smoke)
     if args.sweeps:
         keep = set(args.sweeps.split(","))
         sweeps = [s for s in sweeps if s.key in keep]
     loads = {}
     for sweep in sweeps:
         run_sweep(sweep, target, repeats)
-        loads[sweep.key] = load()
+        loads[sweep.key] = os.getloadavg()[0]
         print()
         print_sweep(sweep, loads[sweep.key])
     mem = None
     if not args.no_memory:
         mem = run_memory(mem_sizes)
-        loads["memory"] = load()
+        loads["memory"] = os.getloadavg()[0]
         print_memory(mem, loads["memory"])
 
-    elapsed = time.perf_counter() - t_start
     load_end = os.getloadavg()
-    print(f"total wall time {elapsed:.0f} s; load avg at end {load_end[0]:.2f} "
-          f"(1/5/15 min: {', '.join(f'{v:.2f}' for v in load_end)})")
+    elapsed = finish(started)
     print("summary: " + "; ".join(
         f"{s.key} slope {s.slope():+.2f}"
         + ("" if s.expected is None else f" (exp. {s.expected:g})")
         for s in sweeps) + ("" if mem is None else
                             f"; peak RSS slope {mem['fitted_slope_peak_rss']:+.3f} (exp. 0)"))
-
-    if not args.no_png:
-        caption = (f"nnft_fast scaling around R1 (CPU, {info['numba_threads']} threads, "
+    if png and not args.no_png:
+        caption = (f"nnft_fast scaling around {base.key} (CPU, {info['numba_threads']} threads, "
                    f"{'quick' if args.quick else 'full'} run; load avg "
                    f"{info['load_average_at_start'][0]:.1f} -> {load_end[0]:.1f})")
-        plot(sweeps, mem, args.png, caption)
-        print(f"wrote {args.png}")
-    if args.json:
-        result = {"machine": info, "quick": args.quick, "repeats": repeats,
-                  "seconds_per_repeat": target, "observables": list(OBSERVABLES),
-                  "sweeps": {s.key: sweep_json(s, loads[s.key]) for s in sweeps},
-                  "memory": mem, "load_average_at_end": list(load_end),
-                  "wall_time_s": elapsed}
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.json}")
+        plot(sweeps, mem, png, caption)
+        print(f"wrote {png}")
+    write_json(args.json, "scaling", args, info, elapsed, repeats=repeats,
+               seconds_per_repeat=target, observables=["two_point", "four_point"],
+               sweeps={s.key: sweep_json(s, loads[s.key]) for s in sweeps}, memory=mem,
+               load_average_at_end=list(load_end))
     return 0
 
 

@@ -2,21 +2,17 @@
 (``testpaths`` is tests/); run with
 
     python -m pytest bench/ --benchmark-only
+    python -m pytest bench/ --benchmark-disable -q     # every case once, untimed
 
-Groups: "R1 nf.sample" (whole path), "R1 pieces" (forward only, moments only, accumulate,
-RNG only), "RNG and Haar" (fill_normal, batch_haar_matrices / nf.haar_orthogonal).
-Every kernel is compiled (or loaded from the Numba disk cache) by a warm-up call outside
-the timed region; first-call and cold-compile times are measured separately by
+Groups: "R1 nf.sample" (whole path, per ``backend``: cpu, and cuda where a GPU is
+visible; bench/conftest.py), "R1 pieces" (forward only, moments only, accumulate, RNG
+only), "RNG and Haar" (fill_normal, batch_haar_matrices / nf.haar_orthogonal). Every
+kernel is compiled (or loaded from the Numba disk cache) by a warm-up call outside the
+timed region; first-call and cold-compile times are measured separately by
 ``test_first_call_*[sample|kernels]``, which time a fresh interpreter and put the
-per-kernel figures in ``benchmark.extra_info``. On a shared machine compare only figures from
-one session (e.g. ``--benchmark-compare`` against a saved run on the same machine).
+per-kernel figures in ``benchmark.extra_info``. On a shared machine compare only figures
+from one session (e.g. ``--benchmark-compare`` against a saved run on the same machine).
 """
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -24,29 +20,12 @@ pytest.importorskip("pytest_benchmark")
 
 import nnft_fast as nf  # noqa: E402
 from nnft_fast.accumulators import MomentAccumulator, MomentLayout  # noqa: E402
-from nnft_fast.kernels.cpu import codes  # noqa: E402
 from nnft_fast.kernels.cpu import moments as cpu_moments  # noqa: E402
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices  # noqa: E402
 from nnft_fast.kernels.cpu.rng import fill_normal  # noqa: E402
-from nnft_fast.run import STATS_BYTES_PER_BATCH, EnsembleRun  # noqa: E402
+from nnft_fast.run import STATS_BYTES_PER_BATCH  # noqa: E402
 
-from bench import probes  # noqa: E402
-from bench.compare import (R1_B, R1_WIDTHS, projected_normals_per_network,  # noqa: E402
-                           r1_inputs, r1_network)
-
-REPO = Path(__file__).resolve().parents[1]
-SEED = 11
-
-
-@pytest.fixture(scope="module")
-def x():
-    return r1_inputs()
-
-
-def _per_network(benchmark, n_networks):
-    """Record networks/s from the median round time."""
-    benchmark.extra_info["networks_per_round"] = n_networks
-    benchmark.extra_info["networks_per_s_median"] = n_networks / benchmark.stats.stats.median
+from bench.harness import run_python  # noqa: E402
 
 
 @pytest.mark.parametrize("init,method,n_networks,rounds", [
@@ -54,51 +33,39 @@ def _per_network(benchmark, n_networks):
     ("orthogonal", "projected", 128, 8),
     ("gaussian", "dense", 4, 3),
 ])
-def test_r1_sample(benchmark, x, init, method, n_networks, rounds):
-    """nf.sample on R1, two- and four-point observables, all Numba threads."""
-    net = r1_network(init)
-    nf.sample(net, x, 2, seed=SEED + 1, method=method)              # compile / cache load
+def test_r1_sample(benchmark, record, backend, r1, r1_inputs, seed, init, method, n_networks,
+                   rounds):
+    """nf.sample on R1, two- and four-point observables (all Numba threads on the CPU)."""
+    net = r1.network(init)
+    kw = {"method": method, "backend": backend}
+    nf.sample(net, r1_inputs, 2, seed=seed + 1, **kw)              # compile / cache load
     benchmark.group = "R1 nf.sample"
-    benchmark.pedantic(nf.sample, args=(net, x, n_networks),
-                       kwargs={"seed": SEED, "method": method},
-                       rounds=rounds, iterations=1, warmup_rounds=1)
-    _per_network(benchmark, n_networks)
+    benchmark.pedantic(nf.sample, args=(net, r1_inputs, n_networks),
+                       kwargs={"seed": seed, **kw}, rounds=rounds, iterations=1,
+                       warmup_rounds=1)
+    record(n_networks)
 
 
-def test_r1_sample_two_point_only(benchmark, x):
-    net = r1_network("gaussian")
-    nf.sample(net, x, 2, seed=SEED + 1, observables=("two_point",))
+def test_r1_sample_two_point_only(benchmark, record, backend, r1, r1_inputs, seed):
+    net = r1.network("gaussian")
+    kw = {"method": "projected", "observables": ("two_point",), "backend": backend}
+    nf.sample(net, r1_inputs, 2, seed=seed + 1, **kw)
     benchmark.group = "R1 nf.sample"
     n = 256
-    benchmark.pedantic(nf.sample, args=(net, x, n),
-                       kwargs={"seed": SEED, "method": "projected",
-                               "observables": ("two_point",)},
+    benchmark.pedantic(nf.sample, args=(net, r1_inputs, n), kwargs={"seed": seed, **kw},
                        rounds=8, iterations=1, warmup_rounds=1)
-    _per_network(benchmark, n)
+    record(n)
 
 
 @pytest.mark.parametrize("four_point", [False, True], ids=["two_point", "two_and_four_point"])
-def test_r1_moments_only(benchmark, x, four_point):
+def test_r1_moments_only(benchmark, record, r1_probes, four_point):
     """The per-layer statistics kernel alone, on precomputed R1 preactivations."""
-    net = r1_network("gaussian")
-    args = EnsembleRun(net, x, SEED, backend="cpu").kernel_args
-    (xt, widths, cw, cb, init_code, act), offsets = args.network_args, args.offsets
-    pre = np.empty((32, offsets[-1]))
-    cpu_moments.batch_preactivations(codes.METHOD_PROJECTED, np.int64(0), 32,
-                                     np.uint64(SEED), xt, widths, cw, cb, init_code, act,
-                                     offsets, pre)
-    tables = MomentLayout(R1_B, True).kernel_tables()
-    n_stat = MomentLayout(R1_B, four_point).n_stat
     n = 1024
-    sink = np.empty(n)
-
-    def run():
-        probes.moments_only(n, pre, widths, R1_B, offsets, *tables, four_point, n_stat, sink)
-
-    run()
+    run = r1_probes.moments(four_point)
+    run(n)
     benchmark.group = "R1 pieces"
-    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
-    _per_network(benchmark, n)
+    benchmark.pedantic(run, args=(n,), rounds=10, iterations=1, warmup_rounds=1)
+    record(n)
 
 
 @pytest.mark.parametrize("init,method,n_networks", [
@@ -106,40 +73,27 @@ def test_r1_moments_only(benchmark, x, four_point):
     ("orthogonal", "projected", 256),
     ("gaussian", "dense", 4),
 ])
-def test_r1_forward_only(benchmark, x, init, method, n_networks):
+def test_r1_forward_only(benchmark, record, r1_probes, init, method, n_networks):
     """The forward pass alone (``probes.forward_only``: the package's ``forward_one`` with
     buffers reused per chunk, as in ``batch_statistics``), no statistics, all threads."""
-    args = EnsembleRun(r1_network(init), x, SEED, backend="cpu").kernel_args
-    (xt, widths, cw, cb, init_code, act), offsets = args.network_args, args.offsets
-    code = codes.METHOD_PROJECTED if method == "projected" else codes.METHOD_DENSE
-    sink = np.empty(n_networks)
-
-    def run():
-        probes.forward_only(code, n_networks, np.uint64(SEED), xt, widths, cw, cb, init_code,
-                            act, offsets, sink)
-
-    run()                                                            # compile (not cached)
+    run = r1_probes.forward(method, init)
+    run(n_networks)                                                  # compile (not cached)
     benchmark.group = "R1 pieces"
-    benchmark.pedantic(run, rounds=8 if method == "projected" else 3, iterations=1,
-                       warmup_rounds=1)
-    _per_network(benchmark, n_networks)
-
-
-def _r1_batch_stats():
-    """One default-size batch of R1 per-network statistics (two- and four-point): what
-    ``nf.sample`` hands the accumulator per batch (see EnsembleRun.default_batch_size)."""
-    n_stat = MomentLayout(R1_B, True).n_stat
-    n_layers = len(R1_WIDTHS) - 1
-    batch = STATS_BYTES_PER_BATCH // (n_layers * n_stat * 8)
-    return np.random.default_rng(SEED).standard_normal((batch, n_layers, n_stat))
+    benchmark.pedantic(run, args=(n_networks,), rounds=8 if method == "projected" else 3,
+                       iterations=1, warmup_rounds=1)
+    record(n_networks)
 
 
 @pytest.mark.parametrize("entry", ["add_to_blocks", "MomentAccumulator.add"])
-def test_r1_accumulate(benchmark, entry):
-    """Adding one batch of per-network statistics to the 64 block sums: the serial
-    ``kernels.cpu.moments.add_to_blocks`` kernel, and the accumulator method around it."""
-    stats = _r1_batch_stats()
-    acc = MomentAccumulator(R1_WIDTHS, R1_B, True)
+def test_r1_accumulate(benchmark, record, r1, seed, entry):
+    """Adding one default-size batch of per-network statistics (what ``nf.sample`` hands
+    the accumulator per batch, see EnsembleRun.default_batch_size) to the 64 block sums:
+    the serial ``kernels.cpu.moments.add_to_blocks`` kernel, and the accumulator method
+    around it."""
+    n_stat = MomentLayout(r1.n_inputs, True).n_stat
+    batch = STATS_BYTES_PER_BATCH // (r1.n_layers * n_stat * 8)
+    stats = np.random.default_rng(seed).standard_normal((batch, r1.n_layers, n_stat))
+    acc = MomentAccumulator(r1.widths, r1.n_inputs, True)
     firsts = iter(range(0, 10 ** 15, stats.shape[0]))
 
     if entry == "add_to_blocks":
@@ -153,30 +107,23 @@ def test_r1_accumulate(benchmark, entry):
     run()
     benchmark.group = "R1 pieces"
     benchmark.pedantic(run, rounds=20, iterations=1, warmup_rounds=2)
-    _per_network(benchmark, stats.shape[0])
+    record(stats.shape[0])
     benchmark.extra_info["bytes_per_round"] = stats.nbytes
 
 
-def test_r1_rng_only_projected(benchmark):
+def test_r1_rng_only_projected(benchmark, record, r1, r1_probes):
     """Only the random normals of the projected path (16k per network), all threads."""
-    counts = np.array([n_out * min(n_in, R1_B) for n_in, n_out
-                       in zip(R1_WIDTHS[:-1], R1_WIDTHS[1:])], np.int64)
     n = 512
-    sink = np.empty(n)
-
-    def run():
-        probes.rng_only(np.int64(0), n, np.uint64(SEED), counts, sink)
-
-    run()
+    run = r1_probes.rng("projected")
+    run(n)
     benchmark.group = "R1 pieces"
-    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
-    _per_network(benchmark, n)
-    benchmark.extra_info["normals_per_network"] = projected_normals_per_network(
-        R1_WIDTHS, R1_B, 0.0)
+    benchmark.pedantic(run, args=(n,), rounds=10, iterations=1, warmup_rounds=1)
+    record(n)
+    benchmark.extra_info["normals_per_network"] = r1.normals_per_network("projected")
 
 
 @pytest.mark.parametrize("log2_size", [12, 16, 20])
-def test_fill_normal(benchmark, log2_size):
+def test_fill_normal(benchmark, record, seed, log2_size):
     """kernels.cpu.rng.fill_normal on 2^k doubles, one thread (serial kernel).
 
     Every call draws a new stream (network index counter): refilling the same numbers
@@ -186,21 +133,23 @@ def test_fill_normal(benchmark, log2_size):
     counter = iter(range(10 ** 9))
 
     def run():
-        fill_normal(buf, np.uint64(SEED), np.int64(next(counter)), np.uint64(0), 1.0)
+        fill_normal(buf, np.uint64(seed), np.int64(next(counter)), np.uint64(0), 1.0)
 
     run()
     benchmark.group = "RNG and Haar"
     benchmark.pedantic(run, rounds=20, iterations=max(1, 2 ** (16 - log2_size)),
                        warmup_rounds=2)
-    benchmark.extra_info["normals_per_s_median"] = buf.size / benchmark.stats.stats.median
-    benchmark.extra_info["ns_per_normal_median"] = 1e9 * benchmark.stats.stats.median / buf.size
+    record(buf.size, "normals")
+    if benchmark.stats is not None:
+        benchmark.extra_info["ns_per_normal_median"] = (1e9 * benchmark.stats.stats.median
+                                                        / buf.size)
 
 
-def test_haar_orthogonal_512(benchmark):
+def test_haar_orthogonal_512(benchmark, seed):
     """nf.haar_orthogonal(512, 512, 1): one Haar matrix (Householder QR + sign fix)."""
-    nf.haar_orthogonal(512, 512, 1, seed=SEED + 1)                 # compile (not cached)
+    nf.haar_orthogonal(512, 512, 1, seed=seed + 1)                 # compile (not cached)
     benchmark.group = "RNG and Haar"
-    benchmark.pedantic(nf.haar_orthogonal, args=(512, 512, 1), kwargs={"seed": SEED},
+    benchmark.pedantic(nf.haar_orthogonal, args=(512, 512, 1), kwargs={"seed": seed},
                        rounds=5, iterations=1, warmup_rounds=1)
 
 
@@ -208,7 +157,7 @@ def test_haar_orthogonal_512(benchmark):
     (512, 4, 1024, 10),
     (512, 512, 2, 5),
 ], ids=["frames_512x4", "matrices_512x512"])
-def test_batch_haar_matrices(benchmark, n_rows, n_cols, count, rounds):
+def test_batch_haar_matrices(benchmark, record, seed, n_rows, n_cols, count, rounds):
     """kernels.cpu.haar.batch_haar_matrices, parallel over matrices: 512 x 4 Haar frames
     (a projected R1 layer's Q factor, B = 4) and 512 x 512 Haar matrices (dense
     orthogonal). Every round draws new matrices (network index counter)."""
@@ -216,13 +165,12 @@ def test_batch_haar_matrices(benchmark, n_rows, n_cols, count, rounds):
     firsts = iter(range(0, 10 ** 15, count))
 
     def run():
-        batch_haar_matrices(np.uint64(SEED), np.int64(next(firsts)), np.uint64(0), out)
+        batch_haar_matrices(np.uint64(seed), np.int64(next(firsts)), np.uint64(0), out)
 
     run()
     benchmark.group = "RNG and Haar"
     benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["matrices_per_round"] = count
-    benchmark.extra_info["matrices_per_s_median"] = count / benchmark.stats.stats.median
+    record(count, "matrices")
 
 
 _FIRST_CALL_SAMPLE = r"""
@@ -230,13 +178,13 @@ import json, time
 t0 = time.perf_counter()
 import numpy as np
 import nnft_fast as nf
-from bench.compare import r1_inputs, r1_network
+from bench.configs import R1
 out = {"import_s": time.perf_counter() - t0}
-x = r1_inputs()
+x = R1.inputs()
 for key, init, method in (("projected_gaussian", "gaussian", "projected"),
                           ("projected_orthogonal", "orthogonal", "projected"),
                           ("dense_gaussian", "gaussian", "dense")):
-    net = r1_network(init)
+    net = R1.network(init)
     for call in ("first", "second"):
         t = time.perf_counter()
         nf.sample(net, x, 2, method=method)
@@ -247,8 +195,6 @@ for call in ("first", "second"):
     out[f"haar_orthogonal_{call}_call_s"] = time.perf_counter() - t
 print(json.dumps(out))
 """
-
-
 
 # Kernels one by one, leaves first: each figure is the extra compile / cache load of that
 # kernel given the ones above it (fill_normal is inside Haar, Haar inside the forward).
@@ -261,9 +207,8 @@ from nnft_fast.accumulators import MomentAccumulator, MomentLayout
 from nnft_fast.kernels.cpu import codes, moments
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 from nnft_fast.kernels.cpu.rng import fill_normal
-from nnft_fast.run import EnsembleRun
 from bench import probes
-from bench.compare import R1_B, R1_WIDTHS, r1_inputs, r1_network
+from bench.configs import R1
 out = {"import_s": time.perf_counter() - t0}
 
 
@@ -280,17 +225,17 @@ twice("rng_fill_normal", lambda: fill_normal(buf, seed, zero, np.uint64(0), 1.0)
 frames, mats = np.empty((64, 512, 4)), np.empty((1, 512, 512))
 twice("haar_frames_512x4", lambda: batch_haar_matrices(seed, zero, np.uint64(0), frames))
 twice("haar_matrix_512x512", lambda: batch_haar_matrices(seed, zero, np.uint64(0), mats))
-args = EnsembleRun(r1_network("gaussian"), r1_inputs(), 1, backend="cpu").kernel_args
-(xt, widths, cw, cb, init, act), offsets = args.network_args, args.offsets
+args = probes.kernel_args(R1, "gaussian", R1.inputs(), 1)
+net_args, offsets = args.network_args, args.offsets
 pre = np.empty((4, offsets[-1]))
 for key, code in (("projected", codes.METHOD_PROJECTED), ("dense", codes.METHOD_DENSE)):
     twice(f"forward_batch_preactivations_{key}", lambda: moments.batch_preactivations(
-        code, zero, 4, seed, xt, widths, cw, cb, init, act, offsets, pre))
+        code, zero, 4, seed, *net_args, offsets, pre))
 sink = np.empty(4)
 twice("forward_only_probe", lambda: probes.forward_only(
-    codes.METHOD_PROJECTED, 4, seed, xt, widths, cw, cb, init, act, offsets, sink))
-acc = MomentAccumulator(R1_WIDTHS, R1_B, True)
-stats = np.zeros((16, len(R1_WIDTHS) - 1, MomentLayout(R1_B, True).n_stat))
+    codes.METHOD_PROJECTED, 4, seed, *net_args, offsets, sink))
+acc = MomentAccumulator(R1.widths, R1.n_inputs, True)
+stats = np.zeros((16, R1.n_layers, MomentLayout(R1.n_inputs, True).n_stat))
 twice("accumulate_add_to_blocks", lambda: acc.add(stats, 0))
 print(json.dumps(out))
 """
@@ -298,14 +243,8 @@ print(json.dumps(out))
 _FIRST_CALL = {"sample": _FIRST_CALL_SAMPLE, "kernels": _FIRST_CALL_KERNELS}
 
 
-def _fresh_interpreter(group, cache_dir=None):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-    if cache_dir is not None:
-        env["NUMBA_CACHE_DIR"] = str(cache_dir)
-    res = subprocess.run([sys.executable, "-c", _FIRST_CALL[group]], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+def _fresh_interpreter(group, cache_dir):
+    return run_python(_FIRST_CALL[group], env={"NUMBA_CACHE_DIR": str(cache_dir)})
 
 
 @pytest.mark.parametrize("group", list(_FIRST_CALL))

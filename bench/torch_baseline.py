@@ -17,29 +17,23 @@ in ``MomentLayout`` order. Q comes from one batched product of the pair products
 y_i,p = z_ia z_ib: (y^T y)/n holds every z_a z_b z_c z_d average. The vectors go into an
 ``nnft_fast.accumulators.MomentAccumulator`` (block sums, flat memory, mergeable), so
 ``as_ensemble`` gives the same ``Ensemble.two_point`` / ``four_point`` estimates and
-jackknife errors as ``nf.sample``. Only the bookkeeping is shared with nnft_fast; the
-networks are drawn and pushed through by PyTorch alone.
+jackknife errors as ``nf.sample``. Only the bookkeeping (``bench.dense``) is shared with
+nnft_fast; the networks are drawn and pushed through by PyTorch alone.
 """
 import math
 
-import numpy as np
 import torch
 
-import nnft_fast as nf
-from nnft_fast.accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
+from .dense import DenseEnsemble, statistic_tables
 
-INITS = ("gaussian", "orthogonal")
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "linear": lambda z: z}
 DTYPE = torch.float64
 
 
-def statistic_tables(n_inputs, four_point):
-    """Index tensors (pair_a, pair_b, quad_p1, quad_p2, gg_1, gg_2) of ``MomentLayout``."""
-    layout = MomentLayout(n_inputs, four_point)
-    pair_a, pair_b, quad_p1, quad_p2 = layout.kernel_tables()
-    gg_1, gg_2 = np.triu_indices(layout.n_pairs)
+def torch_tables(n_inputs, four_point):
+    """``bench.dense.statistic_tables`` as long tensors."""
     return tuple(torch.as_tensor(t, dtype=torch.long)
-                 for t in (pair_a, pair_b, quad_p1, quad_p2, gg_1, gg_2))
+                 for t in statistic_tables(n_inputs, four_point))
 
 
 def layer_statistics(z, tables, four_point):
@@ -90,36 +84,20 @@ def chunk_statistics(generator, widths, xt, count, init, cw, cb, activation, fou
     return torch.stack(out, dim=1).numpy()
 
 
-def default_chunk(widths, budget=1 << 21):
-    """Networks per batch: ~``budget`` weight entries (16 MiB of float64) in the largest
-    layer, between 1 and 256."""
-    biggest = max(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return int(min(256, max(1, budget // biggest)))
-
-
-class TorchDenseEnsemble:
+class TorchDenseEnsemble(DenseEnsemble):
     """Streams dense networks drawn by PyTorch into a ``MomentAccumulator``.
 
     Networks are numbered 0, 1, ... in the order drawn (for the block assignment); the
     random stream is one ``torch.Generator`` seeded with ``seed``.
     """
 
-    def __init__(self, widths, X, *, init="gaussian", cw=2.0, cb=0.0, activation="relu",
-                 four_point=True, seed=0, chunk=None, n_blocks=DEFAULT_BLOCKS):
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        self.widths = tuple(int(w) for w in widths)
-        self.X = np.asarray(X, dtype=np.float64)
-        self.init, self.cw, self.cb, self.activation = init, float(cw), float(cb), activation
-        self.four_point = bool(four_point)
-        self.seed = seed
-        self.chunk = chunk or default_chunk(self.widths)
+    name = "torch-dense"
+
+    def __init__(self, widths, X, **kw):
+        super().__init__(widths, X, **kw)
         self.xt = torch.as_tensor(self.X.T.copy(), dtype=DTYPE)
-        self.tables = statistic_tables(self.X.shape[0], self.four_point)
-        self.generator = torch.Generator().manual_seed(int(seed))
-        self.accumulator = MomentAccumulator(self.widths, self.X.shape[0], self.four_point,
-                                             n_blocks)
-        self.next_network = 0
+        self.tables = torch_tables(self.X.shape[0], self.four_point)
+        self.generator = torch.Generator().manual_seed(int(self.seed))
 
     def run(self, n, keep=True):
         """Draw n networks; with keep=False they are drawn and reduced but not counted."""
@@ -131,12 +109,7 @@ class TorchDenseEnsemble:
             if keep:
                 self.accumulator.add(stats, self.next_network)
                 self.next_network += c
-
-    def as_ensemble(self):
-        """An ``nf.Ensemble`` over the kept networks (two_point / four_point APIs)."""
-        net = nf.Network(self.widths, self.activation, self.init, cw=self.cw, cb=self.cb)
-        return nf.Ensemble(net, self.X, self.seed, "torch-dense", np.float64, self.accumulator,
-                           ((0, self.next_network),))
+        return n
 
 
 def versions():

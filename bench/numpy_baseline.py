@@ -12,12 +12,14 @@ as nnft_fast (docs/estimators.md):
 
 Networks are processed in chunks with batched ``matmul`` / ``linalg.qr`` / ``einsum``,
 which is the natural vectorisation (the cost is dominated by the n^2 random normals per
-layer, or by the QR for orthogonal weights, either way). Statistics go into block sums
-(network index mod n_blocks) so memory stays flat and errors come from a delete-one-block
-jackknife.
+layer, or by the QR for orthogonal weights, either way). Statistics go into full-tensor
+block sums (network index mod n_blocks) so memory stays flat; ``bench.dense.NumpyDense``
+hands them to the project's estimators and jackknife errors (``nf.Ensemble``) for the
+agreement check.
 
-This module deliberately imports nothing from nnft_fast: it is an independent
-implementation, used both as the speed baseline and as a statistical cross-check.
+This module deliberately imports nothing from nnft_fast: the networks are drawn and
+pushed through by NumPy alone, an independent implementation, used both as the speed
+baseline and as a statistical cross-check.
 """
 import numpy as np
 
@@ -86,46 +88,6 @@ class BaselineStats:
         np.add.at(self.counts, (first + np.arange(count)) % self.n_blocks, 1)
         self.n_networks += count
 
-    # -- estimators (docs/estimators.md) ---------------------------------------------------
-    def _estimates(self, layer, t_g, t_q, t_gg, n_tot):
-        """K and the distinct/same-neuron connected four-point from totals over n_tot
-        networks; every argument may carry a leading replica axis (n_tot then (R,))."""
-        n = self.widths[layer]
-        n2 = np.reshape(n_tot, np.shape(n_tot) + (1, 1))
-        out = {"K": t_g / n2}
-        if not self.four_point:
-            return out
-        n4 = np.reshape(n_tot, np.shape(n_tot) + (1, 1, 1, 1))
-        qbar = t_q / n4
-        kk = (np.einsum("...ab,...cd->...abcd", t_g, t_g) - t_gg) / (n4 * (n4 - 1.0))
-        out["C_distinct"] = (n * t_gg / n4 - qbar) / (n - 1.0) - kk
-        out["C_same"] = (qbar - kk - np.einsum("...acbd->...abcd", kk)
-                         - np.einsum("...adbc->...abcd", kk))
-        return out
-
-    def estimates(self, layer):
-        """{name: (value, jackknife error)} for K (and C_distinct, C_same) at layer 1..L."""
-        i = layer - 1
-        used = self.counts > 0
-        cnt = self.counts[used].astype(np.float64)
-        sums = [self.g[used, i]]
-        if self.four_point:
-            sums += [self.q[used, i], self.gg[used, i]]
-        else:
-            sums += [None, None]
-        tot = [None if s is None else s.sum(axis=0) for s in sums]
-        full = self._estimates(layer, *tot, cnt.sum())
-        left = [None if s is None else t - s for t, s in zip(tot, sums)]
-        loo = self._estimates(layer, *left, cnt.sum() - cnt)    # delete-one-block replicas
-        n_rep = cnt.size
-        result = {}
-        for key, value in full.items():
-            dev = loo[key] - loo[key].mean(axis=0)
-            err = (np.sqrt((n_rep - 1.0) / n_rep * np.sum(dev * dev, axis=0)) if n_rep > 1
-                   else np.full_like(value, np.nan))
-            result[key] = (value, err)
-        return result
-
 
 def run_dense_baseline(widths, X, n_networks, seed=0, *, init="gaussian", cw=2.0, cb=0.0,
                        activation=relu, four_point=True, chunk=8, stats=None, first=0,
@@ -158,67 +120,3 @@ def run_dense_baseline(widths, X, n_networks, seed=0, *, init="gaussian", cw=2.0
             s = activation(z)
         stats.count(first + start, c)
     return stats
-
-
-def baseline_estimates(stats):
-    """Per layer l = 1..L: {"K": (value, err), "C_distinct": ..., "C_same": ...}."""
-    return [stats.estimates(l) for l in range(1, stats.n_layers + 1)]
-
-
-def _openblas_controls():
-    """(get, set) ctypes functions of every OpenBLAS loaded in this process."""
-    import ctypes
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f
-                            if "openblas" in line.lower() and line.split()[-1].startswith("/")})
-    except OSError:
-        return []
-    controls = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    controls.append((get, put))
-                    break
-            else:
-                continue
-            break
-    return controls
-
-
-class blas_threads:
-    """Context manager: run NumPy's OpenBLAS on ``n`` threads (None: unchanged), restore after.
-
-    ``.supported`` tells whether a controllable OpenBLAS was found.
-    """
-
-    def __init__(self, n):
-        self.n = n
-        self.controls = _openblas_controls()
-        self.supported = bool(self.controls)
-        self._saved = []
-
-    def __enter__(self):
-        if self.n is not None:
-            self._saved = [(get(), put) for get, put in self.controls]
-            for _, put in self.controls:
-                put(int(self.n))
-        return self
-
-    def __exit__(self, *exc):
-        for previous, put in self._saved:
-            put(int(previous))
-        return False
-
-
-def blas_thread_count():
-    """Current OpenBLAS thread count of NumPy (None if not controllable)."""
-    controls = _openblas_controls()
-    return int(controls[0][0]()) if controls else None
