@@ -38,7 +38,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.smoke:
         args.networks, args.shards, args.repeats, args.width, args.depth = 64, 4, 1, 16, 2
-    from dask.distributed import Client, LocalCluster
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        print("dask[distributed] is not installed (pip install -e '.[dask]'): skipped")
+        return 0
 
     started = time.perf_counter()
     info = machine_info(optional=("dask", "distributed"))
