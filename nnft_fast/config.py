@@ -97,15 +97,24 @@ def _inputs(table, n0):
     if "values" in table:
         if set(table) - {"values"}:
             raise ConfigError("'inputs.values' cannot be combined with n/seed/scale")
+        bad = [v for v in _leaves(table["values"])
+               if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad:
+            raise ConfigError("'inputs.values' must be a list of numeric rows, got "
+                              f"{type(bad[0]).__name__} values")
         try:
             x = np.array(table["values"], dtype=np.float64)
         except (TypeError, ValueError):
             raise ConfigError("'inputs.values' must be a list of numeric rows") from None
+        except OverflowError:   # an integer beyond the float range
+            raise ConfigError("'inputs.values' must be finite numbers") from None
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != n0:
             raise ConfigError(f"'inputs.values' must have rows of length n_0 = {n0}, "
                               f"got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ConfigError("'inputs.values' must be finite numbers")
         return x
     n = table.get("n", 1)
     if n < 1:
@@ -113,20 +122,37 @@ def _inputs(table, n0):
     seed = table.get("seed", 0)
     if seed < 0:
         raise ConfigError(f"'inputs.seed' must be >= 0, got {seed}")
-    try:
-        check_memory([Need(f"the random inputs ({n} x {n0} float64)", 8.0 * n * n0)],
-                     f"'inputs.n' = {n}")
+    try:   # n beyond 2^64 would overflow the float size; it is refused all the same
+        check_memory([Need(f"the random inputs ({n} x n_0 = {n0}, network.widths[0]; "
+                           "float64)", 8.0 * min(n, 2 ** 64) * n0)], f"'inputs.n' = {n}")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return table.get("scale", 1.0) * np.random.default_rng(seed).standard_normal((n, n0))
+    try:
+        scale = float(table.get("scale", 1.0))
+    except OverflowError:   # an integer beyond the float range
+        scale = float("inf")
+    if not np.isfinite(scale):
+        raise ConfigError(f"'inputs.scale' must be finite, got {table['scale']}")
+    return scale * np.random.default_rng(seed).standard_normal((n, n0))
+
+
+def _leaves(value):
+    """The non-list items of a nested TOML array."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 def parse_config(text):
     """RunConfig from TOML text; raises ConfigError naming the offending key."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:   # TOMLDecodeError, or an integer of over 4300 digits
         raise ConfigError(f"malformed TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError("malformed TOML: arrays or tables nested too deeply") from None
     _check_types(data)
     net = data["network"]
     try:

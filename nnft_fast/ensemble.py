@@ -27,6 +27,22 @@ def _outside_stacklevel():
     return level
 
 
+def _statistic_array(statistic, moments):
+    """``statistic(moments)`` as a float64 array; TypeError for a result that is not real
+    numbers (None, strings, complex values, ragged lists)."""
+    result = statistic(moments)
+    given = None
+    try:
+        given = np.asarray(result)
+        if result is None or given.dtype.kind not in "biufO":
+            raise TypeError
+        return given.astype(np.float64)
+    except (TypeError, ValueError):
+        kind = "" if given is None or result is None else f" of {given.dtype} values"
+        raise TypeError("statistic must return real numbers (a float or an array), got "
+                        f"{type(result).__name__}{kind}") from None
+
+
 class _TwoPointMoments:
     """``LayerMoments`` of an ensemble sampled without 'four_point': reading a four-point
     field raises a ValueError saying so."""
@@ -130,6 +146,9 @@ class Ensemble:
 
     def _jackknife(self, layer, accumulator, statistic):
         self._check_layer(layer)
+        if not callable(statistic):
+            raise TypeError("statistic must be a function of the layer's moments returning "
+                            f"an array, got {type(statistic).__name__}")
         two_point_only = accumulator is self.accumulator and not self.has_four_point
         if not two_point_only:  # (B, B, B, B) tensors for every jackknife replica
             n_replicas = int(np.count_nonzero(accumulator.block_counts))
@@ -139,8 +158,15 @@ class Ensemble:
             full, replicas = accumulator.layer_with_jackknife(layer)
             if two_point_only:
                 full, replicas = _TwoPointMoments(full), _TwoPointMoments(replicas)
-            value = np.asarray(statistic(full), dtype=np.float64)
-            error = jackknife_error(np.asarray(statistic(replicas), dtype=np.float64))
+            value = _statistic_array(statistic, full)
+            replica_values = _statistic_array(statistic, replicas)
+            g = int(np.count_nonzero(accumulator.block_counts))
+            if replica_values.shape != (g,) + value.shape:
+                raise ValueError("statistic must act elementwise on the moments' leading "
+                                 "replica axis (index with ... first): it gave shape "
+                                 f"{value.shape} for the ensemble but {replica_values.shape} "
+                                 f"for its {g} jackknife replicas")
+            error = jackknife_error(replica_values)
         self._warn_nonfinite(layer, accumulator, value)
         note = None
         if np.any(np.isnan(error) & ~np.isnan(value)):
@@ -210,7 +236,7 @@ class Ensemble:
     def ntk(self, layer, neurons="same"):
         """Mean NTK at ``layer``, shape (B, B): neurons="same" gives Theta = E[H_ii];
         "distinct" gives E[H_ij], i != j (zero in law; a check)."""
-        if neurons not in NEURON_CHOICES:
+        if not isinstance(neurons, str) or neurons not in NEURON_CHOICES:
             raise ValueError(f"neurons must be one of {NEURON_CHOICES}, got {neurons!r}")
         return self.estimate_ntk(layer, lambda m: m.theta if neurons == "same" else m.theta_off)
 
@@ -236,7 +262,7 @@ class Ensemble:
         Wick pairings if connected).
         """
         self._four_point_available()
-        if neurons not in NEURON_CHOICES:
+        if not isinstance(neurons, str) or neurons not in NEURON_CHOICES:
             raise ValueError(f"neurons must be one of {NEURON_CHOICES}, got {neurons!r}")
         if not isinstance(connected, (bool, np.bool_)):
             raise TypeError("connected must be True or False")

@@ -158,7 +158,9 @@ def run_needs(run, count, kind, threads=None):
     network, nb, n_layers = run.network, run.inputs.shape[0], run.network.n_layers
     size = run.dtype.itemsize
     threads = numba.get_num_threads() if threads is None else threads
-    needs = [_scratch_need(run, kind, min(chunk_count(count), threads))]
+    # chunk_count takes an int64: counts up to 2^63 (indices below 2^63) would overflow it,
+    # and any count beyond 2^62 has more chunks than threads
+    needs = [_scratch_need(run, kind, min(chunk_count(min(count, 2 ** 62)), threads))]
     if kind == "statistics":
         four_point = run.layout.four_point
         n_stat = moment_statistics_size(nb, four_point)

@@ -1,5 +1,5 @@
 """Network specification and its validation (conventions: docs/conventions.md#network)."""
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,29 +17,51 @@ DEFAULT_CB = 0.0
 PROJECTABLE_INITS = ("gaussian", "orthogonal")
 
 
-def _per_layer(name, value, n_layers):
-    """Scalar or length-L sequence -> float64 array of length L, validated (bools, alone
-    or inside a sequence or array, are refused: a variance is not a truth value)."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
+def _number(name, value):
+    """One variance as a float: a real number (not a bool, a string, None, a complex or a
+    timedelta); an integer beyond the float range is not finite (ValueError)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number or a sequence of numbers, got bool")
-    if np.isscalar(value):
-        if not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a number or a sequence of numbers, "
-                            f"got {type(value).__name__}")
-        arr = np.full(n_layers, float(value))
+    if (not isinstance(value, (int, float, np.integer, np.floating))
+            or isinstance(value, np.timedelta64)):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, "
+                        f"got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got an integer of {int(value).bit_length()} "
+                         "bits (beyond the float range)") from None
+
+
+def _per_layer(name, value, n_layers):
+    """Scalar or length-L sequence -> float64 array of length L, validated (bools, alone
+    or inside a sequence or array, are refused: a variance is not a truth value; so are
+    strings, None and complex numbers, alone or inside)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if np.isscalar(value) or value is None:
+        arr = np.full(n_layers, _number(name, value))
     else:
         try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+            arr = np.asarray(value)
+        except (TypeError, ValueError):  # ragged nesting
             raise TypeError(f"{name} must be a number or a sequence of numbers") from None
+        if arr.ndim == 0:  # a mapping, a set, any other object
+            raise TypeError(f"{name} must be a number or a sequence of numbers, "
+                            f"got {type(value).__name__}")
         if arr.ndim != 1 or arr.size != n_layers:
             raise ValueError(f"{name} must be a scalar or have one value per layer "
                              f"({n_layers}), got shape {arr.shape}")
-        if any(isinstance(v, (bool, np.bool_)) for v in value):
+        if arr.dtype.kind == "b" or any(isinstance(v, (bool, np.bool_)) for v in value):
             raise TypeError(f"{name} must be a number or a sequence of numbers, got a "
                             "sequence with bools")
+        if arr.dtype.kind == "O":  # mixed or huge Python numbers, None, ...
+            arr = np.array([_number(name, v) for v in arr], dtype=np.float64)
+        elif arr.dtype.kind in "iuf":
+            arr = arr.astype(np.float64)
+        else:  # strings, complex, dates, records
+            raise TypeError(f"{name} must be a number or a sequence of numbers, got "
+                            f"{arr.dtype} values")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr.tolist()}")
     if np.any(arr < 0):
@@ -69,13 +91,15 @@ class Network:
 
     def __post_init__(self):
         widths = self.widths
-        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        if (isinstance(widths, (str, bytes, Mapping, Set))  # no order, or not integers
+                or not hasattr(widths, "__len__")):
             raise TypeError("widths must be a sequence of integers (n_0, n_1, ..., n_L)")
         if len(widths) < 2:
             raise ValueError("widths needs the input dimension and at least one layer, "
                              f"got {tuple(widths)}")
         for w in widths:
-            if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer)):
+            if (isinstance(w, (bool, np.bool_, np.timedelta64))
+                    or not isinstance(w, (int, np.integer))):
                 raise TypeError(f"widths must be integers, got {w!r}")
             if w < 1:
                 raise ValueError(f"every width must be >= 1, got {tuple(widths)}")

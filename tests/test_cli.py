@@ -228,10 +228,11 @@ def test_demo_runs_and_writes_stores_and_report(tmp_path, capsys):
 def test_console_script_entry_point(tmp_path):
     cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=50))
     out = str(tmp_path / "cli.h5")
+    # No timeout: a slow machine only makes it take longer (a hang is CI's overall limit).
     done = subprocess.run([sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out,
-                           "--quiet"], capture_output=True, text=True, timeout=600)
+                           "--quiet"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert nf.open(out).n_networks == 50
     done = subprocess.run([sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True)
     assert done.returncode == 2 and "exists" in done.stderr

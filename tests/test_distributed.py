@@ -23,6 +23,19 @@ from nnft_fast.store import write_shard
 
 dd = pytest.importorskip("dask.distributed")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def patient_dask():
+    """No Dask deadline a slow machine could miss: connecting (Client, workers) and
+    unresponsive TCP connections time out after 30 s by default. Raised for the module
+    (the workers' nannies pass the configuration on); a killed worker is still seen at
+    once (its sockets close), and a real hang is CI's overall limit."""
+    import dask
+    with dask.config.set({"distributed.comm.timeouts.connect": "1h",
+                          "distributed.comm.timeouts.tcp": "1h"}):
+        yield
+
+
 NETWORK = nf.Network((4, 8, 8, 8), "relu", "gaussian", cw=2.0)
 X = np.array([[1.0, -0.5, 0.3, 2.0], [0.2, 0.7, -1.1, 0.4]])
 SEED = 11

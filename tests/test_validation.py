@@ -486,3 +486,91 @@ def test_user_activation_end_to_end(method, seed):
     e3 = nf.sample(net, x, 3, seed=seed, method=method)
     g2 = np.einsum("tia,tib->ab", z2, z2) / (3 * 5)
     np.testing.assert_allclose(e3.two_point(2).value, g2, rtol=1e-12)
+
+
+# ------------------------------------------- found by the API fuzz (tests/test_fuzz_api.py)
+
+@pytest.mark.parametrize("param", ["cw", "cb"])
+@pytest.mark.parametrize("value,exc,match", [
+    (10 ** 400, ValueError, "finite, got an integer of 1329 bits"),   # was OverflowError
+    ([10 ** 400, 1.0], ValueError, "finite, got an integer of 1329 bits"),
+    (["1", "2"], TypeError, "be a number.*<U1 values"),   # strings were parsed as numbers
+    ([None, 1.0], TypeError, "be a number.*got NoneType"),   # None became NaN
+    ([1j, 1.0], TypeError, "be a number.*complex128 values"),
+    (np.timedelta64(1, "s"), TypeError, "be a number.*timedelta64"),   # was accepted as 1.0
+    ({1: 2}, TypeError, "be a number.*got dict"),
+])
+def test_variances_beyond_floats_or_not_numbers(param, value, exc, match):
+    with pytest.raises(exc, match=f"{param} must.*{match}"):
+        nf.Network((3, 4, 5), **{param: value})
+
+
+def test_huge_integer_variances_that_fit_a_float_are_accepted():
+    net = nf.Network((3, 4, 5), cw=2 ** 70, cb=[2 ** 64, np.uint64(3)])
+    assert net.cw_array[0] == 2.0 ** 70 and net.cb_array.tolist() == [2.0 ** 64, 3.0]
+
+
+@pytest.mark.parametrize("widths", [{3: None, 4: None}, {3, 4}, (3, np.timedelta64(4, "s"))])
+def test_unordered_widths_are_refused(widths):
+    """A mapping's keys or a set's members have no layer order (they were accepted)."""
+    with pytest.raises(TypeError, match="widths must be"):
+        nf.Network(widths)
+
+
+CONFIG_HEAD = "[network]\nwidths = [3, 4]\n[run]\nn_networks = 4\n"
+
+
+@pytest.mark.parametrize("text,match", [
+    (CONFIG_HEAD + f"[inputs]\nvalues = [[{10 ** 400}, 1, 1]]\n",
+     "'inputs.values' must be finite numbers"),   # was OverflowError
+    (CONFIG_HEAD + "[inputs]\nvalues = [[inf, 1, 1]]\n", "'inputs.values' must be finite"),
+    (CONFIG_HEAD + '[inputs]\nvalues = [["1", "2", "3"]]\n',
+     "'inputs.values' must be a list of numeric rows, got str values"),   # was parsed
+    (CONFIG_HEAD + "[inputs]\nvalues = [[true, false, true]]\n",
+     "'inputs.values' must be a list of numeric rows, got bool values"),
+    (CONFIG_HEAD + f"[inputs]\nn = {10 ** 400}\n", "'inputs.n' = 1000"),   # OverflowError
+    (CONFIG_HEAD + f"[inputs]\nscale = {10 ** 400}\n", "'inputs.scale' must be finite"),
+    (CONFIG_HEAD + "[inputs]\nscale = nan\n", "'inputs.scale' must be finite, got nan"),
+    (CONFIG_HEAD.replace("[3, 4]", "[3, 4]\ncw = " + "9" * 400), "cw must be finite"),
+    (CONFIG_HEAD + "x = " + "1" * 5000 + "\n", "malformed TOML: Exceeds the limit"),
+    ("a = " + "[" * 5000 + "]" * 5000 + "\n", "malformed TOML: .*nested too deeply"),
+    (CONFIG_HEAD.replace("[3, 4]", f"[{2 ** 40}, 4]"), "n_0 = 1099511627776, network.widths"),
+])
+def test_config_values_beyond_floats_are_config_errors(text, match):
+    from nnft_fast.config import ConfigError, parse_config
+    with pytest.raises(ConfigError, match=match):
+        parse_config(text)
+
+
+@pytest.mark.parametrize("statistic,exc,match", [
+    (3, TypeError, "statistic must be a function of the layer's moments.*got int"),
+    (lambda m: None, TypeError, "statistic must return real numbers.*got NoneType"),  # IndexError
+    (lambda m: "abc", TypeError, "statistic must return real numbers.*str"),
+    (lambda m: m.two_point * 1j, TypeError, "complex128 values"),   # imaginary part dropped
+    (lambda m: [m.two_point, 1.0], TypeError, "statistic must return real numbers.*list"),
+    (lambda m: 1.0, ValueError, "replica axis.*shape \\(\\) for the ensemble but \\(\\)"),
+    (lambda m: m.two_point[0], ValueError, "replica axis"),
+])
+def test_statistics_that_are_not_estimable_are_named(ens, statistic, exc, match):
+    with pytest.raises(exc, match=match):
+        ens.estimate(1, statistic)
+
+
+@pytest.mark.parametrize("neurons", [np.array(["same", "distinct"]), ["same"], None])
+def test_neurons_that_are_not_a_name_are_named(ens, neurons):
+    """An array used to fail in 'neurons not in (...)' with numpy's ambiguous truth value."""
+    with pytest.raises(ValueError, match="neurons must be one of"):
+        ens.four_point(1, neurons=neurons)
+
+
+@pytest.mark.parametrize("call", [
+    lambda net: nf.preactivations(net, X, 2 ** 63),
+    lambda net: nf.ntk_samples(net, X, 2 ** 63),
+    lambda net: nf.sample(net, X, 2 ** 63, batch_size=2 ** 63),
+    lambda net: nf.sample(net, X, 2 ** 63 - 1, batch_size=2 ** 63 - 1),
+])
+def test_network_counts_up_to_2_63_are_refused_by_the_memory_estimate(net, call):
+    """Indices 0 .. 2^63 - 1 are valid, but the estimate's chunk count (an int64 kernel)
+    overflowed: OverflowError for 2^63, a wrapped negative count for 2^63 - 1."""
+    with pytest.raises(ValueError, match="of memory"):
+        call(net)
