@@ -20,6 +20,7 @@ wrong downstream even where it looks finite again (ReLU maps NaN to 0). Estimate
 layer with a nonzero count carry a ``NonFiniteWarning`` (``nnft_fast.ensemble``).
 """
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +56,11 @@ class MomentLayout:
         return list(itertools.combinations_with_replacement(range(self.n_inputs), 4))
 
     def kernel_tables(self):
-        """(pair_a, pair_b, quad_p1, quad_p2) int64 arrays for the kernels."""
+        """(pair_a, pair_b, quad_p1, quad_p2) int64 arrays for the kernels (the quad
+        tables empty without four-point statistics: they grow as B^4)."""
         pairs = self.pairs
         pid = {p: i for i, p in enumerate(pairs)}
-        quads = self.quads
+        quads = self.quads if self.four_point else []
         return (np.array([p[0] for p in pairs], np.int64),
                 np.array([p[1] for p in pairs], np.int64),
                 np.array([pid[q[:2]] for q in quads], np.int64),
@@ -70,7 +72,8 @@ class MomentLayout:
 
     @property
     def n_quads(self):
-        return len(self.quads)
+        """Number of index quadruples a <= b <= c <= d: C(B + 3, 4)."""
+        return math.comb(self.n_inputs + 3, 4)
 
     @property
     def n_stat(self):
@@ -78,12 +81,15 @@ class MomentLayout:
         return p + self.n_quads + p * (p + 1) // 2 if self.four_point else p
 
     def full_indices(self):
-        """Index arrays mapping compact vectors to full (B,B) and (B,B,B,B) tensors."""
+        """Index arrays mapping compact vectors to full (B,B) and (B,B,B,B) tensors (the
+        latter two None without four-point statistics)."""
         nb = self.n_inputs
         pid = {p: i for i, p in enumerate(self.pairs)}
-        qid = {q: i for i, q in enumerate(self.quads)}
         r2 = range(nb)
         pair_full = np.array([[pid[tuple(sorted((a, b)))] for b in r2] for a in r2])
+        if not self.four_point:
+            return pair_full, None, None
+        qid = {q: i for i, q in enumerate(self.quads)}
         quad_full = np.empty((nb,) * 4, np.int64)
         gg_full = np.empty((nb,) * 4, np.int64)
         p = self.n_pairs

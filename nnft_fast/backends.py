@@ -27,7 +27,7 @@ def cuda_available():
 
 def check_backend(backend):
     """``backend``, one of ``BACKENDS`` (ValueError otherwise)."""
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return backend
 

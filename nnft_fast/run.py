@@ -71,9 +71,19 @@ def check_network_range(first_network, n_networks, minimum_networks,
     return first_network, n_networks
 
 
+def check_progress(progress):
+    """``progress``: None or a callable ``progress(done, total)`` (checked before any
+    batch runs, so a bad one cannot fail after networks were committed)."""
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total) or None, got "
+                        f"{type(progress).__name__}")
+    return progress
+
+
 def check_compression(compression):
     """The raw datasets' HDF5 filter, one of ``COMPRESSIONS``."""
-    if compression not in COMPRESSIONS:
+    if not (compression is None or isinstance(compression, str)) \
+            or compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     return compression
 
@@ -87,6 +97,8 @@ def validate_inputs(network, inputs):
         x = None if np.iscomplexobj(given) else np.array(given, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError("inputs X must be a numeric array of shape (B, n_0)") from None
+    except OverflowError:
+        raise ValueError("inputs X hold a number beyond the float64 range") from None
     if x is None:  # a float64 copy would silently drop the imaginary parts
         raise TypeError(f"inputs X must be real, got {given.dtype} values")
     if x.ndim == 1:
@@ -114,7 +126,7 @@ def haar_ntk_rank_ok(network, n_inputs, readouts):
 def resolve_method(network, method, ntk_shape=None):
     """'auto' -> 'projected' where exact (Gaussian, orthogonal; with the NTK,
     ntk_shape = (B, readouts), orthogonal needs ``haar_ntk_rank_ok``), else 'dense'."""
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
         if network.init == "orthogonal" and ntk_shape is not None:
@@ -127,6 +139,8 @@ def resolve_method(network, method, ntk_shape=None):
 
 
 def _resolve_dtype(dtype):
+    if not isinstance(dtype, (str, type, np.dtype)):   # tuples/dicts: structured specs
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -180,7 +194,11 @@ def validate_ntk_options(lambda_b, lambda_w, readouts):
     for name, value in (("lambda_b", lambda_b), ("lambda_w", lambda_w)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number, got {value!r}")
-        if not np.isfinite(value) or value < 0:
+        try:
+            as_float = float(value)
+        except OverflowError:
+            as_float = float("inf")
+        if not np.isfinite(as_float) or as_float < 0:
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
     return float(lambda_b), float(lambda_w), check_int("ntk_readouts", readouts, 2)
 

@@ -17,6 +17,7 @@ from .memory import check_memory, haar_needs
 from .run import (DEFAULT_BACKEND, DEFAULT_COMPRESSION, DEFAULT_DTYPE, DEFAULT_LAMBDA_B,
                   DEFAULT_LAMBDA_W, DEFAULT_METHOD, DEFAULT_NTK_READOUTS, DEFAULT_OBSERVABLES,
                   DEFAULT_SAVE, DEFAULT_SEED, SEED_LIMIT, EnsembleRun, check_int,
+                  check_progress,
                   check_network_range)
 from .store import sample_to_store, write_shard
 from .threads import thread_limit
@@ -120,6 +121,7 @@ def sample(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_
                       save=save if store is not None else None, lambda_b=lambda_b,
                       lambda_w=lambda_w, ntk_readouts=ntk_readouts, backend=backend)
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
+    check_progress(progress)
     if executor is not None:
         return sample_sharded(run, n_networks, executor, first_network=first_network,
                               shard_size=shard_size, store=store, shard_writer=write_shard,

@@ -26,6 +26,7 @@ import errno
 import json
 import os
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -34,13 +35,14 @@ import numpy as np
 from nnft_fast.kernels.cpu.moments import sample_statistics
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
+from .backends import check_backend
 from .h5files import open_h5, release_space, reserve_space
 from .h5format import (ACCUMULATOR_GROUPS, READ_ERRORS, SCHEMA_VERSION, SLOTS, StoreError,
                        accumulator_groups, attr_text, check_new_file, check_store_file,
                        create_slots, open_reader, open_store, reading, set_attr_text, verified,
                        write_header, write_slot)
 from .run import (DEFAULT_BACKEND, DEFAULT_COMPRESSION, check_compression, check_int,
-                  run_config)
+                  check_progress, run_config)
 from .threads import thread_limit
 from .writer_lock import WriterLock, clear_stale_write_flags
 
@@ -321,6 +323,10 @@ def resume(path: str | os.PathLike, *, batch_size: int | None = None,
         resumable.
     """
     path = os.fspath(path)
+    if expect is not None and not isinstance(expect, Mapping):
+        raise TypeError(f"expect must be a config mapping or None, got {type(expect).__name__}")
+    check_backend(backend)
+    check_progress(progress)
     check_store_file(path)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)

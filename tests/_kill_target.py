@@ -1,6 +1,9 @@
 """Subprocess target for tests/test_store.py: stream an ensemble into a store file.
 
-Usage: python _kill_target.py PATH [N_NETWORKS [BATCH_SIZE [SLEEP_PER_BATCH]]]
+Usage: python _kill_target.py PATH [N_NETWORKS [BATCH_SIZE [SLEEP_PER_BATCH [step]]]]
+
+With ``step`` the writer waits for a line on stdin after every batch (until stdin
+closes), so a test can watch it batch by batch whatever the machine's speed.
 
 The test kills this process (SIGKILL) at various moments and checks the file it leaves.
 The run configuration lives here (NETWORK, X, SEED, SAVE) so the test can rebuild the
@@ -26,10 +29,13 @@ def main(argv):
     n_networks = int(argv[2]) if len(argv) > 2 else N_NETWORKS
     batch_size = int(argv[3]) if len(argv) > 3 else BATCH_SIZE
     pause = float(argv[4]) if len(argv) > 4 else 0.0
+    stepped = {"on": len(argv) > 5 and argv[5] == "step"}
 
     def progress(done, total):
         if pause:
             time.sleep(pause)
+        if stepped["on"]:
+            stepped["on"] = sys.stdin.readline() != ""   # EOF: run freely
 
     nf.sample(NETWORK, X, n_networks, SEED, store=path, save=SAVE, batch_size=batch_size,
               progress=progress)

@@ -37,8 +37,8 @@ above the process's size while it runs: a request that slipped past the estimate
 here as a MemoryError instead of exhausting the machine. NNFT_FUZZ_SCALE=10 runs ten
 times the examples, for a deeper search by hand.
 
-Left out of the strategies, each with an ``xfail(strict=True)`` reproducer at the end of
-this file (bugs in code outside the files this test's author was to change):
+Left out of the strategies, each with a regression test at the end of this file (bugs
+this fuzz found, fixed since; the strategies could now include them again):
   * more than 8 inputs without four-point statistics: MomentLayout builds the
     four-point index tables anyway (accumulators.py);
   * Python integers beyond the float range inside X (OverflowError, run.py);
@@ -413,8 +413,8 @@ NEEDLES = {"X": "inputs X"}
 
 
 def known_message_bug(name, value):
-    """Arguments refused with a message that does not name them (reported; the xfail
-    tests at the end reproduce them)."""
+    """Argument classes whose messages did not name them (fixed; regression tests at the
+    end of the file), kept out of the strategies."""
     return (name == "progress"
             or (name in ("method", "backend", "compression") and _multi_element_array(value))
             or (name in ("lambda_b", "lambda_w") and value is BEYOND_FLOAT))
@@ -1260,71 +1260,43 @@ def _peak_bytes(fn):
         tracemalloc.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="accumulators.MomentLayout.kernel_tables builds the "
-                   "C(B+3, 4) four-point index tables of B inputs even for runs without "
-                   "four-point statistics (preactivations, ntk_samples, two-point-only "
-                   "sample); the memory estimate does not count them: B = 300 inputs end in "
-                   "MemoryError after ~30 s, B = 1000 take minutes")
-def test_known_bug_two_point_runs_build_four_point_tables():
+def test_fixed_two_point_runs_build_four_point_tables():
     net = nf.Network((1, 2))
     x = np.linspace(-1, 1, 40)[:, None]
     nf.preactivations(net, x[:1], 1)   # compiled before measuring
     assert _peak_bytes(lambda: nf.preactivations(net, x, 1)) < 4 * 2 ** 20   # B = 40: 13 MB
 
 
-@pytest.mark.xfail(strict=True, reason="accumulators.MomentLayout.full_indices builds the "
-                   "(B, B, B, B) four-point index tensors in a Python loop over B^4 entries "
-                   "even for a two-point estimate of a two-point-only ensemble, unchecked by "
-                   "the memory estimate: B = 30 inputs take ~4 s per estimate, B = 100 "
-                   "minutes and 1.6 GB")
-def test_known_bug_two_point_estimate_costs_b4():
+def test_fixed_two_point_estimate_costs_b4():
     ens = nf.sample(nf.Network((1, 2)), np.linspace(-1, 1, 12)[:, None], 4,
                     observables="two_point")
     assert _peak_bytes(lambda: ens.two_point(1)) < 400_000   # B = 12: 0.8 MB
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="inputs validation "
-                   "(validate_inputs, nnft_fast/run.py, formerly sampling.py): a Python int "
-                   "beyond the float range in X raises OverflowError from np.array")
-def test_known_bug_inputs_beyond_float_range():
+def test_fixed_inputs_beyond_float_range():
     with pytest.raises(ValueError, match="inputs X"):
         nf.sample(NET, [[BEYOND_FLOAT, 0, 0]], 4)
 
 
-@pytest.mark.xfail(strict=True, reason="validate_ntk_options (nnft_fast/run.py, formerly "
-                   "sampling.py): lambda_b beyond the float range fails in np.isfinite "
-                   "with a TypeError that does not name lambda_b")
-def test_known_bug_lambda_beyond_float_range_is_named():
+def test_fixed_lambda_beyond_float_range_is_named():
     with pytest.raises((TypeError, ValueError), match="lambda_b"):
         nf.sample(NET, X2, 4, lambda_b=BEYOND_FLOAT)
 
 
 @pytest.mark.skipif(not np.isfinite(np.longdouble("1e4000")),
                     reason="long double is double here: 1e4000 is inf already")
-@pytest.mark.xfail(strict=True, reason="validate_ntk_options (nnft_fast/run.py, formerly "
-                   "sampling.py) checks finiteness before converting to float: a long double "
-                   "beyond the float range is accepted and becomes lambda_w = inf")
-def test_known_bug_long_double_lambda_becomes_inf():
+def test_fixed_long_double_lambda_becomes_inf():
     with pytest.raises(ValueError, match="lambda_w"):
         nf.sample(NET, X2, 4, lambda_w=np.longdouble("1e4000"),
                   observables=("two_point", "ntk"))
 
 
-@pytest.mark.xfail(strict=True, reason="resolve_method (nnft_fast/run.py, formerly "
-                   "sampling.py) and backends.check_backend: a numpy array as method or "
-                   "backend fails in 'x not in CHOICES' with numpy's 'truth value of an "
-                   "array is ambiguous', not naming the argument")
-def test_known_bug_array_method_is_named():
+def test_fixed_array_method_is_named():
     with pytest.raises(ValueError, match="method"):
         nf.sample(NET, X2, 4, method=np.array(["auto", "dense"]))
 
 
-@pytest.mark.xfail(strict=True, reason="run._resolve_dtype catches only TypeError from "
-                   "np.dtype: a tuple or dict, which numpy reads as a structured dtype spec, "
-                   "raises OverflowError ({'': (None, 2**63)}), a ValueError not naming dtype "
-                   "((None, False): 'invalid shape in fixed-type tuple.') or a ComplexWarning "
-                   "({'': (None, 1j)}) (found by test_sampling_functions, NNFT_FUZZ_SCALE=10)")
-def test_known_bug_dtype_specs_numpy_refuses():
+def test_fixed_dtype_specs_numpy_refuses():
     for dtype in ({"": (None, 2 ** 63)}, (None, False), {"": (None, np.complex64(1j))}):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -1332,28 +1304,19 @@ def test_known_bug_dtype_specs_numpy_refuses():
                 nf.preactivations(NET, X2, 1, dtype=dtype)
 
 
-@pytest.mark.xfail(strict=True, reason="sample does not check progress up front: "
-                   "progress=3 runs the first batch, then fails with \"'int' object is not "
-                   "callable\" (with store=, after committing that batch to the file)")
-def test_known_bug_progress_not_callable_is_named():
+def test_fixed_progress_not_callable_is_named():
     with pytest.raises(TypeError, match="progress"):
         nf.sample(NET, X2, 4, progress=3)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="store.resume: an expect that "
-                   "is not a mapping (a list, a string) raises AttributeError: 'list' object "
-                   "has no attribute 'get' (found by test_resume)")
-def test_known_bug_resume_expect_not_a_mapping(stores, workdir):
+def test_fixed_resume_expect_not_a_mapping(stores, workdir):
     path = fresh(workdir)
     shutil.copyfile(stores["complete"], path)
     with pytest.raises((TypeError, ValueError), match="expect"):
         nf.resume(path, expect=[])
 
 
-@pytest.mark.xfail(strict=True, reason="store.resume: a bad backend argument is reported "
-                   "as 'the stored configuration is unreadable or corrupt' (StoreError); "
-                   "expect=3 gives \"'int' object is not iterable\"")
-def test_known_bug_resume_argument_errors_blame_the_file(stores, workdir):
+def test_fixed_resume_argument_errors_blame_the_file(stores, workdir):
     path = fresh(workdir)
     shutil.copyfile(stores["complete"], path)
     with pytest.raises(ValueError) as info:

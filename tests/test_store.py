@@ -313,8 +313,8 @@ def test_second_writer_refused(complete_store):
          "import sys, time, h5py\n"
          "f = h5py.File(sys.argv[1], 'r+')\n"
          "print('ready', flush=True)\n"
-         "time.sleep(120)\n", str(complete_store)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "sys.stdin.read()\n", str(complete_store)],   # holds the file until stopped
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = holder.stdout.readline()
         assert line.strip() == "ready", holder.stderr.read()
@@ -453,26 +453,28 @@ def test_full_disk_keeps_committed_networks(tmp_path, monkeypatch, kill_referenc
 # ----------------------------------------------------------------------- SWMR live reader
 
 def test_reader_watches_running_writer(tmp_path):
-    """nf.open on a file another process is writing sees consistent, growing prefixes."""
+    """nf.open on a file another process is writing sees consistent, growing prefixes.
+    The writer waits for the test after every batch: no timing assumptions."""
     p = tmp_path / "live.h5"
-    proc = start_writer(p, kt.N_NETWORKS, kt.BATCH_SIZE, 0.01)
+    proc = subprocess.Popen([sys.executable, KILL_SCRIPT, str(p), str(kt.N_NETWORKS),
+                             str(kt.BATCH_SIZE), "0", "step"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
     try:
-        deadline = time.monotonic() + 90
-        while len(seen) < 3 and proc.poll() is None and time.monotonic() < deadline:
-            if (peek_committed(p) or 0) > 0:
-                ens = nf.open(p)
-                assert ens.target_networks == kt.N_NETWORKS
-                assert 0 < ens.n_networks < kt.N_NETWORKS, "writer finished too soon"
-                seen.append(ens)
-                time.sleep(0.3)
-            else:
+        for step in range(3):
+            while (peek_committed(p) or 0) < (step + 1) * kt.BATCH_SIZE:
+                assert proc.poll() is None, proc.stderr.read()
                 time.sleep(0.01)
-        with pytest.raises(nf.StoreError, match="another process"):
-            nf.resume(p)  # a second writer is refused while the first runs
+            ens = nf.open(p)
+            assert ens.target_networks == kt.N_NETWORKS
+            assert ens.n_networks == (step + 1) * kt.BATCH_SIZE
+            seen.append(ens)
+            with pytest.raises(nf.StoreError, match="another process"):
+                nf.resume(p)  # a second writer is refused while the first runs
+            proc.stdin.write("next\n")
+            proc.stdin.flush()
     finally:
         stop(proc)
-    assert len(seen) == 3
     counts = [e.n_networks for e in seen]
     assert counts == sorted(counts) and counts[0] < counts[-1]
     for ens in (seen[0], seen[-1]):  # each snapshot is exactly a prefix of the run
