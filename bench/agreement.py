@@ -23,6 +23,7 @@ z_p is then mapped through Student's t with (non-empty blocks of the larger ense
 degrees of freedom to the normal quantile of the same two-sided p-value; that z_pt is
 what the scripts' verdicts use (bench.compare: max |z_pt| < 4.5; bench.matrix: < 5).
 """
+
 import numpy as np
 
 REL_FLOOR = 1e-9
@@ -35,8 +36,13 @@ def unique_indices(nb):
     k_idx = tuple(np.array(v) for v in zip(*pairs))
     quad_d = [p + q for i, p in enumerate(pairs) for q in pairs[i:]]
     d_idx = tuple(np.array(v) for v in zip(*quad_d))
-    quad_s = [(a, b, c, d) for a in range(nb) for b in range(a, nb)
-              for c in range(b, nb) for d in range(c, nb)]
+    quad_s = [
+        (a, b, c, d)
+        for a in range(nb)
+        for b in range(a, nb)
+        for c in range(b, nb)
+        for d in range(c, nb)
+    ]
     s_idx = tuple(np.array(v) for v in zip(*quad_s))
     return {"K": k_idx, "C_distinct": d_idx, "C_same": s_idx}
 
@@ -54,15 +60,16 @@ def layer_estimates(ens, layer, four_point):
 def z_own(va, ea, vb, eb, rel_floor=REL_FLOOR):
     """z with each side's own error (and the floor)."""
     floor2 = (rel_floor * np.maximum(np.abs(va), np.abs(vb))) ** 2 + 1e-300
-    return (va - vb) / np.sqrt(ea ** 2 + eb ** 2 + floor2)
+    return (va - vb) / np.sqrt(ea**2 + eb**2 + floor2)
 
 
 def z_pooled(va, ea, na, vb, eb, nb, dof=None, rel_floor=REL_FLOOR):
     """z_p (the larger ensemble's error for both sides), or z_pt when ``dof`` is given."""
     from scipy import stats as sps
+
     floor2 = (rel_floor * np.maximum(np.abs(va), np.abs(vb))) ** 2 + 1e-300
     e_big = ea if na >= nb else eb
-    zp = (va - vb) / np.sqrt(e_big ** 2 * (1.0 + max(na, nb) / min(na, nb)) + floor2)
+    zp = (va - vb) / np.sqrt(e_big**2 * (1.0 + max(na, nb) / min(na, nb)) + floor2)
     if dof is None:
         return zp
     return np.sign(zp) * sps.norm.isf(np.clip(sps.t.sf(np.abs(zp), dof), 1e-300, 0.5))
@@ -90,12 +97,14 @@ def compare(a, b, layers=None):
     for name, per_layer in found.items():
         z = np.concatenate([z for z, _ in per_layer])
         zpt = np.concatenate([zpt for _, zpt in per_layer])
-        out[name] = {"n": int(z.size), "max_abs_z": float(np.nanmax(np.abs(z))),
-                     "max_abs_z_pt": float(np.nanmax(np.abs(zpt))),
-                     "rms_z_pt": float(np.sqrt(np.nanmean(zpt ** 2))),
-                     "n_abs_z_pt_gt_3": int(np.sum(np.abs(zpt) > 3)),
-                     "max_abs_z_pt_per_layer": [float(np.nanmax(np.abs(p)))
-                                                for _, p in per_layer]}
+        out[name] = {
+            "n": int(z.size),
+            "max_abs_z": float(np.nanmax(np.abs(z))),
+            "max_abs_z_pt": float(np.nanmax(np.abs(zpt))),
+            "rms_z_pt": float(np.sqrt(np.nanmean(zpt**2))),
+            "n_abs_z_pt_gt_3": int(np.sum(np.abs(zpt) > 3)),
+            "max_abs_z_pt_per_layer": [float(np.nanmax(np.abs(p))) for _, p in per_layer],
+        }
     return out
 
 

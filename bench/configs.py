@@ -17,14 +17,15 @@ A config's own inputs are N(0, 1) draws of ``np.random.default_rng(X_SEED)``, sh
 (bench.gpu, bench.store_overhead and bench.distributed_scaling have always used seeds 1,
 0 and 0; the values of the inputs do not change a speed).
 """
+
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 import nnft_fast as nf
 
-X_SEED = 20240601            # the inputs
-SAMPLE_SEED = 7              # the networks of the timed runs
+X_SEED = 20240601  # the inputs
+SAMPLE_SEED = 7  # the networks of the timed runs
 TWO_FOUR = ("two_point", "four_point")
 
 
@@ -79,8 +80,12 @@ class Config:
         """This config with ``depth`` hidden layers of ``width`` and/or B = ``n_inputs``."""
         depth = self.n_layers if depth is None else depth
         width = self.widths[1] if width is None else width
-        return replace(self, key=key or self.key, widths=(self.widths[0],) + (width,) * depth,
-                       n_inputs=self.n_inputs if n_inputs is None else n_inputs)
+        return replace(
+            self,
+            key=key or self.key,
+            widths=(self.widths[0],) + (width,) * depth,
+            n_inputs=self.n_inputs if n_inputs is None else n_inputs,
+        )
 
     def normals_per_network(self, method="projected"):
         """Random normals one network draws: projected sum_l n_l min(n_{l-1}, B), dense
@@ -93,16 +98,23 @@ class Config:
 
     def normals_per_layer(self, method="projected"):
         """(L,) int64: the weight normals of each layer (no biases), as the probes take it."""
-        return np.array([n_out * (min(n_in, self.n_inputs) if method == "projected" else n_in)
-                         for n_in, n_out in zip(self.widths[:-1], self.widths[1:])], np.int64)
+        return np.array(
+            [
+                n_out * (min(n_in, self.n_inputs) if method == "projected" else n_in)
+                for n_in, n_out in zip(self.widths[:-1], self.widths[1:])
+            ],
+            np.int64,
+        )
 
     def describe(self):
         w = self.widths
         hidden = ", ".join(str(n) for n in w[1:])
         if len(w) > 6 and len(set(w[1:])) == 1:
             hidden = f"{len(w) - 1} x {w[1]}"
-        return (f"{self.title}: n_0 = {w[0]}, layers {hidden}, B = {self.n_inputs}, "
-                f"{self.activation}, C_W = {self.cw}, C_b = {self.cb}")
+        return (
+            f"{self.title}: n_0 = {w[0]}, layers {hidden}, B = {self.n_inputs}, "
+            f"{self.activation}, C_W = {self.cw}, C_b = {self.cb}"
+        )
 
 
 R1 = Config("R1", "R1 (docs/performance.md#r1)", (64,) + (512,) * 8, 4, check_layers=(1, 4, 8))
@@ -111,16 +123,36 @@ R1 = Config("R1", "R1 (docs/performance.md#r1)", (64,) + (512,) * 8, 4, check_la
 # estimates of 10^4 networks are dominated by rare networks and their jackknife errors are
 # not trustworthy (a quick run gave |z_pt| ~ 14 at l >= 32 for nnft_fast dense vs
 # projected, |z| <= 2.3 with own errors).
-NARROW_DEEP = Config("narrow_deep", "narrow-deep", (32,) + (32,) * 64, 4,
-                     check_layers=(1, 4, 8, 16))
+NARROW_DEEP = Config(
+    "narrow_deep", "narrow-deep", (32,) + (32,) * 64, 4, check_layers=(1, 4, 8, 16)
+)
 WIDE = Config("wide", "wide", (64,) + (2048,) * 4, 4, check_layers=(1, 2, 4), x_skip=((4, 32),))
-NNFT_1HL = Config("nnft_1hl", "single-hidden-layer NNFT (ReLU-net, N = 1000)", (1, 1000, 1), 6,
-                  cw=1.0, cb=1.0, orthogonal=False, check_layers=(1, 2), grid_inputs=True)
+NNFT_1HL = Config(
+    "nnft_1hl",
+    "single-hidden-layer NNFT (ReLU-net, N = 1000)",
+    (1, 1000, 1),
+    6,
+    cw=1.0,
+    cb=1.0,
+    orthogonal=False,
+    check_layers=(1, 2),
+    grid_inputs=True,
+)
 MATRIX = (R1, NARROW_DEEP, WIDE, NNFT_1HL)
 
 # --smoke: tiny shapes of the same kinds, for checking the scripts' wiring only
 TINY = Config("tiny", "tiny (wiring check)", (8,) + (16,) * 3, 4, check_layers=(1, 3))
-TINY_1HL = Config("tiny_1hl", "tiny single-hidden-layer (wiring check)", (1, 16, 1), 6,
-                  cw=1.0, cb=1.0, orthogonal=False, check_layers=(1, 2), grid_inputs=True)
-GPU_SMOKE = Config("smoke", "GPU smoke test", (5,) + (12,) * 3, 3, cw=1.5, cb=0.1,
-                   activation="tanh")
+TINY_1HL = Config(
+    "tiny_1hl",
+    "tiny single-hidden-layer (wiring check)",
+    (1, 16, 1),
+    6,
+    cw=1.0,
+    cb=1.0,
+    orthogonal=False,
+    check_layers=(1, 2),
+    grid_inputs=True,
+)
+GPU_SMOKE = Config(
+    "smoke", "GPU smoke test", (5,) + (12,) * 3, 3, cw=1.5, cb=0.1, activation="tanh"
+)

@@ -10,6 +10,7 @@ case's size and its per-second rate into ``benchmark.extra_info``.
 ``python -m pytest bench/ --benchmark-disable`` runs every case once, untimed (a wiring
 check); the rates are then left out.
 """
+
 import importlib.util
 
 import pytest
@@ -34,8 +35,13 @@ def cuda_skip_reason():
 
 
 _CUDA_SKIP = cuda_skip_reason()
-BACKENDS = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    _CUDA_SKIP is not None, reason=f"backend cuda: {_CUDA_SKIP}"))]
+BACKENDS = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(_CUDA_SKIP is not None, reason=f"backend cuda: {_CUDA_SKIP}"),
+    ),
+]
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda backend: f"backend={backend}")
@@ -67,8 +73,10 @@ def r1_probes(r1_inputs):
 def record(benchmark):
     """record(n, unit="networks"): extra_info[unit + "_per_round"] = n and, when timed,
     extra_info[unit + "_per_s_median"] from the median round."""
+
     def record(n, unit="networks"):
         benchmark.extra_info[f"{unit}_per_round"] = n
-        if benchmark.stats is not None:            # None under --benchmark-disable
+        if benchmark.stats is not None:  # None under --benchmark-disable
             benchmark.extra_info[f"{unit}_per_s_median"] = n / benchmark.stats.stats.median
+
     return record

@@ -17,6 +17,7 @@ bench/jax_baseline.py), whose vectors [G | Q | GG] (``MomentLayout`` order) go i
 baseline (bench/numpy_baseline.py), whose full-tensor block sums are converted only when
 the ensemble is asked for.
 """
+
 import numpy as np
 
 import nnft_fast as nf
@@ -43,10 +44,22 @@ def statistic_tables(n_inputs, four_point):
 class DenseEnsemble:
     """Shared state of a framework baseline; subclasses implement ``run(n, keep)``."""
 
-    name = "dense"            # the Ensemble's method label, e.g. "torch-dense"
+    name = "dense"  # the Ensemble's method label, e.g. "torch-dense"
 
-    def __init__(self, widths, X, *, init="gaussian", cw=2.0, cb=0.0, activation="relu",
-                 four_point=True, seed=0, chunk=None, n_blocks=DEFAULT_BLOCKS):
+    def __init__(
+        self,
+        widths,
+        X,
+        *,
+        init="gaussian",
+        cw=2.0,
+        cb=0.0,
+        activation="relu",
+        four_point=True,
+        seed=0,
+        chunk=None,
+        n_blocks=DEFAULT_BLOCKS,
+    ):
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.widths = tuple(int(w) for w in widths)
@@ -55,8 +68,9 @@ class DenseEnsemble:
         self.four_point = bool(four_point)
         self.seed = seed
         self.chunk = chunk or default_chunk(self.widths)
-        self.accumulator = MomentAccumulator(self.widths, self.X.shape[0], self.four_point,
-                                             n_blocks)
+        self.accumulator = MomentAccumulator(
+            self.widths, self.X.shape[0], self.four_point, n_blocks
+        )
         self.next_network = 0
 
     def whole(self, n):
@@ -71,8 +85,15 @@ class DenseEnsemble:
 
     def as_ensemble(self):
         """An ``nf.Ensemble`` over the kept networks (two_point / four_point APIs)."""
-        return nf.Ensemble(self.network(), self.X, self.seed, self.name, np.float64,
-                           self.accumulator, ((0, self.next_network),))
+        return nf.Ensemble(
+            self.network(),
+            self.X,
+            self.seed,
+            self.name,
+            np.float64,
+            self.accumulator,
+            ((0, self.next_network),),
+        )
 
 
 def baseline_accumulator(stats: BaselineStats):
@@ -115,13 +136,18 @@ class NumpyDense(DenseEnsemble):
     def run(self, n, keep=True):
         common = dict(init=self.init, cw=self.cw, cb=self.cb, chunk=self.chunk)
         if keep:
-            self.stats = run_dense_baseline(self.widths, self.X, n,
-                                            [self.seed, self.next_network], stats=self.stats,
-                                            first=self.next_network, **common)
+            self.stats = run_dense_baseline(
+                self.widths,
+                self.X,
+                n,
+                [self.seed, self.next_network],
+                stats=self.stats,
+                first=self.next_network,
+                **common,
+            )
             self.next_network += n
         else:
-            run_dense_baseline(self.widths, self.X, n, [self.seed, 10 ** 6 + self._scratch],
-                               **common)
+            run_dense_baseline(self.widths, self.X, n, [self.seed, 10**6 + self._scratch], **common)
             self._scratch += 1
         return n
 

@@ -13,6 +13,7 @@ ensemble (same seed, same shard_size), and the best time of each is reported. Th
 2-worker accumulators are checked to be bit-identical. Quote the ratio, never an
 absolute rate (noisy shared machines).
 """
+
 import time
 
 import numpy as np
@@ -25,7 +26,7 @@ from .configs import R1
 from .harness import CallMethod, finish, parser, round_robin, write_json
 from .machine import load_average, machine_info, print_machine
 
-INPUT_SEED = 0            # this script's inputs (bench.configs: any seed times the same)
+INPUT_SEED = 0  # this script's inputs (bench.configs: any seed times the same)
 
 
 def main(argv=None):
@@ -53,24 +54,38 @@ def main(argv=None):
     shard = -(-n // args.shards)
     print_machine(info)
     print(f"{cfg.describe()}, projected; {n:,} networks in shards of {shard:,}")
-    nf.sample(net, x, 64, 0, threads=1, backend="cpu")          # compile / fill the kernel cache
+    nf.sample(net, x, 64, 0, threads=1, backend="cpu")  # compile / fill the kernel cache
 
     clusters = {}
     try:
         for workers in (1, 2):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0")
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            )
             clusters[workers] = (cluster, Client(cluster))
-        methods = [CallMethod("in_process", "in-process nf.sample, 1 thread", lambda n: nf.sample(
-            net, x, n, 1, threads=1, backend="cpu"), n=n, warmup_fn=lambda: None)]
+        methods = [
+            CallMethod(
+                "in_process",
+                "in-process nf.sample, 1 thread",
+                lambda n: nf.sample(net, x, n, 1, threads=1, backend="cpu"),
+                n=n,
+                warmup_fn=lambda: None,
+            )
+        ]
         for workers, (_, client) in clusters.items():
             ex = client.get_executor()
-            methods.append(CallMethod(
-                f"workers_{workers}", f"LocalCluster, {workers} worker{'s' * (workers > 1)}",
-                lambda n, ex=ex: sample_sharded(run, n, ex, shard_size=shard, threads=1), n=n,
-                warmup_fn=lambda ex=ex, w=workers: sample_sharded(run, 2 * w * 8, ex,
-                                                                  shard_size=8, threads=1)))
-        for m in methods:                # warm-up: workers load kernels
+            methods.append(
+                CallMethod(
+                    f"workers_{workers}",
+                    f"LocalCluster, {workers} worker{'s' * (workers > 1)}",
+                    lambda n, ex=ex: sample_sharded(run, n, ex, shard_size=shard, threads=1),
+                    n=n,
+                    warmup_fn=lambda ex=ex, w=workers: sample_sharded(
+                        run, 2 * w * 8, ex, shard_size=8, threads=1
+                    ),
+                )
+            )
+        for m in methods:  # warm-up: workers load kernels
             m.warmup()
         round_robin(methods, args.repeats, "jobs")
     finally:
@@ -79,19 +94,33 @@ def main(argv=None):
             cluster.close()
 
     one, two = methods[1].result.accumulator, methods[2].result.accumulator
-    same = (np.array_equal(one.block_sums, two.block_sums)
-            and np.array_equal(one.block_counts, two.block_counts))
+    same = np.array_equal(one.block_sums, two.block_sums) and np.array_equal(
+        one.block_counts, two.block_counts
+    )
     for m in methods:
-        print(f"{m.label:31s}: {m.best:10,.0f} networks/s  (best of {args.repeats}, "
-              f"{min(m.times):.1f} s)")
-    print(f"scaling 2 workers / 1 worker   : {methods[2].best / methods[1].best:.2f}x   "
-          f"(1 worker / in-process: {methods[1].best / methods[0].best:.2f})")
+        print(
+            f"{m.label:31s}: {m.best:10,.0f} networks/s  (best of {args.repeats}, "
+            f"{min(m.times):.1f} s)"
+        )
+    print(
+        f"scaling 2 workers / 1 worker   : {methods[2].best / methods[1].best:.2f}x   "
+        f"(1 worker / in-process: {methods[1].best / methods[0].best:.2f})"
+    )
     print(f"1- and 2-worker accumulators bit-identical: {same}")
-    print(f"load average (1, 5, 15 min) at the end: {load_average()}  (above ~1 other "
-          "processes share the cores and the ratio is understated)")
+    print(
+        f"load average (1, 5, 15 min) at the end: {load_average()}  (above ~1 other "
+        "processes share the cores and the ratio is understated)"
+    )
     elapsed = finish(started)
-    write_json(args.json, "distributed_scaling", args, info, elapsed,
-               methods={m.key: m.to_json() for m in methods}, bit_identical=bool(same))
+    write_json(
+        args.json,
+        "distributed_scaling",
+        args,
+        info,
+        elapsed,
+        methods={m.key: m.to_json() for m in methods},
+        bit_identical=bool(same),
+    )
     return 0 if same else 1
 
 

@@ -20,6 +20,7 @@ Steps:
    normal with the measured copy bandwidth, an upper bound on a kernel that writes its
    numbers to memory once.
 """
+
 import time
 
 import numpy as np
@@ -31,7 +32,7 @@ from .configs import GPU_SMOKE, R1, TWO_FOUR, WIDE
 from .harness import best_time, finish, parser, timed, write_json
 from .machine import machine_info, print_machine
 
-INPUT_SEED = 1            # this script's inputs (bench.configs: any seed times the same)
+INPUT_SEED = 1  # this script's inputs (bench.configs: any seed times the same)
 
 
 def check_against_cpu(cfg, init, method, count, observables=TWO_FOUR):
@@ -49,9 +50,10 @@ def check_against_cpu(cfg, init, method, count, observables=TWO_FOUR):
     return worst
 
 
-def copy_bandwidth(n_bytes=2 ** 30, repeats=5):
+def copy_bandwidth(n_bytes=2**30, repeats=5):
     """Device-to-device copy bandwidth in GB/s (read + write counted)."""
     from numba import cuda
+
     src = cuda.device_array(n_bytes // 8)
     dst = cuda.device_array(n_bytes // 8)
 
@@ -63,11 +65,12 @@ def copy_bandwidth(n_bytes=2 ** 30, repeats=5):
     return 2 * n_bytes / best_time(copy, repeats) / 1e9
 
 
-def generator_rate(n=2 ** 26, repeats=5):
+def generator_rate(n=2**26, repeats=5):
     """Normals/s of the GPU generator alone (fill_normal_kernel into device memory)."""
     from numba import cuda
 
     from nnft_fast.kernels.cuda import rng
+
     out = cuda.device_array(n)
     grid = rng.blocks_for(n)
     args = (np.uint64(1), np.int64(2), np.uint64(3), 1.0)
@@ -94,6 +97,7 @@ def main(argv=None):
     args = parser("bench.gpu", __doc__).parse_args(argv)
     from numba import config as numba_config
     from numba import cuda
+
     if not nf.cuda_available():
         print("no CUDA GPU visible to Numba (and not the simulator): nothing to time")
         return 1
@@ -107,10 +111,12 @@ def main(argv=None):
     if args.smoke:
         timed_runs = ((GPU_SMOKE, "gaussian", "projected", 40, 8),)
     else:
-        timed_runs = ((R1, "gaussian", "projected", 2_000_000, 2_000),
-                      (R1, "orthogonal", "projected", 1_000_000, 1_000),
-                      (R1, "gaussian", "dense", 50_000, 200),
-                      (WIDE, "gaussian", "projected", 500_000, 500))
+        timed_runs = (
+            (R1, "gaussian", "projected", 2_000_000, 2_000),
+            (R1, "orthogonal", "projected", 1_000_000, 1_000),
+            (R1, "gaussian", "dense", 50_000, 200),
+            (WIDE, "gaussian", "projected", 500_000, 500),
+        )
     results = {"device": device, "checks": {}, "timings": []}
     print("\n1. correctness, CUDA vs CPU per-network statistics (max relative difference)")
     for cfg, init, method, _, _ in timed_runs:
@@ -120,8 +126,7 @@ def main(argv=None):
         if worst > 1e-10:
             raise SystemExit("CUDA and CPU disagree: not timing")
     ntk_config = GPU_SMOKE if args.smoke else R1.resized(depth=4, width=256)
-    worst = check_against_cpu(ntk_config, "gaussian", "dense", 4,
-                              observables=TWO_FOUR + ("ntk",))
+    worst = check_against_cpu(ntk_config, "gaussian", "dense", 4, observables=TWO_FOUR + ("ntk",))
     results["checks"]["ntk dense"] = worst
     print(f"   NTK (dense, gaussian)            {worst:.2e}")
     if worst > 1e-10:
@@ -133,20 +138,35 @@ def main(argv=None):
     bandwidth = copy_bandwidth()
     gen = generator_rate()
     results.update(copy_bandwidth_gb_s=bandwidth, generator_normals_per_s=gen)
-    print(f"\n2. device: copy bandwidth {bandwidth:,.0f} GB/s; generator alone "
-          f"{gen:.3e} normals/s ({gen * 8 / 1e9 / bandwidth:.0%} of copy bw at 8 B/normal)")
+    print(
+        f"\n2. device: copy bandwidth {bandwidth:,.0f} GB/s; generator alone "
+        f"{gen:.3e} normals/s ({gen * 8 / 1e9 / bandwidth:.0%} of copy bw at 8 B/normal)"
+    )
     print("\n3. networks/s (two- and four-point on every layer)")
-    print(f"   {'config':6s} {'init':10s} {'method':9s} {'GPU':>12s} {'CPU':>10s} "
-          f"{'GPU/CPU':>8s} {'normals/s':>10s} {'of copy bw':>10s}")
+    print(
+        f"   {'config':6s} {'init':10s} {'method':9s} {'GPU':>12s} {'CPU':>10s} "
+        f"{'GPU/CPU':>8s} {'normals/s':>10s} {'of copy bw':>10s}"
+    )
     for cfg, init, method, n_gpu, n_cpu in timed_runs:
         gpu = rate(cfg, init, method, "cuda", n_gpu)
         cpu = rate(cfg, init, method, "cpu", n_cpu)
         normals = gpu * cfg.normals_per_network(method)
         share = normals * 8 / 1e9 / bandwidth
-        results["timings"].append(dict(config=cfg.key, init=init, method=method, gpu=gpu,
-                                       cpu=cpu, normals_per_s=normals, copy_bw_share=share))
-        print(f"   {cfg.key:6s} {init:10s} {method:9s} {gpu:12,.0f} {cpu:10,.0f} "
-              f"{gpu / cpu:8.0f} {normals:10.2e} {share:10.1%}")
+        results["timings"].append(
+            dict(
+                config=cfg.key,
+                init=init,
+                method=method,
+                gpu=gpu,
+                cpu=cpu,
+                normals_per_s=normals,
+                copy_bw_share=share,
+            )
+        )
+        print(
+            f"   {cfg.key:6s} {init:10s} {method:9s} {gpu:12,.0f} {cpu:10,.0f} "
+            f"{gpu / cpu:8.0f} {normals:10.2e} {share:10.1%}"
+        )
     write_json(args.json, "gpu", args, info, finish(started), **results)
     return 0
 

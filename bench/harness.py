@@ -19,6 +19,7 @@ Also here: ``parser`` (the options every script takes: --smoke, --json), ``write
 figures), ``run_python`` (a fresh interpreter, for first-call and peak-memory figures),
 ``fmt_rate``.
 """
+
 import argparse
 import json
 import math
@@ -59,10 +60,10 @@ class Method:
     def __init__(self, key, label, *, per_unit=1, blas=None, init=None):
         self.key, self.label = key, label
         self.per_unit, self.blas, self.init = per_unit, blas, init
-        self.n_per_repeat = None      # units per timed repeat (``calibrate``)
+        self.n_per_repeat = None  # units per timed repeat (``calibrate``)
         self.times, self.counts = [], []  # seconds and units of every timed repeat
         self.first_call_s = None
-        self.next_network = 0         # networks kept for the agreement check
+        self.next_network = 0  # networks kept for the agreement check
 
     def work(self, n, keep):
         raise NotImplementedError
@@ -123,10 +124,19 @@ class Method:
         return max(self.rates)
 
     def to_json(self):
-        return {"label": self.label, "unit": self.unit, "init": self.init, "kind": self.kind,
-                "n_per_repeat": self.n_per_repeat, "counts": self.counts,
-                "times_s": self.times, "rates": self.rates, "median_rate": self.rate,
-                "best_rate": self.best, "first_call_s": self.first_call_s}
+        return {
+            "label": self.label,
+            "unit": self.unit,
+            "init": self.init,
+            "kind": self.kind,
+            "n_per_repeat": self.n_per_repeat,
+            "counts": self.counts,
+            "times_s": self.times,
+            "rates": self.rates,
+            "median_rate": self.rate,
+            "best_rate": self.best,
+            "first_call_s": self.first_call_s,
+        }
 
 
 class CallMethod(Method):
@@ -157,8 +167,7 @@ def round_robin(methods, repeats, label):
         t0 = time.perf_counter()
         for m in methods:
             m.repeat()
-        print(f"  {label} round {rep + 1}/{repeats}: {time.perf_counter() - t0:.1f} s",
-              flush=True)
+        print(f"  {label} round {rep + 1}/{repeats}: {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def fmt_rate(r):
@@ -175,13 +184,19 @@ def fmt_rate(r):
 def parser(module, doc, quick=None):
     """The parser of ``python -m <module>``: --smoke and --json, and --quick when
     ``quick`` (its help) is given."""
-    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     if quick:
         ap.add_argument("--quick", action="store_true", help=quick)
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny sizes and very short repeats: checks the script's wiring; "
-                         "the figures mean nothing")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes and very short repeats: checks the script's wiring; "
+        "the figures mean nothing",
+    )
     ap.add_argument("--json", metavar="PATH", help="also write every number as JSON")
     return ap
 
@@ -189,8 +204,10 @@ def parser(module, doc, quick=None):
 def finish(started):
     """Print the wall time and the load average at the end; return the wall time (s)."""
     elapsed = time.perf_counter() - started
-    print(f"total wall time {elapsed:.0f} s; load average at end "
-          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(
+        f"total wall time {elapsed:.0f} s; load average at end "
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
+    )
     return elapsed
 
 
@@ -200,10 +217,15 @@ def write_json(path, benchmark, args, info, wall_time_s, **figures):
     if path is None:
         return
     arguments = vars(args)
-    result = {"benchmark": benchmark, "arguments": arguments,
-              "quick": bool(arguments.get("quick", False)),
-              "smoke": bool(arguments.get("smoke", False)), "machine": info,
-              "wall_time_s": wall_time_s, **figures}
+    result = {
+        "benchmark": benchmark,
+        "arguments": arguments,
+        "quick": bool(arguments.get("quick", False)),
+        "smoke": bool(arguments.get("smoke", False)),
+        "machine": info,
+        "wall_time_s": wall_time_s,
+        **figures,
+    }
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
     print(f"wrote {path}")
@@ -213,8 +235,13 @@ def run_python(code, *argv, env=None):
     """Run ``code`` in a fresh interpreter (repository root as cwd and on PYTHONPATH, more
     variables from ``env``); return the JSON object its last line of output prints."""
     full = dict(os.environ, **(env or {}))
-    full["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [full.get("PYTHONPATH")]
-                                                          if p])
-    res = subprocess.run([sys.executable, "-c", code, *map(str, argv)], cwd=REPO, env=full,
-                         capture_output=True, text=True, check=True)
+    full["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [full.get("PYTHONPATH")] if p])
+    res = subprocess.run(
+        [sys.executable, "-c", code, *map(str, argv)],
+        cwd=REPO,
+        env=full,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])

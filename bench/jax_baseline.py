@@ -20,6 +20,7 @@ bias): the Monte-Carlo NNGP (= K of the output layer, averaged over output neuro
 the mean NTK with lambda_W = C_W, lambda_b = C_b (docs/conventions.md#ntk). It yields only means
 (no four-point, no error bars), for the output layer only.
 """
+
 import importlib
 
 import numpy as np
@@ -30,6 +31,7 @@ from .dense import DenseEnsemble, statistic_tables
 def jax_x64():
     """jax, with float64 enabled (ImportError without JAX)."""
     import jax
+
     jax.config.update("jax_enable_x64", True)
     return jax
 
@@ -38,9 +40,10 @@ def network_statistics_fn(widths, X, init, cw, cb, activation, four_point):
     """jit(vmap) of (base key, network indices (c,)) -> statistics (c, L, n_stat)."""
     jax = jax_x64()
     import jax.numpy as jnp
+
     acts = {"relu": jax.nn.relu, "tanh": jnp.tanh, "linear": lambda z: z}
     act = acts[activation]
-    xt = jnp.asarray(np.asarray(X, dtype=np.float64).T)           # (n_0, B)
+    xt = jnp.asarray(np.asarray(X, dtype=np.float64).T)  # (n_0, B)
     pair_a, pair_b, quad_p1, quad_p2, gg_1, gg_2 = statistic_tables(X.shape[0], four_point)
     n_layers = len(widths) - 1
 
@@ -50,12 +53,12 @@ def network_statistics_fn(widths, X, init, cw, cb, activation, four_point):
         scale = jnp.sqrt(cw * max(1.0, n_out / n_in))
         return scale * jax.random.orthogonal(key, n_out, m=n_in)
 
-    def layer_statistics(z):                                     # z (n, B)
-        y = z[:, pair_a] * z[:, pair_b]                          # (n, P) pair products
+    def layer_statistics(z):  # z (n, B)
+        y = z[:, pair_a] * z[:, pair_b]  # (n, P) pair products
         g = y.mean(axis=0)
         if not four_point:
             return g
-        m = y.T @ y / z.shape[0]                                 # <z_a z_b z_c z_d>
+        m = y.T @ y / z.shape[0]  # <z_a z_b z_c z_d>
         return jnp.concatenate([g, m[quad_p1, quad_p2], g[gg_1] * g[gg_2]])
 
     def one_network(key):
@@ -96,14 +99,15 @@ class JaxDenseEnsemble(DenseEnsemble):
     def __init__(self, widths, X, **kw):
         super().__init__(widths, X, **kw)
         jax = jax_x64()
-        self.fn = network_statistics_fn(self.widths, self.X, self.init, self.cw, self.cb,
-                                        self.activation, self.four_point)
+        self.fn = network_statistics_fn(
+            self.widths, self.X, self.init, self.cw, self.cb, self.activation, self.four_point
+        )
         self.base_key = jax.random.PRNGKey(int(self.seed))
-        self._scratch_index = 1 << 40           # networks drawn but not kept (pilots)
+        self._scratch_index = 1 << 40  # networks drawn but not kept (pilots)
 
     def _chunk(self, first):
         indices = np.arange(first, first + self.chunk, dtype=np.int64)
-        return np.asarray(self.fn(self.base_key, indices))     # waits for the result
+        return np.asarray(self.fn(self.base_key, indices))  # waits for the result
 
     def run(self, n, keep=True):
         n_chunks = -(-n // self.chunk)
@@ -135,13 +139,16 @@ def neural_tangents_status():
     except ModuleNotFoundError as e:
         if e.name != "neural_tangents":
             return f"neural-tangents does not import ({e})"
-        return ("neural-tangents not installed (pip install neural-tangents; its latest "
-                "release, 0.6.5, needs an older JAX: with jax 0.10.2 its import fails on "
-                "jax.core.Jaxpr)")
+        return (
+            "neural-tangents not installed (pip install neural-tangents; its latest "
+            "release, 0.6.5, needs an older JAX: with jax 0.10.2 its import fails on "
+            "jax.core.Jaxpr)"
+        )
     except ImportError as e:
         return f"neural-tangents does not import with jax {jax.__version__} ({e})"
     try:  # an incompatibility can also show up only when a kernel is computed
         from neural_tangents import monte_carlo_kernel_fn, stax
+
         init_fn, apply_fn, _ = stax.serial(stax.Dense(2), stax.Relu(), stax.Dense(1))
         fn = monte_carlo_kernel_fn(init_fn, apply_fn, jax.random.PRNGKey(0), 2)
         np.asarray(fn(np.ones((2, 3)), None, "nngp"))
@@ -161,20 +168,34 @@ class NeuralTangentsMC(DenseEnsemble):
     skipped there, see ``neural_tangents_status``.)
     """
 
-    def __init__(self, widths, X, *, cw=2.0, cb=0.0, activation="relu", seed=0, batch=None,
-                 init="gaussian"):
-        super().__init__(widths, X, init=init, cw=cw, cb=cb, activation=activation,
-                         four_point=False, seed=seed, chunk=batch)
+    def __init__(
+        self, widths, X, *, cw=2.0, cb=0.0, activation="relu", seed=0, batch=None, init="gaussian"
+    ):
+        super().__init__(
+            widths,
+            X,
+            init=init,
+            cw=cw,
+            cb=cb,
+            activation=activation,
+            four_point=False,
+            seed=seed,
+            chunk=batch,
+        )
         jax = jax_x64()
         from neural_tangents import monte_carlo_kernel_fn, stax
+
         acts = {"relu": stax.Relu, "erf": stax.Erf, "linear": stax.Identity}
         b_std = float(np.sqrt(cb)) if cb > 0 else None
         layers = []
         for l, n_out in enumerate(widths[1:]):
             if l:
                 layers.append(acts[activation]())
-            layers.append(stax.Dense(int(n_out), W_std=float(np.sqrt(cw)), b_std=b_std,
-                                     parameterization="ntk"))
+            layers.append(
+                stax.Dense(
+                    int(n_out), W_std=float(np.sqrt(cw)), b_std=b_std, parameterization="ntk"
+                )
+            )
         self.init_fn, self.apply_fn, _ = stax.serial(*layers)
         self._mc = monte_carlo_kernel_fn
         self.key = jax.random.PRNGKey(int(seed))
@@ -182,10 +203,10 @@ class NeuralTangentsMC(DenseEnsemble):
 
     def run(self, n, keep=True):
         import jax
+
         n = self.whole(n)
         self.key, sub = jax.random.split(self.key)
-        fn = self._mc(self.init_fn, self.apply_fn, sub, n, batch_size=self.chunk,
-                      trace_axes=(-1,))
+        fn = self._mc(self.init_fn, self.apply_fn, sub, n, batch_size=self.chunk, trace_axes=(-1,))
         nngp, ntk = (np.asarray(v) for v in fn(self.X, None, ("nngp", "ntk")))
         if keep:
             self.sums["nngp"] = self.sums["nngp"] + n * nngp
@@ -197,4 +218,4 @@ class NeuralTangentsMC(DenseEnsemble):
         return self.sums[name] / self.next_network
 
     def as_ensemble(self):
-        return None              # means of the output layer only: no per-layer moments
+        return None  # means of the output layer only: no per-layer moments

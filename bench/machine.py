@@ -6,6 +6,7 @@ layer, NumPy's OpenBLAS threads, the load average at the start, the versions and
 date. On a shared machine quote it with every figure: only ratios measured in one run
 mean anything.
 """
+
 import ctypes
 import datetime
 import importlib.metadata
@@ -82,15 +83,20 @@ def load_average():
 
 def print_machine(info):
     """Two lines: the machine and load, the software."""
-    extra = [f"{k} {info[k]}" for k in ("jax", "torch", "neural_tangents", "torch_threads")
-             if k in info]
-    print(f"machine: {info['cpu_model']}; {info['cpu_count']} cores ({info['cpus_usable']} "
-          f"usable); load average {' '.join(f'{v:.2f}' for v in info['load_average_at_start'])}"
-          f"; {info['date']}")
-    print(f"python {info['python']}, numpy {info['numpy']}, numba {info['numba']} "
-          f"({info['numba_threads']} threads), nnft_fast {info['nnft_fast']}"
-          + "".join(f", {e}" for e in extra)
-          + f"; NumPy BLAS threads {info['numpy_blas_threads_default']}")
+    extra = [
+        f"{k} {info[k]}" for k in ("jax", "torch", "neural_tangents", "torch_threads") if k in info
+    ]
+    print(
+        f"machine: {info['cpu_model']}; {info['cpu_count']} cores ({info['cpus_usable']} "
+        f"usable); load average {' '.join(f'{v:.2f}' for v in info['load_average_at_start'])}"
+        f"; {info['date']}"
+    )
+    print(
+        f"python {info['python']}, numpy {info['numpy']}, numba {info['numba']} "
+        f"({info['numba_threads']} threads), nnft_fast {info['nnft_fast']}"
+        + "".join(f", {e}" for e in extra)
+        + f"; NumPy BLAS threads {info['numpy_blas_threads_default']}"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -100,8 +106,13 @@ def _openblas_controls():
     """(get, set) ctypes functions of every OpenBLAS loaded in this process."""
     try:
         with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f
-                            if "openblas" in line.lower() and line.split()[-1].startswith("/")})
+            paths = sorted(
+                {
+                    line.split()[-1]
+                    for line in f
+                    if "openblas" in line.lower() and line.split()[-1].startswith("/")
+                }
+            )
     except OSError:
         return []
     controls = []

@@ -20,6 +20,7 @@ round-robin within a config; figures are medians, ratios are within one run.
 Agreement (bench.agreement): every method against nnft_fast projected of the same weight
 law, at the config's check layers; |z_pt| > 5 is flagged.
 """
+
 import importlib
 import sys
 import time
@@ -58,26 +59,38 @@ def baseline_status():
 
 def build_methods(cfg, status):
     x = cfg.inputs()
-    methods = [NnftMethod(cfg, "gaussian", "projected", x=x),
-               NnftMethod(cfg, "gaussian", "dense", x=x)]
+    methods = [
+        NnftMethod(cfg, "gaussian", "projected", x=x),
+        NnftMethod(cfg, "gaussian", "dense", x=x),
+    ]
     if cfg.orthogonal:
         methods.append(NnftMethod(cfg, "orthogonal", "projected", x=x))
     frameworks = [("numpy", "NumPy", NumpyDense)]
     if status["torch"] is None:
         from .torch_baseline import TorchDenseEnsemble
+
         frameworks.append(("torch", "PyTorch", TorchDenseEnsemble))
     if status["jax"] is None:
         frameworks.append(("jax", "JAX", jax_baseline.JaxDenseEnsemble))
     for key, name, make in frameworks:
         for init in cfg.inits:
-            runner = make(cfg.widths, x, init=init, cw=cfg.cw, cb=cfg.cb,
-                          activation=cfg.activation, seed=SAMPLE_SEED)
+            runner = make(
+                cfg.widths,
+                x,
+                init=init,
+                cw=cfg.cw,
+                cb=cfg.cb,
+                activation=cfg.activation,
+                seed=SAMPLE_SEED,
+            )
             methods.append(DenseMethod(f"{key}_dense_{init}", f"{name} dense {init}", runner))
     if status["neural_tangents"] is None and cfg.key in ("R1", "nnft_1hl"):
-        runner = jax_baseline.NeuralTangentsMC(cfg.widths, x, cw=cfg.cw, cb=cfg.cb,
-                                               activation=cfg.activation, seed=SAMPLE_SEED)
-        methods.append(DenseMethod("neural_tangents_mc",
-                                   "neural-tangents MC (NNGP + NTK, last layer)", runner))
+        runner = jax_baseline.NeuralTangentsMC(
+            cfg.widths, x, cw=cfg.cw, cb=cfg.cb, activation=cfg.activation, seed=SAMPLE_SEED
+        )
+        methods.append(
+            DenseMethod("neural_tangents_mc", "neural-tangents MC (NNGP + NTK, last layer)", runner)
+        )
     return methods
 
 
@@ -92,12 +105,21 @@ def nt_agreement(nt, ref, cfg, n_ntk):
         return (value - est.value) / (est.error * np.sqrt(1.0 + n_ref / n_nt) + 1e-300)
 
     zk = z(nt.runner.mean("nngp"), ref.two_point(L), ref.n_networks)
-    ens = nf.sample(cfg.network("gaussian"), cfg.inputs(), n_ntk, seed=SAMPLE_SEED + 5,
-                    observables=("two_point", "ntk"), lambda_b=cfg.cb, lambda_w=cfg.cw,
-                    backend="cpu")
+    ens = nf.sample(
+        cfg.network("gaussian"),
+        cfg.inputs(),
+        n_ntk,
+        seed=SAMPLE_SEED + 5,
+        observables=("two_point", "ntk"),
+        lambda_b=cfg.cb,
+        lambda_w=cfg.cw,
+        backend="cpu",
+    )
     zt = z(nt.runner.mean("ntk"), ens.ntk(L), n_ntk)
-    return {"K": {"max_abs_z_pt": float(np.max(np.abs(zk))), "n": int(zk.size)},
-            "NTK": {"max_abs_z_pt": float(np.max(np.abs(zt))), "n": int(zt.size)}}
+    return {
+        "K": {"max_abs_z_pt": float(np.max(np.abs(zk))), "n": int(zk.size)},
+        "NTK": {"max_abs_z_pt": float(np.max(np.abs(zt))), "n": int(zt.size)},
+    }
 
 
 def run_config(cfg, status, target, repeats, threads, n_ntk):
@@ -109,13 +131,18 @@ def run_config(cfg, status, target, repeats, threads, n_ntk):
     t0 = time.perf_counter()
     for m in methods + [floor]:
         m.warmup()
-    print(f"warm-up (compile, first calls; untimed) {time.perf_counter() - t0:.1f} s: "
-          + ", ".join(f"{m.label} {m.first_call_s:.1f} s" for m in methods))
-    for m in methods:   # first pilot: 256 / 2 networks (nnft_fast), one call (baselines)
-        n_start = ((256 if m.method == "projected" else 2) if isinstance(m, NnftMethod)
-                   else m.runner.whole(1))
-        m.calibrate(target, n_start, 1, 10 ** 7)
-    floor.calibrate(target / 2, 16, 1, 10 ** 6)
+    print(
+        f"warm-up (compile, first calls; untimed) {time.perf_counter() - t0:.1f} s: "
+        + ", ".join(f"{m.label} {m.first_call_s:.1f} s" for m in methods)
+    )
+    for m in methods:  # first pilot: 256 / 2 networks (nnft_fast), one call (baselines)
+        n_start = (
+            (256 if m.method == "projected" else 2)
+            if isinstance(m, NnftMethod)
+            else m.runner.whole(1)
+        )
+        m.calibrate(target, n_start, 1, 10**7)
+    floor.calibrate(target / 2, 16, 1, 10**6)
     print("networks per repeat: " + ", ".join(f"{m.label} {m.n_per_repeat:,}" for m in methods))
     round_robin(methods + [floor], repeats, f"  {cfg.key}")
 
@@ -128,8 +155,14 @@ def run_config(cfg, status, target, repeats, threads, n_ntk):
         elif m is not ref and m.ensemble is not None:
             res = agreement.compare(ref.ensemble, m.ensemble, cfg.check_layers)
         rows.append((m, res))
-    return {"cfg": cfg, "methods": methods, "floor": floor, "n_proj": n_proj, "rows": rows,
-            "floor_rate": floor.networks_per_s(cfg, threads)}
+    return {
+        "cfg": cfg,
+        "methods": methods,
+        "floor": floor,
+        "n_proj": n_proj,
+        "rows": rows,
+        "floor_rate": floor.networks_per_s(cfg, threads),
+    }
 
 
 def numpy_rates(methods):
@@ -138,15 +171,22 @@ def numpy_rates(methods):
 
 def print_config(result, threads):
     cfg, methods, rows = result["cfg"], result["methods"], result["rows"]
-    print(f"\n| {cfg.key}: method | networks (all repeats) | networks/s (best) | "
-          "vs NumPy dense, same law | vs best other baseline, same law | "
-          f"max abs z | max abs z_pt | agreement (abs z_pt < {Z_FLAG:g}) |")
+    print(
+        f"\n| {cfg.key}: method | networks (all repeats) | networks/s (best) | "
+        "vs NumPy dense, same law | vs best other baseline, same law | "
+        f"max abs z | max abs z_pt | agreement (abs z_pt < {Z_FLAG:g}) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     numpy_rate = numpy_rates(methods)
     verdicts = []
     for m, res in rows:
-        others = [o.rate for o in methods if o.init == m.init and o.kind == "baseline"
-                  and o.key not in (m.key, "neural_tangents_mc")]
+        others = [
+            o.rate
+            for o in methods
+            if o.init == m.init
+            and o.kind == "baseline"
+            and o.key not in (m.key, "neural_tangents_mc")
+        ]
         best = max(others) if others else float("nan")
         if res is None:
             zs, zp, verdict = "-", "-", "reference" if m.kind == "nnft_fast" else "-"
@@ -159,16 +199,22 @@ def print_config(result, threads):
             verdict = "ok" if ok else "DISAGREE"
             if m.key == "neural_tangents_mc":
                 verdict += " (last-layer K and mean NTK only)"
-        print(f"| {m.label} | {sum(m.counts):,} | {fmt_rate(m.rate)} ({fmt_rate(m.best)}) | "
-              f"{m.rate / numpy_rate[m.init]:,.2f}x | {m.rate / best:,.2f}x | {zs} | {zp} | "
-              f"{verdict} |")
+        print(
+            f"| {m.label} | {sum(m.counts):,} | {fmt_rate(m.rate)} ({fmt_rate(m.best)}) | "
+            f"{m.rate / numpy_rate[m.init]:,.2f}x | {m.rate / best:,.2f}x | {zs} | {zp} | "
+            f"{verdict} |"
+        )
     floor = result["floor"]
-    print(f"| random-number floor: {floor.rate / 1e6:.0f} M normals/s/thread x {threads} "
-          f"threads / {result['n_proj']:,} normals | - | {fmt_rate(result['floor_rate'])} | "
-          f"{result['floor_rate'] / numpy_rate['gaussian']:,.2f}x | - | - | - | - |")
-    print(f"\n(agreement at layers {', '.join(map(str, cfg.check_layers))}: unique entries of "
-          "K, C_distinct (where the layer has > 1 neuron) and C_same vs nnft_fast projected "
-          "of the same law)")
+    print(
+        f"| random-number floor: {floor.rate / 1e6:.0f} M normals/s/thread x {threads} "
+        f"threads / {result['n_proj']:,} normals | - | {fmt_rate(result['floor_rate'])} | "
+        f"{result['floor_rate'] / numpy_rate['gaussian']:,.2f}x | - | - | - | - |"
+    )
+    print(
+        f"\n(agreement at layers {', '.join(map(str, cfg.check_layers))}: unique entries of "
+        "K, C_distinct (where the layer has > 1 neuron) and C_same vs nnft_fast projected "
+        "of the same law)"
+    )
     return all(verdicts)
 
 
@@ -184,11 +230,17 @@ def summary_table(results, status):
         cells = []
         for r in results:
             m = {m.key: m for m in r["methods"]}.get(key)
-            cells.append("-" if m is None else
-                         f"{fmt_rate(m.rate)} ({m.rate / numpy_rates(r['methods'])[m.init]:,.1f}x)")
+            cells.append(
+                "-"
+                if m is None
+                else f"{fmt_rate(m.rate)} ({m.rate / numpy_rates(r['methods'])[m.init]:,.1f}x)"
+            )
         print(f"| {label} | " + " | ".join(cells) + " |")
-    cells = [f"{fmt_rate(r['floor_rate'])} "
-             f"({r['floor_rate'] / numpy_rates(r['methods'])['gaussian']:,.0f}x)" for r in results]
+    cells = [
+        f"{fmt_rate(r['floor_rate'])} "
+        f"({r['floor_rate'] / numpy_rates(r['methods'])['gaussian']:,.0f}x)"
+        for r in results
+    ]
     print("| random-number floor (projected normals) | " + " | ".join(cells) + " |")
     for name, reason in status.items():
         if reason is not None:
@@ -197,12 +249,20 @@ def summary_table(results, status):
 
 def config_json(r):
     cfg = r["cfg"]
-    return {"widths": list(cfg.widths), "inputs": cfg.inputs().tolist(), "cw": cfg.cw,
-            "cb": cfg.cb, "activation": cfg.activation, "check_layers": list(cfg.check_layers),
-            "normals_per_network_projected": r["n_proj"],
-            "rng_floor": {"normals_per_s_per_thread": r["floor"].rate,
-                          "networks_per_s": r["floor_rate"]},
-            "methods": {m.key: {**m.to_json(), "agreement": res} for m, res in r["rows"]}}
+    return {
+        "widths": list(cfg.widths),
+        "inputs": cfg.inputs().tolist(),
+        "cw": cfg.cw,
+        "cb": cfg.cb,
+        "activation": cfg.activation,
+        "check_layers": list(cfg.check_layers),
+        "normals_per_network_projected": r["n_proj"],
+        "rng_floor": {
+            "normals_per_s_per_thread": r["floor"].rate,
+            "networks_per_s": r["floor_rate"],
+        },
+        "methods": {m.key: {**m.to_json(), "agreement": res} for m, res in r["rows"]},
+    }
 
 
 def main(argv=None):
@@ -215,10 +275,13 @@ def main(argv=None):
     status = baseline_status()
     if status["torch"] is None:
         from .torch_baseline import versions as torch_versions
+
         info.update(torch_versions())
     threads = info["numba_threads"]
-    print(f"# nnft_fast benchmark matrix{' (--quick)' if args.quick else ''}"
-          f"{' (--smoke)' if args.smoke else ''}\n")
+    print(
+        f"# nnft_fast benchmark matrix{' (--quick)' if args.quick else ''}"
+        f"{' (--smoke)' if args.smoke else ''}\n"
+    )
     print_machine(info)
     for name, reason in status.items():
         print(f"{name}: {'available' if reason is None else reason}")
@@ -232,14 +295,24 @@ def main(argv=None):
         r = run_config(cfg, status, target, repeats, threads, n_ntk)
         all_ok &= print_config(r, threads)
         results.append(r)
-        print(f"(load average now {load_average()}; "
-              f"{time.perf_counter() - started:.0f} s so far)\n")
+        print(
+            f"(load average now {load_average()}; {time.perf_counter() - started:.0f} s so far)\n"
+        )
     summary_table(results, status)
-    print("\nagreement: " + ("all methods consistent" if all_ok
-                             else "SOME METHODS DISAGREE - see the tables"))
+    print(
+        "\nagreement: "
+        + ("all methods consistent" if all_ok else "SOME METHODS DISAGREE - see the tables")
+    )
     elapsed = finish(started)
-    write_json(args.json, "matrix", args, info, elapsed, baselines=status,
-               configs={r["cfg"].key: config_json(r) for r in results})
+    write_json(
+        args.json,
+        "matrix",
+        args,
+        info,
+        elapsed,
+        baselines=status,
+        configs={r["cfg"].key: config_json(r) for r in results},
+    )
     return 0
 
 

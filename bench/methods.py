@@ -10,6 +10,7 @@ Kept networks (repeats, top-ups) are numbered consecutively, so every method's
 ``ensemble`` holds distinct networks for the agreement check (bench.agreement); pilots
 and warm-ups draw networks that are never kept.
 """
+
 import numpy as np
 
 import nnft_fast as nf
@@ -30,10 +31,27 @@ class NnftMethod(Method):
     With ``keep_ensemble`` the kept calls' ensembles are merged into ``ensemble`` (when it
     is read: merging is never timed)."""
 
-    def __init__(self, cfg, init, method, observables=TWO_FOUR, *, key=None, label=None,
-                 x=None, per_call=None, blas=None, keep_ensemble=True):
-        super().__init__(key or f"nnft_{method}_{init}", label or f"nnft_fast {method} {init}",
-                         per_unit=per_call or 1, blas=blas, init=init)
+    def __init__(
+        self,
+        cfg,
+        init,
+        method,
+        observables=TWO_FOUR,
+        *,
+        key=None,
+        label=None,
+        x=None,
+        per_call=None,
+        blas=None,
+        keep_ensemble=True,
+    ):
+        super().__init__(
+            key or f"nnft_{method}_{init}",
+            label or f"nnft_fast {method} {init}",
+            per_unit=per_call or 1,
+            blas=blas,
+            init=init,
+        )
         self.cfg = cfg
         self.network = cfg.network(init)
         self.x = cfg.inputs() if x is None else x
@@ -44,8 +62,16 @@ class NnftMethod(Method):
         self._parts = []
 
     def _sample(self, n, seed, first):
-        return nf.sample(self.network, self.x, n, seed=seed, method=self.method,
-                         observables=self.observables, first_network=first, backend="cpu")
+        return nf.sample(
+            self.network,
+            self.x,
+            n,
+            seed=seed,
+            method=self.method,
+            observables=self.observables,
+            first_network=first,
+            backend="cpu",
+        )
 
     def warmup(self):
         with blas_threads(self.blas):
@@ -110,8 +136,9 @@ class FloorMethod(Method):
         self.calls = 0
 
     def warmup(self):
-        self.first_call_s = timed(fill_normal, self.buf[:16], np.uint64(1), np.int64(0),
-                                  np.uint64(0), 1.0)[0]
+        self.first_call_s = timed(
+            fill_normal, self.buf[:16], np.uint64(1), np.int64(0), np.uint64(0), 1.0
+        )[0]
 
     def work(self, n_calls, keep):
         first = self.calls

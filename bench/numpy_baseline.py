@@ -21,6 +21,7 @@ This module deliberately imports nothing from nnft_fast: the networks are drawn 
 pushed through by NumPy alone, an independent implementation, used both as the speed
 baseline and as a statistical cross-check.
 """
+
 import numpy as np
 
 INITS = ("gaussian", "orthogonal")
@@ -78,7 +79,7 @@ class BaselineStats:
         g = np.einsum("xia,xib->xab", z, z) / n
         np.add.at(self.g[:, layer - 1], blocks, g)
         if self.four_point:
-            zz = z[:, :, :, None] * z[:, :, None, :]                        # (c, n, B, B)
+            zz = z[:, :, :, None] * z[:, :, None, :]  # (c, n, B, B)
             q = np.einsum("xiab,xicd->xabcd", zz, zz) / n
             gg = np.einsum("xab,xcd->xabcd", g, g)
             np.add.at(self.q[:, layer - 1], blocks, q)
@@ -89,9 +90,22 @@ class BaselineStats:
         self.n_networks += count
 
 
-def run_dense_baseline(widths, X, n_networks, seed=0, *, init="gaussian", cw=2.0, cb=0.0,
-                       activation=relu, four_point=True, chunk=8, stats=None, first=0,
-                       n_blocks=32):
+def run_dense_baseline(
+    widths,
+    X,
+    n_networks,
+    seed=0,
+    *,
+    init="gaussian",
+    cw=2.0,
+    cb=0.0,
+    activation=relu,
+    four_point=True,
+    chunk=8,
+    stats=None,
+    first=0,
+    n_blocks=32,
+):
     """Sample ``n_networks`` dense networks with NumPy and accumulate their statistics.
 
     widths: (n_0, n_1, ..., n_L); X: (B, n_0); cw, cb: scalars (same for every layer).
@@ -109,11 +123,11 @@ def run_dense_baseline(widths, X, n_networks, seed=0, *, init="gaussian", cw=2.0
     rng = np.random.default_rng(seed)
     for start in range(0, n_networks, chunk):
         c = min(chunk, n_networks - start)
-        s = np.broadcast_to(X.T, (c,) + X.T.shape)                          # (c, n_0, B)
+        s = np.broadcast_to(X.T, (c,) + X.T.shape)  # (c, n_0, B)
         for layer in range(1, len(widths)):
             n_in, n_out = widths[layer - 1], widths[layer]
             w = draw(rng, c, n_out, n_in, cw)
-            z = w @ s                                                        # (c, n_out, B)
+            z = w @ s  # (c, n_out, B)
             if cb > 0.0:
                 z += np.sqrt(cb) * rng.standard_normal((c, n_out, 1))
             stats.add_layer(layer, z, first + start)

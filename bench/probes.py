@@ -16,15 +16,22 @@ the work cannot be optimised away. Parallel kernels, so not cached
 sinks) for bench.compare's time breakdown and the pytest-benchmark cases;
 ``breakdown`` is bench.compare's list of them as timed methods.
 """
+
 import numpy as np
 from numba import njit, prange
 
 import nnft_fast as nf
 from nnft_fast.accumulators import MomentLayout
 from nnft_fast.kernels.cpu import codes
-from nnft_fast.kernels.cpu.moments import (batch_preactivations, chunk_bounds, chunk_count,
-                                           forward_one, forward_workspace_size,
-                                           layer_statistics, statistics_workspace_size)
+from nnft_fast.kernels.cpu.moments import (
+    batch_preactivations,
+    chunk_bounds,
+    chunk_count,
+    forward_one,
+    forward_workspace_size,
+    layer_statistics,
+    statistics_workspace_size,
+)
 from nnft_fast.kernels.cpu.rng import PURPOSE_WEIGHTS, fill_normal, stream_id
 from nnft_fast.run import EnsembleRun
 
@@ -48,8 +55,7 @@ def rng_only(first, count, seed, normals_per_layer, sink):
 
 
 @njit(parallel=True)
-def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_code, offsets,
-                 sink):
+def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_code, offsets, sink):
     """Per network: ``forward_one`` (all layers) into buffers reused within a chunk, as in
     ``batch_statistics``; no statistics."""
     nb = xt.shape[1]
@@ -61,14 +67,28 @@ def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_co
         scratch = np.empty(n_scratch)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            forward_one(method_code, t, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                        offsets, s_buf, scratch)
+            forward_one(
+                method_code,
+                t,
+                seed,
+                xt,
+                widths,
+                cw,
+                cb,
+                init_code,
+                act_code,
+                zbuf,
+                offsets,
+                s_buf,
+                scratch,
+            )
             sink[t] = zbuf[zbuf.size - 1]
 
 
 @njit(parallel=True)
-def moments_only(count, pre, widths, nb, offsets, pair_a, pair_b, quad_p1, quad_p2,
-                 four_point, n_stat, sink):
+def moments_only(
+    count, pre, widths, nb, offsets, pair_a, pair_b, quad_p1, quad_p2, four_point, n_stat, sink
+):
     """Per network t: the statistics of ``batch_statistics`` for the preactivations
     pre[t % len(pre)] (cycling over a small, cache-friendly set), no forward pass."""
     n_layers = widths.size - 1
@@ -80,9 +100,10 @@ def moments_only(count, pre, widths, nb, offsets, pair_a, pair_b, quad_p1, quad_
         row = pre[t % n_pre]
         acc = 0.0
         for layer in range(1, n_layers + 1):
-            zt = row[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
-            layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[layer - 1],
-                             work)
+            zt = row[offsets[layer - 1] : offsets[layer]].reshape((nb, widths[layer]))
+            layer_statistics(
+                zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[layer - 1], work
+            )
             acc += stats[layer - 1, n_stat - 1]
         sink[t] = acc
 
@@ -102,13 +123,19 @@ class Probes:
     def __init__(self, cfg, x, seed, n_pre=32):
         self.cfg = cfg
         self.seed = np.uint64(seed)
-        self.args = {init: kernel_args(cfg, init, x, seed) for init in ("gaussian",
-                                                                         "orthogonal")}
+        self.args = {init: kernel_args(cfg, init, x, seed) for init in ("gaussian", "orthogonal")}
         self._sink = np.empty(0)
         g = self.args["gaussian"]
-        self.pre = np.empty((n_pre, g.offsets[-1]))       # projected Gaussian preactivations
-        batch_preactivations(codes.METHOD_PROJECTED, np.int64(0), n_pre, self.seed,
-                             *g.network_args, g.offsets, self.pre)
+        self.pre = np.empty((n_pre, g.offsets[-1]))  # projected Gaussian preactivations
+        batch_preactivations(
+            codes.METHOD_PROJECTED,
+            np.int64(0),
+            n_pre,
+            self.seed,
+            *g.network_args,
+            g.offsets,
+            self.pre,
+        )
 
     def sink(self, n):
         if self._sink.size < n:
@@ -122,30 +149,42 @@ class Probes:
     def forward(self, method="projected", init="gaussian"):
         a = self.args[init]
         code = METHOD_CODES[method]
-        return lambda n: forward_only(code, n, self.seed, *a.network_args, a.offsets,
-                                      self.sink(n))
+        return lambda n: forward_only(code, n, self.seed, *a.network_args, a.offsets, self.sink(n))
 
     def moments(self, four_point=True):
         a = self.args["gaussian"]
         n_stat = MomentLayout(self.cfg.n_inputs, four_point).n_stat
         tables = MomentLayout(self.cfg.n_inputs, True).kernel_tables()
-        return lambda n: moments_only(n, self.pre, a.widths, self.cfg.n_inputs, a.offsets,
-                                      *tables, four_point, n_stat, self.sink(n))
+        return lambda n: moments_only(
+            n,
+            self.pre,
+            a.widths,
+            self.cfg.n_inputs,
+            a.offsets,
+            *tables,
+            four_point,
+            n_stat,
+            self.sink(n),
+        )
 
 
 def one_thread(fn):
     """fn under ``nf.thread_limit(1)`` (Numba on one thread)."""
+
     def run(n):
         with nf.thread_limit(1):
             fn(n)
+
     return run
 
 
 def blas1(fn):
     """fn with NumPy's OpenBLAS on one thread."""
+
     def run(n):
         with blas_threads(1):
             fn(n)
+
     return run
 
 
@@ -154,19 +193,38 @@ def breakdown(cfg, x, seed):
     p = Probes(cfg, x, seed)
     n_proj = cfg.normals_per_network("projected")
     n_dense = cfg.normals_per_network("dense")
-    return [CallMethod(*kl, fn) for kl, fn in (
-        (("rng_projected", f"RNG only, projected normals ({n_proj:,}/network)"), p.rng()),
-        (("rng_projected_1thread", "RNG only, projected normals, 1 thread"),
-         one_thread(p.rng())),
-        (("forward_projected_gaussian", "forward only, projected gaussian (forward_one)"),
-         p.forward()),
-        (("forward_projected_orthogonal", "forward only, projected orthogonal (forward_one)"),
-         p.forward("projected", "orthogonal")),
-        (("moments_two_point", "moments only, two-point"), p.moments(False)),
-        (("moments_four_point", "moments only, two+four-point"), p.moments(True)),
-        (("rng_dense", f"RNG only, dense normals ({n_dense:,}/network)"), p.rng("dense")),
-        (("forward_dense_gaussian", "forward only, dense gaussian (forward_one)"),
-         p.forward("dense")),
-        (("forward_dense_gaussian_blas1", "forward only, dense gaussian, OpenBLAS at 1 "
-          "thread"), blas1(p.forward("dense"))),
-    )]
+    return [
+        CallMethod(*kl, fn)
+        for kl, fn in (
+            (("rng_projected", f"RNG only, projected normals ({n_proj:,}/network)"), p.rng()),
+            (
+                ("rng_projected_1thread", "RNG only, projected normals, 1 thread"),
+                one_thread(p.rng()),
+            ),
+            (
+                ("forward_projected_gaussian", "forward only, projected gaussian (forward_one)"),
+                p.forward(),
+            ),
+            (
+                (
+                    "forward_projected_orthogonal",
+                    "forward only, projected orthogonal (forward_one)",
+                ),
+                p.forward("projected", "orthogonal"),
+            ),
+            (("moments_two_point", "moments only, two-point"), p.moments(False)),
+            (("moments_four_point", "moments only, two+four-point"), p.moments(True)),
+            (("rng_dense", f"RNG only, dense normals ({n_dense:,}/network)"), p.rng("dense")),
+            (
+                ("forward_dense_gaussian", "forward only, dense gaussian (forward_one)"),
+                p.forward("dense"),
+            ),
+            (
+                (
+                    "forward_dense_gaussian_blas1",
+                    "forward only, dense gaussian, OpenBLAS at 1 thread",
+                ),
+                blas1(p.forward("dense")),
+            ),
+        )
+    ]

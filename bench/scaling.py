@@ -26,6 +26,7 @@ peak RSS (``resource.getrusage``) and the tracemalloc peak (NumPy allocations on
 Numba's kernel scratch is not traced). The machine is shared: the load average is
 printed beside every sweep.
 """
+
 import math
 import os
 import sys
@@ -41,26 +42,30 @@ from .machine import machine_info, print_machine
 from .methods import NnftMethod
 
 DEFAULT_PNG = Path(__file__).resolve().parent / "scaling.png"
-SLOPE_TOL = 0.15           # |fitted - expected| within this: consistent with the law
-MEMORY_FLAT_TOL = 0.10     # peak RSS may grow by at most 10% over the whole N range
+SLOPE_TOL = 0.15  # |fitted - expected| within this: consistent with the law
+MEMORY_FLAT_TOL = 0.10  # peak RSS may grow by at most 10% over the whole N range
 
 
 def point(cfg, key, method="projected", per_call=None):
     """``nf.sample(..., backend="cpu")`` on ``cfg`` (two- and four-point); with
     ``per_call`` (the N sweep) every timed unit is one call of exactly that many networks,
     so the rate includes the per-call overhead an ensemble of that size pays."""
-    return NnftMethod(cfg, "gaussian", method, key=key, label=key, per_call=per_call,
-                      keep_ensemble=False)
+    return NnftMethod(
+        cfg, "gaussian", method, key=key, label=key, per_call=per_call, keep_ensemble=False
+    )
 
 
 def size(p, target_s):
     """Calibrate to ~target_s per repeat (calls of N, or networks per call), then check
     the size once more: a pilot slowed by a load spike sizes repeats far too short."""
-    n_max = 10 ** 7 if p.per_call is None else 10 ** 4
-    n = (p.calibrate(target_s, 16, 2, n_max) if p.per_call is None
-         else p.calibrate(target_s, 1, 1, n_max))
+    n_max = 10**7 if p.per_call is None else 10**4
+    n = (
+        p.calibrate(target_s, 16, 2, n_max)
+        if p.per_call is None
+        else p.calibrate(target_s, 1, 1, n_max)
+    )
     if p.per_call is not None and n == 1:
-        return n                      # one call already takes >= target_s
+        return n  # one call already takes >= target_s
     dt = p.pilot(n)
     if dt < 0.5 * target_s:
         p.n_per_repeat = min(n_max, math.ceil(n * target_s / dt))
@@ -75,10 +80,10 @@ class Sweep:
     title: str
     symbol: str
     values: list
-    make: object                  # value -> a timed point (``point``)
-    expected: float = None        # log-log slope of networks/s; None: no single law
-    fit_from: float = None        # fit over values >= fit_from (default: all)
-    norm_power: float = None      # normalised = rate * x^norm_power / same at first point
+    make: object  # value -> a timed point (``point``)
+    expected: float = None  # log-log slope of networks/s; None: no single law
+    fit_from: float = None  # fit over values >= fit_from (default: all)
+    norm_power: float = None  # normalised = rate * x^norm_power / same at first point
     points: list = field(default_factory=list)
 
     def fit_values(self):
@@ -91,7 +96,7 @@ class Sweep:
 
     def normalised(self):
         power = -self.expected if self.norm_power is None else self.norm_power
-        scaled = [p.rate * v ** power for v, p in zip(self.values, self.points)]
+        scaled = [p.rate * v**power for v, p in zip(self.values, self.points)]
         return [s / scaled[0] for s in scaled]
 
 
@@ -103,28 +108,66 @@ def log_slope(xs, ys):
 def build_sweeps(base, quick, smoke=False):
     """The sweeps of issue 8 part 3 around ``base`` (fewer values with --quick/--smoke)."""
     if smoke:
-        values = dict(ensemble=[100, 300], depth=[2, 4], width_projected=[8, 16],
-                      width_dense=[8, 16], inputs=[2, 4])
+        values = dict(
+            ensemble=[100, 300],
+            depth=[2, 4],
+            width_projected=[8, 16],
+            width_dense=[8, 16],
+            inputs=[2, 4],
+        )
     else:
-        values = dict(ensemble=[1000, 3000, 10000] + ([] if quick else [30000, 100000]),
-                      depth=[2, 4, 8, 16, 32], width_projected=[64, 128, 256, 512, 1024, 2048],
-                      width_dense=[64, 128, 256, 512], inputs=[1, 2, 4, 8])
+        values = dict(
+            ensemble=[1000, 3000, 10000] + ([] if quick else [30000, 100000]),
+            depth=[2, 4, 8, 16, 32],
+            width_projected=[64, 128, 256, 512, 1024, 2048],
+            width_dense=[64, 128, 256, 512],
+            inputs=[1, 2, 4, 8],
+        )
     n0, n, L = base.widths[0], base.widths[1], base.n_layers
     return [
-        Sweep("ensemble", f"ensemble size N ({base.key}, projected Gaussian; one nf.sample "
-              "call of N)", "N", values["ensemble"],
-              lambda v: point(base, f"N={v}", per_call=v), expected=0.0),
-        Sweep("depth", f"depth L ({n0} -> L x {n}, projected Gaussian)", "L", values["depth"],
-              lambda v: point(base.resized(depth=v), f"L={v}"), expected=-1.0),
-        Sweep("width_projected", f"width n ({n0} -> {L} x n, projected Gaussian)", "n",
-              values["width_projected"], lambda v: point(base.resized(width=v), f"n={v}"),
-              expected=-1.0, fit_from=None if smoke else 512),
-        Sweep("width_dense", f"width n ({n0} -> {L} x n, dense Gaussian)", "n",
-              values["width_dense"], lambda v: point(base.resized(width=v), f"n={v}", "dense"),
-              expected=-2.0, fit_from=None if smoke else 128),
-        Sweep("inputs", f"inputs B ({base.key}, projected Gaussian)", "B", values["inputs"],
-              lambda v: point(base.resized(n_inputs=v), f"B={v}"), expected=None,
-              norm_power=1.0),
+        Sweep(
+            "ensemble",
+            f"ensemble size N ({base.key}, projected Gaussian; one nf.sample call of N)",
+            "N",
+            values["ensemble"],
+            lambda v: point(base, f"N={v}", per_call=v),
+            expected=0.0,
+        ),
+        Sweep(
+            "depth",
+            f"depth L ({n0} -> L x {n}, projected Gaussian)",
+            "L",
+            values["depth"],
+            lambda v: point(base.resized(depth=v), f"L={v}"),
+            expected=-1.0,
+        ),
+        Sweep(
+            "width_projected",
+            f"width n ({n0} -> {L} x n, projected Gaussian)",
+            "n",
+            values["width_projected"],
+            lambda v: point(base.resized(width=v), f"n={v}"),
+            expected=-1.0,
+            fit_from=None if smoke else 512,
+        ),
+        Sweep(
+            "width_dense",
+            f"width n ({n0} -> {L} x n, dense Gaussian)",
+            "n",
+            values["width_dense"],
+            lambda v: point(base.resized(width=v), f"n={v}", "dense"),
+            expected=-2.0,
+            fit_from=None if smoke else 128,
+        ),
+        Sweep(
+            "inputs",
+            f"inputs B ({base.key}, projected Gaussian)",
+            "B",
+            values["inputs"],
+            lambda v: point(base.resized(n_inputs=v), f"B={v}"),
+            expected=None,
+            norm_power=1.0,
+        ),
     ]
 
 
@@ -159,36 +202,64 @@ def norm_label(sweep):
 def print_sweep(sweep, load_avg):
     print(f"### {sweep.title}   (load avg {load_avg:.2f})")
     print()
-    print(f"| {sweep.symbol} | networks/s (median) | best | {norm_label(sweep)} | "
-          "per repeat | first call s |")
+    print(
+        f"| {sweep.symbol} | networks/s (median) | best | {norm_label(sweep)} | "
+        "per repeat | first call s |"
+    )
     print("|---:|---:|---:|---:|---|---:|")
     for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised()):
-        per = (f"{p.n_per_repeat} x {p.per_call:,} nets" if p.per_call
-               else f"{p.n_per_repeat:,} nets")
-        print(f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {nrm:.2f} | {per} | "
-              f"{p.first_call_s:.2f} |")
+        per = (
+            f"{p.n_per_repeat} x {p.per_call:,} nets" if p.per_call else f"{p.n_per_repeat:,} nets"
+        )
+        print(
+            f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {nrm:.2f} | {per} | "
+            f"{p.first_call_s:.2f} |"
+        )
     fit = sweep.fit_values()
-    local = [log_slope(sweep.values[i:i + 2], [q.rate for q in sweep.points[i:i + 2]])
-             for i in range(len(sweep.values) - 1)]
+    local = [
+        log_slope(sweep.values[i : i + 2], [q.rate for q in sweep.points[i : i + 2]])
+        for i in range(len(sweep.values) - 1)
+    ]
     expected = "none" if sweep.expected is None else f"{sweep.expected:g}"
     print()
-    print(f"log-log slope of networks/s vs {sweep.symbol} over {sweep.symbol} = {fit[0]:,}.."
-          f"{fit[-1]:,}: {sweep.slope():+.2f}, expected {expected} -> "
-          f"{verdict(sweep.slope(), sweep.expected)}")
-    print("local slopes: " + ", ".join(f"{a:,}->{b:,}: {s:+.2f}" for a, b, s
-                                       in zip(sweep.values, sweep.values[1:], local)))
+    print(
+        f"log-log slope of networks/s vs {sweep.symbol} over {sweep.symbol} = {fit[0]:,}.."
+        f"{fit[-1]:,}: {sweep.slope():+.2f}, expected {expected} -> "
+        f"{verdict(sweep.slope(), sweep.expected)}"
+    )
+    print(
+        "local slopes: "
+        + ", ".join(
+            f"{a:,}->{b:,}: {s:+.2f}" for a, b, s in zip(sweep.values, sweep.values[1:], local)
+        )
+    )
     print()
 
 
 def sweep_json(sweep, load_avg):
-    return {"title": sweep.title, "symbol": sweep.symbol, "expected_slope": sweep.expected,
-            "fit_values": sweep.fit_values(), "fitted_slope": sweep.slope(),
-            "verdict": verdict(sweep.slope(), sweep.expected), "load_average": load_avg,
-            "points": [{"x": v, "networks_per_s_median": p.rate, "networks_per_s_best": p.best,
-                        "rates": p.rates, "times_s": p.times, "n_per_repeat": p.n_per_repeat,
-                        "networks_per_call": p.per_call, "first_call_s": p.first_call_s,
-                        "normalised": nrm}
-                       for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised())]}
+    return {
+        "title": sweep.title,
+        "symbol": sweep.symbol,
+        "expected_slope": sweep.expected,
+        "fit_values": sweep.fit_values(),
+        "fitted_slope": sweep.slope(),
+        "verdict": verdict(sweep.slope(), sweep.expected),
+        "load_average": load_avg,
+        "points": [
+            {
+                "x": v,
+                "networks_per_s_median": p.rate,
+                "networks_per_s_best": p.best,
+                "rates": p.rates,
+                "times_s": p.times,
+                "n_per_repeat": p.n_per_repeat,
+                "networks_per_call": p.per_call,
+                "first_call_s": p.first_call_s,
+                "normalised": nrm,
+            }
+            for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised())
+        ],
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -254,33 +325,49 @@ def run_memory(sizes):
     rows = [memory_point(n) for n in sizes]
     peaks = [r["peak_kib"] for r in rows]
     growth = peaks[-1] / peaks[0] - 1.0
-    return {"points": rows, "fitted_slope_peak_rss": log_slope(sizes, peaks),
-            "peak_growth": growth, "flat": abs(growth) <= MEMORY_FLAT_TOL}
+    return {
+        "points": rows,
+        "fitted_slope_peak_rss": log_slope(sizes, peaks),
+        "peak_growth": growth,
+        "flat": abs(growth) <= MEMORY_FLAT_TOL,
+    }
 
 
 def print_memory(mem, load_avg):
-    print(f"### peak memory vs ensemble size N (R1 projected Gaussian, fresh subprocess per N; "
-          f"load avg {load_avg:.2f})")
+    print(
+        f"### peak memory vs ensemble size N (R1 projected Gaussian, fresh subprocess per N; "
+        f"load avg {load_avg:.2f})"
+    )
     print()
-    print("| N | RSS before MiB | peak RSS during run MiB | increase MiB | "
-          "tracemalloc peak MiB | peak / first | run s |")
+    print(
+        "| N | RSS before MiB | peak RSS during run MiB | increase MiB | "
+        "tracemalloc peak MiB | peak / first | run s |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     first = mem["points"][0]["peak_kib"]
     for r in mem["points"]:
-        print(f"| {r['n']:,} | {r['rss_before_kib'] / 1024:.1f} | {r['peak_kib'] / 1024:.1f} | "
-              f"{(r['peak_kib'] - r['rss_before_kib']) / 1024:.1f} | "
-              f"{r['tracemalloc_peak_bytes'] / 2 ** 20:.2f} | {r['peak_kib'] / first:.3f} | "
-              f"{r['seconds']:.2f} |")
+        print(
+            f"| {r['n']:,} | {r['rss_before_kib'] / 1024:.1f} | {r['peak_kib'] / 1024:.1f} | "
+            f"{(r['peak_kib'] - r['rss_before_kib']) / 1024:.1f} | "
+            f"{r['tracemalloc_peak_bytes'] / 2**20:.2f} | {r['peak_kib'] / first:.3f} | "
+            f"{r['seconds']:.2f} |"
+        )
     print()
-    print(f"log-log slope of peak RSS vs N: {mem['fitted_slope_peak_rss']:+.3f}, expected 0; "
-          f"growth over the range {100 * mem['peak_growth']:+.1f}% -> "
-          f"{'flat' if mem['flat'] else 'NOT FLAT'} (tolerance {100 * MEMORY_FLAT_TOL:.0f}%)")
+    print(
+        f"log-log slope of peak RSS vs N: {mem['fitted_slope_peak_rss']:+.3f}, expected 0; "
+        f"growth over the range {100 * mem['peak_growth']:+.1f}% -> "
+        f"{'flat' if mem['flat'] else 'NOT FLAT'} (tolerance {100 * MEMORY_FLAT_TOL:.0f}%)"
+    )
     if not all(r["peak_is_run_only"] for r in mem["points"]):
-        print("WARNING: /proc/self/clear_refs not writable: peaks are whole-process ru_maxrss "
-              "(import and warm-up included)")
-    print("(the increase over the RSS before the run is mostly the batch buffers: a batch "
-          "holds at most 8 MiB of per-network statistics, so it stops growing once N exceeds "
-          "one batch)")
+        print(
+            "WARNING: /proc/self/clear_refs not writable: peaks are whole-process ru_maxrss "
+            "(import and warm-up included)"
+        )
+    print(
+        "(the increase over the RSS before the run is mostly the batch buffers: a batch "
+        "holds at most 8 MiB of per-network statistics, so it stops growing once N exceeds "
+        "one batch)"
+    )
     print()
 
 
@@ -291,7 +378,7 @@ def _law_line(ax, xs, fit_xs, fit_ys, power, label):
     """Dashed ideal law y = c x^power, c fitted to (fit_xs, fit_ys) in log space."""
     log_c = np.mean(np.log(fit_ys) - power * np.log(fit_xs))
     ends = np.array([min(xs), max(xs)], float)
-    ax.plot(ends, np.exp(log_c) * ends ** power, "k--", lw=1, label=label)
+    ax.plot(ends, np.exp(log_c) * ends**power, "k--", lw=1, label=label)
 
 
 def _log_axes(ax, xs, ys):
@@ -343,6 +430,7 @@ def _plot_memory(ax, mem):
 
 def plot(sweeps, mem, path, caption):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -368,24 +456,36 @@ def plot(sweeps, mem, path, caption):
 # --------------------------------------------------------------------------------------
 def main(argv=None):
     ap = parser("bench.scaling", __doc__, quick="short run (~0.3 s per repeat)")
-    ap.add_argument("--png", metavar="PATH", default=None,
-                    help=f"plot file (default {DEFAULT_PNG.relative_to(REPO)}; with --smoke "
-                         "none unless given)")
+    ap.add_argument(
+        "--png",
+        metavar="PATH",
+        default=None,
+        help=f"plot file (default {DEFAULT_PNG.relative_to(REPO)}; with --smoke none unless given)",
+    )
     ap.add_argument("--no-png", action="store_true", help="skip the plot")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory sweep")
-    ap.add_argument("--sweeps", metavar="KEYS",
-                    help="comma-separated subset of ensemble,depth,width_projected,"
-                         "width_dense,inputs")
+    ap.add_argument(
+        "--sweeps",
+        metavar="KEYS",
+        help="comma-separated subset of ensemble,depth,width_projected,width_dense,inputs",
+    )
     args = ap.parse_args(argv)
     base = TINY if args.smoke else R1
     repeats, target = (2, 0.02) if args.smoke else (3, 0.3) if args.quick else (5, 1.0)
-    mem_sizes = ([64, 256] if args.smoke else [1000, 10000, 30000] if args.quick
-                 else [1000, 3000, 10000, 30000, 100000])
+    mem_sizes = (
+        [64, 256]
+        if args.smoke
+        else [1000, 10000, 30000]
+        if args.quick
+        else [1000, 3000, 10000, 30000, 100000]
+    )
     png = args.png or (None if args.smoke else str(DEFAULT_PNG))
     started = time.perf_counter()
     info = machine_info()
-    print(f"# nnft_fast scaling around {base.key}{' (--quick)' if args.quick else ''}"
-          f"{' (--smoke)' if args.smoke else ''}\n")
+    print(
+        f"# nnft_fast scaling around {base.key}{' (--quick)' if args.quick else ''}"
+        f"{' (--smoke)' if args.smoke else ''}\n"
+    )
     print_machine(info)
     print(f"{base.describe()}; two- and four-point; backend cpu")
     print(f"timing: ~{target} s per repeat, {repeats} interleaved repeats per sweep, medians\n")
@@ -408,21 +508,36 @@ def main(argv=None):
 
     load_end = os.getloadavg()
     elapsed = finish(started)
-    print("summary: " + "; ".join(
-        f"{s.key} slope {s.slope():+.2f}"
-        + ("" if s.expected is None else f" (exp. {s.expected:g})")
-        for s in sweeps) + ("" if mem is None else
-                            f"; peak RSS slope {mem['fitted_slope_peak_rss']:+.3f} (exp. 0)"))
+    print(
+        "summary: "
+        + "; ".join(
+            f"{s.key} slope {s.slope():+.2f}"
+            + ("" if s.expected is None else f" (exp. {s.expected:g})")
+            for s in sweeps
+        )
+        + ("" if mem is None else f"; peak RSS slope {mem['fitted_slope_peak_rss']:+.3f} (exp. 0)")
+    )
     if png and not args.no_png:
-        caption = (f"nnft_fast scaling around {base.key} (CPU, {info['numba_threads']} threads, "
-                   f"{'quick' if args.quick else 'full'} run; load avg "
-                   f"{info['load_average_at_start'][0]:.1f} -> {load_end[0]:.1f})")
+        caption = (
+            f"nnft_fast scaling around {base.key} (CPU, {info['numba_threads']} threads, "
+            f"{'quick' if args.quick else 'full'} run; load avg "
+            f"{info['load_average_at_start'][0]:.1f} -> {load_end[0]:.1f})"
+        )
         plot(sweeps, mem, png, caption)
         print(f"wrote {png}")
-    write_json(args.json, "scaling", args, info, elapsed, repeats=repeats,
-               seconds_per_repeat=target, observables=["two_point", "four_point"],
-               sweeps={s.key: sweep_json(s, loads[s.key]) for s in sweeps}, memory=mem,
-               load_average_at_end=list(load_end))
+    write_json(
+        args.json,
+        "scaling",
+        args,
+        info,
+        elapsed,
+        repeats=repeats,
+        seconds_per_repeat=target,
+        observables=["two_point", "four_point"],
+        sweeps={s.key: sweep_json(s, loads[s.key]) for s in sweeps},
+        memory=mem,
+        load_average_at_end=list(load_end),
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ timed region; first-call and cold-compile times are measured separately by
 per-kernel figures in ``benchmark.extra_info``. On a shared machine compare only figures
 from one session (e.g. ``--benchmark-compare`` against a saved run on the same machine).
 """
+
 import numpy as np
 import pytest
 
@@ -28,21 +29,30 @@ from nnft_fast.run import STATS_BYTES_PER_BATCH  # noqa: E402
 from bench.harness import run_python  # noqa: E402
 
 
-@pytest.mark.parametrize("init,method,n_networks,rounds", [
-    ("gaussian", "projected", 256, 8),
-    ("orthogonal", "projected", 128, 8),
-    ("gaussian", "dense", 4, 3),
-])
-def test_r1_sample(benchmark, record, backend, r1, r1_inputs, seed, init, method, n_networks,
-                   rounds):
+@pytest.mark.parametrize(
+    "init,method,n_networks,rounds",
+    [
+        ("gaussian", "projected", 256, 8),
+        ("orthogonal", "projected", 128, 8),
+        ("gaussian", "dense", 4, 3),
+    ],
+)
+def test_r1_sample(
+    benchmark, record, backend, r1, r1_inputs, seed, init, method, n_networks, rounds
+):
     """nf.sample on R1, two- and four-point observables (all Numba threads on the CPU)."""
     net = r1.network(init)
     kw = {"method": method, "backend": backend}
-    nf.sample(net, r1_inputs, 2, seed=seed + 1, **kw)              # compile / cache load
+    nf.sample(net, r1_inputs, 2, seed=seed + 1, **kw)  # compile / cache load
     benchmark.group = "R1 nf.sample"
-    benchmark.pedantic(nf.sample, args=(net, r1_inputs, n_networks),
-                       kwargs={"seed": seed, **kw}, rounds=rounds, iterations=1,
-                       warmup_rounds=1)
+    benchmark.pedantic(
+        nf.sample,
+        args=(net, r1_inputs, n_networks),
+        kwargs={"seed": seed, **kw},
+        rounds=rounds,
+        iterations=1,
+        warmup_rounds=1,
+    )
     record(n_networks)
 
 
@@ -52,8 +62,14 @@ def test_r1_sample_two_point_only(benchmark, record, backend, r1, r1_inputs, see
     nf.sample(net, r1_inputs, 2, seed=seed + 1, **kw)
     benchmark.group = "R1 nf.sample"
     n = 256
-    benchmark.pedantic(nf.sample, args=(net, r1_inputs, n), kwargs={"seed": seed, **kw},
-                       rounds=8, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(
+        nf.sample,
+        args=(net, r1_inputs, n),
+        kwargs={"seed": seed, **kw},
+        rounds=8,
+        iterations=1,
+        warmup_rounds=1,
+    )
     record(n)
 
 
@@ -68,19 +84,27 @@ def test_r1_moments_only(benchmark, record, r1_probes, four_point):
     record(n)
 
 
-@pytest.mark.parametrize("init,method,n_networks", [
-    ("gaussian", "projected", 512),
-    ("orthogonal", "projected", 256),
-    ("gaussian", "dense", 4),
-])
+@pytest.mark.parametrize(
+    "init,method,n_networks",
+    [
+        ("gaussian", "projected", 512),
+        ("orthogonal", "projected", 256),
+        ("gaussian", "dense", 4),
+    ],
+)
 def test_r1_forward_only(benchmark, record, r1_probes, init, method, n_networks):
     """The forward pass alone (``probes.forward_only``: the package's ``forward_one`` with
     buffers reused per chunk, as in ``batch_statistics``), no statistics, all threads."""
     run = r1_probes.forward(method, init)
-    run(n_networks)                                                  # compile (not cached)
+    run(n_networks)  # compile (not cached)
     benchmark.group = "R1 pieces"
-    benchmark.pedantic(run, args=(n_networks,), rounds=8 if method == "projected" else 3,
-                       iterations=1, warmup_rounds=1)
+    benchmark.pedantic(
+        run,
+        args=(n_networks,),
+        rounds=8 if method == "projected" else 3,
+        iterations=1,
+        warmup_rounds=1,
+    )
     record(n_networks)
 
 
@@ -94,13 +118,16 @@ def test_r1_accumulate(benchmark, record, r1, seed, entry):
     batch = STATS_BYTES_PER_BATCH // (r1.n_layers * n_stat * 8)
     stats = np.random.default_rng(seed).standard_normal((batch, r1.n_layers, n_stat))
     acc = MomentAccumulator(r1.widths, r1.n_inputs, True)
-    firsts = iter(range(0, 10 ** 15, stats.shape[0]))
+    firsts = iter(range(0, 10**15, stats.shape[0]))
 
     if entry == "add_to_blocks":
+
         def run():
-            cpu_moments.add_to_blocks(stats, np.int64(next(firsts)), acc.block_sums,
-                                      acc.block_counts)
+            cpu_moments.add_to_blocks(
+                stats, np.int64(next(firsts)), acc.block_sums, acc.block_counts
+            )
     else:
+
         def run():
             acc.add(stats, next(firsts))
 
@@ -130,39 +157,47 @@ def test_fill_normal(benchmark, record, seed, log2_size):
     lets the branch predictor learn libm's paths and flatters small arrays by ~1.7x.
     """
     buf = np.empty(1 << log2_size)
-    counter = iter(range(10 ** 9))
+    counter = iter(range(10**9))
 
     def run():
         fill_normal(buf, np.uint64(seed), np.int64(next(counter)), np.uint64(0), 1.0)
 
     run()
     benchmark.group = "RNG and Haar"
-    benchmark.pedantic(run, rounds=20, iterations=max(1, 2 ** (16 - log2_size)),
-                       warmup_rounds=2)
+    benchmark.pedantic(run, rounds=20, iterations=max(1, 2 ** (16 - log2_size)), warmup_rounds=2)
     record(buf.size, "normals")
     if benchmark.stats is not None:
-        benchmark.extra_info["ns_per_normal_median"] = (1e9 * benchmark.stats.stats.median
-                                                        / buf.size)
+        benchmark.extra_info["ns_per_normal_median"] = 1e9 * benchmark.stats.stats.median / buf.size
 
 
 def test_haar_orthogonal_512(benchmark, seed):
     """nf.haar_orthogonal(512, 512, 1): one Haar matrix (Householder QR + sign fix)."""
-    nf.haar_orthogonal(512, 512, 1, seed=seed + 1)                 # compile (not cached)
+    nf.haar_orthogonal(512, 512, 1, seed=seed + 1)  # compile (not cached)
     benchmark.group = "RNG and Haar"
-    benchmark.pedantic(nf.haar_orthogonal, args=(512, 512, 1), kwargs={"seed": seed},
-                       rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(
+        nf.haar_orthogonal,
+        args=(512, 512, 1),
+        kwargs={"seed": seed},
+        rounds=5,
+        iterations=1,
+        warmup_rounds=1,
+    )
 
 
-@pytest.mark.parametrize("n_rows,n_cols,count,rounds", [
-    (512, 4, 1024, 10),
-    (512, 512, 2, 5),
-], ids=["frames_512x4", "matrices_512x512"])
+@pytest.mark.parametrize(
+    "n_rows,n_cols,count,rounds",
+    [
+        (512, 4, 1024, 10),
+        (512, 512, 2, 5),
+    ],
+    ids=["frames_512x4", "matrices_512x512"],
+)
 def test_batch_haar_matrices(benchmark, record, seed, n_rows, n_cols, count, rounds):
     """kernels.cpu.haar.batch_haar_matrices, parallel over matrices: 512 x 4 Haar frames
     (a projected R1 layer's Q factor, B = 4) and 512 x 512 Haar matrices (dense
     orthogonal). Every round draws new matrices (network index counter)."""
     out = np.empty((count, n_rows, n_cols))
-    firsts = iter(range(0, 10 ** 15, count))
+    firsts = iter(range(0, 10**15, count))
 
     def run():
         batch_haar_matrices(np.uint64(seed), np.int64(next(firsts)), np.uint64(0), out)
@@ -266,7 +301,7 @@ def test_first_call_cold_cache(benchmark, tmp_path, group):
 def test_first_call_warm_cache(benchmark, tmp_path, group):
     """Fresh interpreter, Numba cache already filled (second start-up)."""
     cache = tmp_path / "numba_cache"
-    _fresh_interpreter(group, cache)                                 # fill the cache
+    _fresh_interpreter(group, cache)  # fill the cache
     info = {}
 
     def run():

@@ -20,6 +20,7 @@ y_i,p = z_ia z_ib: (y^T y)/n holds every z_a z_b z_c z_d average. The vectors go
 jackknife errors as ``nf.sample``. Only the bookkeeping (``bench.dense``) is shared with
 nnft_fast; the networks are drawn and pushed through by PyTorch alone.
 """
+
 import math
 
 import torch
@@ -32,18 +33,19 @@ DTYPE = torch.float64
 
 def torch_tables(n_inputs, four_point):
     """``bench.dense.statistic_tables`` as long tensors."""
-    return tuple(torch.as_tensor(t, dtype=torch.long)
-                 for t in statistic_tables(n_inputs, four_point))
+    return tuple(
+        torch.as_tensor(t, dtype=torch.long) for t in statistic_tables(n_inputs, four_point)
+    )
 
 
 def layer_statistics(z, tables, four_point):
     """Per-network [G | Q | GG] (or [G]) of preactivations z (c, n, B) -> (c, n_stat)."""
     pair_a, pair_b, quad_p1, quad_p2, gg_1, gg_2 = tables
-    y = z[:, :, pair_a] * z[:, :, pair_b]                  # (c, n, P) pair products
-    g = y.mean(dim=1)                                      # (c, P)
+    y = z[:, :, pair_a] * z[:, :, pair_b]  # (c, n, P) pair products
+    g = y.mean(dim=1)  # (c, P)
     if not four_point:
         return g
-    m = torch.bmm(y.transpose(1, 2), y) / z.shape[1]       # (c, P, P): <z_a z_b z_c z_d>
+    m = torch.bmm(y.transpose(1, 2), y) / z.shape[1]  # (c, P, P): <z_a z_b z_c z_d>
     return torch.cat([g, m[:, quad_p1, quad_p2], g[:, gg_1] * g[:, gg_2]], dim=1)
 
 
@@ -65,20 +67,18 @@ def haar_weights(generator, count, n_out, n_in, cw):
 
 
 @torch.inference_mode()
-def chunk_statistics(generator, widths, xt, count, init, cw, cb, activation, four_point,
-                     tables):
+def chunk_statistics(generator, widths, xt, count, init, cw, cb, activation, four_point, tables):
     """Statistics (count, L, n_stat) float64 NumPy of ``count`` fresh networks.
 
     xt: inputs as a (n_0, B) float64 tensor; cw, cb: scalars (every layer)."""
     draw = gaussian_weights if init == "gaussian" else haar_weights
     act = ACTIVATIONS[activation]
-    s = xt.expand(count, *xt.shape)                        # (c, n_0, B)
+    s = xt.expand(count, *xt.shape)  # (c, n_0, B)
     out = []
     for n_in, n_out in zip(widths[:-1], widths[1:]):
-        z = torch.bmm(draw(generator, count, n_out, n_in, cw), s)   # (c, n_out, B)
+        z = torch.bmm(draw(generator, count, n_out, n_in, cw), s)  # (c, n_out, B)
         if cb > 0.0:
-            z += math.sqrt(cb) * torch.randn(count, n_out, 1, dtype=DTYPE,
-                                             generator=generator)
+            z += math.sqrt(cb) * torch.randn(count, n_out, 1, dtype=DTYPE, generator=generator)
         out.append(layer_statistics(z, tables, four_point))
         s = act(z)
     return torch.stack(out, dim=1).numpy()
@@ -103,9 +103,18 @@ class TorchDenseEnsemble(DenseEnsemble):
         """Draw n networks; with keep=False they are drawn and reduced but not counted."""
         for start in range(0, n, self.chunk):
             c = min(self.chunk, n - start)
-            stats = chunk_statistics(self.generator, self.widths, self.xt, c, self.init,
-                                     self.cw, self.cb, self.activation, self.four_point,
-                                     self.tables)
+            stats = chunk_statistics(
+                self.generator,
+                self.widths,
+                self.xt,
+                c,
+                self.init,
+                self.cw,
+                self.cb,
+                self.activation,
+                self.four_point,
+                self.tables,
+            )
             if keep:
                 self.accumulator.add(stats, self.next_network)
                 self.next_network += c

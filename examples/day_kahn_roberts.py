@@ -10,6 +10,7 @@ ensemble against theory. Expected picture: ReLU grows like 5(l-1) (Gaussian) and
 3(l-1) - 2 (orthogonal); tanh grows like ~(2/3) l (Gaussian) and stays near -2
 (orthogonal), with measured points on the lines up to O(1/n) corrections.
 """
+
 import sys
 
 import numpy as np
@@ -35,8 +36,9 @@ def main(out_dir="dkr-report", n_networks=200_000, seed=2022):
             ensembles.append(ens)
             print(f"\n## {activation} {init} (C_W = {cw}), {n_networks:,} networks\n")
             print(nf.compare(ens).table())
-    paths = write_report(ensembles, out_dir,
-                         title=f"Day-Kahn-Roberts: V/K^2, width {WIDTH}, theory dashed")
+    paths = write_report(
+        ensembles, out_dir, title=f"Day-Kahn-Roberts: V/K^2, width {WIDTH}, theory dashed"
+    )
     print("\n".join(f"wrote {p}" for p in paths.values()))
 
 

@@ -12,6 +12,7 @@ normalised fluctuations grow roughly linearly with depth (the NTK "will not give
 result every time" once depth/width is not small); Haar-orthogonal weights are compared
 on the same axes.
 """
+
 import os
 import sys
 
@@ -30,15 +31,20 @@ def normalised(ens, layer):
     k = ens.two_point(layer).value[0, 0]
     out = {}
     for field in FIELDS:
-        scale = (lambda m: m.theta[..., 0, 0] ** 2) if field in "AB" else \
-            (lambda m: m.theta[..., 0, 0] * k)
+        scale = (
+            (lambda m: m.theta[..., 0, 0] ** 2)
+            if field in "AB"
+            else (lambda m: m.theta[..., 0, 0] * k)
+        )
         out[field] = ens.estimate_ntk(
-            layer, lambda m, f=field, s=scale: getattr(m, f)[..., 0, 0, 0, 0] / s(m))
+            layer, lambda m, f=field, s=scale: getattr(m, f)[..., 0, 0, 0, 0] / s(m)
+        )
     return out
 
 
 def main(out_dir="ntk-report", n_networks=20_000, seed=5):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -48,11 +54,15 @@ def main(out_dir="ntk-report", n_networks=20_000, seed=5):
     fig, axes = plt.subplots(1, len(FIELDS), figsize=(4 * len(FIELDS), 3.6))
     for init in ("gaussian", "orthogonal"):
         net = nf.Network(widths, "relu", init, cw=2.0, cb=0.0)
-        ens = nf.sample(net, x, n_networks, seed, observables=("two_point", "ntk"),
-                        lambda_b=0.0, lambda_w=1.0)
+        ens = nf.sample(
+            net, x, n_networks, seed, observables=("two_point", "ntk"), lambda_b=0.0, lambda_w=1.0
+        )
         print(f"\n## ReLU {init}, width {WIDTH}, {n_networks:,} networks ({ens.method})\n")
-        print("| layer | Theta/(l K/2) | " + " | ".join(
-            f"{f}/{'Theta^2' if f in 'AB' else 'Theta K'}" for f in FIELDS) + " |")
+        print(
+            "| layer | Theta/(l K/2) | "
+            + " | ".join(f"{f}/{'Theta^2' if f in 'AB' else 'Theta K'}" for f in FIELDS)
+            + " |"
+        )
         print("|---:|---:|" + "---:|" * len(FIELDS))
         rows = {f: [] for f in FIELDS}
         for layer in layers:
@@ -62,12 +72,20 @@ def main(out_dir="ntk-report", n_networks=20_000, seed=5):
             est = normalised(ens, int(layer))
             for f in FIELDS:
                 rows[f].append(est[f])
-            print(f"| {layer} | {ratio:.4f} ± {theta.error[0, 0] / (layer * k / 2):.4f} | "
-                  + " | ".join(f"{est[f].value:.3f} ± {est[f].error:.3f}" for f in FIELDS)
-                  + " |")
+            print(
+                f"| {layer} | {ratio:.4f} ± {theta.error[0, 0] / (layer * k / 2):.4f} | "
+                + " | ".join(f"{est[f].value:.3f} ± {est[f].error:.3f}" for f in FIELDS)
+                + " |"
+            )
         for ax, f in zip(axes, FIELDS):
-            ax.errorbar(layers, [e.value for e in rows[f]], [e.error for e in rows[f]],
-                        marker="o", capsize=2, label=init)
+            ax.errorbar(
+                layers,
+                [e.value for e in rows[f]],
+                [e.error for e in rows[f]],
+                marker="o",
+                capsize=2,
+                label=init,
+            )
     for ax, f in zip(axes, FIELDS):
         ax.set_xlabel("layer")
         ax.set_title(f"{f}/{'Θ²' if f in 'AB' else 'ΘK'} (input 0)")

@@ -3,6 +3,7 @@
 Thin public re-exports; the implementation lives in the submodules and, for the
 compiled kernels, in ``nnft_fast.kernels``.
 """
+
 from .accumulators import NonFiniteWarning
 from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
@@ -17,9 +18,34 @@ from .threads import thread_limit
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "Activation", "BackendUnavailable", "Comparison", "Ensemble",
-           "Estimate", "INITS", "LayerMoments", "LayerNTK", "NTKFluctuations", "Network",
-           "NonFiniteWarning", "Prediction", "StoreError", "compare", "cuda_available",
-           "haar_orthogonal", "ntk_samples", "open", "predict", "preactivations", "read_raw",
-           "reanalyze", "resume", "sample", "store_info", "thread_limit", "TooFewNetworksWarning",
-           "__version__"]
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "BackendUnavailable",
+    "Comparison",
+    "Ensemble",
+    "Estimate",
+    "INITS",
+    "LayerMoments",
+    "LayerNTK",
+    "NTKFluctuations",
+    "Network",
+    "NonFiniteWarning",
+    "Prediction",
+    "StoreError",
+    "compare",
+    "cuda_available",
+    "haar_orthogonal",
+    "ntk_samples",
+    "open",
+    "predict",
+    "preactivations",
+    "read_raw",
+    "reanalyze",
+    "resume",
+    "sample",
+    "store_info",
+    "thread_limit",
+    "TooFewNetworksWarning",
+    "__version__",
+]

@@ -19,6 +19,7 @@ Non-finite networks: ``nonfinite[l-1]`` counts the networks with a non-finite st
 wrong downstream even where it looks finite again (ReLU maps NaN to 0). Estimates at a
 layer with a nonzero count carry a ``NonFiniteWarning`` (``nnft_fast.ensemble``).
 """
+
 import itertools
 import math
 from dataclasses import dataclass
@@ -61,10 +62,12 @@ class MomentLayout:
         pairs = self.pairs
         pid = {p: i for i, p in enumerate(pairs)}
         quads = self.quads if self.four_point else []
-        return (np.array([p[0] for p in pairs], np.int64),
-                np.array([p[1] for p in pairs], np.int64),
-                np.array([pid[q[:2]] for q in quads], np.int64),
-                np.array([pid[q[2:]] for q in quads], np.int64))
+        return (
+            np.array([p[0] for p in pairs], np.int64),
+            np.array([p[1] for p in pairs], np.int64),
+            np.array([pid[q[:2]] for q in quads], np.int64),
+            np.array([pid[q[2:]] for q in quads], np.int64),
+        )
 
     @property
     def n_pairs(self):
@@ -128,19 +131,25 @@ def layer_estimates(totals, count, layout, width, fan_in):
     if not layout.four_point:
         return LayerMoments(two_point=k)
     n4 = n_count[..., None, None]
-    qbar = totals[..., p:p + q][..., quad_full] / n4
-    t_gg = totals[..., p + q:][..., gg_full]
+    qbar = totals[..., p : p + q][..., quad_full] / n4
+    t_gg = totals[..., p + q :][..., gg_full]
     kk = (np.einsum("...ab,...cd->...abcd", t_g, t_g) - t_gg) / (n4 * (n4 - 1.0))
-    same_connected = qbar - kk - np.einsum("...acbd->...abcd", kk) \
-        - np.einsum("...adbc->...abcd", kk)
+    same_connected = (
+        qbar - kk - np.einsum("...acbd->...abcd", kk) - np.einsum("...adbc->...abcd", kk)
+    )
     if width > 1:
         distinct_raw = (width * t_gg / n4 - qbar) / (width - 1.0)
     else:
         distinct_raw = np.full_like(qbar, np.nan)
     distinct_connected = distinct_raw - kk
-    return LayerMoments(two_point=k, same_raw=qbar, distinct_raw=distinct_raw,
-                        same_connected=same_connected, distinct_connected=distinct_connected,
-                        vertex=fan_in * distinct_connected)
+    return LayerMoments(
+        two_point=k,
+        same_raw=qbar,
+        distinct_raw=distinct_raw,
+        same_connected=same_connected,
+        distinct_connected=distinct_connected,
+        vertex=fan_in * distinct_connected,
+    )
 
 
 class BlockAccumulator:
@@ -176,8 +185,10 @@ class BlockAccumulator:
     def _add_sums(self, other, out):
         """``out`` (a fresh accumulator like self) holding self + other."""
         if not self.compatible(other):
-            raise ValueError(f"cannot merge {type(self).__name__}s of different widths, "
-                             "inputs, observables or block counts")
+            raise ValueError(
+                f"cannot merge {type(self).__name__}s of different widths, "
+                "inputs, observables or block counts"
+            )
         out.load_state(self.state())
         out.add_state(other.state())
         return out
@@ -186,8 +197,11 @@ class BlockAccumulator:
         """The arrays that fully describe the accumulator (checkpoints, shard results):
         {"block_sums": (n_blocks, L, n_stat) float64, "block_counts": (n_blocks,) int64,
         "nonfinite": (L,) int64}. ``load_state`` restores them, ``add_state`` adds them."""
-        return {"block_sums": self.block_sums, "block_counts": self.block_counts,
-                "nonfinite": self.nonfinite}
+        return {
+            "block_sums": self.block_sums,
+            "block_counts": self.block_counts,
+            "nonfinite": self.nonfinite,
+        }
 
     def _checked_state(self, state):
         """``state`` (a mapping like ``state()``'s) as arrays of this accumulator's dtypes,
@@ -196,12 +210,13 @@ class BlockAccumulator:
         missing = sorted(set(mine) - set(state))
         if missing:
             raise ValueError(f"accumulator state lacks {', '.join(missing)}")
-        arrays = {name: np.asarray(state[name], dtype=array.dtype)
-                  for name, array in mine.items()}
+        arrays = {name: np.asarray(state[name], dtype=array.dtype) for name, array in mine.items()}
         for name, array in arrays.items():
             if array.shape != mine[name].shape:
-                raise ValueError(f"accumulator state field {name!r} has shape {array.shape}, "
-                                 f"expected {mine[name].shape}")
+                raise ValueError(
+                    f"accumulator state field {name!r} has shape {array.shape}, "
+                    f"expected {mine[name].shape}"
+                )
         return arrays
 
     def load_state(self, state):
@@ -230,8 +245,9 @@ class BlockAccumulator:
 class MomentAccumulator(BlockAccumulator):
     """Per-layer block sums of [G | Q | GG] for one network architecture and input set."""
 
-    def __init__(self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS,
-                 neurons=None, layers=None):
+    def __init__(
+        self, widths, n_inputs, four_point=True, n_blocks=DEFAULT_BLOCKS, neurons=None, layers=None
+    ):
         """widths: (n_0, ..., n_L). neurons: neurons averaged per layer (default n_l; fewer
         when re-analysing stored subsets). layers: the layers that hold data (default all).
         """
@@ -246,15 +262,28 @@ class MomentAccumulator(BlockAccumulator):
         return len(self.widths) - 1
 
     def compatible(self, other):
-        return (isinstance(other, MomentAccumulator) and self.widths == other.widths
-                and self.neurons == other.neurons and self.layers == other.layers
-                and self.layout == other.layout and self.n_blocks == other.n_blocks)
+        return (
+            isinstance(other, MomentAccumulator)
+            and self.widths == other.widths
+            and self.neurons == other.neurons
+            and self.layers == other.layers
+            and self.layout == other.layout
+            and self.n_blocks == other.n_blocks
+        )
 
     def merge(self, other):
         """New accumulator holding both (disjoint sets of networks)."""
-        return self._add_sums(other, MomentAccumulator(
-            self.widths, self.layout.n_inputs, self.layout.four_point, self.n_blocks,
-            self.neurons, self.layers))
+        return self._add_sums(
+            other,
+            MomentAccumulator(
+                self.widths,
+                self.layout.n_inputs,
+                self.layout.four_point,
+                self.n_blocks,
+                self.neurons,
+                self.layers,
+            ),
+        )
 
     def layer_with_jackknife(self, layer):
         """(estimate over all networks, delete-one-block replicas), both LayerMoments."""

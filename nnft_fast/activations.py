@@ -8,6 +8,7 @@ made (TypeError if they do not compile, ValueError if they raise); an exception 
 later inside the kernels is reported by the sampler as a ValueError naming the
 activation.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,14 +49,19 @@ class Activation:
             try:
                 value = f(0.5)
             except NumbaError as exc:  # typing or lowering failed
-                raise TypeError(f"Activation {self.name!r}: {label} is not Numba-compilable "
-                                f"for a float argument: {exc}") from exc
+                raise TypeError(
+                    f"Activation {self.name!r}: {label} is not Numba-compilable "
+                    f"for a float argument: {exc}"
+                ) from exc
             except Exception as exc:  # compiled, but raised when called
-                raise ValueError(f"Activation {self.name!r}: {label}(0.5) raised "
-                                 f"{type(exc).__name__}: {exc}") from exc
+                raise ValueError(
+                    f"Activation {self.name!r}: {label}(0.5) raised {type(exc).__name__}: {exc}"
+                ) from exc
             if not isinstance(value, float):
-                raise TypeError(f"Activation {self.name!r}: {label}(0.5) must return a float, "
-                                f"got {type(value).__name__}")
+                raise TypeError(
+                    f"Activation {self.name!r}: {label}(0.5) must return a float, "
+                    f"got {type(value).__name__}"
+                )
 
     @property
     def is_builtin(self):
@@ -89,10 +95,13 @@ def get_activation(activation):
         try:
             return ACTIVATIONS[activation]
         except KeyError:
-            raise ValueError(f"unknown activation {activation!r}; known: "
-                             f"{', '.join(sorted(ACTIVATIONS))}, or pass nf.Activation") from None
-    raise TypeError("activation must be a name or an nf.Activation, "
-                    f"got {type(activation).__name__}")
+            raise ValueError(
+                f"unknown activation {activation!r}; known: "
+                f"{', '.join(sorted(ACTIVATIONS))}, or pass nf.Activation"
+            ) from None
+    raise TypeError(
+        f"activation must be a name or an nf.Activation, got {type(activation).__name__}"
+    )
 
 
 __all__ = ["Activation", "ACTIVATIONS", "LEAKY_RELU_SLOPE", "get_activation"]

@@ -5,6 +5,7 @@ changes speed, never results beyond rounding. "auto" takes the GPU when Numba se
 (the ``cuda`` extra installed and a driver present), else the CPU. Importing nnft_fast
 never imports numba.cuda; only asking for "cuda" or "auto" does.
 """
+
 import importlib.util
 
 BACKENDS = ("auto", "cpu", "cuda")
@@ -19,6 +20,7 @@ def cuda_available():
     if importlib.util.find_spec("numba_cuda") is None:
         return False
     from numba import cuda
+
     try:
         return bool(cuda.is_available())
     except Exception:  # a broken driver install counts as no GPU
@@ -39,8 +41,12 @@ def resolve_backend(backend):
     available = cuda_available()
     if backend == "cuda" and not available:
         if importlib.util.find_spec("numba_cuda") is None:
-            raise BackendUnavailable("backend='cuda' needs the 'cuda' extra: pip install "
-                                     "'nnft_fast[cuda]' (numba-cuda, cuda-toolkit)")
-        raise BackendUnavailable("backend='cuda': Numba sees no CUDA GPU here (no device or "
-                                 "no driver); use backend='cpu' or 'auto'")
+            raise BackendUnavailable(
+                "backend='cuda' needs the 'cuda' extra: pip install "
+                "'nnft_fast[cuda]' (numba-cuda, cuda-toolkit)"
+            )
+        raise BackendUnavailable(
+            "backend='cuda': Numba sees no CUDA GPU here (no device or "
+            "no driver); use backend='cpu' or 'auto'"
+        )
     return "cuda" if available else "cpu"

@@ -10,6 +10,7 @@ Both predictions are leading order: K has O(1/n) corrections for non-linear acti
 and V has O(1/n) corrections (the four-point function O(1/n^2)), which a large ensemble
 resolves -- a growing |z| with depth at fixed width is physics, not a bug.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -84,15 +85,20 @@ class Comparison:
 
     def max_abs_z(self, observable=None):
         """Largest |z| over all rows (of one observable if given)."""
-        return max(r.max_abs_z for r in self.rows
-                   if observable is None or r.observable == observable)
+        return max(
+            r.max_abs_z for r in self.rows if observable is None or r.observable == observable
+        )
 
     def table(self):
-        lines = ["| layer | observable | max abs z | at entry | measured | predicted |",
-                 "|---|---|---|---|---|---|"]
+        lines = [
+            "| layer | observable | max abs z | at entry | measured | predicted |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in self.rows:
-            lines.append(f"| {r.layer} | {r.observable} | {r.max_abs_z:.2f} | "
-                         f"{r.index} | {r.measured:.6g} ± {r.error:.2g} | {r.predicted:.6g} |")
+            lines.append(
+                f"| {r.layer} | {r.observable} | {r.max_abs_z:.2f} | "
+                f"{r.index} | {r.measured:.6g} ± {r.error:.2g} | {r.predicted:.6g} |"
+            )
         return "\n".join(lines)
 
     __str__ = table
@@ -106,22 +112,32 @@ def _zscores(estimate, predicted):
     scale = max(np.max(np.abs(predicted)), 1e-300)
     exact = np.abs(diff) <= 1e-10 * scale
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(estimate.error > 1e-13 * scale, diff / estimate.error,
-                        np.where(exact, 0.0, np.copysign(np.inf, diff)))
+        return np.where(
+            estimate.error > 1e-13 * scale,
+            diff / estimate.error,
+            np.where(exact, 0.0, np.copysign(np.inf, diff)),
+        )
 
 
 def _row(observable, layer, estimate, predicted):
     predicted = np.asarray(predicted, dtype=np.float64)
     z = _zscores(estimate, predicted)
     index = np.unravel_index(int(np.argmax(np.abs(z))), z.shape)
-    row = ComparisonRow(layer, observable, float(np.abs(z)[index]),
-                        tuple(int(i) for i in index), float(estimate.value[index]),
-                        float(estimate.error[index]), float(predicted[index]))
+    row = ComparisonRow(
+        layer,
+        observable,
+        float(np.abs(z)[index]),
+        tuple(int(i) for i in index),
+        float(estimate.value[index]),
+        float(estimate.error[index]),
+        float(predicted[index]),
+    )
     return row, z
 
 
-def compare(ensemble: Ensemble, prediction: Prediction | None = None,
-            layers: Iterable[int] | None = None) -> Comparison:
+def compare(
+    ensemble: Ensemble, prediction: Prediction | None = None, layers: Iterable[int] | None = None
+) -> Comparison:
     """z-scores of the measured two-point function and vertex against ``prediction``
     (default: ``predict(ensemble.network, ensemble.inputs)``), for the ensemble's layers
     (or ``layers``). Returns a Comparison; print it for the Markdown table."""
@@ -131,9 +147,12 @@ def compare(ensemble: Ensemble, prediction: Prediction | None = None,
         raise TypeError(f"prediction must be a Prediction, got {type(prediction).__name__}")
     n_layers = ensemble.network.n_layers
     if len(prediction.kernels) != n_layers or (
-            prediction.vertices is not None and len(prediction.vertices) != n_layers):
-        raise ValueError(f"prediction covers {len(prediction.kernels)} layers, the ensemble's "
-                         f"network has {n_layers}")
+        prediction.vertices is not None and len(prediction.vertices) != n_layers
+    ):
+        raise ValueError(
+            f"prediction covers {len(prediction.kernels)} layers, the ensemble's "
+            f"network has {n_layers}"
+        )
     layers = list(ensemble.accumulator.layers) if layers is None else list(layers)
     result = Comparison()
     for layer in layers:

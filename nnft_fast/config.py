@@ -29,6 +29,7 @@ Format (every table and key is checked; unknown keys and wrong types name the ke
     save = "default"            # "default" | "none" | {"8" = 4}  (layer = neurons)
     compression = "lzf"         # lzf | gzip | none
 """
+
 import tomllib
 from dataclasses import dataclass
 
@@ -36,17 +37,38 @@ import numpy as np
 
 from .memory import Need, check_memory
 from .network import DEFAULT_ACTIVATION, DEFAULT_CB, DEFAULT_CW, DEFAULT_INIT, Network
-from .run import (DEFAULT_COMPRESSION, DEFAULT_DTYPE, DEFAULT_LAMBDA_B, DEFAULT_LAMBDA_W,
-                  DEFAULT_METHOD, DEFAULT_NTK_READOUTS, DEFAULT_OBSERVABLES, DEFAULT_SAVE,
-                  DEFAULT_SEED)
+from .run import (
+    DEFAULT_COMPRESSION,
+    DEFAULT_DTYPE,
+    DEFAULT_LAMBDA_B,
+    DEFAULT_LAMBDA_W,
+    DEFAULT_METHOD,
+    DEFAULT_NTK_READOUTS,
+    DEFAULT_OBSERVABLES,
+    DEFAULT_SAVE,
+    DEFAULT_SEED,
+)
 
 _SCHEMA = {
-    "network": {"widths": list, "activation": str, "init": str, "cw": (int, float, list),
-                "cb": (int, float, list)},
+    "network": {
+        "widths": list,
+        "activation": str,
+        "init": str,
+        "cw": (int, float, list),
+        "cb": (int, float, list),
+    },
     "inputs": {"values": list, "n": int, "seed": int, "scale": (int, float)},
-    "run": {"n_networks": int, "seed": int, "method": str, "dtype": str, "observables": list,
-            "batch_size": int, "lambda_b": (int, float), "lambda_w": (int, float),
-            "ntk_readouts": int},
+    "run": {
+        "n_networks": int,
+        "seed": int,
+        "method": str,
+        "dtype": str,
+        "observables": list,
+        "batch_size": int,
+        "lambda_b": (int, float),
+        "lambda_w": (int, float),
+        "ntk_readouts": int,
+    },
     "store": {"out": str, "save": (str, dict), "compression": str},
 }
 _REQUIRED = {"network": ("widths",), "run": ("n_networks",)}
@@ -85,8 +107,7 @@ def _check_types(data):
             if key not in allowed:
                 raise ConfigError(f"unknown key '{table}.{key}'; allowed: {', '.join(allowed)}")
             if isinstance(item, bool) or not isinstance(item, allowed[key]):
-                raise ConfigError(f"'{table}.{key}' has the wrong type "
-                                  f"({type(item).__name__})")
+                raise ConfigError(f"'{table}.{key}' has the wrong type ({type(item).__name__})")
     for table, keys in _REQUIRED.items():
         for key in keys:
             if key not in data.get(table, {}):
@@ -97,22 +118,28 @@ def _inputs(table, n0):
     if "values" in table:
         if set(table) - {"values"}:
             raise ConfigError("'inputs.values' cannot be combined with n/seed/scale")
-        bad = [v for v in _leaves(table["values"])
-               if isinstance(v, bool) or not isinstance(v, (int, float))]
+        bad = [
+            v
+            for v in _leaves(table["values"])
+            if isinstance(v, bool) or not isinstance(v, (int, float))
+        ]
         if bad:
-            raise ConfigError("'inputs.values' must be a list of numeric rows, got "
-                              f"{type(bad[0]).__name__} values")
+            raise ConfigError(
+                "'inputs.values' must be a list of numeric rows, got "
+                f"{type(bad[0]).__name__} values"
+            )
         try:
             x = np.array(table["values"], dtype=np.float64)
         except (TypeError, ValueError):
             raise ConfigError("'inputs.values' must be a list of numeric rows") from None
-        except OverflowError:   # an integer beyond the float range
+        except OverflowError:  # an integer beyond the float range
             raise ConfigError("'inputs.values' must be finite numbers") from None
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != n0:
-            raise ConfigError(f"'inputs.values' must have rows of length n_0 = {n0}, "
-                              f"got shape {x.shape}")
+            raise ConfigError(
+                f"'inputs.values' must have rows of length n_0 = {n0}, got shape {x.shape}"
+            )
         if not np.all(np.isfinite(x)):
             raise ConfigError("'inputs.values' must be finite numbers")
         return x
@@ -122,14 +149,21 @@ def _inputs(table, n0):
     seed = table.get("seed", 0)
     if seed < 0:
         raise ConfigError(f"'inputs.seed' must be >= 0, got {seed}")
-    try:   # n beyond 2^64 would overflow the float size; it is refused all the same
-        check_memory([Need(f"the random inputs ({n} x n_0 = {n0}, network.widths[0]; "
-                           "float64)", 8.0 * min(n, 2 ** 64) * n0)], f"'inputs.n' = {n}")
+    try:  # n beyond 2^64 would overflow the float size; it is refused all the same
+        check_memory(
+            [
+                Need(
+                    f"the random inputs ({n} x n_0 = {n0}, network.widths[0]; float64)",
+                    8.0 * min(n, 2**64) * n0,
+                )
+            ],
+            f"'inputs.n' = {n}",
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     try:
         scale = float(table.get("scale", 1.0))
-    except OverflowError:   # an integer beyond the float range
+    except OverflowError:  # an integer beyond the float range
         scale = float("inf")
     if not np.isfinite(scale):
         raise ConfigError(f"'inputs.scale' must be finite, got {table['scale']}")
@@ -149,16 +183,20 @@ def parse_config(text):
     """RunConfig from TOML text; raises ConfigError naming the offending key."""
     try:
         data = tomllib.loads(text)
-    except ValueError as exc:   # TOMLDecodeError, or an integer of over 4300 digits
+    except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
         raise ConfigError(f"malformed TOML: {exc}") from None
     except RecursionError:
         raise ConfigError("malformed TOML: arrays or tables nested too deeply") from None
     _check_types(data)
     net = data["network"]
     try:
-        network = Network(tuple(net["widths"]), net.get("activation", DEFAULT_ACTIVATION),
-                          net.get("init", DEFAULT_INIT), cw=net.get("cw", DEFAULT_CW),
-                          cb=net.get("cb", DEFAULT_CB))
+        network = Network(
+            tuple(net["widths"]),
+            net.get("activation", DEFAULT_ACTIVATION),
+            net.get("init", DEFAULT_INIT),
+            cw=net.get("cw", DEFAULT_CW),
+            cb=net.get("cb", DEFAULT_CB),
+        )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[network]: {exc}") from None
     run = data["run"]
@@ -175,15 +213,21 @@ def parse_config(text):
         raise ConfigError("'store.out' must be a file path, got an empty string")
     compression = store.get("compression", DEFAULT_COMPRESSION)
     return RunConfig(
-        network=network, inputs=_inputs(data.get("inputs", {}), network.input_dim),
-        n_networks=run["n_networks"], seed=run.get("seed", DEFAULT_SEED),
-        method=run.get("method", DEFAULT_METHOD), dtype=run.get("dtype", DEFAULT_DTYPE.name),
+        network=network,
+        inputs=_inputs(data.get("inputs", {}), network.input_dim),
+        n_networks=run["n_networks"],
+        seed=run.get("seed", DEFAULT_SEED),
+        method=run.get("method", DEFAULT_METHOD),
+        dtype=run.get("dtype", DEFAULT_DTYPE.name),
         observables=tuple(run.get("observables", DEFAULT_OBSERVABLES)),
-        batch_size=run.get("batch_size"), out=store.get("out"), save=save,
+        batch_size=run.get("batch_size"),
+        out=store.get("out"),
+        save=save,
         compression=None if compression == "none" else compression,
         lambda_b=run.get("lambda_b", DEFAULT_LAMBDA_B),
         lambda_w=run.get("lambda_w", DEFAULT_LAMBDA_W),
-        ntk_readouts=run.get("ntk_readouts", DEFAULT_NTK_READOUTS))
+        ntk_readouts=run.get("ntk_readouts", DEFAULT_NTK_READOUTS),
+    )
 
 
 def load_config(path):

@@ -7,6 +7,7 @@ a range of networks). It also draws the per-network preactivations and NTKs
 (``preactivations``, ``ntk_samples``), which only the CPU kernels produce. Memory is the
 run's concern: ``EnsembleRun`` checks every batch before it asks for one.
 """
+
 import numpy as np
 from numba.core.errors import NumbaError
 
@@ -39,14 +40,18 @@ class CpuEngine:
         except NumbaError as exc:
             if activation.is_builtin:
                 raise
-            raise TypeError(f"the activation {activation.name!r} does not compile into the "
-                            f"kernels ({self.args.dtype.name} arithmetic): {exc}") from exc
+            raise TypeError(
+                f"the activation {activation.name!r} does not compile into the "
+                f"kernels ({self.args.dtype.name} arithmetic): {exc}"
+            ) from exc
         except SystemError as exc:
             cause = exc.__context__
             if activation.is_builtin or cause is None:
                 raise
-            raise ValueError(f"the activation {activation.name!r} raised "
-                             f"{type(cause).__name__} inside the kernels: {cause}") from cause
+            raise ValueError(
+                f"the activation {activation.name!r} raised "
+                f"{type(cause).__name__} inside the kernels: {cause}"
+            ) from cause
 
     def compute(self, start, count):
         """(stats (count, L, n_stat), raw (count, n_raw) in the forward dtype, NTK
@@ -55,15 +60,40 @@ class CpuEngine:
         stats = np.empty((count, a.n_layers, a.n_stat))
         raw = np.empty((count, a.n_raw), a.dtype)
         if a.ntk is None:
-            self._run_kernel(self._batch_statistics, a.method_code, np.int64(start), count,
-                             a.seed, *a.network_args, *a.tables, a.four_point, stats,
-                             a.save_layers, a.save_neurons, raw)
+            self._run_kernel(
+                self._batch_statistics,
+                a.method_code,
+                np.int64(start),
+                count,
+                a.seed,
+                *a.network_args,
+                *a.tables,
+                a.four_point,
+                stats,
+                a.save_layers,
+                a.save_neurons,
+                raw,
+            )
             return stats, raw, None
         ntk_stats = np.empty((count, a.n_layers, a.n_ntk_stat))
         cpu_ntk.batch_ntk_statistics(
-            a.method_code, np.int64(start), count, a.seed, *a.network_args, a.ntk.lambda_b,
-            a.ntk.lambda_w, a.offsets, *a.tables, a.four_point, stats, ntk_stats,
-            a.ntk.readouts, a.save_layers, a.save_neurons, raw)
+            a.method_code,
+            np.int64(start),
+            count,
+            a.seed,
+            *a.network_args,
+            a.ntk.lambda_b,
+            a.ntk.lambda_w,
+            a.offsets,
+            *a.tables,
+            a.four_point,
+            stats,
+            ntk_stats,
+            a.ntk.readouts,
+            a.save_layers,
+            a.save_neurons,
+            raw,
+        )
         return stats, raw, ntk_stats
 
     def ntk_samples(self, start, count):
@@ -72,8 +102,17 @@ class CpuEngine:
         a = self.args
         r = a.ntk.readouts
         out = np.empty((count, a.n_layers, r, r, a.n_inputs, a.n_inputs))
-        cpu_ntk.batch_ntk(a.method_code, np.int64(start), count, a.seed, *a.network_args,
-                          a.ntk.lambda_b, a.ntk.lambda_w, a.offsets, out)
+        cpu_ntk.batch_ntk(
+            a.method_code,
+            np.int64(start),
+            count,
+            a.seed,
+            *a.network_args,
+            a.ntk.lambda_b,
+            a.ntk.lambda_w,
+            a.offsets,
+            out,
+        )
         return [np.ascontiguousarray(out[:, l]) for l in range(a.n_layers)]
 
     def preactivations(self, start, count):
@@ -82,10 +121,20 @@ class CpuEngine:
         a = self.args
         nb = a.n_inputs
         out = np.empty((count, a.offsets[-1]), a.dtype)
-        self._run_kernel(self._batch_preactivations, a.method_code, np.int64(start), count,
-                         a.seed, *a.network_args, a.offsets, out)
+        self._run_kernel(
+            self._batch_preactivations,
+            a.method_code,
+            np.int64(start),
+            count,
+            a.seed,
+            *a.network_args,
+            a.offsets,
+            out,
+        )
         # The kernels write each layer input-major (B x n_l); hand out (count, n_l, B).
-        return [np.ascontiguousarray(
-                    out[:, a.offsets[l]:a.offsets[l + 1]].reshape(count, nb, n)
-                    .transpose(0, 2, 1))
-                for l, n in enumerate(a.widths[1:])]
+        return [
+            np.ascontiguousarray(
+                out[:, a.offsets[l] : a.offsets[l + 1]].reshape(count, nb, n).transpose(0, 2, 1)
+            )
+            for l, n in enumerate(a.widths[1:])
+        ]

@@ -38,6 +38,7 @@ renamed, so ``run.h5`` exists only complete. If the driver dies, running the sam
 again (without ``overwrite``) reuses every shard file whose configuration matches and
 only computes what is missing.
 """
+
 import concurrent.futures as cf
 import math
 import os
@@ -48,20 +49,35 @@ import h5py
 import numpy as np
 
 from .backends import check_backend
-from .h5format import (ACCUMULATOR_GROUPS, SLOTS, StoreError, check_new_file, create_slots,
-                       open_store, write_header, write_slot)
+from .h5format import (
+    ACCUMULATOR_GROUPS,
+    SLOTS,
+    StoreError,
+    check_new_file,
+    create_slots,
+    open_store,
+    write_header,
+    write_slot,
+)
 from .progress import ShardProgress  # noqa: F401  (re-exported)
-from .run import (DEFAULT_COMPRESSION, EnsembleRun, check_compression, check_int,
-                  check_network_range, run_config, run_from_config)
+from .run import (
+    DEFAULT_COMPRESSION,
+    EnsembleRun,
+    check_compression,
+    check_int,
+    check_network_range,
+    run_config,
+    run_from_config,
+)
 from .threads import thread_limit
 from .writer_lock import WriterLock
 
 SHARD_DIGITS = 6
 MIN_DEFAULT_SHARD = 4096
-MAX_DEFAULT_SHARD = 2 ** 18
+MAX_DEFAULT_SHARD = 2**18
 DEFAULT_MAX_PENDING = 256
 DEFAULT_RETRIES = 2
-DEFAULT_WORKER_BACKEND = "cpu"   # bit-identity across worker counts holds per backend
+DEFAULT_WORKER_BACKEND = "cpu"  # bit-identity across worker counts holds per backend
 
 
 class ShardError(RuntimeError):
@@ -80,8 +96,9 @@ def default_shard_size(n_networks):
 def shard_ranges(first_network, n_networks, shard_size):
     """[(start, count), ...]: contiguous index ranges of ``shard_size`` (last shorter)."""
     stop = first_network + n_networks
-    return [(start, min(shard_size, stop - start))
-            for start in range(first_network, stop, shard_size)]
+    return [
+        (start, min(shard_size, stop - start)) for start in range(first_network, stop, shard_size)
+    ]
 
 
 def shard_path(store_path, index):
@@ -119,20 +136,30 @@ def _run_shard(task, attempt=0):
     start, count = config["first_network"], config["n_networks"]
     path = task["path"]
     if path is None:
-        acc, ntk_acc = _compute_in_memory(run, start, count, task["batch_size"],
-                                          task["threads"])
+        acc, ntk_acc = _compute_in_memory(run, start, count, task["batch_size"], task["threads"])
         backend = run.backend
     else:
-        ens = task["writer"](run, config, path, batch_size=task["batch_size"],
-                             threads=task["threads"], compression=task["compression"],
-                             backend=task["backend"])
+        ens = task["writer"](
+            run,
+            config,
+            path,
+            batch_size=task["batch_size"],
+            threads=task["threads"],
+            compression=task["compression"],
+            backend=task["backend"],
+        )
         acc, ntk_acc = ens.accumulator, ens.ntk_accumulator
         if ens.n_networks != count:
             raise ShardError(f"{path} holds {ens.n_networks} networks, expected {count}")
         backend = ens.backend
-    return {"index": task["index"], "start": start, "count": count, "backend": backend,
-            "accumulator": acc.state(),
-            "ntk_accumulator": None if ntk_acc is None else ntk_acc.state()}
+    return {
+        "index": task["index"],
+        "start": start,
+        "count": count,
+        "backend": backend,
+        "accumulator": acc.state(),
+        "ntk_accumulator": None if ntk_acc is None else ntk_acc.state(),
+    }
 
 
 def _compute_in_memory(run, start, count, batch_size, threads):
@@ -143,21 +170,36 @@ def _compute_in_memory(run, start, count, batch_size, threads):
 # --------------------------------------------------------------------------- driver side
 
 
-def _check_arguments(run, executor, shard_size, n_networks, retries, batch_size, threads,
-                     compression, max_pending, backend, store, shard_writer):
+def _check_arguments(
+    run,
+    executor,
+    shard_size,
+    n_networks,
+    retries,
+    batch_size,
+    threads,
+    compression,
+    max_pending,
+    backend,
+    store,
+    shard_writer,
+):
     """The arguments of the driver and of its workers, checked before any shard is
     submitted (the run itself is an ``EnsembleRun``, validated when it was made)."""
     if not isinstance(run, EnsembleRun):
-        raise TypeError(f"run must be an nnft_fast.run.EnsembleRun, got "
-                        f"{type(run).__name__}")
+        raise TypeError(f"run must be an nnft_fast.run.EnsembleRun, got {type(run).__name__}")
     if not isinstance(executor, cf.Executor):
-        raise TypeError("executor must be a concurrent.futures.Executor (e.g. "
-                        "dask.distributed.Client(...).get_executor(), "
-                        "mpi4py.futures.MPIPoolExecutor(), ProcessPoolExecutor()), got "
-                        f"{type(executor).__name__}")
+        raise TypeError(
+            "executor must be a concurrent.futures.Executor (e.g. "
+            "dask.distributed.Client(...).get_executor(), "
+            "mpi4py.futures.MPIPoolExecutor(), ProcessPoolExecutor()), got "
+            f"{type(executor).__name__}"
+        )
     if store is not None and not callable(shard_writer):
-        raise TypeError("store= needs shard_writer=, the function that streams a shard "
-                        "into its file (nnft_fast.store.write_shard; nf.sample passes it)")
+        raise TypeError(
+            "store= needs shard_writer=, the function that streams a shard "
+            "into its file (nnft_fast.store.write_shard; nf.sample passes it)"
+        )
     if shard_size is None:
         shard_size = default_shard_size(n_networks)
     shard_size = check_int("shard_size", shard_size, 1)
@@ -177,9 +219,15 @@ def _prepare_store(store, overwrite):
     check_new_file(path, overwrite)
     shards = shard_directory(path)
     if overwrite:
-        old = [os.path.join(shards, name) for name in sorted(os.listdir(shards))
-               if name.startswith("shard_") and name.endswith(".h5")] \
-            if os.path.isdir(shards) else []
+        old = (
+            [
+                os.path.join(shards, name)
+                for name in sorted(os.listdir(shards))
+                if name.startswith("shard_") and name.endswith(".h5")
+            ]
+            if os.path.isdir(shards)
+            else []
+        )
         for old_path in ([path] if os.path.exists(path) else []) + old:
             _remove_unused(old_path)
     os.makedirs(shards, exist_ok=True)
@@ -192,19 +240,31 @@ def _remove_unused(path):
     try:
         lock = WriterLock(path)
     except BlockingIOError:
-        raise StoreError(f"{path} is open by another process; refusing to overwrite "
-                         "it") from None
+        raise StoreError(f"{path} is open by another process; refusing to overwrite it") from None
     try:
         os.remove(path)
     finally:
         lock.release()
 
 
-def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=None,
-                   store=None, shard_writer=None, overwrite=False,
-                   compression=DEFAULT_COMPRESSION, threads=None, progress=None,
-                   retries=DEFAULT_RETRIES, batch_size=None, max_pending=DEFAULT_MAX_PENDING,
-                   backend=DEFAULT_WORKER_BACKEND):
+def sample_sharded(
+    run,
+    n_networks,
+    executor,
+    *,
+    first_network=0,
+    shard_size=None,
+    store=None,
+    shard_writer=None,
+    overwrite=False,
+    compression=DEFAULT_COMPRESSION,
+    threads=None,
+    progress=None,
+    retries=DEFAULT_RETRIES,
+    batch_size=None,
+    max_pending=DEFAULT_MAX_PENDING,
+    backend=DEFAULT_WORKER_BACKEND,
+):
     """Run ``run`` (a validated ``EnsembleRun``) for networks first_network, ...,
     first_network + n_networks - 1, cut into shards executed on ``executor``; returns
     an ``nf.Ensemble`` (module docstring: what is bit-identical to what).
@@ -227,27 +287,52 @@ def sample_sharded(run, n_networks, executor, *, first_network=0, shard_size=Non
     stated for a fixed backend.
     """
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
-    shard_size = _check_arguments(run, executor, shard_size, n_networks, retries,
-                                  batch_size, threads, compression, max_pending, backend,
-                                  store, shard_writer)
+    shard_size = _check_arguments(
+        run,
+        executor,
+        shard_size,
+        n_networks,
+        retries,
+        batch_size,
+        threads,
+        compression,
+        max_pending,
+        backend,
+        store,
+        shard_writer,
+    )
     # The workers' descriptions of their shards (a user activation is refused here).
-    configs = [run_config(run, count, start)
-               for start, count in shard_ranges(first_network, n_networks, shard_size)]
+    configs = [
+        run_config(run, count, start)
+        for start, count in shard_ranges(first_network, n_networks, shard_size)
+    ]
     path = _prepare_store(store, overwrite) if store is not None else None
     inputs = np.ascontiguousarray(run.inputs)
     token = uuid.uuid4().hex
-    tasks = [{"index": index, "token": token, "inputs": inputs, "config": config,
-              "path": None if path is None else os.path.abspath(shard_path(path, index)),
-              "writer": shard_writer, "batch_size": batch_size, "threads": threads,
-              "compression": compression, "backend": backend}
-             for index, config in enumerate(configs)]
-    acc, ntk_acc, backends = _execute(run, tasks, executor, n_networks, progress, retries,
-                                      max_pending)
+    tasks = [
+        {
+            "index": index,
+            "token": token,
+            "inputs": inputs,
+            "config": config,
+            "path": None if path is None else os.path.abspath(shard_path(path, index)),
+            "writer": shard_writer,
+            "batch_size": batch_size,
+            "threads": threads,
+            "compression": compression,
+            "backend": backend,
+        }
+        for index, config in enumerate(configs)
+    ]
+    acc, ntk_acc, backends = _execute(
+        run, tasks, executor, n_networks, progress, retries, max_pending
+    )
     backend_used = ",".join(sorted(backends))
     if path is None:
         return run.ensemble(acc, first_network, n_networks, ntk_acc, backend=backend_used)
-    write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks,
-                       shard_size, backend_used)
+    write_merged_store(
+        path, run, tasks, acc, ntk_acc, first_network, n_networks, shard_size, backend_used
+    )
     return open_store(path)
 
 
@@ -287,7 +372,8 @@ def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
                         f"shard {index} (networks {config['first_network']}.."
                         f"{config['first_network'] + config['n_networks'] - 1}) failed "
                         f"{attempts[index] + 1} times; last error: "
-                        f"{type(exc).__name__}: {exc}") from exc
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 _check_result(result, tasks[index], acc, ntk_acc)
                 ready[index] = result
                 backends.update(str(result.get("backend", "cpu")).split(","))
@@ -314,18 +400,27 @@ def _check_result(result, task, acc, ntk_acc):
     """Refuse a shard result that does not count each of its networks exactly once."""
     config = task["config"]
     start, count = config["first_network"], config["n_networks"]
-    if (not isinstance(result, dict) or result.get("index") != task["index"]
-            or result.get("start") != start or result.get("count") != count):
+    if (
+        not isinstance(result, dict)
+        or result.get("index") != task["index"]
+        or result.get("start") != start
+        or result.get("count") != count
+    ):
         raise ShardError(f"shard {task['index']} returned a result for another shard")
     expected = _expected_counts(start, count, acc.n_blocks)
     for name, target in (("accumulator", acc), ("ntk_accumulator", ntk_acc)):
         state = result.get(name)
         if target is None:
             continue
-        if (state is None or state["block_sums"].shape != target.block_sums.shape
-                or not np.array_equal(state["block_counts"], expected)):
-            raise ShardError(f"shard {task['index']} returned a {name} that does not hold "
-                             f"networks {start}..{start + count - 1} exactly once")
+        if (
+            state is None
+            or state["block_sums"].shape != target.block_sums.shape
+            or not np.array_equal(state["block_counts"], expected)
+        ):
+            raise ShardError(
+                f"shard {task['index']} returned a {name} that does not hold "
+                f"networks {start}..{start + count - 1} exactly once"
+            )
 
 
 @contextmanager
@@ -335,31 +430,49 @@ def dask_executor(scheduler=None, workers=None, threads_per_worker=1):
     processes of a LocalCluster started here (``threads_per_worker`` task threads each).
     """
     if (scheduler is None) == (workers is None):
-        raise ValueError("give exactly one of scheduler (address of a running Dask "
-                         "scheduler, e.g. tcp://host:8786) and workers (size of a local "
-                         "cluster)")
+        raise ValueError(
+            "give exactly one of scheduler (address of a running Dask "
+            "scheduler, e.g. tcp://host:8786) and workers (size of a local "
+            "cluster)"
+        )
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise ImportError("sharded runs on Dask need dask.distributed: "
-                          "pip install 'nnft_fast[dask]'") from None
+        raise ImportError(
+            "sharded runs on Dask need dask.distributed: pip install 'nnft_fast[dask]'"
+        ) from None
     if scheduler is not None:
         with Client(scheduler) as client:
             yield client.get_executor()
         return
     workers = check_int("workers", workers, 1)
     threads_per_worker = check_int("threads_per_worker", threads_per_worker, 1)
-    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                      processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client.get_executor()
 
 
 # --------------------------------------------------------------------------- merged file
 
 
-def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks,
-                       shard_size, backend=DEFAULT_WORKER_BACKEND):
+def write_merged_store(
+    path,
+    run,
+    tasks,
+    acc,
+    ntk_acc,
+    first_network,
+    n_networks,
+    shard_size,
+    backend=DEFAULT_WORKER_BACKEND,
+):
     """Write the store file ``path`` (``nnft_fast.h5format``) over complete shard files:
     merged accumulators, raw outputs as virtual datasets, ``committed`` last."""
     config = run_config(run, n_networks, first_network)
@@ -376,12 +489,16 @@ def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks
                 row = 0
                 for task, name in zip(tasks, names):
                     count = task["config"]["n_networks"]
-                    layout[row:row + count] = h5py.VirtualSource(
-                        name, f"raw/layer_{layer}", shape=(count, neurons, nb))
+                    layout[row : row + count] = h5py.VirtualSource(
+                        name, f"raw/layer_{layer}", shape=(count, neurons, nb)
+                    )
                     row += count
                 f.create_virtual_dataset(f"raw/layer_{layer}", layout, fillvalue=np.nan)
-            groups = [(name, merged) for name, merged in zip(ACCUMULATOR_GROUPS, (acc, ntk_acc))
-                      if merged is not None]
+            groups = [
+                (name, merged)
+                for name, merged in zip(ACCUMULATOR_GROUPS, (acc, ntk_acc))
+                if merged is not None
+            ]
             create_slots(f, groups)
             for name, merged in groups:
                 write_slot(f[f"{name}/{SLOTS[0]}"], merged, n_networks)
@@ -394,5 +511,13 @@ def write_merged_store(path, run, tasks, acc, ntk_acc, first_network, n_networks
             os.remove(tmp)
 
 
-__all__ = ["ShardError", "ShardProgress", "dask_executor", "default_shard_size",
-           "sample_sharded", "shard_path", "shard_ranges", "write_merged_store"]
+__all__ = [
+    "ShardError",
+    "ShardProgress",
+    "dask_executor",
+    "default_shard_size",
+    "sample_sharded",
+    "shard_path",
+    "shard_ranges",
+    "write_merged_store",
+]

@@ -1,4 +1,5 @@
 """Results of an ensemble run: ``Estimate`` (value + standard error) and ``Ensemble``."""
+
 import sys
 import warnings
 from dataclasses import dataclass, fields
@@ -39,8 +40,10 @@ def _statistic_array(statistic, moments):
         return given.astype(np.float64)
     except (TypeError, ValueError):
         kind = "" if given is None or result is None else f" of {given.dtype} values"
-        raise TypeError("statistic must return real numbers (a float or an array), got "
-                        f"{type(result).__name__}{kind}") from None
+        raise TypeError(
+            "statistic must return real numbers (a float or an array), got "
+            f"{type(result).__name__}{kind}"
+        ) from None
 
 
 class _TwoPointMoments:
@@ -88,9 +91,21 @@ class Ensemble:
     the run is incomplete; None without a store).
     """
 
-    def __init__(self, network, inputs, seed, method, dtype, accumulator: MomentAccumulator,
-                 network_ranges=(), ntk_accumulator=None, *, backend=None, store_path=None,
-                 target_networks=None):
+    def __init__(
+        self,
+        network,
+        inputs,
+        seed,
+        method,
+        dtype,
+        accumulator: MomentAccumulator,
+        network_ranges=(),
+        ntk_accumulator=None,
+        *,
+        backend=None,
+        store_path=None,
+        target_networks=None,
+    ):
         """network_ranges: the (start, stop) index ranges of the networks it holds;
         ntk_accumulator: an ``NTKAccumulator`` when 'ntk' was among the observables;
         backend, store_path, target_networks: the provenance (class docstring)."""
@@ -130,9 +145,11 @@ class Ensemble:
         return self.accumulator.layout.four_point
 
     def __repr__(self):
-        return (f"Ensemble(n_networks={self.n_networks}, widths={self.network.widths}, "
-                f"activation={self.network.activation.name!r}, init={self.network.init!r}, "
-                f"method={self.method!r}, seed={self.seed})")
+        return (
+            f"Ensemble(n_networks={self.n_networks}, widths={self.network.widths}, "
+            f"activation={self.network.activation.name!r}, init={self.network.init!r}, "
+            f"method={self.method!r}, seed={self.seed})"
+        )
 
     def _check_layer(self, layer):
         if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
@@ -147,13 +164,14 @@ class Ensemble:
     def _jackknife(self, layer, accumulator, statistic):
         self._check_layer(layer)
         if not callable(statistic):
-            raise TypeError("statistic must be a function of the layer's moments returning "
-                            f"an array, got {type(statistic).__name__}")
+            raise TypeError(
+                "statistic must be a function of the layer's moments returning "
+                f"an array, got {type(statistic).__name__}"
+            )
         two_point_only = accumulator is self.accumulator and not self.has_four_point
         if not two_point_only:  # (B, B, B, B) tensors for every jackknife replica
             n_replicas = int(np.count_nonzero(accumulator.block_counts))
-            check_memory([estimate_need(n_replicas, self.inputs.shape[0], layer)],
-                         "this estimate")
+            check_memory([estimate_need(n_replicas, self.inputs.shape[0], layer)], "this estimate")
         with np.errstate(divide="ignore", invalid="ignore"):
             full, replicas = accumulator.layer_with_jackknife(layer)
             if two_point_only:
@@ -162,10 +180,12 @@ class Ensemble:
             replica_values = _statistic_array(statistic, replicas)
             g = int(np.count_nonzero(accumulator.block_counts))
             if replica_values.shape != (g,) + value.shape:
-                raise ValueError("statistic must act elementwise on the moments' leading "
-                                 "replica axis (index with ... first): it gave shape "
-                                 f"{value.shape} for the ensemble but {replica_values.shape} "
-                                 f"for its {g} jackknife replicas")
+                raise ValueError(
+                    "statistic must act elementwise on the moments' leading "
+                    "replica axis (index with ... first): it gave shape "
+                    f"{value.shape} for the ensemble but {replica_values.shape} "
+                    f"for its {g} jackknife replicas"
+                )
             error = jackknife_error(replica_values)
         self._warn_nonfinite(layer, accumulator, value)
         note = None
@@ -181,13 +201,17 @@ class Ensemble:
         N (N - 1)) 2 networks in every delete-one-block replica (3 consecutive networks)."""
         counts = accumulator.block_counts[accumulator.block_counts > 0]
         if counts.size < 2:
-            return (f"no error bars: the jackknife needs networks in at least 2 of its "
-                    f"{accumulator.n_blocks} blocks; these {self.n_networks} networks "
-                    "fill one")
+            return (
+                f"no error bars: the jackknife needs networks in at least 2 of its "
+                f"{accumulator.n_blocks} blocks; these {self.n_networks} networks "
+                "fill one"
+            )
         if not two_point_only and self.n_networks - counts.max() < 2:
-            return (f"no error bars from {self.n_networks} networks: the four-point and NTK "
-                    "estimators need 2 networks in every delete-one-block jackknife "
-                    "replica; sample at least 3 networks")
+            return (
+                f"no error bars from {self.n_networks} networks: the four-point and NTK "
+                "estimators need 2 networks in every delete-one-block jackknife "
+                "replica; sample at least 3 networks"
+            )
         return None
 
     def _warn_nonfinite(self, layer, accumulator, value):
@@ -195,12 +219,16 @@ class Ensemble:
         with a non-finite value although none did (overflow or 0/0 in the estimator)."""
         bad = int(accumulator.nonfinite[layer - 1])
         if bad:
-            message = (f"layer {layer}: {bad} of {accumulator.n_networks} networks went "
-                       "non-finite (inf or NaN) at this layer or an earlier one; the estimate "
-                       "includes them")
+            message = (
+                f"layer {layer}: {bad} of {accumulator.n_networks} networks went "
+                "non-finite (inf or NaN) at this layer or an earlier one; the estimate "
+                "includes them"
+            )
         elif not np.all(np.isfinite(value)):
-            message = (f"layer {layer}: the estimate is not finite although every network's "
-                       "statistics are (overflow or 0/0 in the estimator)")
+            message = (
+                f"layer {layer}: the estimate is not finite although every network's "
+                "statistics are (overflow or 0/0 in the estimator)"
+            )
         else:
             return
         warnings.warn(message, NonFiniteWarning, stacklevel=_outside_stacklevel())
@@ -243,8 +271,9 @@ class Ensemble:
     def ntk_fluctuations(self, layer):
         """Roberts-Yaida A, B (NTK-NTK) and D, F (NTK-preactivation) at ``layer``, each an
         Estimate of shape (B, B, B, B), normalised by n_{layer-1} like the vertex."""
-        return NTKFluctuations(*(self.estimate_ntk(layer, lambda m, f=f: getattr(m, f))
-                                 for f in ("A", "B", "D", "F")))
+        return NTKFluctuations(
+            *(self.estimate_ntk(layer, lambda m, f=f: getattr(m, f)) for f in ("A", "B", "D", "F"))
+        )
 
     def _four_point_available(self):
         if not self.has_four_point:
@@ -288,16 +317,22 @@ class Ensemble:
         """
         if not isinstance(other, Ensemble):
             raise TypeError("can only merge with another Ensemble")
-        if (self.network != other.network or self.seed != other.seed
-                or not np.array_equal(self.inputs, other.inputs) or self.method != other.method
-                or self.dtype != other.dtype):
-            raise ValueError("cannot merge ensembles of different networks, inputs, seeds, "
-                             "methods or dtypes")
+        if (
+            self.network != other.network
+            or self.seed != other.seed
+            or not np.array_equal(self.inputs, other.inputs)
+            or self.method != other.method
+            or self.dtype != other.dtype
+        ):
+            raise ValueError(
+                "cannot merge ensembles of different networks, inputs, seeds, methods or dtypes"
+            )
         ranges = sorted(self.network_ranges + other.network_ranges)
         for (_, stop), (start, _) in zip(ranges, ranges[1:]):
             if start < stop:
-                raise ValueError("cannot merge ensembles that share networks "
-                                 f"(index ranges {ranges} overlap)")
+                raise ValueError(
+                    f"cannot merge ensembles that share networks (index ranges {ranges} overlap)"
+                )
         if self.has_ntk != other.has_ntk:
             raise ValueError("cannot merge an ensemble with NTK statistics and one without")
         ntk = self.ntk_accumulator.merge(other.ntk_accumulator) if self.has_ntk else None
@@ -309,9 +344,19 @@ class Ensemble:
         target = None
         if None not in targets:
             target = sum(targets) if store_path is None else max(targets)
-        return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        self.accumulator.merge(other.accumulator), ranges, ntk,
-                        backend=backend, store_path=store_path, target_networks=target)
+        return Ensemble(
+            self.network,
+            self.inputs,
+            self.seed,
+            self.method,
+            self.dtype,
+            self.accumulator.merge(other.accumulator),
+            ranges,
+            ntk,
+            backend=backend,
+            store_path=store_path,
+            target_networks=target,
+        )
 
 
 __all__ = ["Estimate", "Ensemble", "LayerMoments", "TooFewNetworksWarning"]

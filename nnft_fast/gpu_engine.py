@@ -10,6 +10,7 @@ block sums (n_blocks x L x n_stat float64) and one finiteness flag per network a
 cross the bus. Networks are launched one thread block each, at most ``WORK_BYTES`` of
 scratch at a time.
 """
+
 import numpy as np
 from numba import cuda
 
@@ -17,7 +18,7 @@ from nnft_fast.kernels.cuda import forward as gpu_forward
 from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda.block import THREADS
 
-WORK_BYTES = 2 * 2 ** 30       # scratch per launch (one float64 row per network)
+WORK_BYTES = 2 * 2**30  # scratch per launch (one float64 row per network)
 _ACCUMULATE_THREADS = 128
 MAX_INPUTS = gpu_forward.MAX_B
 
@@ -25,6 +26,7 @@ MAX_INPUTS = gpu_forward.MAX_B
 def ntk_supported(method, init):
     """Whether ``kernels/cuda/ntk.py`` covers the NTK of (method, init)."""
     from nnft_fast.kernels.cuda import ntk as gpu_ntk
+
     return (method, init) in gpu_ntk.SUPPORTED
 
 
@@ -45,7 +47,8 @@ class DeviceStatistics:
         counts = cuda.to_device(block_counts)
         blocks = (block_sums.size + _ACCUMULATE_THREADS - 1) // _ACCUMULATE_THREADS
         gpu_moments.add_to_blocks_kernel[blocks, _ACCUMULATE_THREADS](
-            self.array, np.int64(first), sums, counts)
+            self.array, np.int64(first), sums, counts
+        )
         sums.copy_to_host(block_sums)
         counts.copy_to_host(block_counts)
 
@@ -68,18 +71,22 @@ class CudaEngine:
     def __init__(self, args):
         self.args = args
         self.codes = (int(args.method_code), int(args.init_code), int(args.act_code))
-        self.xt, self.widths, self.cw, self.cb = (cuda.to_device(a) for a in
-                                                  (args.xt, args.widths, args.cw, args.cb))
+        self.xt, self.widths, self.cw, self.cb = (
+            cuda.to_device(a) for a in (args.xt, args.widths, args.cw, args.cb)
+        )
         self.tables = tuple(cuda.to_device(t) for t in args.tables)
         self.save_layers = cuda.to_device(args.save_layers)
         self.save_neurons = cuda.to_device(args.save_neurons)
         if args.ntk is None:
-            layout = gpu_forward.work_layout(args.method_code, args.init_code, args.widths,
-                                             args.n_inputs)
+            layout = gpu_forward.work_layout(
+                args.method_code, args.init_code, args.widths, args.n_inputs
+            )
         else:
             from nnft_fast.kernels.cuda import ntk as gpu_ntk
-            layout = gpu_ntk.ntk_work_layout(args.method_code, args.init_code, args.widths,
-                                             args.n_inputs, args.ntk.readouts)
+
+            layout = gpu_ntk.ntk_work_layout(
+                args.method_code, args.init_code, args.widths, args.n_inputs, args.ntk.readouts
+            )
         self.layout = cuda.to_device(layout)
         self.row = int(layout[-1])
         self.resident = max(1, WORK_BYTES // (8 * self.row))
@@ -104,17 +111,54 @@ class CudaEngine:
             part = slice(off, off + size)
             if ntk_stats is None:
                 gpu_moments.statistics_kernel[size, THREADS](
-                    method_code, first, seed, self.xt, self.widths, self.cw, self.cb,
-                    init_code, act_code, *self.tables, four_point, stats[part],
-                    self.save_layers, self.save_neurons, raw[part], work, self.layout)
+                    method_code,
+                    first,
+                    seed,
+                    self.xt,
+                    self.widths,
+                    self.cw,
+                    self.cb,
+                    init_code,
+                    act_code,
+                    *self.tables,
+                    four_point,
+                    stats[part],
+                    self.save_layers,
+                    self.save_neurons,
+                    raw[part],
+                    work,
+                    self.layout,
+                )
             else:
                 from nnft_fast.kernels.cuda import ntk as gpu_ntk
+
                 gpu_ntk.ntk_statistics_kernel[size, THREADS](
-                    method_code, first, seed, self.xt, self.widths, self.cw, self.cb,
-                    init_code, act_code, a.ntk.lambda_b, a.ntk.lambda_w, *self.tables,
-                    four_point, stats[part], ntk_stats[part], np.int64(a.ntk.readouts),
-                    self.save_layers, self.save_neurons, raw[part], work, self.layout)
+                    method_code,
+                    first,
+                    seed,
+                    self.xt,
+                    self.widths,
+                    self.cw,
+                    self.cb,
+                    init_code,
+                    act_code,
+                    a.ntk.lambda_b,
+                    a.ntk.lambda_w,
+                    *self.tables,
+                    four_point,
+                    stats[part],
+                    ntk_stats[part],
+                    np.int64(a.ntk.readouts),
+                    self.save_layers,
+                    self.save_neurons,
+                    raw[part],
+                    work,
+                    self.layout,
+                )
         host_raw = raw.copy_to_host()[:, :n_raw] if n_raw else np.empty((count, 0))
         cuda.synchronize()
-        return (DeviceStatistics(stats), host_raw,
-                None if ntk_stats is None else DeviceStatistics(ntk_stats))
+        return (
+            DeviceStatistics(stats),
+            host_raw,
+            None if ntk_stats is None else DeviceStatistics(ntk_stats),
+        )

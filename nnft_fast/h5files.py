@@ -8,6 +8,7 @@ change under the reader, so ``open_h5`` asks for one attempt there
 the libhdf5 that h5py itself loaded). A reader of a file a live writer holds keeps a few
 attempts: enough for a block caught mid-write, never minutes.
 """
+
 import ctypes
 import errno
 import functools
@@ -17,17 +18,19 @@ import os
 import h5py
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-LIVE_WRITER_READ_ATTEMPTS = 8   # retries with delays doubling from 1 ns: well under 1 ms
+LIVE_WRITER_READ_ATTEMPTS = 8  # retries with delays doubling from 1 ns: well under 1 ms
 # Bytes a writer reserves beyond a batch's data, for HDF5 metadata (chunk index, object
 # headers) and for closing the file cleanly: ``reserve_space``.
-METADATA_RESERVE_BYTES = 256 * 2 ** 10
+METADATA_RESERVE_BYTES = 256 * 2**10
 
 
 @functools.cache
 def _hdf5_library():
     here = os.path.dirname(h5py.__file__)
-    candidates = sorted(glob.glob(os.path.join(here, os.pardir, "h5py.libs", "libhdf5-*.so*"))
-                        + glob.glob(os.path.join(here, ".dylibs", "libhdf5*.dylib")))
+    candidates = sorted(
+        glob.glob(os.path.join(here, os.pardir, "h5py.libs", "libhdf5-*.so*"))
+        + glob.glob(os.path.join(here, ".dylibs", "libhdf5*.dylib"))
+    )
     lib = ctypes.CDLL(candidates[0] if candidates else "libhdf5.so")
     lib.H5Pset_metadata_read_attempts.argtypes = [ctypes.c_int64, ctypes.c_uint]
     lib.H5Pset_metadata_read_attempts.restype = ctypes.c_int
@@ -81,10 +84,13 @@ def _fallocate():
 
 def _no_space(path, free, needed, committed):
     kept = "its" if committed is None else f"its {committed}"
-    return OSError(errno.ENOSPC, f"not enough free disk space for {path}: {free} the next "
-                   f"batch needs about {needed:,} bytes; the file is unchanged and keeps "
-                   f"{kept} committed networks: free some space and resume it "
-                   "(nf.resume / nnft resume)")
+    return OSError(
+        errno.ENOSPC,
+        f"not enough free disk space for {path}: {free} the next "
+        f"batch needs about {needed:,} bytes; the file is unchanged and keeps "
+        f"{kept} committed networks: free some space and resume it "
+        "(nf.resume / nnft resume)",
+    )
 
 
 def reserve_space(fd, path, needed_bytes, committed=None):
@@ -113,5 +119,4 @@ def release_space(fd):
     """Give back the disk blocks ``reserve_space`` kept beyond the end of the file."""
     fallocate = _fallocate()
     if fallocate is not None:
-        fallocate(fd, _FALLOC_PUNCH_HOLE | _FALLOC_KEEP_SIZE, os.fstat(fd).st_size,
-                  1 << 40)
+        fallocate(fd, _FALLOC_PUNCH_HOLE | _FALLOC_KEEP_SIZE, os.fstat(fd).st_size, 1 << 40)

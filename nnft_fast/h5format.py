@@ -31,6 +31,7 @@ layout against the configuration, and HDF5 checks raw chunks (fletcher32) and me
 any mismatch is a ``StoreError`` naming the part. Handles fail fast on corrupt metadata
 (``h5files.open_h5``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,8 +55,7 @@ SCHEMA_VERSION = 2
 SLOTS = ("slot_0", "slot_1")
 ACCUMULATOR_GROUPS = ("accumulator", "ntk_accumulator")
 # Everything h5py and HDF5 raise on unreadable or corrupt contents.
-READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError,
-               IndexError)
+READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError)
 
 
 class StoreError(ValueError):
@@ -64,6 +64,7 @@ class StoreError(ValueError):
 
 def _package_version():
     from . import __version__
+
     return __version__
 
 
@@ -85,8 +86,7 @@ def check_store_file(path):
     if not os.path.isfile(path):
         raise StoreError(f"{path} is not a regular file")
     if not has_hdf5_signature(path):
-        raise StoreError(f"{path} is not an HDF5 file (no HDF5 signature; empty or "
-                         "another format)")
+        raise StoreError(f"{path} is not an HDF5 file (no HDF5 signature; empty or another format)")
 
 
 def open_reader(path):
@@ -103,24 +103,28 @@ def open_reader(path):
         live = writer_alive(fd)
         size = os.fstat(fd).st_size
         if swmr and size < state[1] and not live:
-            raise StoreError(f"{path} is truncated ({size} bytes, the superblock expects "
-                             f"{state[1]})")
+            raise StoreError(
+                f"{path} is truncated ({size} bytes, the superblock expects {state[1]})"
+            )
     finally:
         os.close(fd)
     try:
-        return open_h5(path, "r", swmr=swmr,
-                       read_attempts=LIVE_WRITER_READ_ATTEMPTS if live else 1)
+        return open_h5(path, "r", swmr=swmr, read_attempts=LIVE_WRITER_READ_ATTEMPTS if live else 1)
     except READ_ERRORS as exc:
-        hint = ("; it was left open by a killed writer: resume it (nf.resume / nnft resume)"
-                if state is not None and state[0] and not live else "")
+        hint = (
+            "; it was left open by a killed writer: resume it (nf.resume / nnft resume)"
+            if state is not None and state[0] and not live
+            else ""
+        )
         raise StoreError(f"{path} is not a readable nnft_fast store: {exc}{hint}") from None
 
 
 class Contents:
     """A verified store: config, committed count, inputs, the rebuilt run, accumulators."""
 
-    def __init__(self, config, committed, inputs, run, accumulator, ntk_accumulator,
-                 backend, sharded):
+    def __init__(
+        self, config, committed, inputs, run, accumulator, ntk_accumulator, backend, sharded
+    ):
         self.config = config
         self.committed = committed
         self.inputs = inputs
@@ -133,9 +137,15 @@ class Contents:
     def ensemble(self, path):
         """The Ensemble of the committed networks, with the file's provenance: the
         backend(s) that computed them, ``path``, and the networks its run aims at."""
-        return self.run.ensemble(self.accumulator, self.config["first_network"],
-                                 self.committed, self.ntk_accumulator, backend=self.backend,
-                                 store_path=path, target_networks=self.config["n_networks"])
+        return self.run.ensemble(
+            self.accumulator,
+            self.config["first_network"],
+            self.committed,
+            self.ntk_accumulator,
+            backend=self.backend,
+            store_path=path,
+            target_networks=self.config["n_networks"],
+        )
 
 
 def attr_text(value):
@@ -155,16 +165,18 @@ def verified(f, path, backend=READER_BACKEND):
         attrs = f.attrs
         schema = int(attrs["schema_version"])
         if schema != SCHEMA_VERSION:
-            raise StoreError(f"{path} has schema version {schema}; this nnft_fast reads "
-                             f"version {SCHEMA_VERSION}")
+            raise StoreError(
+                f"{path} has schema version {schema}; this nnft_fast reads version {SCHEMA_VERSION}"
+            )
         config_text = attr_text(attrs["config"])
         checksums = json.loads(attr_text(attrs["checksums"]))
         committed = int(attrs["committed"])
         stored_backend = attr_text(attrs.get("backend", "cpu"))
         shards_text = attr_text(attrs["shards"]) if "shards" in attrs else None
     if digest(config_text) != checksums.get("config"):
-        raise StoreError(f"{path}: the stored configuration does not match its checksum "
-                         "(file corrupt)")
+        raise StoreError(
+            f"{path}: the stored configuration does not match its checksum (file corrupt)"
+        )
     if shards_text is not None and digest(shards_text) != checksums.get("shards"):
         raise StoreError(f"{path}: the shard list does not match its checksum (file corrupt)")
     with reading(path, "/inputs"):
@@ -176,16 +188,23 @@ def verified(f, path, backend=READER_BACKEND):
         run = run_from_config(config, inputs, backend)
         n_networks = int(config["n_networks"])
     if not 0 <= committed <= n_networks:
-        raise StoreError(f"{path} claims {committed} committed networks of {n_networks}; "
-                         "the file is corrupt")
+        raise StoreError(
+            f"{path} claims {committed} committed networks of {n_networks}; the file is corrupt"
+        )
     with reading(path, "an object header"):
-        f.visit(lambda name: None)   # reads every object header once, failing fast
+        f.visit(lambda name: None)  # reads every object header once, failing fast
     _verify_raw(f, path, run, committed)
-    accs = [_load_slot(f, path, name, acc, committed)
-            for name, acc in accumulator_groups(run)]
-    return Contents(config, committed, inputs, run, accs[0],
-                     accs[1] if len(accs) > 1 else None, stored_backend,
-                     shards_text is not None)
+    accs = [_load_slot(f, path, name, acc, committed) for name, acc in accumulator_groups(run)]
+    return Contents(
+        config,
+        committed,
+        inputs,
+        run,
+        accs[0],
+        accs[1] if len(accs) > 1 else None,
+        stored_backend,
+        shards_text is not None,
+    )
 
 
 def _verify_raw(f, path, run, committed):
@@ -195,19 +214,28 @@ def _verify_raw(f, path, run, committed):
     with reading(path, "/raw"):
         names = set(f["raw"]) if "raw" in f else set()
         if names != set(expected):
-            raise StoreError(f"{path}: raw datasets {sorted(names)} differ from the "
-                             f"configured {sorted(expected)} (file corrupt)")
+            raise StoreError(
+                f"{path}: raw datasets {sorted(names)} differ from the "
+                f"configured {sorted(expected)} (file corrupt)"
+            )
         for name, shape in expected.items():
             dset = f[f"raw/{name}"]
-            if (dset.shape[1:] != shape or dset.dtype != run.dtype
-                    or (not dset.is_virtual and not dset.fletcher32)):
-                raise StoreError(f"{path}: /raw/{name} has shape {dset.shape}, dtype "
-                                 f"{dset.dtype}; the configuration says (N, {shape[0]}, "
-                                 f"{shape[1]}) {run.dtype} with fletcher32 (file corrupt)")
+            if (
+                dset.shape[1:] != shape
+                or dset.dtype != run.dtype
+                or (not dset.is_virtual and not dset.fletcher32)
+            ):
+                raise StoreError(
+                    f"{path}: /raw/{name} has shape {dset.shape}, dtype "
+                    f"{dset.dtype}; the configuration says (N, {shape[0]}, "
+                    f"{shape[1]}) {run.dtype} with fletcher32 (file corrupt)"
+                )
             if dset.shape[0] < committed:
-                raise StoreError(f"{path} claims {committed} committed networks but "
-                                 f"/raw/{name} holds {dset.shape[0]} rows; the file is "
-                                 "corrupt")
+                raise StoreError(
+                    f"{path} claims {committed} committed networks but "
+                    f"/raw/{name} holds {dset.shape[0]} rows; the file is "
+                    "corrupt"
+                )
 
 
 def accumulator_groups(run):
@@ -238,11 +266,14 @@ def _load_slot(f, path, name, acc, committed):
             raise StoreError(f"{path}: {part} does not match the configuration (corrupt)")
         acc.load_state(arrays)
         if acc.n_networks != committed:
-            raise StoreError(f"{path}: {part} counts {acc.n_networks} networks, the header "
-                             f"{committed} (file corrupt)")
+            raise StoreError(
+                f"{path}: {part} counts {acc.n_networks} networks, the header "
+                f"{committed} (file corrupt)"
+            )
         return acc
-    raise StoreError(f"{path}: no {name} checkpoint holds the {committed} committed "
-                     "networks (file corrupt)")
+    raise StoreError(
+        f"{path}: no {name} checkpoint holds the {committed} committed networks (file corrupt)"
+    )
 
 
 def read_verified(path):
@@ -323,15 +354,27 @@ def check_new_file(path, overwrite, hint=""):
     not a regular file, or where the directory is missing or not writable; ``hint`` ends
     the FileExistsError message."""
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to "
-                              f"replace it{hint}")
+        raise FileExistsError(
+            f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it{hint}"
+        )
     if os.path.exists(path) and not os.path.isfile(path):
         raise StoreError(f"cannot write a store to {path}: it is not a regular file")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise PermissionError(f"cannot write {path}: directory {directory} is missing or "
-                              "not writable")
+        raise PermissionError(
+            f"cannot write {path}: directory {directory} is missing or not writable"
+        )
 
 
-__all__ = ["ACCUMULATOR_GROUPS", "READ_ERRORS", "SCHEMA_VERSION", "SLOTS", "StoreError",
-           "check_new_file", "create_slots", "open_store", "write_header", "write_slot"]
+__all__ = [
+    "ACCUMULATOR_GROUPS",
+    "READ_ERRORS",
+    "SCHEMA_VERSION",
+    "SLOTS",
+    "StoreError",
+    "check_new_file",
+    "create_slots",
+    "open_store",
+    "write_header",
+    "write_slot",
+]

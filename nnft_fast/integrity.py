@@ -9,6 +9,7 @@ count and every accumulator array) together with the slot, before the header's
 ``committed`` moves to it. Raw outputs are checked chunk by chunk by HDF5's fletcher32
 filter, also written before the commit.
 """
+
 import hashlib
 
 import numpy as np
@@ -24,8 +25,12 @@ def digest(*parts):
             data = b"i" + int(part).to_bytes(16, "little", signed=True)
         else:
             arr = np.ascontiguousarray(part)
-            data = (b"a" + arr.dtype.newbyteorder("<").str.encode() + repr(arr.shape).encode()
-                    + arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+            data = (
+                b"a"
+                + arr.dtype.newbyteorder("<").str.encode()
+                + repr(arr.shape).encode()
+                + arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+            )
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()

@@ -7,6 +7,7 @@ statistics tables, the raw-output selection and the NTK settings. ``EnsembleRun`
 it once from its validated settings; ``cpu_engine.CpuEngine`` and
 ``gpu_engine.CudaEngine`` are built from it alone.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,14 +60,25 @@ class KernelArgs:
         selection ((layer, n_neurons), ...) and NTK settings (or None)."""
         widths = np.array(network.widths, np.int64)
         offsets = np.concatenate([[0], np.cumsum(widths[1:] * inputs.shape[0])]).astype(np.int64)
-        return cls(seed=np.uint64(seed), xt=np.ascontiguousarray(inputs.T), widths=widths,
-                   cw=network.cw_array, cb=network.cb_array, init_code=network.init_code,
-                   act_code=max(network.activation.code, 0), method_code=METHOD_CODES[method],
-                   tables=layout.kernel_tables(), four_point=layout.four_point,
-                   n_stat=layout.n_stat, offsets=offsets,
-                   save_layers=np.array([layer for layer, _ in save], np.int64),
-                   save_neurons=np.array([count for _, count in save], np.int64),
-                   dtype=np.dtype(dtype), activation=network.activation, ntk=ntk)
+        return cls(
+            seed=np.uint64(seed),
+            xt=np.ascontiguousarray(inputs.T),
+            widths=widths,
+            cw=network.cw_array,
+            cb=network.cb_array,
+            init_code=network.init_code,
+            act_code=max(network.activation.code, 0),
+            method_code=METHOD_CODES[method],
+            tables=layout.kernel_tables(),
+            four_point=layout.four_point,
+            n_stat=layout.n_stat,
+            offsets=offsets,
+            save_layers=np.array([layer for layer, _ in save], np.int64),
+            save_neurons=np.array([count for _, count in save], np.int64),
+            dtype=np.dtype(dtype),
+            activation=network.activation,
+            ntk=ntk,
+        )
 
     @property
     def network_args(self):

@@ -18,6 +18,7 @@ widths), so absurd sizes (widths of 2^70) give a huge number, never an int64 ove
 a request of 2^63 bytes or more is refused whatever the machine, so every index the
 kernels compute fits in int64.
 """
+
 import math
 import os
 import resource
@@ -27,13 +28,16 @@ import numba
 import numpy as np
 
 from nnft_fast.kernels.cpu.codes import METHOD_CODES
-from nnft_fast.kernels.cpu.moments import (chunk_count, forward_workspace_size,
-                                           statistics_workspace_size)
+from nnft_fast.kernels.cpu.moments import (
+    chunk_count,
+    forward_workspace_size,
+    statistics_workspace_size,
+)
 from nnft_fast.kernels.cpu.ntk import ntk_workspace_size
 
 from .ntk import ntk_statistics_size
 
-INT64_BYTES = 2 ** 63
+INT64_BYTES = 2**63
 # Full (B, B, B, B) float64 tensors per jackknife replica alive at once while one layer's
 # four-point or NTK estimates are formed (accumulators.layer_estimates, ntk.ntk_estimates:
 # the fields, their temporaries and the jackknife's deviations).
@@ -98,9 +102,11 @@ def check_memory(needs, request="this run"):
     the largest need: 'this run needs ~32.0 GB of memory, ~32.0 GB of it for ...'."""
     if not fits(needs):
         largest = max(needs, key=lambda need: need.nbytes)
-        raise ValueError(f"{request} needs ~{format_bytes(total_bytes(needs))} of memory, "
-                         f"~{format_bytes(largest.nbytes)} of it for {largest.what}; "
-                         f"available ~{format_bytes(available_memory())}")
+        raise ValueError(
+            f"{request} needs ~{format_bytes(total_bytes(needs))} of memory, "
+            f"~{format_bytes(largest.nbytes)} of it for {largest.what}; "
+            f"available ~{format_bytes(available_memory())}"
+        )
 
 
 def moment_statistics_size(n_inputs, four_point):
@@ -132,20 +138,26 @@ def _scratch_need(run, kind, in_flight):
     stat_work = statistics_workspace_size(n_max, nb, nb * (nb + 1) // 2) if statistics else 0
     if kind == "ntk_samples" or (statistics and run.ntk is not None):
         r = run.ntk.readouts
-        nbytes = 8 * (ntk_workspace_size(method_code, widths, nb, r) + transient + stat_work
-                      + nb * (widths[1:].sum() + n_max)  # preactivations, act'
-                      + (n_layers * r * r * nb * nb if statistics else 0))  # the NTKs
+        nbytes = 8 * (
+            ntk_workspace_size(method_code, widths, nb, r)
+            + transient
+            + stat_work
+            + nb * (widths[1:].sum() + n_max)  # preactivations, act'
+            + (n_layers * r * r * nb * nb if statistics else 0)
+        )  # the NTKs
         part = "the dense weights of every layer" if dense else "the projected factors"
         what = f"the NTK workspace ({part} and {n_layers * r * nb} backward vectors)"
     else:
         buffers = 2 if statistics else 1  # preactivations and activations
-        nbytes = (run.dtype.itemsize * (forward_workspace_size(method_code, widths, nb)
-                                        + buffers * n_max * nb)
-                  + 8 * (transient + stat_work))
+        nbytes = run.dtype.itemsize * (
+            forward_workspace_size(method_code, widths, nb) + buffers * n_max * nb
+        ) + 8 * (transient + stat_work)
         if dense:
-            what = (f"the dense weights of layer {layer} ({run.network.widths[layer]} x "
-                    f"{run.network.widths[layer - 1]}"
-                    f"{', with float64 Haar QR buffers' if transient else ''})")
+            what = (
+                f"the dense weights of layer {layer} ({run.network.widths[layer]} x "
+                f"{run.network.widths[layer - 1]}"
+                f"{', with float64 Haar QR buffers' if transient else ''})"
+            )
         else:
             what = f"the projected sampler's factors and layer buffers (up to {int(n_max)} x {nb})"
     return Need(f"{what} per network in flight ({in_flight} at once)", in_flight * nbytes)
@@ -160,42 +172,63 @@ def run_needs(run, count, kind, threads=None):
     threads = numba.get_num_threads() if threads is None else threads
     # chunk_count takes an int64: counts up to 2^63 (indices below 2^63) would overflow it,
     # and any count beyond 2^62 has more chunks than threads
-    needs = [_scratch_need(run, kind, min(chunk_count(min(count, 2 ** 62)), threads))]
+    needs = [_scratch_need(run, kind, min(chunk_count(min(count, 2**62)), threads))]
     if kind == "statistics":
         four_point = run.layout.four_point
         n_stat = moment_statistics_size(nb, four_point)
         layout = f"four-point statistics of B = {nb} inputs" if four_point else "statistics"
-        needs += [Need(f"the statistics of a batch of {_networks(count)} ({n_layers} layers x "
-                       f"{n_stat:,} {layout}, float64)", 8.0 * count * n_layers * n_stat),
-                  Need(f"the raw outputs of a batch of {_networks(count)}",
-                       float(count) * sum(n for _, n in run.save) * nb * size)]
+        needs += [
+            Need(
+                f"the statistics of a batch of {_networks(count)} ({n_layers} layers x "
+                f"{n_stat:,} {layout}, float64)",
+                8.0 * count * n_layers * n_stat,
+            ),
+            Need(
+                f"the raw outputs of a batch of {_networks(count)}",
+                float(count) * sum(n for _, n in run.save) * nb * size,
+            ),
+        ]
         if run.ntk is not None:
-            needs.append(Need(f"the NTK statistics of a batch of {_networks(count)}",
-                              8.0 * count * n_layers * ntk_statistics_size(nb)))
+            needs.append(
+                Need(
+                    f"the NTK statistics of a batch of {_networks(count)}",
+                    8.0 * count * n_layers * ntk_statistics_size(nb),
+                )
+            )
     elif kind == "preactivations":
         total = float(count) * nb * sum(network.widths[1:]) * size
-        needs.append(Need(f"the preactivations of {_networks(count)} (all layers, "
-                          f"{run.dtype.name}, and the returned copy)", 2 * total))
+        needs.append(
+            Need(
+                f"the preactivations of {_networks(count)} (all layers, "
+                f"{run.dtype.name}, and the returned copy)",
+                2 * total,
+            )
+        )
     else:
         r = run.ntk.readouts
         total = 8.0 * count * n_layers * r * r * nb * nb
-        needs.append(Need(f"the NTKs of {_networks(count)} (all layers, and the "
-                          "returned copy)", 2 * total))
+        needs.append(
+            Need(f"the NTKs of {_networks(count)} (all layers, and the returned copy)", 2 * total)
+        )
     return needs
 
 
 def accumulator_need(what, n_blocks, n_layers, n_stat):
     """Need of block sums (n_blocks x n_layers x n_stat float64)."""
-    return Need(f"the {what} ({n_blocks} blocks x {n_layers} layers x {n_stat:,} statistics, "
-                "float64)", 8.0 * n_blocks * n_layers * n_stat)
+    return Need(
+        f"the {what} ({n_blocks} blocks x {n_layers} layers x {n_stat:,} statistics, float64)",
+        8.0 * n_blocks * n_layers * n_stat,
+    )
 
 
 def estimate_need(n_replicas, n_inputs, layer):
     """Need of one layer's full-tensor four-point (or NTK) estimates over all networks and
     ``n_replicas`` jackknife replicas."""
-    return Need(f"the (B, B, B, B) estimates of layer {layer} at B = {n_inputs} inputs "
-                f"(the full ensemble and {n_replicas} jackknife replicas)",
-                8.0 * ESTIMATE_TENSORS * (n_replicas + 1) * float(n_inputs) ** 4)
+    return Need(
+        f"the (B, B, B, B) estimates of layer {layer} at B = {n_inputs} inputs "
+        f"(the full ensemble and {n_replicas} jackknife replicas)",
+        8.0 * ESTIMATE_TENSORS * (n_replicas + 1) * float(n_inputs) ** 4,
+    )
 
 
 def haar_needs(n_rows, n_cols, size, threads=None):
@@ -203,6 +236,11 @@ def haar_needs(n_rows, n_cols, size, threads=None):
     flight (one per Numba thread) its QR's Gaussian and Q (float64)."""
     in_flight = min(size, numba.get_num_threads() if threads is None else threads)
     matrix = 8.0 * n_rows * n_cols
-    return [Need(f"the output ({size} x {n_rows} x {n_cols} float64)", size * matrix),
-            Need(f"the QR buffers (2 x {n_rows} x {n_cols} float64) per matrix in flight "
-                 f"({in_flight} at once)", 2 * in_flight * matrix)]
+    return [
+        Need(f"the output ({size} x {n_rows} x {n_cols} float64)", size * matrix),
+        Need(
+            f"the QR buffers (2 x {n_rows} x {n_cols} float64) per matrix in flight "
+            f"({in_flight} at once)",
+            2 * in_flight * matrix,
+        ),
+    ]

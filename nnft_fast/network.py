@@ -1,4 +1,5 @@
 """Network specification and its validation (conventions: docs/conventions.md#network)."""
+
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
@@ -22,15 +23,19 @@ def _number(name, value):
     timedelta); an integer beyond the float range is not finite (ValueError)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number or a sequence of numbers, got bool")
-    if (not isinstance(value, (int, float, np.integer, np.floating))
-            or isinstance(value, np.timedelta64)):
-        raise TypeError(f"{name} must be a number or a sequence of numbers, "
-                        f"got {type(value).__name__}")
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(
+        value, np.timedelta64
+    ):
+        raise TypeError(
+            f"{name} must be a number or a sequence of numbers, got {type(value).__name__}"
+        )
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"{name} must be finite, got an integer of {int(value).bit_length()} "
-                         "bits (beyond the float range)") from None
+        raise ValueError(
+            f"{name} must be finite, got an integer of {int(value).bit_length()} "
+            "bits (beyond the float range)"
+        ) from None
 
 
 def _per_layer(name, value, n_layers):
@@ -47,21 +52,26 @@ def _per_layer(name, value, n_layers):
         except (TypeError, ValueError):  # ragged nesting
             raise TypeError(f"{name} must be a number or a sequence of numbers") from None
         if arr.ndim == 0:  # a mapping, a set, any other object
-            raise TypeError(f"{name} must be a number or a sequence of numbers, "
-                            f"got {type(value).__name__}")
+            raise TypeError(
+                f"{name} must be a number or a sequence of numbers, got {type(value).__name__}"
+            )
         if arr.ndim != 1 or arr.size != n_layers:
-            raise ValueError(f"{name} must be a scalar or have one value per layer "
-                             f"({n_layers}), got shape {arr.shape}")
+            raise ValueError(
+                f"{name} must be a scalar or have one value per layer "
+                f"({n_layers}), got shape {arr.shape}"
+            )
         if arr.dtype.kind == "b" or any(isinstance(v, (bool, np.bool_)) for v in value):
-            raise TypeError(f"{name} must be a number or a sequence of numbers, got a "
-                            "sequence with bools")
+            raise TypeError(
+                f"{name} must be a number or a sequence of numbers, got a sequence with bools"
+            )
         if arr.dtype.kind == "O":  # mixed or huge Python numbers, None, ...
             arr = np.array([_number(name, v) for v in arr], dtype=np.float64)
         elif arr.dtype.kind in "iuf":
             arr = arr.astype(np.float64)
         else:  # strings, complex, dates, records
-            raise TypeError(f"{name} must be a number or a sequence of numbers, got "
-                            f"{arr.dtype} values")
+            raise TypeError(
+                f"{name} must be a number or a sequence of numbers, got {arr.dtype} values"
+            )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr.tolist()}")
     if np.any(arr < 0):
@@ -91,15 +101,19 @@ class Network:
 
     def __post_init__(self):
         widths = self.widths
-        if (isinstance(widths, (str, bytes, Mapping, Set))  # no order, or not integers
-                or not hasattr(widths, "__len__")):
+        if (
+            isinstance(widths, (str, bytes, Mapping, Set))  # no order, or not integers
+            or not hasattr(widths, "__len__")
+        ):
             raise TypeError("widths must be a sequence of integers (n_0, n_1, ..., n_L)")
         if len(widths) < 2:
-            raise ValueError("widths needs the input dimension and at least one layer, "
-                             f"got {tuple(widths)}")
+            raise ValueError(
+                f"widths needs the input dimension and at least one layer, got {tuple(widths)}"
+            )
         for w in widths:
-            if (isinstance(w, (bool, np.bool_, np.timedelta64))
-                    or not isinstance(w, (int, np.integer))):
+            if isinstance(w, (bool, np.bool_, np.timedelta64)) or not isinstance(
+                w, (int, np.integer)
+            ):
                 raise TypeError(f"widths must be integers, got {w!r}")
             if w < 1:
                 raise ValueError(f"every width must be >= 1, got {tuple(widths)}")
@@ -136,12 +150,22 @@ class Network:
         }
 
     def __hash__(self):
-        return hash((self.widths, self.activation.name, self.init,
-                     tuple(self.cw_array), tuple(self.cb_array)))
+        return hash(
+            (
+                self.widths,
+                self.activation.name,
+                self.init,
+                tuple(self.cw_array),
+                tuple(self.cb_array),
+            )
+        )
 
     def __eq__(self, other):
-        return isinstance(other, Network) and self.config() == other.config() \
+        return (
+            isinstance(other, Network)
+            and self.config() == other.config()
             and self.activation == other.activation
+        )
 
 
 __all__ = ["Network", "Activation", "INITS", "PROJECTABLE_INITS"]

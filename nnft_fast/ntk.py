@@ -17,6 +17,7 @@ delta-structures and 1/n_{l-1} as the vertex V):
 Standard errors: delete-one-block jackknife, as for the moments; networks whose NTK
 statistics go non-finite are counted per layer likewise (``NTKAccumulator.nonfinite``).
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,41 +39,43 @@ class LayerNTK:
 
 def ntk_statistics_size(n_inputs):
     """Length of the per-network NTK statistics vector (``kernels.cpu.ntk``)."""
-    return 3 * n_inputs ** 2 + 6 * n_inputs ** 4
+    return 3 * n_inputs**2 + 6 * n_inputs**4
 
 
 def ntk_estimates(totals, count, n_inputs, fan_in):
     """Estimators of the module docstring from totals (..., n_stat) and counts (...)."""
     nb = n_inputs
-    b2, b4 = nb * nb, nb ** 4
+    b2, b4 = nb * nb, nb**4
     n_count = np.asarray(count, dtype=np.float64)[..., None, None]
     n4 = n_count[..., None, None]
     lead = totals.shape[:-1]
 
     def matrix(start):
-        return totals[..., start:start + b2].reshape(lead + (nb, nb))
+        return totals[..., start : start + b2].reshape(lead + (nb, nb))
 
     def tensor(k):
         start = 3 * b2 + k * b4
-        return totals[..., start:start + b4].reshape(lead + (nb,) * 4)
+        return totals[..., start : start + b4].reshape(lead + (nb,) * 4)
 
     t_h, t_off, t_g = matrix(0), matrix(b2), matrix(2 * b2)
     theta_theta = (np.einsum("...ab,...cd->...abcd", t_h, t_h) - tensor(4)) / (n4 * (n4 - 1.0))
     theta_k = (np.einsum("...ab,...cd->...abcd", t_h, t_g) - tensor(5)) / (n4 * (n4 - 1.0))
     swap = "...abcd->...acbd"
-    return LayerNTK(theta=t_h / n_count, theta_off=t_off / n_count,
-                    A=fan_in * (tensor(0) / n4 - theta_theta),
-                    B=fan_in * np.einsum(swap, tensor(1) / n4),
-                    D=fan_in * (tensor(2) / n4 - theta_k),
-                    F=fan_in * np.einsum(swap, tensor(3) / n4))
+    return LayerNTK(
+        theta=t_h / n_count,
+        theta_off=t_off / n_count,
+        A=fan_in * (tensor(0) / n4 - theta_theta),
+        B=fan_in * np.einsum(swap, tensor(1) / n4),
+        D=fan_in * (tensor(2) / n4 - theta_k),
+        F=fan_in * np.einsum(swap, tensor(3) / n4),
+    )
 
 
 class NTKAccumulator(BlockAccumulator):
     """Per-layer block sums of the NTK statistics of one architecture, input set,
     readout count and learning rates."""
 
-    def __init__(self, widths, n_inputs, n_readouts, lambda_b, lambda_w,
-                 n_blocks=DEFAULT_BLOCKS):
+    def __init__(self, widths, n_inputs, n_readouts, lambda_b, lambda_w, n_blocks=DEFAULT_BLOCKS):
         self.widths = tuple(int(w) for w in widths)
         self.n_inputs = int(n_inputs)
         self.n_readouts = int(n_readouts)
@@ -81,23 +84,38 @@ class NTKAccumulator(BlockAccumulator):
         super().__init__(len(self.widths) - 1, ntk_statistics_size(self.n_inputs), n_blocks)
 
     def compatible(self, other):
-        return (isinstance(other, NTKAccumulator) and self.widths == other.widths
-                and self.n_inputs == other.n_inputs and self.n_readouts == other.n_readouts
-                and self.lambda_b == other.lambda_b and self.lambda_w == other.lambda_w
-                and self.n_blocks == other.n_blocks)
+        return (
+            isinstance(other, NTKAccumulator)
+            and self.widths == other.widths
+            and self.n_inputs == other.n_inputs
+            and self.n_readouts == other.n_readouts
+            and self.lambda_b == other.lambda_b
+            and self.lambda_w == other.lambda_w
+            and self.n_blocks == other.n_blocks
+        )
 
     def merge(self, other):
         """New accumulator holding both (disjoint sets of networks)."""
-        return self._add_sums(other, NTKAccumulator(
-            self.widths, self.n_inputs, self.n_readouts, self.lambda_b, self.lambda_w,
-            self.n_blocks))
+        return self._add_sums(
+            other,
+            NTKAccumulator(
+                self.widths,
+                self.n_inputs,
+                self.n_readouts,
+                self.lambda_b,
+                self.lambda_w,
+                self.n_blocks,
+            ),
+        )
 
     def layer_with_jackknife(self, layer):
         """(estimate over all networks, delete-one-block replicas), both LayerNTK."""
         total, n_total, left_sums, left_counts = self._layer_totals(layer - 1)
         fan_in = self.widths[layer - 1]
-        return (ntk_estimates(total, n_total, self.n_inputs, fan_in),
-                ntk_estimates(left_sums, left_counts, self.n_inputs, fan_in))
+        return (
+            ntk_estimates(total, n_total, self.n_inputs, fan_in),
+            ntk_estimates(left_sums, left_counts, self.n_inputs, fan_in),
+        )
 
 
 @dataclass(frozen=True)

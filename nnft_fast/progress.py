@@ -1,4 +1,5 @@
 """Progress lines on stderr for long runs (the CLI's ``progress=`` callbacks)."""
+
 import sys
 import time
 
@@ -43,5 +44,7 @@ class ShardProgress(Progress):
         self.shards = (done, total)
 
     def describe(self, done, total, rate, eta):
-        return (f"shards {self.shards[0]}/{self.shards[1]}  {done:,}/{total:,} networks  "
-                f"{rate:,.0f}/s across workers  ETA {eta}")
+        return (
+            f"shards {self.shards[0]}/{self.shards[1]}  {done:,}/{total:,} networks  "
+            f"{rate:,.0f}/s across workers  ETA {eta}"
+        )

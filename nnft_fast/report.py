@@ -10,6 +10,7 @@ Plotted per layer with error bars, one curve per ensemble:
     (``theory.ntk_recursion``) dashed, and the normalised NTK fluctuation A/Theta^2
     (input 0, Roberts-Yaida normalisation).
 """
+
 import os
 
 import numpy as np
@@ -45,8 +46,11 @@ def per_layer(ens):
     """{'layers', 'K', 'K_err', 'VK2', 'VK2_err'} arrays over the ensemble's layers."""
     layers = list(ens.accumulator.layers)
     k = [ens.two_point(l) for l in layers]
-    rows = {"layers": np.array(layers), "K": np.array([float(e.value[0, 0]) for e in k]),
-            "K_err": np.array([float(e.error[0, 0]) for e in k])}
+    rows = {
+        "layers": np.array(layers),
+        "K": np.array([float(e.value[0, 0]) for e in k]),
+        "K_err": np.array([float(e.error[0, 0]) for e in k]),
+    }
     theory = predict(ens.network, ens.inputs[:1])  # input 0 only
     rows["K_theory"] = np.array([float(theory.kernels[l - 1][0, 0]) for l in layers])
     if ens.has_four_point:
@@ -54,9 +58,12 @@ def per_layer(ens):
         rows["VK2"] = np.array([float(e.value) for e in v])
         rows["VK2_err"] = np.array([float(e.error) for e in v])
         if theory.vertices is not None:
-            rows["VK2_theory"] = np.array([float(theory.vertices[l - 1].ravel()[0]
-                                                 / theory.kernels[l - 1][0, 0] ** 2)
-                                           for l in layers])
+            rows["VK2_theory"] = np.array(
+                [
+                    float(theory.vertices[l - 1].ravel()[0] / theory.kernels[l - 1][0, 0] ** 2)
+                    for l in layers
+                ]
+            )
     if ens.has_ntk:
         theta = [ens.ntk(l) for l in layers]
         rows["Theta"] = np.array([float(e.value[0, 0]) for e in theta])
@@ -78,18 +85,24 @@ def markdown_table(ensembles, tables=None):
     for ens, rows in zip(ensembles, tables):
         lines.append(f"### {label(ens)}\n")
         ntk = "Theta" in rows
-        lines.append("| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 leading 1/n |"
-                     + (" Theta_00 | Theta_00 infinite width | A/Theta^2 |" if ntk else ""))
+        lines.append(
+            "| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 leading 1/n |"
+            + (" Theta_00 | Theta_00 infinite width | A/Theta^2 |" if ntk else "")
+        )
         lines.append("|---|---|---|---|---|" + ("---|---|---|" if ntk else ""))
         for i, layer in enumerate(rows["layers"]):
-            vk = (f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}" if "VK2" in rows else "—")
+            vk = f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}" if "VK2" in rows else "—"
             vk_theory = f"{rows['VK2_theory'][i]:.4g}" if "VK2_theory" in rows else "—"
-            line = (f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | "
-                    f"{rows['K_theory'][i]:.6g} | {vk} | {vk_theory} |")
+            line = (
+                f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | "
+                f"{rows['K_theory'][i]:.6g} | {vk} | {vk_theory} |"
+            )
             if ntk:
-                line += (f" {rows['Theta'][i]:.6g} ± {rows['Theta_err'][i]:.2g} |"
-                         f" {rows['Theta_theory'][i]:.6g} |"
-                         f" {rows['AT2'][i]:.4g} ± {rows['AT2_err'][i]:.2g} |")
+                line += (
+                    f" {rows['Theta'][i]:.6g} ± {rows['Theta_err'][i]:.2g} |"
+                    f" {rows['Theta_theory'][i]:.6g} |"
+                    f" {rows['AT2'][i]:.4g} ± {rows['AT2_err'][i]:.2g} |"
+                )
             lines.append(line)
         lines.append("")
     return "\n".join(lines)
@@ -100,6 +113,7 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
     ntk_fluctuations.png (with NTK data) and summary.md into ``out_dir``; returns paths."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -109,20 +123,32 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
     data = [(label(e), rows) for e, rows in zip(ensembles, tables)]
     paths = {}
     theory_names = {"K": "infinite width", "VK2": "leading 1/n", "Theta": "infinite width"}
-    for key, fname, ylabel in (("K", TWO_POINT_PNG, r"two-point $K_{00}^{(\ell)}$"),
-                               ("VK2", VERTEX_PNG, r"normalised vertex $V^{(\ell)}/K^2$"),
-                               ("Theta", NTK_PNG, r"mean NTK $\Theta_{00}^{(\ell)}$"),
-                               ("AT2", NTK_FLUCTUATIONS_PNG,
-                                r"NTK fluctuation $A^{(\ell)}/\Theta^2$")):
+    for key, fname, ylabel in (
+        ("K", TWO_POINT_PNG, r"two-point $K_{00}^{(\ell)}$"),
+        ("VK2", VERTEX_PNG, r"normalised vertex $V^{(\ell)}/K^2$"),
+        ("Theta", NTK_PNG, r"mean NTK $\Theta_{00}^{(\ell)}$"),
+        ("AT2", NTK_FLUCTUATIONS_PNG, r"NTK fluctuation $A^{(\ell)}/\Theta^2$"),
+    ):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         plotted = False
         for name, rows in data:
             if key in rows:
-                bars = ax.errorbar(rows["layers"], rows[key], yerr=rows[key + "_err"],
-                                   marker="o", capsize=3, label=name)
+                bars = ax.errorbar(
+                    rows["layers"],
+                    rows[key],
+                    yerr=rows[key + "_err"],
+                    marker="o",
+                    capsize=3,
+                    label=name,
+                )
                 if key + "_theory" in rows:
-                    ax.plot(rows["layers"], rows[key + "_theory"], ls="--",
-                            color=bars[0].get_color(), label=f"{name}: {theory_names[key]}")
+                    ax.plot(
+                        rows["layers"],
+                        rows[key + "_theory"],
+                        ls="--",
+                        color=bars[0].get_color(),
+                        label=f"{name}: {theory_names[key]}",
+                    )
                 plotted = True
         if plotted:
             ax.set_xlabel(r"layer $\ell$")

@@ -11,6 +11,7 @@ The run computes batches through an engine built from its ``KernelArgs``: the
 ``cpu_engine.CpuEngine`` or, on backend "cuda", the ``gpu_engine.CudaEngine``; it checks
 the memory every CPU batch needs before asking for it (``nnft_fast.memory``).
 """
+
 import numbers
 
 import numba
@@ -28,24 +29,24 @@ from .ntk import NTKAccumulator, ntk_statistics_size
 METHODS = ("auto", "dense", "projected")
 OBSERVABLES = ("two_point", "four_point", "ntk")
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-COMPRESSIONS = ("lzf", "gzip", None)   # HDF5 filters of the raw datasets (None: none)
-SEED_LIMIT = 2 ** 64
-NETWORK_INDEX_LIMIT = 2 ** 63  # network indices are int64 in the kernels
+COMPRESSIONS = ("lzf", "gzip", None)  # HDF5 filters of the raw datasets (None: none)
+SEED_LIMIT = 2**64
+NETWORK_INDEX_LIMIT = 2**63  # network indices are int64 in the kernels
 
 DEFAULT_SEED = 0
 DEFAULT_METHOD = "auto"
 DEFAULT_DTYPE = np.dtype(np.float64)
 DEFAULT_OBSERVABLES = ("two_point", "four_point")
-DEFAULT_LAMBDA_B = 1.0          # NTK learning rates (docs/conventions.md#ntk)
+DEFAULT_LAMBDA_B = 1.0  # NTK learning rates (docs/conventions.md#ntk)
 DEFAULT_LAMBDA_W = 1.0
-DEFAULT_NTK_READOUTS = 2        # readout neurons of the NTK, >= 2 (off-diagonal H_ij)
+DEFAULT_NTK_READOUTS = 2  # readout neurons of the NTK, >= 2 (off-diagonal H_ij)
 DEFAULT_BACKEND = "auto"
-READER_BACKEND = "cpu"          # a stored run is rebuilt on the CPU to be read (no kernels run)
-DEFAULT_SAVE = "default"        # raw outputs a store keeps (``resolve_save``)
-DEFAULT_SAVED_NEURONS = 4       # save="default": the first min(4, n_L) neurons of layer L
+READER_BACKEND = "cpu"  # a stored run is rebuilt on the CPU to be read (no kernels run)
+DEFAULT_SAVE = "default"  # raw outputs a store keeps (``resolve_save``)
+DEFAULT_SAVED_NEURONS = 4  # save="default": the first min(4, n_L) neurons of layer L
 DEFAULT_COMPRESSION = "lzf"
-STATS_BYTES_PER_BATCH = 8 * 2 ** 20   # under glibc's mmap threshold cap: batches reuse heap pages
-CUDA_STATS_BYTES_PER_BATCH = 256 * 2 ** 20   # GPU batches: enough blocks to fill the device
+STATS_BYTES_PER_BATCH = 8 * 2**20  # under glibc's mmap threshold cap: batches reuse heap pages
+CUDA_STATS_BYTES_PER_BATCH = 256 * 2**20  # GPU batches: enough blocks to fill the device
 
 
 def check_int(name, value, minimum, maximum=None):
@@ -59,15 +60,18 @@ def check_int(name, value, minimum, maximum=None):
     return int(value)
 
 
-def check_network_range(first_network, n_networks, minimum_networks,
-                        names=("first_network", "n_networks")):
+def check_network_range(
+    first_network, n_networks, minimum_networks, names=("first_network", "n_networks")
+):
     """Validated (first, n) with every index first .. first+n-1 below 2^63."""
     first_name, count_name = names
     n_networks = check_int(count_name, n_networks, minimum_networks)
     first_network = check_int(first_name, first_network, 0, NETWORK_INDEX_LIMIT)
     if first_network + n_networks > NETWORK_INDEX_LIMIT:
-        raise ValueError(f"network indices must stay below 2^63: {first_name} + {count_name} "
-                         f"= {first_network + n_networks}")
+        raise ValueError(
+            f"network indices must stay below 2^63: {first_name} + {count_name} "
+            f"= {first_network + n_networks}"
+        )
     return first_network, n_networks
 
 
@@ -75,15 +79,16 @@ def check_progress(progress):
     """``progress``: None or a callable ``progress(done, total)`` (checked before any
     batch runs, so a bad one cannot fail after networks were committed)."""
     if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be a callable progress(done, total) or None, got "
-                        f"{type(progress).__name__}")
+        raise TypeError(
+            f"progress must be a callable progress(done, total) or None, got "
+            f"{type(progress).__name__}"
+        )
     return progress
 
 
 def check_compression(compression):
     """The raw datasets' HDF5 filter, one of ``COMPRESSIONS``."""
-    if not (compression is None or isinstance(compression, str)) \
-            or compression not in COMPRESSIONS:
+    if not (compression is None or isinstance(compression, str)) or compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     return compression
 
@@ -106,8 +111,9 @@ def validate_inputs(network, inputs):
     if x.ndim != 2 or x.shape[0] < 1:
         raise ValueError(f"inputs X must have shape (B, n_0) with B >= 1, got {x.shape}")
     if x.shape[1] != network.input_dim:
-        raise ValueError(f"inputs X have dimension {x.shape[1]} but the network's n_0 is "
-                         f"{network.input_dim}")
+        raise ValueError(
+            f"inputs X have dimension {x.shape[1]} but the network's n_0 is {network.input_dim}"
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError("inputs X contain non-finite values")
     return x
@@ -118,9 +124,11 @@ def haar_ntk_rank_ok(network, n_inputs, readouts):
     vectors, (L - l + 1) r B of them, fit in the complement of the forward frame,
     max(n_{l-1}, n_l) - min(n_{l-1}, B) dimensions (kernels/cpu/ntk.py)."""
     widths, n_layers = network.widths, network.n_layers
-    return all((n_layers - l + 1) * readouts * n_inputs
-               <= max(widths[l - 1], widths[l]) - min(widths[l - 1], n_inputs)
-               for l in range(2, n_layers + 1))
+    return all(
+        (n_layers - l + 1) * readouts * n_inputs
+        <= max(widths[l - 1], widths[l]) - min(widths[l - 1], n_inputs)
+        for l in range(2, n_layers + 1)
+    )
 
 
 def resolve_method(network, method, ntk_shape=None):
@@ -133,13 +141,15 @@ def resolve_method(network, method, ntk_shape=None):
             return "projected" if haar_ntk_rank_ok(network, *ntk_shape) else "dense"
         return "projected" if network.init in PROJECTABLE_INITS else "dense"
     if method == "projected" and network.init not in PROJECTABLE_INITS:
-        raise ValueError(f"method='projected' is exact only for {PROJECTABLE_INITS} weights, "
-                         f"not init={network.init!r}; use method='dense'")
+        raise ValueError(
+            f"method='projected' is exact only for {PROJECTABLE_INITS} weights, "
+            f"not init={network.init!r}; use method='dense'"
+        )
     return method
 
 
 def _resolve_dtype(dtype):
-    if not isinstance(dtype, (str, type, np.dtype)):   # tuples/dicts: structured specs
+    if not isinstance(dtype, (str, type, np.dtype)):  # tuples/dicts: structured specs
         raise TypeError(f"dtype must be float64 or float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
@@ -156,8 +166,10 @@ def _resolve_observables(observables):
     try:
         obs = tuple(observables)
     except TypeError:
-        raise TypeError(f"observables must be a string or a sequence of names from "
-                        f"{OBSERVABLES}, got {type(observables).__name__}") from None
+        raise TypeError(
+            f"observables must be a string or a sequence of names from "
+            f"{OBSERVABLES}, got {type(observables).__name__}"
+        ) from None
     unknown = [o for o in obs if o not in OBSERVABLES]
     if unknown:
         raise ValueError(f"unknown observables {unknown}; available: {OBSERVABLES}")
@@ -217,16 +229,22 @@ class NTKSettings:
         narrowest = min(run.network.widths[1:])
         readouts = check_int("ntk_readouts", readouts, 2, narrowest + 1)
         if run.dtype != np.float64:
-            raise ValueError("the NTK observable is computed in float64 only; use "
-                             "dtype=np.float64")
+            raise ValueError("the NTK observable is computed in float64 only; use dtype=np.float64")
         if not run.network.activation.is_builtin:
-            raise ValueError("the NTK observable supports the built-in activations only "
-                             f"(not the user activation {run.network.activation.name!r})")
-        if (run.method == "projected" and run.network.init == "orthogonal"
-                and not haar_ntk_rank_ok(run.network, run.inputs.shape[0], readouts)):
-            raise ValueError("the projected Haar NTK needs (L - l + 1) * ntk_readouts * B <= "
-                             "max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer l >= 2 "
-                             "(layers too narrow for this depth); use method='dense'")
+            raise ValueError(
+                "the NTK observable supports the built-in activations only "
+                f"(not the user activation {run.network.activation.name!r})"
+            )
+        if (
+            run.method == "projected"
+            and run.network.init == "orthogonal"
+            and not haar_ntk_rank_ok(run.network, run.inputs.shape[0], readouts)
+        ):
+            raise ValueError(
+                "the projected Haar NTK needs (L - l + 1) * ntk_readouts * B <= "
+                "max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer l >= 2 "
+                "(layers too narrow for this depth); use method='dense'"
+            )
         return cls(lambda_b, lambda_w, readouts)
 
 
@@ -241,31 +259,52 @@ class EnsembleRun:
     the batches on the run's backend.
     """
 
-    def __init__(self, network, X, seed, *, method=DEFAULT_METHOD, dtype=DEFAULT_DTYPE,
-                 observables=DEFAULT_OBSERVABLES, save=None, lambda_b=DEFAULT_LAMBDA_B,
-                 lambda_w=DEFAULT_LAMBDA_W, ntk_readouts=DEFAULT_NTK_READOUTS,
-                 backend=DEFAULT_BACKEND, kind="statistics"):
+    def __init__(
+        self,
+        network,
+        X,
+        seed,
+        *,
+        method=DEFAULT_METHOD,
+        dtype=DEFAULT_DTYPE,
+        observables=DEFAULT_OBSERVABLES,
+        save=None,
+        lambda_b=DEFAULT_LAMBDA_B,
+        lambda_w=DEFAULT_LAMBDA_W,
+        ntk_readouts=DEFAULT_NTK_READOUTS,
+        backend=DEFAULT_BACKEND,
+        kind="statistics",
+    ):
         self.network = network
         self.inputs = validate_inputs(network, X)
         self.seed = check_int("seed", seed, 0, SEED_LIMIT)
         self.observables = _resolve_observables(observables)
-        lambda_b, lambda_w, ntk_readouts = validate_ntk_options(lambda_b, lambda_w,
-                                                                ntk_readouts)
+        lambda_b, lambda_w, ntk_readouts = validate_ntk_options(lambda_b, lambda_w, ntk_readouts)
         wants_ntk = "ntk" in self.observables
-        self.method = resolve_method(network, method,
-                                     (self.inputs.shape[0], ntk_readouts) if wants_ntk else None)
+        self.method = resolve_method(
+            network, method, (self.inputs.shape[0], ntk_readouts) if wants_ntk else None
+        )
         self.dtype = _resolve_dtype(dtype)
         self.save = resolve_save(network, save)
         self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)
-        self.ntk = NTKSettings.validated(self, lambda_b, lambda_w, ntk_readouts) \
-            if wants_ntk else None
+        self.ntk = (
+            NTKSettings.validated(self, lambda_b, lambda_w, ntk_readouts) if wants_ntk else None
+        )
         self._checked_batches = {}
         needs = run_needs(self, 1, kind, threads=1)
         if kind == "statistics":
             needs += self._accumulator_needs()
         check_memory(needs)  # before any array is built: every size below fits in int64
-        self.kernel_args = KernelArgs.build(network, self.inputs, self.seed, self.method,
-                                            self.dtype, self.layout, self.save, self.ntk)
+        self.kernel_args = KernelArgs.build(
+            network,
+            self.inputs,
+            self.seed,
+            self.method,
+            self.dtype,
+            self.layout,
+            self.save,
+            self.ntk,
+        )
         self._cpu_engine = CpuEngine(self.kernel_args)
         self._cuda_engine = None
         self.backend = resolve_backend(backend)
@@ -279,14 +318,18 @@ class EnsembleRun:
     def _cuda_limitation(self):
         """Why the CUDA kernels cannot run this job (None if they can)."""
         from .gpu_engine import MAX_INPUTS, ntk_supported
+
         if self.dtype != np.float64:
             return "the GPU kernels compute in float64 only"
         if not self.network.activation.is_builtin:
-            return (f"the GPU kernels support the built-in activations only (not the user "
-                    f"activation {self.network.activation.name!r})")
+            return (
+                f"the GPU kernels support the built-in activations only (not the user "
+                f"activation {self.network.activation.name!r})"
+            )
         if self.inputs.shape[0] > MAX_INPUTS:
-            return (f"the GPU kernels take at most {MAX_INPUTS} inputs, got "
-                    f"B = {self.inputs.shape[0]}")
+            return (
+                f"the GPU kernels take at most {MAX_INPUTS} inputs, got B = {self.inputs.shape[0]}"
+            )
         if self.ntk is not None and not ntk_supported(self.method, self.network.init):
             return f"no GPU NTK kernel for method={self.method!r}, init={self.network.init!r}"
         return None
@@ -299,17 +342,27 @@ class EnsembleRun:
             return self._cpu_engine
         if self._cuda_engine is None:
             from .gpu_engine import CudaEngine
+
             self._cuda_engine = CudaEngine(self.kernel_args)
         return self._cuda_engine
 
     def _accumulator_needs(self):
         """Memory of ``new_accumulator`` and ``new_ntk_accumulator``."""
         n_layers, nb = self.network.n_layers, self.inputs.shape[0]
-        needs = [accumulator_need("accumulators", DEFAULT_BLOCKS, n_layers,
-                                  moment_statistics_size(nb, self.layout.four_point))]
+        needs = [
+            accumulator_need(
+                "accumulators",
+                DEFAULT_BLOCKS,
+                n_layers,
+                moment_statistics_size(nb, self.layout.four_point),
+            )
+        ]
         if self.ntk is not None:
-            needs.append(accumulator_need("NTK accumulators", DEFAULT_BLOCKS, n_layers,
-                                          ntk_statistics_size(nb)))
+            needs.append(
+                accumulator_need(
+                    "NTK accumulators", DEFAULT_BLOCKS, n_layers, ntk_statistics_size(nb)
+                )
+            )
         return needs
 
     def _check_batch(self, count, kind):
@@ -325,12 +378,19 @@ class EnsembleRun:
         """An NTKAccumulator for this run, or None without 'ntk' in the observables."""
         if self.ntk is None:
             return None
-        return NTKAccumulator(self.network.widths, self.inputs.shape[0], self.ntk.readouts,
-                              self.ntk.lambda_b, self.ntk.lambda_w, DEFAULT_BLOCKS)
+        return NTKAccumulator(
+            self.network.widths,
+            self.inputs.shape[0],
+            self.ntk.readouts,
+            self.ntk.lambda_b,
+            self.ntk.lambda_w,
+            DEFAULT_BLOCKS,
+        )
 
     def new_accumulator(self):
-        return MomentAccumulator(self.network.widths, self.inputs.shape[0],
-                                 self.layout.four_point, DEFAULT_BLOCKS)
+        return MomentAccumulator(
+            self.network.widths, self.inputs.shape[0], self.layout.four_point, DEFAULT_BLOCKS
+        )
 
     def default_batch_size(self, n_networks):
         """Networks per batch: statistics of about STATS_BYTES_PER_BATCH
@@ -358,7 +418,7 @@ class EnsembleRun:
         nb = self.inputs.shape[0]
         pieces, pos = [], 0
         for _, n_save in self.save:
-            pieces.append(raw[:, pos:pos + n_save * nb].reshape(count, n_save, nb))
+            pieces.append(raw[:, pos : pos + n_save * nb].reshape(count, n_save, nb))
             pos += n_save * nb
         return pieces
 
@@ -393,24 +453,44 @@ class EnsembleRun:
                 progress(start + count - first_network, n_networks)
         return acc, ntk_acc
 
-    def ensemble(self, accumulator, first_network, n_networks, ntk_accumulator=None, *,
-                 backend=None, store_path=None, target_networks=None):
+    def ensemble(
+        self,
+        accumulator,
+        first_network,
+        n_networks,
+        ntk_accumulator=None,
+        *,
+        backend=None,
+        store_path=None,
+        target_networks=None,
+    ):
         """The Ensemble of networks first_network .. first_network + n_networks - 1 held
         by ``accumulator`` (and ``ntk_accumulator``); its provenance (``Ensemble``)
         defaults to this run's backend and no store."""
-        return Ensemble(self.network, self.inputs, self.seed, self.method, self.dtype,
-                        accumulator, ((first_network, first_network + n_networks),),
-                        ntk_accumulator, backend=self.backend if backend is None else backend,
-                        store_path=store_path, target_networks=target_networks)
+        return Ensemble(
+            self.network,
+            self.inputs,
+            self.seed,
+            self.method,
+            self.dtype,
+            accumulator,
+            ((first_network, first_network + n_networks),),
+            ntk_accumulator,
+            backend=self.backend if backend is None else backend,
+            store_path=store_path,
+            target_networks=target_networks,
+        )
 
 
 def run_config(run: EnsembleRun, n_networks, first_network):
     """JSON-able description that fully determines the results of a run (a store's
     config; the job a sharded worker rebuilds with ``run_from_config``)."""
     if not run.network.activation.is_builtin:
-        raise ValueError(f"a run with the user activation {run.network.activation.name!r} "
-                         "cannot be stored or sharded (the file, or a worker, rebuilds the "
-                         "run from its description); use a built-in activation")
+        raise ValueError(
+            f"a run with the user activation {run.network.activation.name!r} "
+            "cannot be stored or sharded (the file, or a worker, rebuilds the "
+            "run from its description); use a built-in activation"
+        )
     config = {
         "network": run.network.config(),
         "seed": run.seed,
@@ -423,20 +503,31 @@ def run_config(run: EnsembleRun, n_networks, first_network):
         "n_inputs": int(run.inputs.shape[0]),
     }
     if run.ntk is not None:
-        config["ntk"] = {"lambda_b": run.ntk.lambda_b, "lambda_w": run.ntk.lambda_w,
-                         "readouts": run.ntk.readouts}
+        config["ntk"] = {
+            "lambda_b": run.ntk.lambda_b,
+            "lambda_w": run.ntk.lambda_w,
+            "readouts": run.ntk.readouts,
+        }
     return config
 
 
 def run_from_config(config, inputs, backend=READER_BACKEND):
     """Rebuild the EnsembleRun described by a stored config (on ``backend``)."""
     net = config["network"]
-    network = Network(tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"],
-                      cb=net["cb"])
+    network = Network(
+        tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"], cb=net["cb"]
+    )
     ntk = config.get("ntk", {})
-    return EnsembleRun(network, inputs, config["seed"], method=config["method"],
-                       dtype=config["dtype"], observables=tuple(config["observables"]),
-                       save={layer: count for layer, count in config["save"]} or None,
-                       lambda_b=ntk.get("lambda_b", DEFAULT_LAMBDA_B),
-                       lambda_w=ntk.get("lambda_w", DEFAULT_LAMBDA_W),
-                       ntk_readouts=ntk.get("readouts", DEFAULT_NTK_READOUTS), backend=backend)
+    return EnsembleRun(
+        network,
+        inputs,
+        config["seed"],
+        method=config["method"],
+        dtype=config["dtype"],
+        observables=tuple(config["observables"]),
+        save={layer: count for layer, count in config["save"]} or None,
+        lambda_b=ntk.get("lambda_b", DEFAULT_LAMBDA_B),
+        lambda_w=ntk.get("lambda_w", DEFAULT_LAMBDA_W),
+        ntk_readouts=ntk.get("readouts", DEFAULT_NTK_READOUTS),
+        backend=backend,
+    )

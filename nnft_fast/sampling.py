@@ -4,6 +4,7 @@ Haar matrices, each a thin function over the run layer (``nnft_fast.run``).
 Network ``e`` of ``seed`` is a pure function of (seed, e): batches, threads and shards
 only decide which networks are computed where, never what they are.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -14,11 +15,23 @@ from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 
 from .distributed import sample_sharded
 from .memory import check_memory, haar_needs
-from .run import (DEFAULT_BACKEND, DEFAULT_COMPRESSION, DEFAULT_DTYPE, DEFAULT_LAMBDA_B,
-                  DEFAULT_LAMBDA_W, DEFAULT_METHOD, DEFAULT_NTK_READOUTS, DEFAULT_OBSERVABLES,
-                  DEFAULT_SAVE, DEFAULT_SEED, SEED_LIMIT, EnsembleRun, check_int,
-                  check_progress,
-                  check_network_range)
+from .run import (
+    DEFAULT_BACKEND,
+    DEFAULT_COMPRESSION,
+    DEFAULT_DTYPE,
+    DEFAULT_LAMBDA_B,
+    DEFAULT_LAMBDA_W,
+    DEFAULT_METHOD,
+    DEFAULT_NTK_READOUTS,
+    DEFAULT_OBSERVABLES,
+    DEFAULT_SAVE,
+    DEFAULT_SEED,
+    SEED_LIMIT,
+    EnsembleRun,
+    check_int,
+    check_progress,
+    check_network_range,
+)
 from .store import sample_to_store, write_shard
 from .threads import thread_limit
 
@@ -33,17 +46,30 @@ if TYPE_CHECKING:
     from .network import Network
 
 
-def sample(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_SEED, *,
-           method: str = DEFAULT_METHOD, batch_size: int | None = None,
-           dtype: DTypeLike = DEFAULT_DTYPE, observables: Sequence[str] = DEFAULT_OBSERVABLES,
-           threads: int | None = None, first_network: int = 0,
-           store: str | os.PathLike | None = None,
-           save: str | Mapping[int, int] | None = DEFAULT_SAVE, overwrite: bool = False,
-           compression: str | None = DEFAULT_COMPRESSION,
-           progress: Callable[[int, int], object] | None = None,
-           lambda_b: float = DEFAULT_LAMBDA_B, lambda_w: float = DEFAULT_LAMBDA_W,
-           ntk_readouts: int = DEFAULT_NTK_READOUTS, backend: str = DEFAULT_BACKEND,
-           executor: Executor | None = None, shard_size: int | None = None) -> Ensemble:
+def sample(
+    network: Network,
+    X: ArrayLike,
+    n_networks: int,
+    seed: int = DEFAULT_SEED,
+    *,
+    method: str = DEFAULT_METHOD,
+    batch_size: int | None = None,
+    dtype: DTypeLike = DEFAULT_DTYPE,
+    observables: Sequence[str] = DEFAULT_OBSERVABLES,
+    threads: int | None = None,
+    first_network: int = 0,
+    store: str | os.PathLike | None = None,
+    save: str | Mapping[int, int] | None = DEFAULT_SAVE,
+    overwrite: bool = False,
+    compression: str | None = DEFAULT_COMPRESSION,
+    progress: Callable[[int, int], object] | None = None,
+    lambda_b: float = DEFAULT_LAMBDA_B,
+    lambda_w: float = DEFAULT_LAMBDA_W,
+    ntk_readouts: int = DEFAULT_NTK_READOUTS,
+    backend: str = DEFAULT_BACKEND,
+    executor: Executor | None = None,
+    shard_size: int | None = None,
+) -> Ensemble:
     """Draw an ensemble of random networks and accumulate its per-layer statistics.
 
     Networks ``first_network, ..., first_network + n_networks - 1`` of ``seed`` are drawn,
@@ -117,46 +143,100 @@ def sample(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_
     ValueError, TypeError
         For invalid arguments, naming the parameter.
     """
-    run = EnsembleRun(network, X, seed, method=method, dtype=dtype, observables=observables,
-                      save=save if store is not None else None, lambda_b=lambda_b,
-                      lambda_w=lambda_w, ntk_readouts=ntk_readouts, backend=backend)
+    run = EnsembleRun(
+        network,
+        X,
+        seed,
+        method=method,
+        dtype=dtype,
+        observables=observables,
+        save=save if store is not None else None,
+        lambda_b=lambda_b,
+        lambda_w=lambda_w,
+        ntk_readouts=ntk_readouts,
+        backend=backend,
+    )
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     check_progress(progress)
     if executor is not None:
-        return sample_sharded(run, n_networks, executor, first_network=first_network,
-                              shard_size=shard_size, store=store, shard_writer=write_shard,
-                              overwrite=overwrite, compression=compression, threads=threads,
-                              progress=progress, batch_size=batch_size, backend=backend)
+        return sample_sharded(
+            run,
+            n_networks,
+            executor,
+            first_network=first_network,
+            shard_size=shard_size,
+            store=store,
+            shard_writer=write_shard,
+            overwrite=overwrite,
+            compression=compression,
+            threads=threads,
+            progress=progress,
+            batch_size=batch_size,
+            backend=backend,
+        )
     if shard_size is not None:
         raise ValueError("shard_size needs executor= (a concurrent.futures.Executor)")
     if store is not None:
-        return sample_to_store(run, n_networks, store, first_network=first_network,
-                               batch_size=batch_size, threads=threads, overwrite=overwrite,
-                               compression=compression, progress=progress)
+        return sample_to_store(
+            run,
+            n_networks,
+            store,
+            first_network=first_network,
+            batch_size=batch_size,
+            threads=threads,
+            overwrite=overwrite,
+            compression=compression,
+            progress=progress,
+        )
     with thread_limit(threads):
         acc, ntk_acc = run.accumulate(first_network, n_networks, batch_size, progress)
     return run.ensemble(acc, first_network, n_networks, ntk_acc)
 
 
-def ntk_samples(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_SEED, *,
-                method: str = DEFAULT_METHOD, lambda_b: float = DEFAULT_LAMBDA_B,
-                lambda_w: float = DEFAULT_LAMBDA_W, readouts: int = DEFAULT_NTK_READOUTS,
-                threads: int | None = None, first_network: int = 0) -> list[np.ndarray]:
+def ntk_samples(
+    network: Network,
+    X: ArrayLike,
+    n_networks: int,
+    seed: int = DEFAULT_SEED,
+    *,
+    method: str = DEFAULT_METHOD,
+    lambda_b: float = DEFAULT_LAMBDA_B,
+    lambda_w: float = DEFAULT_LAMBDA_W,
+    readouts: int = DEFAULT_NTK_READOUTS,
+    threads: int | None = None,
+    first_network: int = 0,
+) -> list[np.ndarray]:
     """Per-network NTKs H^(l)_{i1 i2; a1 a2} of the readout neurons i < ``readouts`` of
     every layer (docs/conventions.md#ntk): list over layers l = 1..L of
     (n_networks, r, r, B, B) arrays, for the very networks ``sample`` and
     ``preactivations`` draw."""
-    run = EnsembleRun(network, X, seed, method=method, observables=("two_point", "ntk"),
-                      lambda_b=lambda_b, lambda_w=lambda_w, ntk_readouts=readouts,
-                      kind="ntk_samples")
+    run = EnsembleRun(
+        network,
+        X,
+        seed,
+        method=method,
+        observables=("two_point", "ntk"),
+        lambda_b=lambda_b,
+        lambda_w=lambda_w,
+        ntk_readouts=readouts,
+        kind="ntk_samples",
+    )
     first_network, n_networks = check_network_range(first_network, n_networks, 1)
     with thread_limit(threads):
         return run.ntk_samples(first_network, n_networks)
 
 
-def preactivations(network: Network, X: ArrayLike, n_networks: int, seed: int = DEFAULT_SEED,
-                   *, method: str = DEFAULT_METHOD, dtype: DTypeLike = DEFAULT_DTYPE,
-                   threads: int | None = None, first_network: int = 0) -> list[np.ndarray]:
+def preactivations(
+    network: Network,
+    X: ArrayLike,
+    n_networks: int,
+    seed: int = DEFAULT_SEED,
+    *,
+    method: str = DEFAULT_METHOD,
+    dtype: DTypeLike = DEFAULT_DTYPE,
+    threads: int | None = None,
+    first_network: int = 0,
+) -> list[np.ndarray]:
     """The preactivations of networks ``first_network, ..., first_network + n_networks - 1``.
 
     These are the very samples ``sample`` accumulates (same seed, same network indices).
@@ -186,15 +266,23 @@ def preactivations(network: Network, X: ArrayLike, n_networks: int, seed: int = 
     list of numpy.ndarray
         One array per layer l = 1..L, of shape (n_networks, n_l, B).
     """
-    run = EnsembleRun(network, X, seed, method=method, dtype=dtype,
-                      observables=("two_point",), kind="preactivations")
+    run = EnsembleRun(
+        network,
+        X,
+        seed,
+        method=method,
+        dtype=dtype,
+        observables=("two_point",),
+        kind="preactivations",
+    )
     first_network, n_networks = check_network_range(first_network, n_networks, 1)
     with thread_limit(threads):
         return run.preactivations(first_network, n_networks)
 
 
-def haar_orthogonal(n_rows: int, n_cols: int, size: int, seed: int = DEFAULT_SEED, *,
-                    first: int = 0) -> np.ndarray:
+def haar_orthogonal(
+    n_rows: int, n_cols: int, size: int, seed: int = DEFAULT_SEED, *, first: int = 0
+) -> np.ndarray:
     """``size`` Haar-random matrices (size, n_rows, n_cols), reproducible by (seed, index).
 
     Orthonormal columns when n_rows >= n_cols, orthonormal rows otherwise; Q of a Gaussian

@@ -19,6 +19,7 @@ The writer keeps the file in SWMR mode and holds an exclusive OS lock on it (see
 does this). On file systems without ``flock`` only the user can make sure a single writer
 runs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,12 +38,33 @@ from nnft_fast.kernels.cpu.moments import sample_statistics
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator
 from .backends import check_backend
 from .h5files import open_h5, release_space, reserve_space
-from .h5format import (ACCUMULATOR_GROUPS, READ_ERRORS, SCHEMA_VERSION, SLOTS, StoreError,
-                       accumulator_groups, attr_text, check_new_file, check_store_file,
-                       create_slots, open_reader, open_store, reading, set_attr_text, verified,
-                       write_header, write_slot)
-from .run import (DEFAULT_BACKEND, DEFAULT_COMPRESSION, check_compression, check_int,
-                  check_progress, run_config)
+from .h5format import (
+    ACCUMULATOR_GROUPS,
+    READ_ERRORS,
+    SCHEMA_VERSION,
+    SLOTS,
+    StoreError,
+    accumulator_groups,
+    attr_text,
+    check_new_file,
+    check_store_file,
+    create_slots,
+    open_reader,
+    open_store,
+    reading,
+    set_attr_text,
+    verified,
+    write_header,
+    write_slot,
+)
+from .run import (
+    DEFAULT_BACKEND,
+    DEFAULT_COMPRESSION,
+    check_compression,
+    check_int,
+    check_progress,
+    run_config,
+)
 from .threads import thread_limit
 from .writer_lock import WriterLock, clear_stale_write_flags
 
@@ -51,15 +73,14 @@ if TYPE_CHECKING:
 
     from .ensemble import Ensemble
 
-CHUNK_BYTES = 2 ** 20
-READ_CHUNK_NETWORKS = 65536   # networks read at a time by store_info and reanalyze
+CHUNK_BYTES = 2**20
+READ_CHUNK_NETWORKS = 65536  # networks read at a time by store_info and reanalyze
 
 
 def _raw_chunk_rows(run, batch_size):
     """Rows per raw chunk, shared by every saved layer: at most one batch and 1 MiB."""
     nb = run.inputs.shape[0]
-    per_mib = min(max(1, CHUNK_BYTES // (count * nb * run.dtype.itemsize))
-                  for _, count in run.save)
+    per_mib = min(max(1, CHUNK_BYTES // (count * nb * run.dtype.itemsize)) for _, count in run.save)
     return max(1, min(batch_size, per_mib))
 
 
@@ -74,17 +95,22 @@ def _create(path, run, config, compression, batch_size):
         nb = run.inputs.shape[0]
         rows = _raw_chunk_rows(run, batch_size) if run.save else 1
         for layer, count in run.save:
-            f.create_dataset(f"raw/layer_{layer}", shape=(0, count, nb),
-                             maxshape=(None, count, nb), dtype=run.dtype,
-                             chunks=(rows, count, nb), compression=compression,
-                             fletcher32=True)
+            f.create_dataset(
+                f"raw/layer_{layer}",
+                shape=(0, count, nb),
+                maxshape=(None, count, nb),
+                dtype=run.dtype,
+                chunks=(rows, count, nb),
+                compression=compression,
+                fletcher32=True,
+            )
         create_slots(f, accumulator_groups(run))
         f.flush()
         f.swmr_mode = True
     except BaseException as exc:
         writer.__exit__(type(exc), exc, None)
         if not existed and os.path.getsize(path) == 0:
-            os.remove(path)   # leave no empty file where the run could not start
+            os.remove(path)  # leave no empty file where the run could not start
         raise
     return writer
 
@@ -98,9 +124,11 @@ class _Writer:
         except FileNotFoundError:
             raise FileNotFoundError(f"no such store file: {path!r}") from None
         except BlockingIOError:
-            raise StoreError(f"{path} is open by another process (a second writer is "
-                             "refused; readers of a running file must open it with "
-                             "swmr=True, locking=False)") from None
+            raise StoreError(
+                f"{path} is open by another process (a second writer is "
+                "refused; readers of a running file must open it with "
+                "swmr=True, locking=False)"
+            ) from None
         self.file = None
 
     def reserve(self, needed_bytes, committed=None):
@@ -109,12 +137,14 @@ class _Writer:
 
     def open(self, create=False, swmr=False):
         try:
-            self.file = (h5py.File(self.lock.path, "w", libver="latest", locking=False)
-                         if create else open_h5(self.lock.path, "r+", swmr=swmr))
+            self.file = (
+                h5py.File(self.lock.path, "w", libver="latest", locking=False)
+                if create
+                else open_h5(self.lock.path, "r+", swmr=swmr)
+            )
         except READ_ERRORS as exc:
             self.lock.release()
-            raise StoreError(f"{self.lock.path} is not a writable nnft_fast store: "
-                             f"{exc}") from None
+            raise StoreError(f"{self.lock.path} is not a writable nnft_fast store: {exc}") from None
         except BaseException:
             self.lock.release()
             raise
@@ -183,9 +213,12 @@ def _write_failure(path, committed, exc):
     found = re.search(r"errno = (\d+)", str(exc))
     if not code and found:
         code = int(found.group(1))
-    return OSError(code or errno.EIO, f"writing {path} failed after {committed} committed "
-                   f"networks ({exc}); the file keeps those: free the space and resume it "
-                   "(nf.resume / nnft resume)")
+    return OSError(
+        code or errno.EIO,
+        f"writing {path} failed after {committed} committed "
+        f"networks ({exc}); the file keeps those: free the space and resume it "
+        "(nf.resume / nnft resume)",
+    )
 
 
 def _drive(writer, run, accs, config, committed, batch_size, threads, progress):
@@ -204,8 +237,9 @@ def _drive(writer, run, accs, config, committed, batch_size, threads, progress):
             writer.reserve(_batch_bytes(run, count), committed)
             failure = None
             try:
-                committed = _commit_batch(f, accs, committed, stats, raw_datasets, raw,
-                                          ntk_stats, start)
+                committed = _commit_batch(
+                    f, accs, committed, stats, raw_datasets, raw, ntk_stats, start
+                )
             except (OSError, RuntimeError) as exc:
                 failure = _write_failure(f.filename, committed, exc)
             if failure is not None:
@@ -218,8 +252,18 @@ def _drive(writer, run, accs, config, committed, batch_size, threads, progress):
     return committed
 
 
-def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, threads=None,
-                    overwrite=False, compression=DEFAULT_COMPRESSION, progress=None):
+def sample_to_store(
+    run,
+    n_networks,
+    path,
+    *,
+    first_network=0,
+    batch_size=None,
+    threads=None,
+    overwrite=False,
+    compression=DEFAULT_COMPRESSION,
+    progress=None,
+):
     """Run ``run`` for n_networks networks, streaming into a new store file at ``path``."""
     check_compression(compression)
     path = os.fspath(path)
@@ -231,8 +275,16 @@ def sample_to_store(run, n_networks, path, *, first_network=0, batch_size=None, 
         batch_size = run.default_batch_size(n_networks)
     batch_size = check_int("batch_size", batch_size, 1)
     with _create(path, run, config, compression, batch_size) as writer:
-        _drive(writer, run, (run.new_accumulator(), run.new_ntk_accumulator()), config,
-               0, batch_size, threads, progress)
+        _drive(
+            writer,
+            run,
+            (run.new_accumulator(), run.new_ntk_accumulator()),
+            config,
+            0,
+            batch_size,
+            threads,
+            progress,
+        )
     return open_store(path)
 
 
@@ -250,9 +302,15 @@ def write_shard(run, config, path, *, batch_size, threads, compression, backend)
             if not _restartable(path, config):
                 raise
             os.remove(path)  # never held a committed network of this shard: start over
-    return sample_to_store(run, config["n_networks"], path,
-                           first_network=config["first_network"], overwrite=True,
-                           compression=compression, **kwargs)
+    return sample_to_store(
+        run,
+        config["n_networks"],
+        path,
+        first_network=config["first_network"],
+        overwrite=True,
+        compression=compression,
+        **kwargs,
+    )
 
 
 def _restartable(path, config):
@@ -281,9 +339,15 @@ def _record_backend(f, backend):
     set_attr_text(f.attrs, "backend", ",".join(sorted(used | {backend})))
 
 
-def resume(path: str | os.PathLike, *, batch_size: int | None = None,
-           threads: int | None = None, progress: Callable[[int, int], object] | None = None,
-           expect: dict[str, Any] | None = None, backend: str = DEFAULT_BACKEND) -> Ensemble:
+def resume(
+    path: str | os.PathLike,
+    *,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    expect: dict[str, Any] | None = None,
+    backend: str = DEFAULT_BACKEND,
+) -> Ensemble:
     """Continue an interrupted store run from its committed count.
 
     The run is rebuilt from the configuration stored in the file, so the resumed networks
@@ -332,7 +396,7 @@ def resume(path: str | os.PathLike, *, batch_size: int | None = None,
         batch_size = check_int("batch_size", batch_size, 1)
     with _Writer(path, create=False) as writer:
         writer.reserve(0)
-        clear_stale_write_flags(writer.lock.fd)   # the lock proves no writer is alive
+        clear_stale_write_flags(writer.lock.fd)  # the lock proves no writer is alive
         try:
             with open_h5(path, "r") as f:
                 contents = verified(f, path, backend)
@@ -342,12 +406,16 @@ def resume(path: str | os.PathLike, *, batch_size: int | None = None,
             raise StoreError(f"{path} is not a readable nnft_fast store: {exc}") from None
         config = contents.config
         if contents.sharded:
-            raise StoreError(f"{path} is the merged view of a sharded run; re-run the same "
-                             "sharded call (nf.sample(..., executor=...)) to complete it")
+            raise StoreError(
+                f"{path} is the merged view of a sharded run; re-run the same "
+                "sharded call (nf.sample(..., executor=...)) to complete it"
+            )
         if expect is not None and expect != config:
             diff = sorted(k for k in set(expect) | set(config) if expect.get(k) != config.get(k))
-            raise StoreError(f"{path} holds a different configuration (differs in: "
-                             f"{', '.join(diff)}); refusing to resume")
+            raise StoreError(
+                f"{path} holds a different configuration (differs in: "
+                f"{', '.join(diff)}); refusing to resume"
+            )
         run = contents.run
         if batch_size is None:
             batch_size = run.default_batch_size(config["n_networks"])
@@ -358,13 +426,22 @@ def resume(path: str | os.PathLike, *, batch_size: int | None = None,
             _record_backend(writer.file, run.backend)
             writer.file.close()
             writer.open(swmr=True)
-            _drive(writer, run, (contents.accumulator, contents.ntk_accumulator), config,
-                   contents.committed, batch_size, threads, progress)
+            _drive(
+                writer,
+                run,
+                (contents.accumulator, contents.ntk_accumulator),
+                config,
+                contents.committed,
+                batch_size,
+                threads,
+                progress,
+            )
     return open_store(path)
 
 
-def store_info(path: str | os.PathLike, *, verify_raw: bool = False,
-               chunk_networks: int = READ_CHUNK_NETWORKS) -> dict[str, Any]:
+def store_info(
+    path: str | os.PathLike, *, verify_raw: bool = False, chunk_networks: int = READ_CHUNK_NETWORKS
+) -> dict[str, Any]:
     """Header of a store file as a dict (config, committed, provenance), after verifying
     the whole file as ``open_store`` does; ``verify_raw`` also reads every committed raw
     row (``chunk_networks`` at a time), so HDF5 checks each chunk's fletcher32."""
@@ -373,22 +450,28 @@ def store_info(path: str | os.PathLike, *, verify_raw: bool = False,
     with open_reader(path) as f:
         contents = verified(f, path)
         with reading(path, "the header"):
-            info = {k: attr_text(v) if isinstance(v, (bytes, str)) else v.item()
-                    for k, v in f.attrs.items() if k not in ("config", "checksums")}
+            info = {
+                k: attr_text(v) if isinstance(v, (bytes, str)) else v.item()
+                for k, v in f.attrs.items()
+                if k not in ("config", "checksums")
+            }
             info["raw"] = {name: f["raw"][name].shape for name in f.get("raw", {})}
         if verify_raw:
             for layer, _ in contents.run.save:
                 for row in range(0, contents.committed, chunk_networks):
                     with reading(path, f"/raw/layer_{layer}"):
-                        f[f"raw/layer_{layer}"][row:min(row + chunk_networks,
-                                                        contents.committed)]
+                        f[f"raw/layer_{layer}"][row : min(row + chunk_networks, contents.committed)]
     info["config"] = contents.config
     info["committed"] = contents.committed
     return info
 
 
-def reanalyze(path: str | os.PathLike, *, chunk_networks: int = READ_CHUNK_NETWORKS,
-              threads: int | None = None) -> Ensemble:
+def reanalyze(
+    path: str | os.PathLike,
+    *,
+    chunk_networks: int = READ_CHUNK_NETWORKS,
+    threads: int | None = None,
+) -> Ensemble:
     """Recompute the correlators out of core from the stored raw outputs.
 
     Reads each saved layer chunk by chunk (memory bounded by ``chunk_networks``), so
@@ -407,9 +490,14 @@ def reanalyze(path: str | os.PathLike, *, chunk_networks: int = READ_CHUNK_NETWO
         neurons = list(run.network.widths[1:])
         for layer, count in run.save:
             neurons[layer - 1] = count
-        acc = MomentAccumulator(run.network.widths, run.inputs.shape[0],
-                                run.layout.four_point, DEFAULT_BLOCKS, neurons,
-                                tuple(layer for layer, _ in run.save))
+        acc = MomentAccumulator(
+            run.network.widths,
+            run.inputs.shape[0],
+            run.layout.four_point,
+            DEFAULT_BLOCKS,
+            neurons,
+            tuple(layer for layer, _ in run.save),
+        )
         first = contents.config["first_network"]
         with thread_limit(threads):
             for row in range(0, committed, chunk_networks):
@@ -418,11 +506,13 @@ def reanalyze(path: str | os.PathLike, *, chunk_networks: int = READ_CHUNK_NETWO
                 for layer, _ in run.save:
                     with reading(path, f"/raw/layer_{layer}"):
                         z = f[f"raw/layer_{layer}"][row:stop]
-                    sample_statistics(z, *run.kernel_args.tables, run.layout.four_point,
-                                      stats[:, layer - 1])
+                    sample_statistics(
+                        z, *run.kernel_args.tables, run.layout.four_point, stats[:, layer - 1]
+                    )
                 acc.add(stats, first + row)
-    return run.ensemble(acc, first, committed, store_path=path,
-                        target_networks=contents.config["n_networks"])
+    return run.ensemble(
+        acc, first, committed, store_path=path, target_networks=contents.config["n_networks"]
+    )
 
 
 def payload_bytes(path):
@@ -430,10 +520,12 @@ def payload_bytes(path):
     accumulator slots, inputs): the file's size divided by this is its overhead."""
     total = 0
     with open_reader(os.fspath(path)) as f:
+
         def add(_, obj):
             nonlocal total
             if isinstance(obj, h5py.Dataset):
                 total += obj.id.get_storage_size()
+
         f.visititems(add)
     return total
 
@@ -446,8 +538,9 @@ def _check_row_bound(name, value):
     return int(value)
 
 
-def read_raw(path: str | os.PathLike, layer: int, start: int | None = 0,
-             stop: int | None = None) -> np.ndarray:
+def read_raw(
+    path: str | os.PathLike, layer: int, start: int | None = 0, stop: int | None = None
+) -> np.ndarray:
     """Committed raw outputs of ``layer``: array (networks, n_saved, B).
 
     ``start``, ``stop`` select rows as a Python slice of the *committed* rows: negative
@@ -464,9 +557,19 @@ def read_raw(path: str | os.PathLike, layer: int, start: int | None = 0,
             raise ValueError(f"{path} stores no raw outputs for layer {layer}")
         lo, hi, _ = slice(start, stop).indices(contents.committed)
         with reading(path, f"/{name}"):
-            return f[name][lo:max(lo, hi)]
+            return f[name][lo : max(lo, hi)]
 
 
 # SCHEMA_VERSION, StoreError and open_store are h5format's, part of the store's API too.
-__all__ = ["SCHEMA_VERSION", "StoreError", "open_store", "payload_bytes", "read_raw",
-           "reanalyze", "resume", "sample_to_store", "store_info", "write_shard"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "StoreError",
+    "open_store",
+    "payload_bytes",
+    "read_raw",
+    "reanalyze",
+    "resume",
+    "sample_to_store",
+    "store_info",
+    "write_shard",
+]

@@ -1,4 +1,5 @@
 """Thread-count control for the parallel kernels (restored on exit)."""
+
 import numbers
 from contextlib import contextmanager
 

@@ -12,6 +12,7 @@ are stale and are cleared here -- the ``h5clear -s`` operation: rewrite the flag
 the version 2/3 superblock and its Jenkins lookup3 checksum, after checking that the
 stored checksum is the one this code computes.
 """
+
 import fcntl
 import os
 
@@ -29,9 +30,9 @@ def lookup3(data, initval=0):
     a = b = c = (0xDEADBEEF + length + initval) & _MASK
     pos = 0
     while length > 12:
-        a = (a + int.from_bytes(data[pos:pos + 4], "little")) & _MASK
-        b = (b + int.from_bytes(data[pos + 4:pos + 8], "little")) & _MASK
-        c = (c + int.from_bytes(data[pos + 8:pos + 12], "little")) & _MASK
+        a = (a + int.from_bytes(data[pos : pos + 4], "little")) & _MASK
+        b = (b + int.from_bytes(data[pos + 4 : pos + 8], "little")) & _MASK
+        c = (c + int.from_bytes(data[pos + 8 : pos + 12], "little")) & _MASK
         # one mixing round a line, as in lookup3.c
         # fmt: off
         a = (a - c) & _MASK; a ^= _rot(c, 4); c = (c + b) & _MASK        # noqa: E702
@@ -45,7 +46,7 @@ def lookup3(data, initval=0):
         pos += 12
     if length == 0:
         return c
-    tail = data[pos:pos + length] + bytes(12 - length)
+    tail = data[pos : pos + length] + bytes(12 - length)
     a = (a + int.from_bytes(tail[0:4], "little")) & _MASK
     b = (b + int.from_bytes(tail[4:8], "little")) & _MASK
     c = (c + int.from_bytes(tail[8:12], "little")) & _MASK
@@ -72,10 +73,11 @@ def read_superblock(fd):
         return None
     width = head[9]
     size = 12 + 4 * width  # signature..flags, then 4 addresses of ``width`` bytes
-    if len(head) < size + 4 or lookup3(head[:size]) != int.from_bytes(head[size:size + 4],
-                                                                        "little"):
+    if len(head) < size + 4 or lookup3(head[:size]) != int.from_bytes(
+        head[size : size + 4], "little"
+    ):
         return None
-    eof = int.from_bytes(head[12 + 2 * width:12 + 3 * width], "little")
+    eof = int.from_bytes(head[12 + 2 * width : 12 + 3 * width], "little")
     return head[11], eof
 
 

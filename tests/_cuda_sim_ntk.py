@@ -2,6 +2,7 @@
 simulator against the CPU kernels. Prints JSON {case: max difference relative to the
 largest reference entry}; cases named "control ..." compare with a different network or
 learning rate and must differ."""
+
 import json
 import sys
 
@@ -19,18 +20,18 @@ from nnft_fast.ntk import ntk_statistics_size
 from nnft_fast.run import EnsembleRun
 
 FIRST, COUNT, SEED = 5, 2, 11
-X3 = np.array([[0.8, -0.5, 1.1],
-               [-0.2, 1.0, 0.4],
-               [0.8, -0.5, 1.1]])        # repeated input: rank(S) = 2
+X3 = np.array([[0.8, -0.5, 1.1], [-0.2, 1.0, 0.4], [0.8, -0.5, 1.1]])  # repeated input: rank(S) = 2
 X2 = X3[:2]
 # (widths, activation, cb, init, method, inputs); widths > THREADS = 8 on the simulator
-CASES = (((3, 10, 6, 5), "tanh", 0.2, "gaussian", "dense", X3),
-         ((3, 6, 9), "relu", 0.0, "uniform", "dense", X3),
-         ((3, 5, 9, 4), "tanh", 0.1, "orthogonal", "dense", X3),
-         ((3, 10, 7, 5), "tanh", 0.3, "gaussian", "projected", X3),
-         ((3, 2, 9), "erf", 0.1, "gaussian", "projected", X3),      # B > n_1
-         ((3, 11, 6, 7), "tanh", 0.2, "orthogonal", "projected", X2),
-         ((3, 5, 12), "relu", 0.1, "orthogonal", "projected", X3))
+CASES = (
+    ((3, 10, 6, 5), "tanh", 0.2, "gaussian", "dense", X3),
+    ((3, 6, 9), "relu", 0.0, "uniform", "dense", X3),
+    ((3, 5, 9, 4), "tanh", 0.1, "orthogonal", "dense", X3),
+    ((3, 10, 7, 5), "tanh", 0.3, "gaussian", "projected", X3),
+    ((3, 2, 9), "erf", 0.1, "gaussian", "projected", X3),  # B > n_1
+    ((3, 11, 6, 7), "tanh", 0.2, "orthogonal", "projected", X2),
+    ((3, 5, 12), "relu", 0.1, "orthogonal", "projected", X3),
+)
 
 
 def rel(got, ref):
@@ -44,16 +45,37 @@ def gpu_ntk_samples(run, lambda_b, lambda_w):
     layout = gpu_ntk.ntk_work_layout(args.method_code, init_code, widths, nb, r)
     out = np.zeros((COUNT, len(widths) - 1, r, r, nb, nb))
     gpu_ntk.ntk_kernel[COUNT, THREADS](
-        args.method_code, np.int64(FIRST), np.uint64(SEED), xt, widths, cw, cb, init_code,
-        act_code, lambda_b, lambda_w, out, np.full((COUNT, layout[-1]), np.nan), layout)
+        args.method_code,
+        np.int64(FIRST),
+        np.uint64(SEED),
+        xt,
+        widths,
+        cw,
+        cb,
+        init_code,
+        act_code,
+        lambda_b,
+        lambda_w,
+        out,
+        np.full((COUNT, layout[-1]), np.nan),
+        layout,
+    )
     return out
 
 
 def compare(widths, act, cb, init, method, x):
     net = nf.Network(widths, act, init, 1.8, cb)
-    run = EnsembleRun(net, x, SEED, method=method, lambda_b=0.7, lambda_w=1.3,
-                      observables=("two_point", "four_point", "ntk"),
-                      save={len(widths) - 1: 2}, ntk_readouts=2)
+    run = EnsembleRun(
+        net,
+        x,
+        SEED,
+        method=method,
+        lambda_b=0.7,
+        lambda_w=1.3,
+        observables=("two_point", "four_point", "ntk"),
+        save={len(widths) - 1: 2},
+        ntk_readouts=2,
+    )
     assert run.method == method
     args = run.kernel_args
     xt, w, cw, cbs, init_code, act_code = args.network_args
@@ -64,9 +86,22 @@ def compare(widths, act, cb, init, method, x):
     ref = {}
     for lambda_w in (1.3, 2.0):
         ref[lambda_w] = np.empty((COUNT, n_layers, r, r, nb, nb))
-        cpu_ntk.batch_ntk(args.method_code, np.int64(FIRST), COUNT, np.uint64(SEED), xt, w,
-                          cw, cbs, init_code, act_code, 0.7, lambda_w, args.offsets,
-                          ref[lambda_w])
+        cpu_ntk.batch_ntk(
+            args.method_code,
+            np.int64(FIRST),
+            COUNT,
+            np.uint64(SEED),
+            xt,
+            w,
+            cw,
+            cbs,
+            init_code,
+            act_code,
+            0.7,
+            lambda_w,
+            args.offsets,
+            ref[lambda_w],
+        )
     got = gpu_ntk_samples(run, 0.7, 1.3)
     out[f"ntk {name}"] = rel(got, ref[1.3])
     out[f"control network {name}"] = rel(got[1], ref[1.3][0])
@@ -76,17 +111,55 @@ def compare(widths, act, cb, init, method, x):
     ntk_stats = np.empty((COUNT, n_layers, ntk_statistics_size(nb)))
     raw = np.empty((COUNT, 2 * nb))
     cpu_ntk.batch_ntk_statistics(
-        args.method_code, np.int64(FIRST), COUNT, np.uint64(SEED), xt, w, cw, cbs, init_code,
-        act_code, 0.7, 1.3, args.offsets, *args.tables, True, stats, ntk_stats, r,
-        args.save_layers, args.save_neurons, raw)
+        args.method_code,
+        np.int64(FIRST),
+        COUNT,
+        np.uint64(SEED),
+        xt,
+        w,
+        cw,
+        cbs,
+        init_code,
+        act_code,
+        0.7,
+        1.3,
+        args.offsets,
+        *args.tables,
+        True,
+        stats,
+        ntk_stats,
+        r,
+        args.save_layers,
+        args.save_neurons,
+        raw,
+    )
     layout = gpu_ntk.ntk_work_layout(args.method_code, init_code, w, nb, r)
     got = np.zeros_like(stats)
     got_ntk = np.zeros((COUNT, n_layers, ntk_statistics_size(nb)))
     got_raw = np.zeros_like(raw)
     gpu_ntk.ntk_statistics_kernel[COUNT, THREADS](
-        args.method_code, np.int64(FIRST), np.uint64(SEED), xt, w, cw, cbs, init_code,
-        act_code, 0.7, 1.3, *args.tables, True, got, got_ntk, r, args.save_layers,
-        args.save_neurons, got_raw, np.full((COUNT, layout[-1]), np.nan), layout)
+        args.method_code,
+        np.int64(FIRST),
+        np.uint64(SEED),
+        xt,
+        w,
+        cw,
+        cbs,
+        init_code,
+        act_code,
+        0.7,
+        1.3,
+        *args.tables,
+        True,
+        got,
+        got_ntk,
+        r,
+        args.save_layers,
+        args.save_neurons,
+        got_raw,
+        np.full((COUNT, layout[-1]), np.nan),
+        layout,
+    )
     out[f"stats {name}"] = rel(got, stats)
     out[f"ntk_stats {name}"] = rel(got_ntk, ntk_stats)
     out[f"raw {name}"] = rel(got_raw, raw)

@@ -1,5 +1,6 @@
 """Run under NUMBA_ENABLE_CUDASIM=1 by test_cuda.py: the CUDA kernels on the simulator
 against the CPU kernels. Prints JSON {case: max relative difference}."""
+
 import json
 import os
 import sys
@@ -22,14 +23,14 @@ from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda import rng as gpu
 from nnft_fast.run import EnsembleRun
 
-THREADS = gpu_forward.THREADS   # the block kernels' fixed block size
-RNG_THREADS = 32                # several blocks of the stream kernels
+THREADS = gpu_forward.THREADS  # the block kernels' fixed block size
+RNG_THREADS = 32  # several blocks of the stream kernels
 
 
 def main():
     out = {}
-    for m in (1, 3, 130, 517):   # tails of 1-3 numbers; 517 numbers = 130 threads, 5 blocks
-        for seed, network, stream in ((7, 123456789012, 9), (2 ** 40 + 3, 5, 17)):
+    for m in (1, 3, 130, 517):  # tails of 1-3 numbers; 517 numbers = 130 threads, 5 blocks
+        for seed, network, stream in ((7, 123456789012, 9), (2**40 + 3, 5, 17)):
             args = (np.uint64(seed), np.int64(network), np.uint64(stream))
             got, ref = np.zeros(m), np.empty(m)
             gpu.fill_normal_kernel[gpu.blocks_for(m, RNG_THREADS), RNG_THREADS](got, *args, 1.5)
@@ -51,32 +52,41 @@ def main():
 def forward_statistics():
     """Per-network [G | Q | GG] and raw outputs of the CUDA statistics kernel vs the CPU
     batch kernel, every method and weight law, and the device block accumulation."""
-    x = np.array([[0.8, -0.5, 1.1, 0.3, -0.9],
-                  [-0.2, 1.0, 0.4, -1.2, 0.6],
-                  [0.8, -0.5, 1.1, 0.3, -0.9]])        # repeated input: rank(S) = 2
+    x = np.array(
+        [[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6], [0.8, -0.5, 1.1, 0.3, -0.9]]
+    )  # repeated input: rank(S) = 2
     out = {}
-    cases = (((5, 12, 7, 9), "tanh", 0.2, "gaussian", "projected"),
-             ((5, 150, 6), "relu", 0.0, "gaussian", "projected"),   # width > threads
-             ((5, 2, 9), "erf", 0.1, "gaussian", "projected"),      # B > n
-             ((5, 7, 4, 9), "tanh", 0.3, "orthogonal", "projected"),
-             ((5, 6, 9, 4), "relu", 0.1, "gaussian", "dense"),
-             ((5, 9, 4), "tanh", 0.0, "uniform", "dense"),
-             ((5, 3, 8, 6), "relu", 0.2, "orthogonal", "dense"))
+    cases = (
+        ((5, 12, 7, 9), "tanh", 0.2, "gaussian", "projected"),
+        ((5, 150, 6), "relu", 0.0, "gaussian", "projected"),  # width > threads
+        ((5, 2, 9), "erf", 0.1, "gaussian", "projected"),  # B > n
+        ((5, 7, 4, 9), "tanh", 0.3, "orthogonal", "projected"),
+        ((5, 6, 9, 4), "relu", 0.1, "gaussian", "dense"),
+        ((5, 9, 4), "tanh", 0.0, "uniform", "dense"),
+        ((5, 3, 8, 6), "relu", 0.2, "orthogonal", "dense"),
+    )
     for widths, act, cb, init, method in cases:
         net = nf.Network(widths, act, init, 1.8, cb)
-        run = EnsembleRun(net, x, 11, method=method, observables=("two_point", "four_point"),
-                          save={len(widths) - 1: 2}, backend="cpu")
+        run = EnsembleRun(
+            net,
+            x,
+            11,
+            method=method,
+            observables=("two_point", "four_point"),
+            save={len(widths) - 1: 2},
+            backend="cpu",
+        )
         ref, ref_raw, got, raw = gpu_and_cpu(run)
         name = f"stats {method} {init} {widths} {act}"
         out[name] = float(np.max(np.abs(got - ref) / (np.abs(ref) + 1e-300)))
         out[name + " raw"] = float(np.max(np.abs(raw.reshape(ref_raw[0].shape) - ref_raw[0])))
         sums, counts = np.full((4,) + ref.shape[1:], 0.5), np.arange(4)
         want_sums, want_counts = sums.copy(), counts.copy()
-        gpu_moments.add_to_blocks_kernel[(sums.size + 31) // 32, 32](got, np.int64(5), sums,
-                                                                     counts)
+        gpu_moments.add_to_blocks_kernel[(sums.size + 31) // 32, 32](got, np.int64(5), sums, counts)
         add_to_blocks(got, np.int64(5), want_sums, want_counts)
-        out[name + " blocks"] = float(np.max(np.abs(sums - want_sums))
-                                      + np.max(np.abs(counts - want_counts)))
+        out[name + " blocks"] = float(
+            np.max(np.abs(sums - want_sums)) + np.max(np.abs(counts - want_counts))
+        )
     return out
 
 
@@ -90,9 +100,24 @@ def gpu_and_cpu(run, first=5, count=3):
     got = np.zeros_like(ref)
     raw = np.zeros((count, int(args.save_neurons.sum()) * xt.shape[1]))
     gpu_moments.statistics_kernel[count, THREADS](
-        args.method_code, np.int64(first), np.uint64(run.seed), xt, widths, cw, cbs,
-        init_code, act_code, *args.tables, run.layout.four_point, got, args.save_layers,
-        args.save_neurons, raw, np.zeros((count, layout[-1])), layout)
+        args.method_code,
+        np.int64(first),
+        np.uint64(run.seed),
+        xt,
+        widths,
+        cw,
+        cbs,
+        init_code,
+        act_code,
+        *args.tables,
+        run.layout.four_point,
+        got,
+        args.save_layers,
+        args.save_neurons,
+        raw,
+        np.zeros((count, layout[-1])),
+        layout,
+    )
     return ref, ref_raw, got, raw
 
 
@@ -106,17 +131,26 @@ def extreme_inputs():
     for widths, init in (((5, 12, 9), "gaussian"), ((5, 7, 9), "orthogonal")):
         net = nf.Network(widths, "relu", init, 1.8, 0.0)
         save = {1: 2, 2: 2}
-        plain = EnsembleRun(net, x, 11, method="projected", observables=("two_point",),
-                            save=save, backend="cpu")
+        plain = EnsembleRun(
+            net, x, 11, method="projected", observables=("two_point",), save=save, backend="cpu"
+        )
         ordinary = np.concatenate([r.reshape(3, -1) for r in plain.compute(5, 3)[1]], axis=1)
         for e in (520, -520):
-            run = EnsembleRun(net, x * 2.0 ** e, 11, method="projected",
-                              observables=("two_point",), save=save, backend="cpu")
+            run = EnsembleRun(
+                net,
+                x * 2.0**e,
+                11,
+                method="projected",
+                observables=("two_point",),
+                save=save,
+                backend="cpu",
+            )
             _, ref_raw, _, raw = gpu_and_cpu(run)
             ref = np.concatenate([r.reshape(3, -1) for r in ref_raw], axis=1)
             exact = np.ldexp(ordinary, e)
-            out[f"extreme {init} 2^{e}"] = max(relative_to_largest(raw, ref),
-                                                   relative_to_largest(ref, exact))
+            out[f"extreme {init} 2^{e}"] = max(
+                relative_to_largest(raw, ref), relative_to_largest(ref, exact)
+            )
     return out
 
 
@@ -148,8 +182,9 @@ def haar_matrices():
         batch_haar_matrices(np.uint64(4), np.int64(2), np.uint64(9), ref)
         got = np.zeros_like(ref)
         work = np.zeros((3, gpu_haar.haar_work_size(*shape)))
-        gpu_haar.haar_matrices_kernel[3, THREADS](np.uint64(4), np.int64(2), np.uint64(9),
-                                                  got, work)
+        gpu_haar.haar_matrices_kernel[3, THREADS](
+            np.uint64(4), np.int64(2), np.uint64(9), got, work
+        )
         out[f"haar {shape}"] = float(np.max(np.abs(got - ref)))
     return out
 
@@ -165,8 +200,9 @@ def dispatch():
     cpu = nf.sample(net, x, 7, 3, backend="cpu", **kw)
     assert gpu.backend == "cuda" and cpu.backend == "cpu"
     assert np.array_equal(gpu.accumulator.block_counts, cpu.accumulator.block_counts)
-    out["dispatch sums stats"] = float(np.max(np.abs(gpu.accumulator.block_sums
-                                                     - cpu.accumulator.block_sums)))
+    out["dispatch sums stats"] = float(
+        np.max(np.abs(gpu.accumulator.block_sums - cpu.accumulator.block_sums))
+    )
     ntk = dict(kw, observables=("two_point", "four_point", "ntk"), lambda_w=0.8)
     gpu_ntk = nf.sample(net, x, 5, 3, backend="cuda", **ntk).ntk_accumulator
     cpu_ntk = nf.sample(net, x, 5, 3, backend="cpu", **ntk).ntk_accumulator
@@ -186,16 +222,19 @@ def dispatch():
         def stop(done, total):
             if done >= 3:
                 raise KeyboardInterrupt
+
         try:
-            nf.sample(net, x, 7, 3, backend="cuda", store=paths["mixed"], save={1: 3},
-                      progress=stop, **kw)
+            nf.sample(
+                net, x, 7, 3, backend="cuda", store=paths["mixed"], save={1: 3}, progress=stop, **kw
+            )
         except KeyboardInterrupt:
             pass
         mixed = store.resume(paths["mixed"], backend="cpu")
         assert mixed.backend == "cpu,cuda", mixed.backend
         assert store.open_store(paths["cuda"]).backend == "cuda"
-        out["dispatch resumed stats"] = float(np.max(np.abs(mixed.accumulator.block_sums
-                                                            - cpu.accumulator.block_sums)))
+        out["dispatch resumed stats"] = float(
+            np.max(np.abs(mixed.accumulator.block_sums - cpu.accumulator.block_sums))
+        )
     return out
 
 

@@ -1,4 +1,5 @@
 """Load a script of examples/ as a module (tests run its ``main`` on small ensembles)."""
+
 import importlib.util
 import os
 

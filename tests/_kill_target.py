@@ -9,6 +9,7 @@ The test kills this process (SIGKILL) at various moments and checks the file it 
 The run configuration lives here (NETWORK, X, SEED, SAVE) so the test can rebuild the
 uninterrupted reference from the very same values.
 """
+
 import sys
 import time
 
@@ -35,10 +36,18 @@ def main(argv):
         if pause:
             time.sleep(pause)
         if stepped["on"]:
-            stepped["on"] = sys.stdin.readline() != ""   # EOF: run freely
+            stepped["on"] = sys.stdin.readline() != ""  # EOF: run freely
 
-    nf.sample(NETWORK, X, n_networks, SEED, store=path, save=SAVE, batch_size=batch_size,
-              progress=progress)
+    nf.sample(
+        NETWORK,
+        X,
+        n_networks,
+        SEED,
+        store=path,
+        save=SAVE,
+        batch_size=batch_size,
+        progress=progress,
+    )
     print("done", flush=True)
 
 

@@ -1,9 +1,10 @@
 """z-scores of estimates against exact values or against each other, with the pass and
 negative-control thresholds shared by the statistical tests."""
+
 import numpy as np
 
-Z_PASS = 4.5      # |z| below this for the right answer (max over entries)
-Z_REJECT = 8.0    # |z| above this for the wrong answers (negative controls)
+Z_PASS = 4.5  # |z| below this for the right answer (max over entries)
+Z_REJECT = 8.0  # |z| above this for the wrong answers (negative controls)
 
 
 def zscores(value, error, exact, extra_error=0.0, rtol=1e-10):
@@ -12,8 +13,7 @@ def zscores(value, error, exact, extra_error=0.0, rtol=1e-10):
     exact = np.asarray(exact, dtype=np.float64)
     value = np.asarray(value, dtype=np.float64)
     floor = rtol * max(float(np.max(np.abs(exact))), float(np.max(np.abs(value))), 1e-150)
-    err2 = (np.asarray(error, dtype=np.float64) ** 2 + np.asarray(extra_error) ** 2
-            + floor ** 2)
+    err2 = np.asarray(error, dtype=np.float64) ** 2 + np.asarray(extra_error) ** 2 + floor**2
     return (value - exact) / np.sqrt(err2)
 
 
@@ -26,14 +26,18 @@ def assert_agrees(est, exact, what, extra_error=0.0, tol=Z_PASS):
     z = zscores(est.value, est.error, exact, extra_error)
     assert np.all(np.isfinite(z)), f"{what}: non-finite z-scores {z}"
     zmax = float(np.max(np.abs(z)))
-    assert zmax < tol, (f"{what}: max |z| = {zmax:.2f} >= {tol}\n value={est.value}\n "
-                        f"exact={np.asarray(exact)}\n error={est.error}")
+    assert zmax < tol, (
+        f"{what}: max |z| = {zmax:.2f} >= {tol}\n value={est.value}\n "
+        f"exact={np.asarray(exact)}\n error={est.error}"
+    )
 
 
 def assert_rejects(est, wrong, what, extra_error=0.0, tol=Z_REJECT):
     zmax = max_z(est, wrong, extra_error)
-    assert zmax > tol, (f"negative control '{what}' not rejected: max |z| = {zmax:.2f} "
-                        f"<= {tol}; the test has no power against this error")
+    assert zmax > tol, (
+        f"negative control '{what}' not rejected: max |z| = {zmax:.2f} "
+        f"<= {tol}; the test has no power against this error"
+    )
 
 
 def comparison_z(ens_a, ens_b, observables):

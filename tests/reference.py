@@ -29,6 +29,7 @@ noise, so two equally exact implementations give different (equally distributed)
 samples. ``qr_sign_ambiguous`` and ``qr_indeterminate`` detect those steps; the tests
 allow exactly that freedom and nothing else.
 """
+
 import math
 
 import numpy as np
@@ -39,13 +40,13 @@ PHILOX_M1 = np.uint64(0xCD9E8D57)
 PHILOX_W0 = np.uint64(0x9E3779B9)
 PHILOX_W1 = np.uint64(0xBB67AE85)
 PHILOX_ROUNDS = 10
-TWO_M32 = 2.0 ** -32
+TWO_M32 = 2.0**-32
 
 N_PURPOSES = 8
 PURPOSE_WEIGHTS = 0
 PURPOSE_BIAS = 1
 PURPOSE_FRAME = 2
-RANK_TOL = 1e-11   # kernels/cpu/haar.py RANK_TOL_FLOAT64
+RANK_TOL = 1e-11  # kernels/cpu/haar.py RANK_TOL_FLOAT64
 
 INITS = ("gaussian", "orthogonal", "uniform")
 
@@ -53,6 +54,7 @@ INITS = ("gaussian", "orthogonal", "uniform")
 # ---------------------------------------------------------------------------------------
 # Random numbers
 # ---------------------------------------------------------------------------------------
+
 
 def philox4x32(ctr, key, rounds=PHILOX_ROUNDS):
     """Vectorised Philox4x32-R (Salmon et al., SC'11; Random123), R = 10 by default.
@@ -76,8 +78,12 @@ def philox4x32(ctr, key, rounds=PHILOX_ROUNDS):
         for _ in range(rounds):
             p0 = PHILOX_M0 * c0
             p1 = PHILOX_M1 * c2
-            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & MASK32,
-                              (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & MASK32)
+            c0, c1, c2, c3 = (
+                (p1 >> np.uint64(32)) ^ c1 ^ k0,
+                p1 & MASK32,
+                (p0 >> np.uint64(32)) ^ c3 ^ k1,
+                p0 & MASK32,
+            )
             k0 = (k0 + PHILOX_W0) & MASK32
             k1 = (k1 + PHILOX_W1) & MASK32
     return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
@@ -129,6 +135,7 @@ def normals(seed, network, stream, m):
 # Householder QR and Haar frames
 # ---------------------------------------------------------------------------------------
 
+
 def householder_qr(a, return_steps=False):
     """Thin Householder QR a = Q R of an (m, n) matrix, k = min(m, n); returns (Q, R).
 
@@ -156,7 +163,7 @@ def householder_qr(a, return_steps=False):
         x0s[j] = x0
         norms[j] = norm
         column_norm = math.sqrt(norm2 + float(np.dot(a[:j, j], a[:j, j])))
-        if norm2 <= (RANK_TOL * column_norm) ** 2:   # numerically dependent column
+        if norm2 <= (RANK_TOL * column_norm) ** 2:  # numerically dependent column
             a[j:, j] = 0.0
             vs.append(None)
             rdiag[j] = 0.0
@@ -167,8 +174,8 @@ def householder_qr(a, return_steps=False):
         v = x
         v[0] = v0
         beta = 2.0 / vnorm2
-        a[j:, j + 1:] -= np.outer(v, beta * (v @ a[j:, j + 1:]))
-        a[j + 1:, j] = 0.0
+        a[j:, j + 1 :] -= np.outer(v, beta * (v @ a[j:, j + 1 :]))
+        a[j + 1 :, j] = 0.0
         a[j, j] = alpha
         vs.append(v)
         betas[j] = beta
@@ -268,6 +275,7 @@ def haar_matrix(n_rows, n_cols, seed, network, stream=0):
 # Forward passes
 # ---------------------------------------------------------------------------------------
 
+
 def per_layer(value, n_layers):
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
@@ -284,21 +292,21 @@ def orthogonal_scale(cw, n_in, n_out):
 
 def dense_weights(init, cw, n_in, n_out, seed, network, layer):
     """Explicit (n_out, n_in) weights of one layer, filled row-major from stream 8*layer:
-        gaussian    sqrt(cw/n_in) * normals
-        uniform     -a + 2a * uniforms,  a = sqrt(3 cw / n_in)
-        orthogonal  orthogonal_scale(cw, n_in, n_out) * haar_matrix(n_out, n_in)
+    gaussian    sqrt(cw/n_in) * normals
+    uniform     -a + 2a * uniforms,  a = sqrt(3 cw / n_in)
+    orthogonal  orthogonal_scale(cw, n_in, n_out) * haar_matrix(n_out, n_in)
     """
     stream = stream_id(layer, PURPOSE_WEIGHTS)
     if init == "gaussian":
         return math.sqrt(cw / n_in) * normals(seed, network, stream, n_out * n_in).reshape(
-            n_out, n_in)
+            n_out, n_in
+        )
     if init == "uniform":
         a = math.sqrt(3.0 * cw / n_in)
         u = uniforms(seed, network, stream, n_out * n_in).reshape(n_out, n_in)
         return -a + (2.0 * a) * u
     if init == "orthogonal":
-        return orthogonal_scale(cw, n_in, n_out) * haar_matrix(n_out, n_in, seed, network,
-                                                               stream)
+        return orthogonal_scale(cw, n_in, n_out) * haar_matrix(n_out, n_in, seed, network, stream)
     raise ValueError(f"unknown init {init!r}")
 
 
@@ -352,7 +360,7 @@ def projected_layer(s, init, cw, cb, n_out, seed, network, layer):
     n_in, nb = s.shape
     k = min(n_in, nb)
     _, r = householder_qr(s)
-    r = r * np.where(np.diag(r) < 0.0, -1.0, 1.0)[:, None]   # canonical: diag(R) >= 0
+    r = r * np.where(np.diag(r) < 0.0, -1.0, 1.0)[:, None]  # canonical: diag(R) >= 0
     if init == "gaussian":
         g = normals(seed, network, stream_id(layer, PURPOSE_WEIGHTS), n_out * k)
         f = math.sqrt(cw / n_in) * g.reshape(k, n_out).T
@@ -361,8 +369,9 @@ def projected_layer(s, init, cw, cb, n_out, seed, network, layer):
         frame = haar_frame_from_stream(m, k, seed, network, stream_id(layer, PURPOSE_FRAME))
         f = orthogonal_scale(cw, n_in, n_out) * frame[:n_out]
     else:
-        raise ValueError(f"the projected sampler is exact only for gaussian/orthogonal, "
-                         f"not {init!r}")
+        raise ValueError(
+            f"the projected sampler is exact only for gaussian/orthogonal, not {init!r}"
+        )
     return f, r, bias(cb, n_out, seed, network, layer)
 
 
@@ -379,8 +388,9 @@ def projected_forward(widths, act, init, cw, cb, x, seed, network, return_ambigu
     ambiguous = False
     for layer in range(1, n_layers + 1):
         ambiguous = ambiguous or bool(np.any(qr_sign_ambiguous(s))) or qr_indeterminate(s)
-        f, r, b = projected_layer(s, init, cw[layer - 1], cb[layer - 1], widths[layer],
-                                  seed, network, layer)
+        f, r, b = projected_layer(
+            s, init, cw[layer - 1], cb[layer - 1], widths[layer], seed, network, layer
+        )
         z = f @ r + b[:, None]
         out.append(z)
         s = act(z)
@@ -417,14 +427,20 @@ ACTIVATIONS = {
 # Estimators (docs/estimators.md) with delete-one-block jackknife errors
 # ---------------------------------------------------------------------------------------
 
-MOMENT_NAMES = ("two_point", "same_raw", "distinct_raw", "same_connected",
-                "distinct_connected", "vertex")
+MOMENT_NAMES = (
+    "two_point",
+    "same_raw",
+    "distinct_raw",
+    "same_connected",
+    "distinct_connected",
+    "vertex",
+)
 
 
 def per_network_statistics(z):
     """Per-network G (N, B, B) and Q (N, B, B, B, B) of samples z (N, n, B):
-        G_ab   = (1/n) sum_i z_ia z_ib
-        Q_abcd = (1/n) sum_i z_ia z_ib z_ic z_id
+    G_ab   = (1/n) sum_i z_ia z_ib
+    Q_abcd = (1/n) sum_i z_ia z_ib z_ic z_id
     """
     z = np.asarray(z, dtype=np.float64)
     n = z.shape[1]
@@ -454,9 +470,14 @@ def estimates_from_statistics(g, q, width, fan_in):
     kk = (np.einsum("ab,cd->abcd", gsum, gsum) - gg.sum(axis=0)) / (n_net * (n_net - 1.0))
     same_connected = qbar - kk - kk.transpose(0, 2, 1, 3) - kk.transpose(0, 2, 3, 1)
     distinct_connected = p - kk
-    return {"two_point": k, "same_raw": qbar, "distinct_raw": p,
-            "same_connected": same_connected, "distinct_connected": distinct_connected,
-            "vertex": fan_in * distinct_connected}
+    return {
+        "two_point": k,
+        "same_raw": qbar,
+        "distinct_raw": p,
+        "same_connected": same_connected,
+        "distinct_connected": distinct_connected,
+        "vertex": fan_in * distinct_connected,
+    }
 
 
 def moment_estimates(samples, fan_in, n_blocks=64, first=0):
@@ -485,8 +506,10 @@ def moment_estimates(samples, fan_in, n_blocks=64, first=0):
         est = estimates_from_statistics(g[keep], q[keep], width, fan_in)
         for name in MOMENT_NAMES:
             replicas[name].append(est[name])
-    return {name: (full[name], jackknife_error(replicas[name], full[name].shape))
-            for name in MOMENT_NAMES}
+    return {
+        name: (full[name], jackknife_error(replicas[name], full[name].shape))
+        for name in MOMENT_NAMES
+    }
 
 
 def jackknife_error(replicas, shape):
@@ -510,7 +533,7 @@ ACTIVATION_DERIVATIVES = {
     "relu": lambda z: np.where(np.asarray(z) > 0.0, 1.0, 0.0),
     "leaky_relu": lambda z: np.where(np.asarray(z) > 0.0, 1.0, 0.01),
     "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
-    "erf": lambda z: 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(z, dtype=np.float64) ** 2),
+    "erf": lambda z: 2.0 / math.sqrt(math.pi) * np.exp(-(np.asarray(z, dtype=np.float64) ** 2)),
     "sin": np.cos,
     "exp": np.exp,
 }
@@ -524,8 +547,11 @@ def dense_parameters(widths, init, cw, cb, seed, network):
     cw, cb = per_layer(cw, n_layers), per_layer(cb, n_layers)
     weights, biases = [], []
     for layer in range(1, n_layers + 1):
-        weights.append(dense_weights(init, cw[layer - 1], widths[layer - 1], widths[layer],
-                                     seed, network, layer))
+        weights.append(
+            dense_weights(
+                init, cw[layer - 1], widths[layer - 1], widths[layer], seed, network, layer
+            )
+        )
         biases.append(bias(cb[layer - 1], widths[layer], seed, network, layer))
     return weights, biases
 
@@ -557,13 +583,13 @@ def ntk_from_parameters(weights, biases, act, dact, x, lambda_b, lambda_w, reado
     """
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     zs = forward_with_parameters(weights, biases, act, x)
-    ss = [x.T] + [act(z) for z in zs]                     # s^(0..L), each (n, B)
-    grams = [s.T @ s / s.shape[0] for s in ss]            # Gs^(0..L-1) used
+    ss = [x.T] + [act(z) for z in zs]  # s^(0..L), each (n, B)
+    grams = [s.T @ s / s.shape[0] for s in ss]  # Gs^(0..L-1) used
     r = int(readouts)
     out = []
     for layer in range(1, len(weights) + 1):
         n_l, nb = zs[layer - 1].shape
-        jac = np.zeros((r, n_l, nb))                      # J^(l,l)[i, j, a]
+        jac = np.zeros((r, n_l, nb))  # J^(l,l)[i, j, a]
         jac[np.arange(r), np.arange(r), :] = 1.0
         h = np.zeros((r, r, nb, nb))
         for lp in range(layer, 0, -1):
@@ -576,16 +602,16 @@ def ntk_from_parameters(weights, biases, act, dact, x, lambda_b, lambda_w, reado
     return out
 
 
-def dense_ntk(widths, act, dact, init, cw, cb, x, seed, network, lambda_b, lambda_w,
-              readouts):
+def dense_ntk(widths, act, dact, init, cw, cb, x, seed, network, lambda_b, lambda_w, readouts):
     """Per-network NTK of the dense network ``network`` of ``seed`` (same weights as
     ``dense_forward``): list over layers of (r, r, B, B), see ``ntk_from_parameters``."""
     weights, biases = dense_parameters(widths, init, cw, cb, seed, network)
     return ntk_from_parameters(weights, biases, act, dact, x, lambda_b, lambda_w, readouts)
 
 
-def finite_difference_ntk(widths, act, init, cw, cb, x, seed, network, lambda_b, lambda_w,
-                          readouts, eps=1e-5):
+def finite_difference_ntk(
+    widths, act, init, cw, cb, x, seed, network, lambda_b, lambda_w, readouts, eps=1e-5
+):
     """The NTK straight from its definition (docs/conventions.md#ntk), by central differences.
 
     Every parameter theta (all weights and biases, biases included even where C_b = 0)
@@ -610,7 +636,7 @@ def finite_difference_ntk(widths, act, init, cw, cb, x, seed, network, lambda_b,
         minus = forward_with_parameters(weights, biases, act, x)
         arrays[index[0]][index[1:]] = old
         for layer in range(n_layers):
-            g = (plus[layer][:r] - minus[layer][:r]) / (2.0 * eps)   # (r, B)
+            g = (plus[layer][:r] - minus[layer][:r]) / (2.0 * eps)  # (r, B)
             h[layer] += rate * np.einsum("ia,jb->ijab", g, g)
 
     for lp in range(n_layers):
@@ -644,18 +670,18 @@ def ntk_per_network_statistics(h, z, readout_z=None):
     zr = z[:, :r] if readout_z is None else np.asarray(readout_z, dtype=np.float64)
     pairs = r * (r - 1.0)
     off = ~np.eye(r, dtype=bool)
-    diag = np.einsum("eiiab->eiab", h)                    # (N, r, B, B)
-    zz = np.einsum("eia,eib->eiab", zr, zr)               # (N, r, B, B)
+    diag = np.einsum("eiiab->eiab", h)  # (N, r, B, B)
+    zz = np.einsum("eia,eib->eiab", zr, zr)  # (N, r, B, B)
     dsum, zsum = diag.sum(axis=1), zz.sum(axis=1)
     hoff = h * off[None, :, :, None, None]
     return {
         "T": dsum / r,
         "O": hoff.sum(axis=(1, 2)) / pairs,
-        "PA": (np.einsum("eab,ecd->eabcd", dsum, dsum)
-               - np.einsum("eiab,eicd->eabcd", diag, diag)) / pairs,
+        "PA": (np.einsum("eab,ecd->eabcd", dsum, dsum) - np.einsum("eiab,eicd->eabcd", diag, diag))
+        / pairs,
         "PB": np.einsum("eijab,eijcd->eabcd", hoff, h) / pairs,
-        "PD": (np.einsum("eab,ecd->eabcd", dsum, zsum)
-               - np.einsum("eiab,eicd->eabcd", diag, zz)) / pairs,
+        "PD": (np.einsum("eab,ecd->eabcd", dsum, zsum) - np.einsum("eiab,eicd->eabcd", diag, zz))
+        / pairs,
         "PF": np.einsum("eijab,eic,ejd->eabcd", hoff, zr, zr) / pairs,
         "G": np.einsum("eka,ekb->eab", z, z) / z.shape[1],
     }
@@ -677,8 +703,9 @@ def ntk_estimates_from_statistics(stats, fan_in):
 
     def ustat(a, b):
         sa, sb = a.sum(axis=0), b.sum(axis=0)
-        return ((np.einsum("ab,cd->abcd", sa, sb) - np.einsum("eab,ecd->abcd", a, b))
-                / (n_net * (n_net - 1.0)))
+        return (np.einsum("ab,cd->abcd", sa, sb) - np.einsum("eab,ecd->abcd", a, b)) / (
+            n_net * (n_net - 1.0)
+        )
 
     return {
         "theta": t.mean(axis=0),

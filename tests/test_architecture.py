@@ -8,6 +8,7 @@ resolved against the module's package; an import of ``nnft_fast.kernels.*`` poin
 the shipped ``kernels/`` directory. ``from package import name`` is an edge to the
 submodule ``package.name`` where that is a module, else to the package itself.
 """
+
 import ast
 import importlib
 import pathlib
@@ -42,7 +43,7 @@ def _resolve(module, is_package, node):
     if node.level == 0:
         return node.module
     package = module.split(".") if is_package else module.split(".")[:-1]
-    base = package[:len(package) - node.level + 1]
+    base = package[: len(package) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -84,7 +85,7 @@ def _cycle(edges):
         stack.append(module)
         for target in sorted(edges[module]):
             if state.get(target) == "open":
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state:
                 found = visit(target)
                 if found:
@@ -103,18 +104,23 @@ def _cycle(edges):
 
 def test_the_graph_sees_the_layers():
     edges, _ = _graph()
-    assert {"nnft_fast.run", "nnft_fast.h5format", "nnft_fast.store",
-            "nnft_fast.distributed", "nnft_fast.kernels.cpu.codes"} <= set(edges)
+    assert {
+        "nnft_fast.run",
+        "nnft_fast.h5format",
+        "nnft_fast.store",
+        "nnft_fast.distributed",
+        "nnft_fast.kernels.cpu.codes",
+    } <= set(edges)
     assert "nnft_fast.run" in edges["nnft_fast.store"]
     assert "nnft_fast.h5format" in edges["nnft_fast.distributed"]
     assert "nnft_fast.kernels.cpu.codes" in edges["nnft_fast.kernels.cpu.forward"]
-    assert "nnft_fast.run" in edges["nnft_fast.h5format"]          # relative import resolved
+    assert "nnft_fast.run" in edges["nnft_fast.h5format"]  # relative import resolved
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_imports(module):
     if module.startswith("nnft_fast.kernels.cuda") or module == "nnft_fast.gpu_engine":
-        pytest.importorskip("numba_cuda")   # the 'cuda' extra
+        pytest.importorskip("numba_cuda")  # the 'cuda' extra
     importlib.import_module(module)
 
 

@@ -1,6 +1,7 @@
 """Backend choice (docs/architecture.md#backends): "cpu" | "cuda" | "auto", errors and
 provenance, on a machine without a GPU. The CUDA path itself runs under the simulator in
 test_cuda.py."""
+
 import importlib.util
 import subprocess
 import sys
@@ -43,8 +44,11 @@ def test_cuda_without_gpu_is_a_clear_error(no_gpu):
 
 def test_cuda_without_the_extra_names_it(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(backends.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    monkeypatch.setattr(
+        backends.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "numba_cuda" else real(name, *a),
+    )
     assert not backends.cuda_available()
     with pytest.raises(nf.BackendUnavailable, match=r"nnft_fast\[cuda\]"):
         nf.sample(NET, X, 4, backend="cuda")
@@ -58,7 +62,7 @@ def test_auto_without_gpu_runs_on_the_cpu_and_says_so(no_gpu, tmp_path):
     path = tmp_path / "auto.h5"
     nf.sample(NET, X, 6, 2, store=path)
     with h5py.File(path, "r") as f:
-        assert f.attrs["backend"].decode() == "cpu"   # fixed-length string (schema 2)
+        assert f.attrs["backend"].decode() == "cpu"  # fixed-length string (schema 2)
     assert nf.open(path).backend == "cpu"
 
 
@@ -81,21 +85,24 @@ def test_auto_falls_back_to_the_cpu_where_the_gpu_kernels_stop(fake_gpu):
 
 def test_cli_backend_flag(no_gpu, tmp_path, capsys):
     cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=20))
-    code, _, err = run_cli(["run", cfg, "--out", str(tmp_path / "a.h5"), "--backend", "cuda"],
-                           capsys)
+    code, _, err = run_cli(
+        ["run", cfg, "--out", str(tmp_path / "a.h5"), "--backend", "cuda"], capsys
+    )
     assert code == 2 and "no CUDA GPU" in err
     assert not (tmp_path / "a.h5").exists()
-    code, out, _ = run_cli(["run", cfg, "--out", str(tmp_path / "b.h5"), "--backend", "auto"],
-                           capsys)
+    code, out, _ = run_cli(
+        ["run", cfg, "--out", str(tmp_path / "b.h5"), "--backend", "auto"], capsys
+    )
     assert code == 0 and "backend: cpu" in out
 
 
 def test_importing_and_cpu_runs_never_import_numba_cuda():
-    code = ("import sys, numpy as np, nnft_fast as nf\n"
-            "net = nf.Network((3, 4), 'relu', 'gaussian', 2.0)\n"
-            "nf.sample(net, np.ones((1, 3)), 4, backend='cpu')\n"
-            "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda.numba.cuda')"
-            " for m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, numpy as np, nnft_fast as nf\n"
+        "net = nf.Network((3, 4), 'relu', 'gaussian', 2.0)\n"
+        "nf.sample(net, np.ones((1, 3)), 4, backend='cpu')\n"
+        "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda.numba.cuda')"
+        " for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

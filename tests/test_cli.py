@@ -1,4 +1,5 @@
 """Command line `nnft` and TOML configs: runs, refusals with exit code 2, reports."""
+
 import json
 import os
 import stat
@@ -68,36 +69,64 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     assert run_cli(["run", cfg, "--out", out, "--quiet", "--overwrite"], capsys)[0] == 0
 
 
-@pytest.mark.parametrize("text,needle", [
-    (SMALL.format(init="gaussian", n=10) + "\n[extra]\nx = 1\n", "unknown table [extra]"),
-    (SMALL.format(init="gaussian", n=10).replace("seed = 3", "seed = 3\nsede = 4"),
-     "unknown key 'run.sede'"),
-    (SMALL.format(init="gaussian", n=10).replace('activation = "relu"', "activation = 3"),
-     "'network.activation' has the wrong type"),
-    (SMALL.format(init="gaussian", n=10).replace("widths = [4, 8, 8, 8]", "widths = [4, 0]"),
-     "width must be >= 1"),
-    (SMALL.format(init="gaussian", n=1), "n_networks must be >= 2"),
-    (SMALL.format(init="gaussian", n=10).replace('init = "gaussian"', 'init = "cauchy"'),
-     "unknown init"),
-    (SMALL.format(init="gaussian", n=10).replace("cw = 2.0", "cw = -1.0"),
-     "cw must be non-negative"),
-    (SMALL.format(init="gaussian", n=10).replace("[[1.0, 0.5, -0.5, 0.2],", "[[1.0, 0.5],"),
-     "inputs.values"),
-    ("[network\nwidths = 3", "malformed TOML"),
-    (SMALL.format(init="gaussian", n=10).replace("[run]\nn_networks = 10", "[run]"),
-     "missing required key 'run.n_networks'"),
-    (SMALL.format(init="gaussian", n=10) + '\n[store]\nout = ""\n',
-     "'store.out' must be a file path, got an empty string"),
-    (SMALL.format(init="gaussian", n=10).replace(
-        "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1e11"),
-     "'inputs.n' has the wrong type (float)"),
-    (SMALL.format(init="gaussian", n=10).replace(
-        "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1000000000000000"),
-     "'inputs.n' = 1000000000000000 needs ~32.0 PB of memory"),
-    (SMALL.format(init="gaussian", n=10).replace("widths = [4, 8, 8, 8]",
-                                                 "widths = [4, 4611686018427387904]"),
-     "this run needs ~"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        (SMALL.format(init="gaussian", n=10) + "\n[extra]\nx = 1\n", "unknown table [extra]"),
+        (
+            SMALL.format(init="gaussian", n=10).replace("seed = 3", "seed = 3\nsede = 4"),
+            "unknown key 'run.sede'",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace('activation = "relu"', "activation = 3"),
+            "'network.activation' has the wrong type",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace("widths = [4, 8, 8, 8]", "widths = [4, 0]"),
+            "width must be >= 1",
+        ),
+        (SMALL.format(init="gaussian", n=1), "n_networks must be >= 2"),
+        (
+            SMALL.format(init="gaussian", n=10).replace('init = "gaussian"', 'init = "cauchy"'),
+            "unknown init",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace("cw = 2.0", "cw = -1.0"),
+            "cw must be non-negative",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace("[[1.0, 0.5, -0.5, 0.2],", "[[1.0, 0.5],"),
+            "inputs.values",
+        ),
+        ("[network\nwidths = 3", "malformed TOML"),
+        (
+            SMALL.format(init="gaussian", n=10).replace("[run]\nn_networks = 10", "[run]"),
+            "missing required key 'run.n_networks'",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10) + '\n[store]\nout = ""\n',
+            "'store.out' must be a file path, got an empty string",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace(
+                "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1e11"
+            ),
+            "'inputs.n' has the wrong type (float)",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace(
+                "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1000000000000000"
+            ),
+            "'inputs.n' = 1000000000000000 needs ~32.0 PB of memory",
+        ),
+        (
+            SMALL.format(init="gaussian", n=10).replace(
+                "widths = [4, 8, 8, 8]", "widths = [4, 4611686018427387904]"
+            ),
+            "this run needs ~",
+        ),
+    ],
+)
 def test_bad_configs_exit_2_naming_the_problem(tmp_path, capsys, text, needle):
     cfg = write_config(tmp_path, text)
     code, _, err = run_cli(["run", cfg, "--out", str(tmp_path / "x.h5"), "--quiet"], capsys)
@@ -107,14 +136,17 @@ def test_bad_configs_exit_2_naming_the_problem(tmp_path, capsys, text, needle):
     assert not os.path.exists(tmp_path / "x.h5") or needle == "n_networks must be >= 2"
 
 
-@pytest.mark.parametrize("option,value,needle", [
-    ("--batch-size", "0", "argument --batch-size: must be >= 1, got 0"),
-    ("--batch-size", "-3", "argument --batch-size: must be >= 1, got -3"),
-    ("--batch-size", "two", "argument --batch-size: expected an integer, got 'two'"),
-    ("--threads", "0", "argument --threads: must be >= 1, got 0"),
-    ("--workers", "0", "argument --workers: must be >= 1, got 0"),
-    ("--shard-size", "0", "argument --shard-size: must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "option,value,needle",
+    [
+        ("--batch-size", "0", "argument --batch-size: must be >= 1, got 0"),
+        ("--batch-size", "-3", "argument --batch-size: must be >= 1, got -3"),
+        ("--batch-size", "two", "argument --batch-size: expected an integer, got 'two'"),
+        ("--threads", "0", "argument --threads: must be >= 1, got 0"),
+        ("--workers", "0", "argument --workers: must be >= 1, got 0"),
+        ("--shard-size", "0", "argument --shard-size: must be >= 1, got 0"),
+    ],
+)
 def test_counts_below_one_are_usage_errors(tmp_path, capsys, option, value, needle):
     cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=10))
     out = tmp_path / "x.h5"
@@ -122,14 +154,19 @@ def test_counts_below_one_are_usage_errors(tmp_path, capsys, option, value, need
     assert code == 2 and needle in err and not out.exists()
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["demo", "--networks", "1"], "argument --networks: must be >= 2, got 1"),
-    (["demo", "--networks", "100", "--threads", "0"], "argument --threads: must be >= 1"),
-    (["resume", "x.h5", "--batch-size", "0"], "argument --batch-size: must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["demo", "--networks", "1"], "argument --networks: must be >= 2, got 1"),
+        (["demo", "--networks", "100", "--threads", "0"], "argument --threads: must be >= 1"),
+        (["resume", "x.h5", "--batch-size", "0"], "argument --batch-size: must be >= 1"),
+    ],
+)
 def test_demo_and_resume_counts_are_checked(tmp_path, capsys, args, needle):
-    code, _, err = run_cli(args + ["--quiet"] if args[0] == "resume" else
-                           args + ["--out", str(tmp_path / "demo")], capsys)
+    code, _, err = run_cli(
+        args + ["--quiet"] if args[0] == "resume" else args + ["--out", str(tmp_path / "demo")],
+        capsys,
+    )
     assert code == 2 and needle in err and not (tmp_path / "demo").exists()
 
 
@@ -191,6 +228,7 @@ def test_report_on_corrupt_file_is_a_clean_error(tmp_path, capsys):
 
 def _png_has_data(path):
     import matplotlib.image as mpimg
+
     img = mpimg.imread(path)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
     return float(np.std(img[..., :3])) > 0.01
@@ -217,8 +255,15 @@ def test_demo_runs_and_writes_stores_and_report(tmp_path, capsys):
     out = tmp_path / "demo"
     code, text, err = run_cli(["demo", "--networks", "2000", "--out", str(out)], capsys)
     assert code == 0, err
-    for name in ("relu_gaussian.h5", "relu_orthogonal.h5", "tanh_gaussian.h5",
-                 "tanh_orthogonal.h5", "two_point.png", "vertex.png", "summary.md"):
+    for name in (
+        "relu_gaussian.h5",
+        "relu_orthogonal.h5",
+        "tanh_gaussian.h5",
+        "tanh_orthogonal.h5",
+        "two_point.png",
+        "vertex.png",
+        "summary.md",
+    ):
         assert (out / name).stat().st_size > 0
     assert "networks" in err  # progress line on stderr when not quiet
     with h5py.File(out / "tanh_orthogonal.h5", "r") as f:
@@ -229,10 +274,16 @@ def test_console_script_entry_point(tmp_path):
     cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=50))
     out = str(tmp_path / "cli.h5")
     # No timeout: a slow machine only makes it take longer (a hang is CI's overall limit).
-    done = subprocess.run([sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out,
-                           "--quiet"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out, "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert nf.open(out).n_networks == 50
-    done = subprocess.run([sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "nnft_fast.cli", "run", cfg, "--out", out],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "exists" in done.stderr

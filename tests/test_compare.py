@@ -1,4 +1,5 @@
 """nf.predict / nf.compare: z-score tables of measured ensembles against theory."""
+
 import dataclasses
 
 import numpy as np
@@ -18,7 +19,11 @@ def test_compare_exact_layers_pass_and_wrong_prediction_fails():
     ens = nf.sample(net, X, 60_000, seed=31)
     result = nf.compare(ens)
     assert [(r.layer, r.observable) for r in result.rows] == [
-        (1, "two_point"), (1, "vertex"), (2, "two_point"), (2, "vertex")]
+        (1, "two_point"),
+        (1, "vertex"),
+        (2, "two_point"),
+        (2, "vertex"),
+    ]
     assert result.max_abs_z() < 4.5
     assert result.zscores["vertex", 2].shape == (2, 2, 2, 2)
     table = result.table()

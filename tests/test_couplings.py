@@ -9,6 +9,7 @@ Three layers of checks:
   of a width-4 ReLU network (where the four-point function is exact at any width) agree
   with the predicted couplings, and layer 1 (exactly Gaussian) gives lam = 0.
 """
+
 import itertools
 
 import numpy as np
@@ -16,14 +17,20 @@ import pytest
 
 import nnft_fast as nf
 from nnft_fast.theory import same_neuron_connected, vertex_recursion
-from nnft_fast.theory.couplings import (action_constant, evaluate_action, layer_coupling,
-                                        measured_coupling, quartic_coupling)
+from nnft_fast.theory.couplings import (
+    action_constant,
+    evaluate_action,
+    layer_coupling,
+    measured_coupling,
+    quartic_coupling,
+)
 
 Z_PASS = 4.0
 Z_REJECT = 8.0
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def random_spd(rng, b):
     a = rng.normal(size=(b, b))
@@ -63,8 +70,11 @@ def moments(pts, weight):
     p = weight / z
     m2 = np.einsum("n,na,nb->ab", p, pts, pts)
     m4 = np.einsum("n,na,nb,nc,nd->abcd", p, pts, pts, pts, pts, optimize=True)
-    wick = (np.einsum("ab,cd->abcd", m2, m2) + np.einsum("ac,bd->abcd", m2, m2)
-            + np.einsum("ad,bc->abcd", m2, m2))
+    wick = (
+        np.einsum("ab,cd->abcd", m2, m2)
+        + np.einsum("ac,bd->abcd", m2, m2)
+        + np.einsum("ad,bc->abcd", m2, m2)
+    )
     return z, m2, m4 - wick
 
 
@@ -86,6 +96,7 @@ def zmax(est, exact):
 
 # ----------------------------------------------------------------------------- exact algebra
 
+
 def test_coupling_contracts_back_to_minus_four_point_and_is_symmetric():
     rng = np.random.default_rng(11)
     g = random_spd(rng, 3)
@@ -98,18 +109,19 @@ def test_coupling_contracts_back_to_minus_four_point_and_is_symmetric():
     np.testing.assert_allclose(m, gi - 0.5 * np.einsum("abcd,ab->cd", lam, g), atol=1e-12)
     np.testing.assert_allclose(m, m.T, atol=0)
     # equivalent form: M = G^-1 + (1/2) G^-1 (sum_ab G4c_abcd G^-1_ab) G^-1
-    np.testing.assert_allclose(m, gi + 0.5 * gi @ np.einsum("abcd,ab->cd", g4c, gi) @ gi,
-                               atol=1e-11)
+    np.testing.assert_allclose(
+        m, gi + 0.5 * gi @ np.einsum("abcd,ab->cd", g4c, gi) @ gi, atol=1e-11
+    )
 
 
 def test_single_input_closed_forms():
     g, g4c = 1.7, -0.37
     lam, m = quartic_coupling([[g]], np.full((1, 1, 1, 1), g4c))
     assert lam.shape == (1, 1, 1, 1) and m.shape == (1, 1)
-    assert lam[0, 0, 0, 0] == pytest.approx(-g4c / g ** 4, rel=1e-14)
-    assert m[0, 0] == pytest.approx(1.0 / g + g4c / (2.0 * g ** 3), rel=1e-14)
+    assert lam[0, 0, 0, 0] == pytest.approx(-g4c / g**4, rel=1e-14)
+    assert m[0, 0] == pytest.approx(1.0 / g + g4c / (2.0 * g**3), rel=1e-14)
     c = action_constant([[g]], lam)
-    assert c == pytest.approx(0.5 * np.log(2 * np.pi * g) - g4c / (8 * g ** 2), rel=1e-14)
+    assert c == pytest.approx(0.5 * np.log(2 * np.pi * g) - g4c / (8 * g**2), rel=1e-14)
     # Gaussian: no coupling, M = G^-1
     lam0, m0 = quartic_coupling([[g]], np.zeros((1, 1, 1, 1)))
     assert np.all(lam0 == 0) and m0[0, 0] == pytest.approx(1 / g)
@@ -147,10 +159,12 @@ def test_layer_action_equals_edgeworth_of_the_full_layer_field():
         delta4[i, i, i, i] = 1.0
 
     def structured(dist, onsite):
-        t = (np.einsum("ij,kl,abcd->iajbkcld", d, d, dist)
-             + np.einsum("ik,jl,acbd->iajbkcld", d, d, dist)
-             + np.einsum("il,jk,adbc->iajbkcld", d, d, dist)
-             + np.einsum("ijkl,abcd->iajbkcld", delta4, onsite))
+        t = (
+            np.einsum("ij,kl,abcd->iajbkcld", d, d, dist)
+            + np.einsum("ik,jl,acbd->iajbkcld", d, d, dist)
+            + np.einsum("il,jk,adbc->iajbkcld", d, d, dist)
+            + np.einsum("ijkl,abcd->iajbkcld", delta4, onsite)
+        )
         return t.reshape((n * b,) * 4)
 
     g_full = np.kron(d, k)
@@ -168,16 +182,21 @@ def test_layer_action_equals_edgeworth_of_the_full_layer_field():
     _, m1, _ = layer_coupling(k, c, same, 1)
     lam_s, m_s = quartic_coupling(k, same)
     np.testing.assert_allclose(m1, m_s, atol=1e-12)
-    np.testing.assert_allclose(lam + np.einsum("acbd->abcd", lam)
-                               + np.einsum("adbc->abcd", lam) + onsite, lam_s, atol=1e-11)
+    np.testing.assert_allclose(
+        lam + np.einsum("acbd->abcd", lam) + np.einsum("adbc->abcd", lam) + onsite,
+        lam_s,
+        atol=1e-11,
+    )
     # Roberts-Yaida form, rotation-invariant law: M = K^-1 + (1/2) K_ab [n v_abcd + 2 v_acbd]
     v = -lam
-    ry = np.linalg.inv(k) + 0.5 * (n * np.einsum("abcd,ab->cd", v, k)
-                                   + 2 * np.einsum("acbd,ab->cd", v, k))
+    ry = np.linalg.inv(k) + 0.5 * (
+        n * np.einsum("abcd,ab->cd", v, k) + 2 * np.einsum("acbd,ab->cd", v, k)
+    )
     np.testing.assert_allclose(m_r, ry, atol=1e-11)
 
 
 # ----------------------------------------------------------------------------- quadrature
+
 
 def test_edgeworth_action_reproduces_correlators_one_input():
     """B = 1: exp(-S) on a fine grid gives back G, G4c and Z = 1 up to O(lam^2)."""
@@ -185,17 +204,24 @@ def test_edgeworth_action_reproduces_correlators_one_input():
     pts, vol = grid(1, 12.0, 4001)
     res = {}
     for eps in (0.03, 0.06):
-        g4c = np.full((1, 1, 1, 1), -eps * g ** 2)  # lam = eps / G^2 > 0: stable action
+        g4c = np.full((1, 1, 1, 1), -eps * g**2)  # lam = eps / G^2 > 0: stable action
         res[eps] = np.array(edgeworth_residuals(np.array([[g]]), g4c, pts, vol))
     ratio = res[0.06] / res[0.03]
     assert np.all((ratio > 3.3) & (ratio < 4.7)), ratio
-    assert res[0.03][1] < 2e-4 * g and res[0.03][2] < 5e-3 * g ** 2
+    assert res[0.03][1] < 2e-4 * g and res[0.03][2] < 5e-3 * g**2
     # Negative controls: no quadratic correction, or the tadpole correction with the
     # wrong sign (correct: M = 1/G - lam G / 2 = (1 - eps/2)/G) -> O(lam) error in G
     for wrong in (lambda eps: 1.0 / g, lambda eps: (1.0 + 0.5 * eps) / g):
-        bad = [edgeworth_residuals(np.array([[g]]), np.full((1,) * 4, -eps * g ** 2), pts,
-                                   vol, quadratic=np.array([[wrong(eps)]]))[1]
-               for eps in (0.03, 0.06)]
+        bad = [
+            edgeworth_residuals(
+                np.array([[g]]),
+                np.full((1,) * 4, -eps * g**2),
+                pts,
+                vol,
+                quadratic=np.array([[wrong(eps)]]),
+            )[1]
+            for eps in (0.03, 0.06)
+        ]
         assert 1.6 < bad[1] / bad[0] < 2.5, bad  # first order in lam: doubles with eps
         assert bad[0] > 20 * res[0.03][1], (bad, res[0.03])
 
@@ -205,24 +231,29 @@ def test_edgeworth_action_reproduces_correlators_two_inputs():
     g = np.array([[1.0, 0.45], [0.45, 0.8]])
     p = np.array([[0.7, -0.2], [-0.2, 1.1]])
     base = three_pairings(np.einsum("ab,cd->abcd", p, p))  # lam = eps (Q Q + 2 perms) >= 0
-    pts, vol = grid(2, 9.0, 241)    # converged to ~1e-13 (checked against 361 points)
+    pts, vol = grid(2, 9.0, 241)  # converged to ~1e-13 (checked against 361 points)
     res = {}
-    for eps in (0.002, 0.004):      # lam_abcd G_ab G_cd = 23.6 eps
+    for eps in (0.002, 0.004):  # lam_abcd G_ab G_cd = 23.6 eps
         res[eps] = np.array(edgeworth_residuals(g, -eps * base, pts, vol))
     ratio = res[0.004] / res[0.002]
     assert np.all((ratio > 3.3) & (ratio < 4.7)), ratio
     # without the quadratic correction the two-point residual is first order
-    bad = [edgeworth_residuals(g, -eps * base, pts, vol, quadratic=np.linalg.inv(g))[1]
-           for eps in (0.002, 0.004)]
+    bad = [
+        edgeworth_residuals(g, -eps * base, pts, vol, quadratic=np.linalg.inv(g))[1]
+        for eps in (0.002, 0.004)
+    ]
     assert 1.6 < bad[1] / bad[0] < 2.5, bad  # first order in lam: doubles with eps
     assert bad[0] > 10 * res[0.002][1], (bad, res[0.002])
 
 
 def layer_action(pts, m, lam, onsite):
     """S of layer_coupling for B = 1, n neurons = pts.shape[1] (constant dropped)."""
-    r2 = np.sum(pts ** 2, axis=1)
-    return (0.5 * m[0, 0] * r2 + lam.item() * r2 ** 2 / 8.0
-            + onsite.item() * np.sum(pts ** 4, axis=1) / 24.0)
+    r2 = np.sum(pts**2, axis=1)
+    return (
+        0.5 * m[0, 0] * r2
+        + lam.item() * r2**2 / 8.0
+        + onsite.item() * np.sum(pts**4, axis=1) / 24.0
+    )
 
 
 def test_layer_action_quadrature_three_neurons():
@@ -233,15 +264,15 @@ def test_layer_action_quadrature_three_neurons():
     pts, vol = grid(3, 8.5, 121)
 
     def residuals(eps, n_used):
-        c = np.full((1,) * 4, -eps * k ** 2)
-        same = np.full((1,) * 4, -3.5 * eps * k ** 2)   # excess E = -0.5 eps K^2
+        c = np.full((1,) * 4, -eps * k**2)
+        same = np.full((1,) * 4, -3.5 * eps * k**2)  # excess E = -0.5 eps K^2
         lam, m, onsite = layer_coupling([[k]], c, same, n_used)
         w = np.exp(-layer_action(pts, m, lam, onsite))
         w /= w.sum()
         x2, y2 = pts[:, 0] ** 2, pts[:, 1] ** 2
         k_num = w @ x2
-        c_num = w @ (x2 * y2) - k_num ** 2
-        same_num = w @ (x2 * x2) - 3.0 * k_num ** 2
+        c_num = w @ (x2 * y2) - k_num**2
+        same_num = w @ (x2 * x2) - 3.0 * k_num**2
         return np.abs([k_num - k, c_num - c.item(), same_num - same.item()])
 
     good = {eps: residuals(eps, 3) for eps in (0.01, 0.02)}
@@ -280,8 +311,9 @@ def test_measured_same_neuron_coupling_matches_prediction(relu_width4):
     assert zmax(m, np.linalg.inv(k2)) > Z_REJECT
     assert zmax(m, np.linalg.inv(k2) - np.einsum("abcd,ab->cd", lam_pred, k2)) > Z_REJECT
     # the same numbers as the generic formula applied to the measured correlators
-    direct, _ = quartic_coupling(ens.two_point(2).value,
-                                 ens.four_point(2, connected=True, neurons="same").value)
+    direct, _ = quartic_coupling(
+        ens.two_point(2).value, ens.four_point(2, connected=True, neurons="same").value
+    )
     np.testing.assert_allclose(lam.value, direct, rtol=1e-12, atol=1e-12)
 
 
@@ -294,7 +326,7 @@ def test_measured_layer_coupling_matches_prediction(relu_width4):
     assert zmax(lam, lam_pred) < Z_PASS
     assert zmax(m, m_pred) < Z_PASS
     same2 = same_neuron_connected(vs[1], n1)
-    for wrong_n in (n2 - 1, n2 + 1):   # the neuron count in the tadpole is resolved
+    for wrong_n in (n2 - 1, n2 + 1):  # the neuron count in the tadpole is resolved
         assert zmax(m, layer_coupling(k2, c2, same2, wrong_n)[1]) > Z_REJECT
     # fewer neurons kept (marginal): the quadratic coupling follows n
     _, m1 = measured_coupling(ens, 2, neurons="distinct", n_neurons=1)
@@ -316,6 +348,7 @@ def test_layer_one_is_gaussian_coupling_zero(relu_width4):
 
 # ----------------------------------------------------------------------------- bad input
 
+
 def test_bad_inputs_raise():
     g = np.array([[1.0, 0.2], [0.2, 0.5]])
     g4 = np.zeros((2,) * 4)
@@ -326,9 +359,9 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="symmetric"):
         quartic_coupling([[1.0, 0.2], [0.1, 0.5]], g4)
     with pytest.raises(ValueError, match="positive definite"):
-        quartic_coupling([[1.0, 1.0], [1.0, 1.0]], g4)          # singular
+        quartic_coupling([[1.0, 1.0], [1.0, 1.0]], g4)  # singular
     with pytest.raises(ValueError, match="positive definite"):
-        quartic_coupling([[1.0, 0.0], [0.0, -0.5]], g4)         # indefinite
+        quartic_coupling([[1.0, 0.0], [0.0, -0.5]], g4)  # indefinite
     with pytest.raises(ValueError, match="non-finite"):
         quartic_coupling([[np.nan, 0.0], [0.0, 1.0]], g4)
     with pytest.raises(ValueError, match="shape"):
@@ -338,10 +371,10 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="broadcast"):
         quartic_coupling(np.stack([g] * 3), np.zeros((2,) + (2,) * 4))
     asym = np.zeros((2,) * 4)
-    asym[0, 0, 1, 1] = asym[1, 1, 0, 0] = 1.0                   # pair-symmetric only
+    asym[0, 0, 1, 1] = asym[1, 1, 0, 0] = 1.0  # pair-symmetric only
     with pytest.raises(ValueError, match="fully symmetric"):
         quartic_coupling(g, asym)
-    layer_coupling(g, asym, None, 2)                            # fine for distinct
+    layer_coupling(g, asym, None, 2)  # fine for distinct
     asym[0, 1, 0, 0] = 1.0
     with pytest.raises(ValueError, match="symmetric"):
         layer_coupling(g, asym, None, 2)

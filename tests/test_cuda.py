@@ -3,6 +3,7 @@ for sm_90, and run under the CUDA simulator against the CPU kernels (same seeds 
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
 """
+
 import json
 import os
 import subprocess
@@ -21,10 +22,28 @@ _INDEX = int64[::1]
 SIGNATURES = {
     "fill_normal_kernel": (float64[::1], uint64, int64, uint64, float64),
     "fill_uniform_kernel": (float64[::1], uint64, int64, uint64, float64, float64),
-    "statistics_kernel": (int64, int64, uint64, float64[:, ::1], _INDEX, float64[::1],
-                          float64[::1], int64, int64, _INDEX, _INDEX, _INDEX, _INDEX, boolean,
-                          float64[:, :, ::1], _INDEX, _INDEX, float64[:, ::1], float64[:, ::1],
-                          _INDEX),
+    "statistics_kernel": (
+        int64,
+        int64,
+        uint64,
+        float64[:, ::1],
+        _INDEX,
+        float64[::1],
+        float64[::1],
+        int64,
+        int64,
+        _INDEX,
+        _INDEX,
+        _INDEX,
+        _INDEX,
+        boolean,
+        float64[:, :, ::1],
+        _INDEX,
+        _INDEX,
+        float64[:, ::1],
+        float64[:, ::1],
+        _INDEX,
+    ),
     "add_to_blocks_kernel": (float64[:, :, ::1], int64, float64[:, :, ::1], _INDEX),
     "nonfinite_rows_kernel": (float64[:, :, ::1], uint8[:, ::1]),
     "haar_matrices_kernel": (uint64, int64, uint64, float64[:, :, ::1], float64[:, ::1]),
@@ -38,15 +57,17 @@ def test_every_cuda_kernel_compiles_to_ptx_for_sm90(monkeypatch):
 
     from nnft_fast.kernels.cuda import haar, moments, rng
 
-    monkeypatch.setattr(dispatcher, "get_current_device",
-                        lambda: SimpleNamespace(compute_capability=(9, 0)))
+    monkeypatch.setattr(
+        dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(9, 0))
+    )
     kernels = {**rng.KERNELS, **moments.KERNELS, **haar.KERNELS}
     assert set(kernels) == set(SIGNATURES)
     for name, kernel in kernels.items():
         ptx, _ = cuda.compile_ptx(kernel.py_func, SIGNATURES[name], cc=(9, 0))
         assert ".target sm_90" in ptx and ".entry" in ptx, name
-        assert "call.uni" not in ptx or name not in rng.KERNELS, \
+        assert "call.uni" not in ptx or name not in rng.KERNELS, (
             f"{name}: the generator's device functions should inline"
+        )
 
 
 def test_simulator_draws_the_cpu_streams():
@@ -56,17 +77,25 @@ def test_simulator_draws_the_cpu_streams():
     (repeated inputs, biases, a layer wider than a block of threads)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
-    done = subprocess.run([sys.executable, os.path.join(HERE, "_cuda_sim_target.py")],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, os.path.join(HERE, "_cuda_sim_target.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     diffs = json.loads(done.stdout)
-    limits = {"normal": 1e-14, "uniform": 1e-14,   # one source: only FMA contraction differs
-              "stats": 1e-10,      # other summation order; a repeated input: rank-deficient S
-              "raw": 1e-12, "haar": 1e-12,
-              "blocks": 0.0,       # the device accumulation adds in the CPU's order
-              "extreme": 1e-12,    # inputs 2^+-520: squared norms out of float64's range
-              "nonfinite": 0.0,    # per-network finiteness flags
-              "dispatch": 1e-12}   # nf.sample / store / resume with backend="cuda" vs "cpu"
+    limits = {
+        "normal": 1e-14,
+        "uniform": 1e-14,  # one source: only FMA contraction differs
+        "stats": 1e-10,  # other summation order; a repeated input: rank-deficient S
+        "raw": 1e-12,
+        "haar": 1e-12,
+        "blocks": 0.0,  # the device accumulation adds in the CPU's order
+        "extreme": 1e-12,  # inputs 2^+-520: squared norms out of float64's range
+        "nonfinite": 0.0,  # per-network finiteness flags
+        "dispatch": 1e-12,
+    }  # nf.sample / store / resume with backend="cuda" vs "cpu"
     assert len(diffs) == 16 + 7 * 3 + 4 + 1 + 3 + 5
     for name, diff in diffs.items():
         kind = name.split()[-1] if name.endswith(("raw", "blocks")) else name.split()[0]

@@ -3,6 +3,7 @@ and run under the CUDA simulator against the CPU NTK kernels (same seeds -> the 
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
 """
+
 import json
 import os
 import subprocess
@@ -17,12 +18,36 @@ from numba import boolean, cuda, float64, int64, uint64  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _INDEX = int64[::1]
-_RUN = (int64, int64, uint64, float64[:, ::1], _INDEX, float64[::1], float64[::1], int64,
-        int64, float64, float64)   # method .. lambda_w
+_RUN = (
+    int64,
+    int64,
+    uint64,
+    float64[:, ::1],
+    _INDEX,
+    float64[::1],
+    float64[::1],
+    int64,
+    int64,
+    float64,
+    float64,
+)  # method .. lambda_w
 SIGNATURES = {
-    "ntk_statistics_kernel": _RUN + (_INDEX, _INDEX, _INDEX, _INDEX, boolean,
-                                     float64[:, :, ::1], float64[:, :, ::1], int64, _INDEX,
-                                     _INDEX, float64[:, ::1], float64[:, ::1], _INDEX),
+    "ntk_statistics_kernel": _RUN
+    + (
+        _INDEX,
+        _INDEX,
+        _INDEX,
+        _INDEX,
+        boolean,
+        float64[:, :, ::1],
+        float64[:, :, ::1],
+        int64,
+        _INDEX,
+        _INDEX,
+        float64[:, ::1],
+        float64[:, ::1],
+        _INDEX,
+    ),
     "ntk_kernel": _RUN + (float64[:, :, :, :, :, ::1], float64[:, ::1], _INDEX),
 }
 
@@ -34,8 +59,9 @@ def test_every_cuda_ntk_kernel_compiles_to_ptx_for_sm90(monkeypatch):
 
     from nnft_fast.kernels.cuda import ntk
 
-    monkeypatch.setattr(dispatcher, "get_current_device",
-                        lambda: SimpleNamespace(compute_capability=(9, 0)))
+    monkeypatch.setattr(
+        dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(9, 0))
+    )
     assert set(ntk.KERNELS) == set(SIGNATURES)
     for name, kernel in ntk.KERNELS.items():
         ptx, _ = cuda.compile_ptx(kernel.py_func, SIGNATURES[name], cc=(9, 0))
@@ -49,13 +75,17 @@ def test_simulator_ntk_matches_the_cpu():
     index or another lambda_w gives clearly different NTKs."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
-    done = subprocess.run([sys.executable, os.path.join(HERE, "_cuda_sim_ntk.py")],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, os.path.join(HERE, "_cuda_sim_ntk.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     diffs = json.loads(done.stdout)
     assert len(diffs) == 7 * 6
     for name, diff in diffs.items():
         if name.startswith("control"):
             assert diff > 0.05, (name, diff)
-        else:   # other summation order over neurons; rank-deficient QRs
+        else:  # other summation order over neurons; rank-deficient QRs
             assert diff <= 1e-10, (name, diff)

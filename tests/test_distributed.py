@@ -6,6 +6,7 @@ order and a one-at-a-time executor (fixed shard_size); agreement with the single
 resumed from its own committed count; a worker process killed mid-shard; the merged store
 file (virtual raw datasets) read back by ``nf.open``, ``read_raw``, ``reanalyze``.
 """
+
 import concurrent.futures as cf
 import os
 import shutil
@@ -31,8 +32,10 @@ def patient_dask():
     (the workers' nannies pass the configuration on); a killed worker is still seen at
     once (its sockets close), and a real hang is CI's overall limit."""
     import dask
-    with dask.config.set({"distributed.comm.timeouts.connect": "1h",
-                          "distributed.comm.timeouts.tcp": "1h"}):
+
+    with dask.config.set(
+        {"distributed.comm.timeouts.connect": "1h", "distributed.comm.timeouts.tcp": "1h"}
+    ):
         yield
 
 
@@ -40,15 +43,16 @@ NETWORK = nf.Network((4, 8, 8, 8), "relu", "gaussian", cw=2.0)
 X = np.array([[1.0, -0.5, 0.3, 2.0], [0.2, 0.7, -1.1, 0.4]])
 SEED = 11
 N = 3000
-SHARD = 400          # 8 shards, the last one of 200 networks
+SHARD = 400  # 8 shards, the last one of 200 networks
 SAVE = {1: 8, 3: 2}
-BATCH = 50           # networks per committed batch inside a shard
-RTOL = 1e-12         # sharded vs one machine: partial sums added in another association
+BATCH = 50  # networks per committed batch inside a shard
+RTOL = 1e-12  # sharded vs one machine: partial sums added in another association
 
 
 def _register_by_value():
     """Ship this module's helpers to the workers by value (they need not import tests)."""
     import cloudpickle
+
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
@@ -81,15 +85,19 @@ def reference():
 
 @pytest.fixture(scope="module")
 def executor1(reference):
-    with nd.dask_executor(workers=1) as executor:    # LocalCluster, 1 process
+    with nd.dask_executor(workers=1) as executor:  # LocalCluster, 1 process
         _register_by_value()
         yield executor
 
 
 @pytest.fixture(scope="module")
 def client3(reference):
-    with dd.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
-                         dashboard_address=":0") as cluster, dd.Client(cluster) as client:
+    with (
+        dd.LocalCluster(
+            n_workers=3, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        dd.Client(cluster) as client,
+    ):
         _register_by_value()
         yield client
 
@@ -144,6 +152,7 @@ def _sabotaged(fn, task, attempt, marker_dir, victim, mode):
                 fh.write(str(committed))
         else:
             from nnft_fast import store
+
             original = store._commit_batch
             calls = []
 
@@ -191,34 +200,46 @@ def test_bit_identical_for_any_workers_and_completion_order(executor1, client3, 
     # against one machine: identical counts, sums to rounding; one shard: identical bits
     same_bits(single_shard, reference)
     assert np.array_equal(one.accumulator.block_counts, reference.accumulator.block_counts)
-    np.testing.assert_allclose(one.accumulator.block_sums, reference.accumulator.block_sums,
-                               rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        one.accumulator.block_sums, reference.accumulator.block_sums, rtol=RTOL, atol=0
+    )
     for layer in (1, 3):
-        np.testing.assert_allclose(one.vertex(layer).value, reference.vertex(layer).value,
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            one.vertex(layer).value, reference.vertex(layer).value, rtol=1e-9, atol=1e-12
+        )
 
 
 def test_ntk_and_first_network_shards(reference):
     run = new_run(observables=("two_point", "four_point", "ntk"))
-    direct = nf.sample(NETWORK, X, 500, SEED, first_network=70,
-                       observables=("two_point", "four_point", "ntk"))
-    shuffled = nd.sample_sharded(run, 500, ShuffledExecutor(expected=4, seed=1),
-                                 first_network=70, shard_size=128)
+    direct = nf.sample(
+        NETWORK, X, 500, SEED, first_network=70, observables=("two_point", "four_point", "ntk")
+    )
+    shuffled = nd.sample_sharded(
+        run, 500, ShuffledExecutor(expected=4, seed=1), first_network=70, shard_size=128
+    )
     with cf.ThreadPoolExecutor(2) as pool:
         pooled = nd.sample_sharded(run, 500, pool, first_network=70, shard_size=128)
     same_bits(shuffled, pooled)
     counted_once(shuffled, 70, 500)
     assert shuffled.network_ranges == ((70, 570),)
-    np.testing.assert_allclose(shuffled.ntk_accumulator.block_sums,
-                               direct.ntk_accumulator.block_sums, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        shuffled.ntk_accumulator.block_sums, direct.ntk_accumulator.block_sums, rtol=RTOL, atol=0
+    )
 
 
 def test_merged_store_reads_back(client3, reference, tmp_path):
     main = tmp_path / "run" / "sharded.h5"
     main.parent.mkdir()
-    ens = nd.sample_sharded(new_run(save=SAVE), N, client3.get_executor(), shard_size=SHARD,
-                            store=main, shard_writer=write_shard, threads=1,
-                            batch_size=BATCH)
+    ens = nd.sample_sharded(
+        new_run(save=SAVE),
+        N,
+        client3.get_executor(),
+        shard_size=SHARD,
+        store=main,
+        shard_writer=write_shard,
+        threads=1,
+        batch_size=BATCH,
+    )
     single = str(tmp_path / "single.h5")
     nf.sample(NETWORK, X, N, SEED, store=single, save=SAVE)
     with cf.ThreadPoolExecutor(2) as pool:
@@ -234,38 +255,58 @@ def test_merged_store_reads_back(client3, reference, tmp_path):
     with h5py.File(main, "r") as f:
         dset = f["raw/layer_3"]
         assert dset.is_virtual and dset.shape == (N, 2, 2)
-        assert [m.file_name for m in dset.virtual_sources()] == \
-            [f"sharded.h5.shards/shard_{k:06d}.h5" for k in range(8)]
+        assert [m.file_name for m in dset.virtual_sources()] == [
+            f"sharded.h5.shards/shard_{k:06d}.h5" for k in range(8)
+        ]
     info = nf.store_info(main)
-    assert info["committed"] == N and info["raw"] == {"layer_1": (N, 8, 2),
-                                                      "layer_3": (N, 2, 2)}
-    same_bits(nf.reanalyze(main), nf.reanalyze(single))   # out of core, in index order
+    assert info["committed"] == N and info["raw"] == {"layer_1": (N, 8, 2), "layer_3": (N, 2, 2)}
+    same_bits(nf.reanalyze(main), nf.reanalyze(single))  # out of core, in index order
     # file and shard directory move together
     moved = tmp_path / "moved"
     shutil.move(str(main.parent), str(moved))
     assert np.array_equal(nf.read_raw(moved / "sharded.h5", 1), nf.read_raw(single, 1))
     with pytest.raises(FileExistsError):
-        nd.sample_sharded(new_run(save=SAVE), N, cf.ThreadPoolExecutor(1), shard_size=SHARD,
-                          store=moved / "sharded.h5", shard_writer=write_shard)
+        nd.sample_sharded(
+            new_run(save=SAVE),
+            N,
+            cf.ThreadPoolExecutor(1),
+            shard_size=SHARD,
+            store=moved / "sharded.h5",
+            shard_writer=write_shard,
+        )
 
 
 def test_failed_shard_resumes_from_its_committed_count(client3, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
     executor = Sabotage(client3.get_executor(), markers, victim=2, mode="raise")
-    ens = nd.sample_sharded(new_run(save=SAVE), N, executor, shard_size=SHARD,
-                            store=tmp_path / "r.h5", shard_writer=write_shard, threads=1,
-                            batch_size=BATCH)
+    ens = nd.sample_sharded(
+        new_run(save=SAVE),
+        N,
+        executor,
+        shard_size=SHARD,
+        store=tmp_path / "r.h5",
+        shard_writer=write_shard,
+        threads=1,
+        batch_size=BATCH,
+    )
     assert (markers / "resumed_from").read_text() == str(2 * BATCH)
     with cf.ThreadPoolExecutor(2) as pool:
-        clean = nd.sample_sharded(new_run(save=SAVE), N, pool, shard_size=SHARD,
-                                  store=tmp_path / "clean.h5", shard_writer=write_shard,
-                                  batch_size=BATCH)
+        clean = nd.sample_sharded(
+            new_run(save=SAVE),
+            N,
+            pool,
+            shard_size=SHARD,
+            store=tmp_path / "clean.h5",
+            shard_writer=write_shard,
+            batch_size=BATCH,
+        )
     same_bits(ens, clean)
     counted_once(ens)
     for layer in SAVE:
-        assert np.array_equal(nf.read_raw(tmp_path / "r.h5", layer),
-                              nf.read_raw(tmp_path / "clean.h5", layer))
+        assert np.array_equal(
+            nf.read_raw(tmp_path / "r.h5", layer), nf.read_raw(tmp_path / "clean.h5", layer)
+        )
 
 
 def test_worker_killed_mid_run(client3, tmp_path):
@@ -274,43 +315,54 @@ def test_worker_killed_mid_run(client3, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
     executor = Sabotage(client3.get_executor(), markers, victim=5, mode="kill")
-    ens = nd.sample_sharded(new_run(save=SAVE), N, executor, shard_size=SHARD,
-                            store=tmp_path / "k.h5", shard_writer=write_shard, threads=1,
-                            batch_size=BATCH)
+    ens = nd.sample_sharded(
+        new_run(save=SAVE),
+        N,
+        executor,
+        shard_size=SHARD,
+        store=tmp_path / "k.h5",
+        shard_writer=write_shard,
+        threads=1,
+        batch_size=BATCH,
+    )
     assert (markers / "hit").exists()
-    assert (markers / "resumed_from").read_text() == str(2 * BATCH)   # not from zero
+    assert (markers / "resumed_from").read_text() == str(2 * BATCH)  # not from zero
     counted_once(ens)
     with cf.ThreadPoolExecutor(2) as pool:
         clean = nd.sample_sharded(new_run(), N, pool, shard_size=SHARD)
     same_bits(ens, clean)
     assert nf.store_info(nd.shard_path(tmp_path / "k.h5", 5))["committed"] == SHARD
-    assert np.array_equal(nf.read_raw(tmp_path / "k.h5", 3),
-                          nf.preactivations(NETWORK, X, N, SEED)[2][:, :2])
+    assert np.array_equal(
+        nf.read_raw(tmp_path / "k.h5", 3), nf.preactivations(NETWORK, X, N, SEED)[2][:, :2]
+    )
 
 
 def test_rerun_after_lost_driver_reuses_shard_files(tmp_path):
     main = tmp_path / "m.h5"
     run = new_run(save=SAVE)
     with cf.ThreadPoolExecutor(2) as pool:
-        first = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main,
-                                  shard_writer=write_shard)
-        os.remove(main)                      # the driver died before writing the main file
-        again = nd.sample_sharded(run, 1000, pool, shard_size=300, store=main,
-                                  shard_writer=write_shard)
+        first = nd.sample_sharded(
+            run, 1000, pool, shard_size=300, store=main, shard_writer=write_shard
+        )
+        os.remove(main)  # the driver died before writing the main file
+        again = nd.sample_sharded(
+            run, 1000, pool, shard_size=300, store=main, shard_writer=write_shard
+        )
         same_bits(first, again)
         # shard files of another shard size are refused, not silently reused...
         os.remove(main)
         with pytest.raises(nd.ShardError, match="different configuration"):
-            nd.sample_sharded(run, 1000, pool, shard_size=400, store=main,
-                              shard_writer=write_shard, retries=0)
+            nd.sample_sharded(
+                run, 1000, pool, shard_size=400, store=main, shard_writer=write_shard, retries=0
+            )
     # ...unless overwrite=True, which starts afresh (once the failed call's other shards
     # have let go of their files: overwrite refuses files in use)
     with cf.ThreadPoolExecutor(2) as pool:
-        fresh = nd.sample_sharded(run, 1000, pool, shard_size=400, store=main,
-                                  shard_writer=write_shard, overwrite=True)
+        fresh = nd.sample_sharded(
+            run, 1000, pool, shard_size=400, store=main, shard_writer=write_shard, overwrite=True
+        )
     counted_once(fresh, 0, 1000)
-    assert sorted(os.listdir(nd.shard_directory(main))) == \
-        [f"shard_{k:06d}.h5" for k in range(3)]
+    assert sorted(os.listdir(nd.shard_directory(main))) == [f"shard_{k:06d}.h5" for k in range(3)]
 
 
 def test_progress_reports_shards_and_networks():
@@ -326,8 +378,9 @@ def test_progress_reports_shards_and_networks():
     with cf.ThreadPoolExecutor(2) as pool:
         nd.sample_sharded(new_run(), 1000, pool, shard_size=300, progress=Progress())
         plain = []
-        nd.sample_sharded(new_run(), 1000, pool, shard_size=300,
-                          progress=lambda d, t: plain.append((d, t)))
+        nd.sample_sharded(
+            new_run(), 1000, pool, shard_size=300, progress=lambda d, t: plain.append((d, t))
+        )
     assert shards == [(k, 4) for k in range(1, 5)]
     assert [t for _, t in calls] == [1000] * 4 and calls[-1] == (1000, 1000)
     assert sorted(d for d, _ in calls) == [d for d, _ in calls]
@@ -361,7 +414,7 @@ def test_bad_input():
             nd.sample_sharded(run, 100, pool, compression="zip")
         with pytest.raises(ValueError, match="backend"):
             nd.sample_sharded(run, 100, pool, backend="tpu")
-        cube = nf.Activation("cube", lambda x: x ** 3, lambda x: 3 * x ** 2)
+        cube = nf.Activation("cube", lambda x: x**3, lambda x: 3 * x**2)
         user = EnsembleRun(nf.Network((4, 8), cube, "gaussian"), X, 0)
         with pytest.raises(ValueError, match="built-in activation"):
             nd.sample_sharded(user, 100, pool)
@@ -376,8 +429,8 @@ def test_bad_input():
 
 def test_default_shard_size_depends_on_n_only():
     assert nd.default_shard_size(10) == nd.MIN_DEFAULT_SHARD
-    assert nd.default_shard_size(10 ** 6) == 15625
-    assert nd.default_shard_size(10 ** 12) == nd.MAX_DEFAULT_SHARD
+    assert nd.default_shard_size(10**6) == 15625
+    assert nd.default_shard_size(10**12) == nd.MAX_DEFAULT_SHARD
     assert nd.shard_ranges(5, 10, 4) == [(5, 4), (9, 4), (13, 2)]
 
 
@@ -399,6 +452,7 @@ def test_cli_workers_runs_a_local_cluster(tmp_path, capsys, reference):
     from nnft_fast.cli import main
 
     from .test_cli import SMALL, write_config
+
     cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=1200))
     out = tmp_path / "cli.h5"
     assert main(["run", cfg, "--out", str(out), "--workers", "2", "--shard-size", "500"]) == 0
@@ -407,8 +461,9 @@ def test_cli_workers_runs_a_local_cluster(tmp_path, capsys, reference):
     ens = nf.open(out)
     counted_once(ens, 0, 1200)
     single = nf.sample(ens.network, ens.inputs, 1200, 3)
-    np.testing.assert_allclose(ens.accumulator.block_sums, single.accumulator.block_sums,
-                               rtol=RTOL, atol=0)
-    with pytest.raises(SystemExit):     # exit code 2, named problem
+    np.testing.assert_allclose(
+        ens.accumulator.block_sums, single.accumulator.block_sums, rtol=RTOL, atol=0
+    )
+    with pytest.raises(SystemExit):  # exit code 2, named problem
         main(["run", cfg, "--out", str(tmp_path / "x.h5"), "--shard-size", "500"])
     assert "--shard-size needs --scheduler or --workers" in capsys.readouterr().err

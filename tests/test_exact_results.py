@@ -12,6 +12,7 @@ meaningful: they show that the error bars are small enough to see the bugs we ca
 Numba compiles one specialisation per (activation, method, dtype); this file uses
 linear/relu/erf projected and linear/relu dense (float64 only).
 """
+
 import math
 
 import numpy as np
@@ -24,29 +25,37 @@ from nnft_fast.accumulators import layer_estimates
 from ._zscores import Z_PASS, Z_REJECT, assert_agrees, assert_rejects
 
 
-X1 = np.array([[0.9, -0.6, 1.3]])                       # one input, n0 = 3
-X3 = np.array([[0.9, -0.6, 1.3],                        # three inputs, n0 = 3
-               [-0.4, 1.1, 0.5],
-               [1.2, 0.3, -0.8]])
+X1 = np.array([[0.9, -0.6, 1.3]])  # one input, n0 = 3
+X3 = np.array(
+    [
+        [0.9, -0.6, 1.3],  # three inputs, n0 = 3
+        [-0.4, 1.1, 0.5],
+        [1.2, 0.3, -0.8],
+    ]
+)
 
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def kurtosis(ens, layer):
-    return ens.estimate(layer, lambda m: m.same_raw[..., 0, 0, 0, 0]
-                        / m.two_point[..., 0, 0] ** 2)
+    return ens.estimate(layer, lambda m: m.same_raw[..., 0, 0, 0, 0] / m.two_point[..., 0, 0] ** 2)
 
 
 def ratio(ens, layer, field):
     """field[0,0,0,0] / K_00^2 as a jackknife estimate."""
-    return ens.estimate(layer, lambda m: getattr(m, field)[..., 0, 0, 0, 0]
-                        / m.two_point[..., 0, 0] ** 2)
+    return ens.estimate(
+        layer, lambda m: getattr(m, field)[..., 0, 0, 0, 0] / m.two_point[..., 0, 0] ** 2
+    )
 
 
 def pairings(k):
     """S_abcd = K_ab K_cd + K_ac K_bd + K_ad K_bc."""
-    return (np.einsum("ab,cd->abcd", k, k) + np.einsum("ac,bd->abcd", k, k)
-            + np.einsum("ad,bc->abcd", k, k))
+    return (
+        np.einsum("ab,cd->abcd", k, k)
+        + np.einsum("ac,bd->abcd", k, k)
+        + np.einsum("ad,bc->abcd", k, k)
+    )
 
 
 def widths_product(widths, layer, c):
@@ -75,18 +84,19 @@ def test_deep_linear_gaussian(linear_gaussian):
     Gaussian given layer l-1 with variance C_W |z^(l-1)|^2 / n_{l-1})."""
     ens = linear_gaussian
     w = LIN_WIDTHS
-    x2 = float(np.sum(X1 ** 2)) / w[0]
+    x2 = float(np.sum(X1**2)) / w[0]
     for layer in range(1, len(w)):
-        k_exact = LIN_CW ** layer * x2
+        k_exact = LIN_CW**layer * x2
         prod = widths_product(w, layer, 2.0)
         assert_agrees(ens.two_point(layer), k_exact, f"K^({layer})")
         assert_agrees(kurtosis(ens, layer), 3.0 * prod, f"kurtosis^({layer})")
-        assert_agrees(ratio(ens, layer, "distinct_connected"), prod - 1.0,
-                      f"C_distinct/K^2 ({layer})")
-        assert_agrees(ratio(ens, layer, "same_connected"), 3.0 * (prod - 1.0),
-                      f"C_same/K^2 ({layer})")
-        assert_agrees(ens.vertex(layer), w[layer - 1] * (prod - 1.0) * k_exact ** 2,
-                      f"V^({layer})")
+        assert_agrees(
+            ratio(ens, layer, "distinct_connected"), prod - 1.0, f"C_distinct/K^2 ({layer})"
+        )
+        assert_agrees(
+            ratio(ens, layer, "same_connected"), 3.0 * (prod - 1.0), f"C_same/K^2 ({layer})"
+        )
+        assert_agrees(ens.vertex(layer), w[layer - 1] * (prod - 1.0) * k_exact**2, f"V^({layer})")
         if layer >= 2:
             # negative controls: one power of C_W too few; infinite width (Gaussian);
             # the product indexed by the layer's own width n_l instead of n_{l'<l}.
@@ -97,9 +107,13 @@ def test_deep_linear_gaussian(linear_gaussian):
             # biased distinct-neuron estimator: mean of G^2 (includes i == j terms)
             # instead of (n G G - Q)/(n - 1). Bias (Q - P)/n = 2 prod K^2 / n_l.
             n = w[layer]
-            naive = ens.estimate(layer, lambda m: ((m.same_raw + (n - 1) * m.distinct_raw)
-                                                   / n)[..., 0, 0, 0, 0]
-                                 / m.two_point[..., 0, 0] ** 2)
+            naive = ens.estimate(
+                layer,
+                lambda m: (
+                    ((m.same_raw + (n - 1) * m.distinct_raw) / n)[..., 0, 0, 0, 0]
+                    / m.two_point[..., 0, 0] ** 2
+                ),
+            )
             assert_rejects(naive, prod, "G^2 as distinct-neuron estimator")
     # layer 1 is exactly Gaussian with independent neurons: both connected parts vanish
     assert_agrees(ens.four_point(1, neurons="same"), 0.0, "C_same^(1)")
@@ -109,7 +123,7 @@ def test_deep_linear_gaussian(linear_gaussian):
 # ---------------------------------------------------------------- deep ReLU, Gaussian
 
 RELU_WIDTHS = (3, 8, 12, 6, 16)
-RELU_CW = 1.7   # not 2, so that the (C_W/2)^(l-1) power is visible
+RELU_CW = 1.7  # not 2, so that the (C_W/2)^(l-1) power is visible
 
 
 @pytest.fixture(scope="module", params=["projected", "dense"])
@@ -126,25 +140,32 @@ def test_deep_relu_gaussian(relu_gaussian):
     C_distinct / K^2 = prod - 1 and C_same / K^2 = 3 (prod - 1), exactly."""
     ens = relu_gaussian
     w = RELU_WIDTHS
-    x2 = float(np.sum(X1 ** 2)) / w[0]
+    x2 = float(np.sum(X1**2)) / w[0]
     for layer in range(1, len(w)):
         k_exact = (RELU_CW / 2) ** (layer - 1) * RELU_CW * x2
         prod = widths_product(w, layer, 5.0)
         assert_agrees(ens.two_point(layer), k_exact, f"K^({layer})")
         assert_agrees(kurtosis(ens, layer), 3.0 * prod, f"kurtosis^({layer})")
-        assert_agrees(ratio(ens, layer, "distinct_connected"), prod - 1.0,
-                      f"C_distinct/K^2 ({layer})")
-        assert_agrees(ratio(ens, layer, "same_connected"), 3.0 * (prod - 1.0),
-                      f"C_same/K^2 ({layer})")
+        assert_agrees(
+            ratio(ens, layer, "distinct_connected"), prod - 1.0, f"C_distinct/K^2 ({layer})"
+        )
+        assert_agrees(
+            ratio(ens, layer, "same_connected"), 3.0 * (prod - 1.0), f"C_same/K^2 ({layer})"
+        )
         if layer >= 2:
             # negative controls: C_W^l (no 1/2 per ReLU), the linear-network kurtosis
             # 3 prod(1+2/n) and the one-layer-short product.
-            assert_rejects(ens.two_point(layer), RELU_CW ** layer * x2 / 2 ** (layer - 2),
-                           "(C_W/2)^(l-2) C_W")
-            assert_rejects(kurtosis(ens, layer), 3.0 * widths_product(w, layer, 2.0),
-                           "linear-network kurtosis")
-            assert_rejects(kurtosis(ens, layer), 3.0 * widths_product(w, layer - 1, 5.0),
-                           "product missing n_{l-1}")
+            assert_rejects(
+                ens.two_point(layer), RELU_CW**layer * x2 / 2 ** (layer - 2), "(C_W/2)^(l-2) C_W"
+            )
+            assert_rejects(
+                kurtosis(ens, layer), 3.0 * widths_product(w, layer, 2.0), "linear-network kurtosis"
+            )
+            assert_rejects(
+                kurtosis(ens, layer),
+                3.0 * widths_product(w, layer - 1, 5.0),
+                "product missing n_{l-1}",
+            )
     assert_agrees(ens.four_point(1, neurons="same"), 0.0, "C_same^(1)")
     assert_agrees(ens.four_point(1, neurons="distinct"), 0.0, "C_distinct^(1)")
 
@@ -170,13 +191,14 @@ def test_orthogonal_deep_linear_sphere(method, seed):
     n = ORTHO_N
     gram = X3 @ X3.T / X3.shape[1]
     for layer in range(1, len(ORTHO_WIDTHS)):
-        k = ORTHO_CW ** layer * gram
+        k = ORTHO_CW**layer * gram
         k_est = ens.two_point(layer)
         np.testing.assert_allclose(k_est.value, k, rtol=1e-10, atol=1e-12)
         assert np.all(k_est.error < 1e-9 * np.max(np.abs(k)))  # no fluctuation at all
         s = pairings(k)
-        kurt = ens.estimate(layer, lambda m: m.same_raw[..., 0, 0, 0, 0]
-                            / m.two_point[..., 0, 0] ** 2)
+        kurt = ens.estimate(
+            layer, lambda m: m.same_raw[..., 0, 0, 0, 0] / m.two_point[..., 0, 0] ** 2
+        )
         assert_agrees(kurt, 3.0 * n / (n + 2), f"kurtosis^({layer})")
         same = ens.four_point(layer, neurons="same")
         distinct = ens.four_point(layer, neurons="distinct")
@@ -188,8 +210,9 @@ def test_orthogonal_deep_linear_sphere(method, seed):
         assert_rejects(kurt, 3.0, "Gaussian kurtosis")
         assert_rejects(kurt, 3.0 * n / (n + 1), "sphere in R^(n-1)")
         if layer >= 2:
-            assert_rejects(kurt, 3.0 * widths_product(ORTHO_WIDTHS, layer, 2.0),
-                           "Gaussian-weight kurtosis")
+            assert_rejects(
+                kurt, 3.0 * widths_product(ORTHO_WIDTHS, layer, 2.0), "Gaussian-weight kurtosis"
+            )
 
 
 @pytest.mark.parametrize("method,seed", [("projected", 33), ("dense", 34)])
@@ -199,9 +222,13 @@ def test_orthogonal_rectangular_scale(method, seed):
     where the layer shrinks). Catches a wrong s = sqrt(C_W max(1, n_out/n_in))."""
     widths = (6, 10, 4, 12, 5)
     cw = [1.4, 0.8, 1.2, 2.0]
-    x = np.array([[0.5, -1.0, 0.3, 0.8, -0.2, 1.1],
-                  [1.0, 0.2, -0.7, 0.1, 0.9, -0.4],
-                  [0.5, -1.0, 0.3, 0.8, -0.2, 1.1]])    # repeated input
+    x = np.array(
+        [
+            [0.5, -1.0, 0.3, 0.8, -0.2, 1.1],
+            [1.0, 0.2, -0.7, 0.1, 0.9, -0.4],
+            [0.5, -1.0, 0.3, 0.8, -0.2, 1.1],
+        ]
+    )  # repeated input
     net = nf.Network(widths, activation="linear", init="orthogonal", cw=cw)
     ens = nf.sample(net, x, 200_000, seed=seed, method=method)
     k = x @ x.T / widths[0]
@@ -217,6 +244,7 @@ def test_orthogonal_rectangular_scale(method, seed):
 
 # ------------------------------------------------ tiny ensembles: unbiased estimators
 
+
 def test_connected_estimators_unbiased_for_two_networks():
     """docs/estimators.md#u-statistics: products of means are U-statistics, so the connected
     estimators are unbiased for ANY number of networks, even N = 2. Each of the 64 accumulator
@@ -226,15 +254,20 @@ def test_connected_estimators_unbiased_for_two_networks():
     -Var(G)/2 = -K^2/n here, which this test rejects by many sigma."""
     widths = (3, 4, 6)
     net = nf.Network(widths, activation="linear", init="gaussian", cw=1.0)
-    k1 = float(np.sum(X1 ** 2)) / widths[0]
+    k1 = float(np.sum(X1**2)) / widths[0]
     same, distinct, naive = [], [], []
     for r in range(50):
         ens = nf.sample(net, X1, 128, seed=41, first_network=128 * r)
         acc = ens.accumulator
         assert np.all(acc.block_counts == 2)
         for layer in (1, 2):
-            m = layer_estimates(acc.block_sums[:, layer - 1, :], acc.block_counts,
-                                acc.layout, widths[layer], widths[layer - 1])
+            m = layer_estimates(
+                acc.block_sums[:, layer - 1, :],
+                acc.block_counts,
+                acc.layout,
+                widths[layer],
+                widths[layer - 1],
+            )
             same.append(m.same_connected[:, 0, 0, 0, 0])
             distinct.append(m.distinct_connected[:, 0, 0, 0, 0])
             kk_naive = (acc.block_sums[:, layer - 1, 0] / 2.0) ** 2
@@ -243,12 +276,13 @@ def test_connected_estimators_unbiased_for_two_networks():
     distinct = np.array(distinct).reshape(50, 2, 64).transpose(1, 0, 2).reshape(2, -1)
     naive = np.array(naive).reshape(50, 2, 64).transpose(1, 0, 2).reshape(2, -1)
     # exact: layer 1 Gaussian -> 0; layer 2: C_distinct = (2/n1) K^2, C_same = 3x that
-    exact_distinct = np.array([0.0, 2.0 / widths[1] * k1 ** 2])
+    exact_distinct = np.array([0.0, 2.0 / widths[1] * k1**2])
     exact_same = 3.0 * exact_distinct
 
     def z(samples, exact):
-        return (samples.mean(axis=1) - exact) / (samples.std(axis=1, ddof=1)
-                                                 / math.sqrt(samples.shape[1]))
+        return (samples.mean(axis=1) - exact) / (
+            samples.std(axis=1, ddof=1) / math.sqrt(samples.shape[1])
+        )
 
     assert np.max(np.abs(z(distinct, exact_distinct))) < Z_PASS
     assert np.max(np.abs(z(same, exact_same))) < Z_PASS
@@ -257,6 +291,7 @@ def test_connected_estimators_unbiased_for_two_networks():
 
 
 # ------------------------------------- infinite-width kernels: exact at layers 1 and 2
+
 
 def relu_kernel(k):
     """C_W-free arc-cosine kernel <relu(u) relu(v)> for (u, v) ~ N(0, k)."""
@@ -275,8 +310,7 @@ def erf_kernel(k):
 KERNELS = {"relu": relu_kernel, "erf": erf_kernel}
 
 
-@pytest.mark.parametrize("activation,cw,cb,seed", [("relu", 1.6, 0.3, 51),
-                                                   ("erf", 2.5, 0.2, 52)])
+@pytest.mark.parametrize("activation,cw,cb,seed", [("relu", 1.6, 0.3, 51), ("erf", 2.5, 0.2, 52)])
 def test_infinite_width_kernel_layers_1_2(activation, cw, cb, seed):
     """z^(1) is exactly Gaussian with K^(1) = C_b + C_W X X^T/n0, so
     K^(2) = C_b + C_W <sigma sigma>_{K^(1)} holds exactly at any width (here 8)."""
@@ -291,8 +325,9 @@ def test_infinite_width_kernel_layers_1_2(activation, cw, cb, seed):
     # after the activation); the kernel with a factor 2 too large (C_W/pi for relu).
     k2_nobias = cb + cw * KERNELS[activation](cw * X3 @ X3.T / widths[0])
     assert_rejects(ens.two_point(2), k2_nobias, "bias missing from layer 1")
-    assert_rejects(ens.two_point(2), cb + 1.05 * cw * KERNELS[activation](k1),
-                   "5% kernel normalisation error")
+    assert_rejects(
+        ens.two_point(2), cb + 1.05 * cw * KERNELS[activation](k1), "5% kernel normalisation error"
+    )
     if activation == "relu":
         # the diagonal of the ReLU recursion is exact at every depth and width:
         # K_aa^(l+1) = C_b + C_W K_aa^(l) / 2 (z^(l) is symmetric given layer l-1).
@@ -305,7 +340,8 @@ def test_infinite_width_kernel_layers_1_2(activation, cw, cb, seed):
 
 # ------------------------------------ one hidden layer: Halverson-Maiti-Stoner exact C
 
-def gaussian_h_covariance(k1, act, seed, n_chunks=16, chunk=2 ** 18):
+
+def gaussian_h_covariance(k1, act, seed, n_chunks=16, chunk=2**18):
     """Monte Carlo Cov(h_a h_b, h_c h_d), h = act(u), u ~ N(0, k1): (value, error)."""
     rng = np.random.default_rng(seed)
     nb = k1.shape[0]
@@ -326,9 +362,16 @@ HMS_CASES = {
 }
 
 
-@pytest.mark.parametrize("activation,method", [("linear", "projected"), ("linear", "dense"),
-                                               ("relu", "projected"), ("relu", "dense"),
-                                               ("erf", "projected")])
+@pytest.mark.parametrize(
+    "activation,method",
+    [
+        ("linear", "projected"),
+        ("linear", "dense"),
+        ("relu", "projected"),
+        ("relu", "dense"),
+        ("erf", "projected"),
+    ],
+)
 def test_one_hidden_layer_four_point(activation, method):
     """Layer 2 of (n0, n1, n2) with Gaussian weights, given h = sigma(z^(1)) the rows of
     z^(2) are iid Gaussian with covariance C_b + C_W G_h, G_h = (1/n1) sum_j h_j h_j^T,
@@ -349,12 +392,13 @@ def test_one_hidden_layer_four_point(activation, method):
         cov_err = np.zeros_like(cov)
     else:
         cov, cov_err = gaussian_h_covariance(k1, act, seed=1000 + seed)
-    scale = cw ** 2 / n1
+    scale = cw**2 / n1
     distinct = scale * cov
     distinct_err = scale * cov_err
     same = scale * (cov + np.einsum("acbd->abcd", cov) + np.einsum("adbc->abcd", cov))
-    same_err = scale * (cov_err + np.einsum("acbd->abcd", cov_err)
-                        + np.einsum("adbc->abcd", cov_err))   # conservative
+    same_err = scale * (
+        cov_err + np.einsum("acbd->abcd", cov_err) + np.einsum("adbc->abcd", cov_err)
+    )  # conservative
     est_d = ens.four_point(2, neurons="distinct")
     est_s = ens.four_point(2, neurons="same")
     # the theory error must be a small part of the budget for the test to be sharp

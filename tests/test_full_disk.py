@@ -3,6 +3,7 @@ stops with an OSError naming the committed count, the file stays readable, a res
 the disk is still full changes nothing, and after freeing space the resume is
 bit-identical. On a real small tmpfs (mounted by the test where it may: CI runs as root)
 and with ENOSPC simulated at several points of the commit."""
+
 import errno
 import hashlib
 import os
@@ -22,14 +23,13 @@ NET = nf.Network((4, 16, 16), "relu", cw=2.0)
 X = np.array([[1.0, -0.5, 0.3, 2.0], [0.2, 0.7, -1.1, 0.4]])
 SEED = 3
 N = 8000
-SAVE = {1: 16, 2: 16}          # 512 bytes of raw outputs per network: 4 MB in all
+SAVE = {1: 16, 2: 16}  # 512 bytes of raw outputs per network: 4 MB in all
 BATCH = 100
 
 
 @pytest.fixture(scope="module")
 def reference():
-    return (nf.sample(NET, X, N, SEED),
-            nf.preactivations(NET, X, N, SEED))
+    return (nf.sample(NET, X, N, SEED), nf.preactivations(NET, X, N, SEED))
 
 
 def _digest(path):
@@ -54,8 +54,11 @@ def _check_complete(path, reference):
 
 def _mount(mnt, size):
     mnt.mkdir(exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     return done.returncode == 0
 
 
@@ -80,16 +83,16 @@ def test_real_full_disk_api(small_disk, reference):
     assert info.value.errno == errno.ENOSPC
     committed = _committed_in(str(info.value))
     assert 0 < committed < N and committed % BATCH == 0
-    assert nf.open(p).n_networks == committed          # readable, every committed network
+    assert nf.open(p).n_networks == committed  # readable, every committed network
     before = _digest(p)
-    with pytest.raises(OSError) as again:               # still full: fails cleanly ...
+    with pytest.raises(OSError) as again:  # still full: fails cleanly ...
         nf.resume(p, batch_size=BATCH)
     assert again.value.errno == errno.ENOSPC and _committed_in(str(again.value)) == committed
-    assert _digest(p) == before                         # ... and changes nothing
+    assert _digest(p) == before  # ... and changes nothing
     _grow(small_disk)
-    nf.resume(p)                                        # same process, after freeing space
+    nf.resume(p)  # same process, after freeing space
     _check_complete(p, reference)
-    with h5py.File(p, "r") as f:                        # closed cleanly
+    with h5py.File(p, "r") as f:  # closed cleanly
         assert int(f.attrs["committed"]) == N
 
 
@@ -116,8 +119,11 @@ out = "{p}"
 save = {{1 = 16, 2 = 16}}
 """)
     nnft = [sys.executable, "-m", "nnft_fast.cli"]
-    done = subprocess.run(nnft + ["run", str(cfg), "--batch-size", str(BATCH), "--quiet"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        nnft + ["run", str(cfg), "--batch-size", str(BATCH), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "committed networks" in lines[0], done.stderr
@@ -132,6 +138,7 @@ save = {{1 = 16, 2 = 16}}
 
 # ------------------------------------------------------------ simulated ENOSPC, each point
 
+
 def _enospc():
     return OSError(errno.ENOSPC, "No space left on device")
 
@@ -144,6 +151,7 @@ def _fail_reservation(monkeypatch, calls):
         if calls["n"] == calls["fail_at"]:
             raise h5files._no_space(path, "the disk is full;", needed, committed)
         return real(fd, path, needed, committed)
+
     monkeypatch.setattr(nf_store, "reserve_space", reserve)
 
 
@@ -156,6 +164,7 @@ def _fail_method(monkeypatch, calls, owner, name, only=None):
             if calls["n"] == calls["fail_at"]:
                 raise _enospc()
         return real(self, *args, **kwargs)
+
     monkeypatch.setattr(owner, name, failing)
 
 
@@ -167,15 +176,18 @@ def _fail_write_slot(monkeypatch, calls):
         if calls["n"] == calls["fail_at"]:
             raise _enospc()
         return real(group, acc, committed)
+
     monkeypatch.setattr(nf_store, "write_slot", failing)
 
 
 POINTS = {
     "reservation": _fail_reservation,
-    "raw_resize": lambda mp, c: _fail_method(mp, c, h5py.Dataset, "resize",
-                                             lambda d: d.name.startswith("/raw/")),
-    "raw_write": lambda mp, c: _fail_method(mp, c, h5py.Dataset, "__setitem__",
-                                            lambda d: d.name.startswith("/raw/")),
+    "raw_resize": lambda mp, c: _fail_method(
+        mp, c, h5py.Dataset, "resize", lambda d: d.name.startswith("/raw/")
+    ),
+    "raw_write": lambda mp, c: _fail_method(
+        mp, c, h5py.Dataset, "__setitem__", lambda d: d.name.startswith("/raw/")
+    ),
     "slot": _fail_write_slot,
     "flush": lambda mp, c: _fail_method(mp, c, h5py.File, "flush"),
 }

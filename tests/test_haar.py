@@ -7,6 +7,7 @@ to QR factors WITHOUT Mezzadri's sign correction -- numpy's ``np.linalg.qr`` and
 package's own Householder kernels with the sign fix left out -- and require them to be
 rejected by many sigma: a sign-convention bug in the package would fail these tests.
 """
+
 import math
 
 import numpy as np
@@ -34,7 +35,7 @@ def gaussian_moment(k):
 def trace_power_z(mats, kmax):
     """z-scores of E[(tr O)^k] against the N(0,1) moments, k = 1..kmax."""
     tr = np.trace(mats, axis1=-2, axis2=-1)
-    return np.array([moment_z(tr ** k, gaussian_moment(k)) for k in range(1, kmax + 1)])
+    return np.array([moment_z(tr**k, gaussian_moment(k)) for k in range(1, kmax + 1)])
 
 
 def numpy_qr_unfixed(size, n_rows, n_cols, seed):
@@ -59,17 +60,17 @@ def package_householder_unfixed(size, n_rows, n_cols, seed):
 
 # ------------------------------------------------------------------ orthonormality
 
-@pytest.mark.parametrize("shape", [(8, 8), (10, 4), (4, 10), (1, 1), (6, 1), (1, 6),
-                                   (33, 33)])
+
+@pytest.mark.parametrize("shape", [(8, 8), (10, 4), (4, 10), (1, 1), (6, 1), (1, 6), (33, 33)])
 def test_orthonormal_to_rounding(shape):
     n_rows, n_cols = shape
     q = nf.haar_orthogonal(n_rows, n_cols, 40, seed=3)
     assert q.shape == (40, n_rows, n_cols)
     assert np.all(np.isfinite(q))
-    if n_rows >= n_cols:      # orthonormal columns
+    if n_rows >= n_cols:  # orthonormal columns
         gram = np.einsum("tij,tik->tjk", q, q)
         eye = np.eye(n_cols)
-    else:                     # orthonormal rows
+    else:  # orthonormal rows
         gram = np.einsum("tji,tki->tjk", q, q)
         eye = np.eye(n_rows)
     assert np.max(np.abs(gram - eye)) < 1e-13 * max(shape)
@@ -90,6 +91,7 @@ def test_square_determinant_is_plus_or_minus_one_with_mean_zero():
 
 # ------------------------------------------------------------ Diaconis-Shahshahani
 
+
 @pytest.mark.parametrize("n,kmax,size,seed", [(4, 4, 200_000, 7), (6, 6, 100_000, 8)])
 def test_diaconis_shahshahani(n, kmax, size, seed):
     """For O Haar on O(n), E[(tr O)^k] = E[g^k], g ~ N(0,1), exactly for k <= n:
@@ -107,18 +109,21 @@ def test_diaconis_shahshahani(n, kmax, size, seed):
 
 # -------------------------------------------------------- frames: entry moments
 
+
 def entry_moments_z(q, m):
     """z-scores of E[O_11], E[O_11^2] = 1/m, E[O_11^4] = 3/(m(m+2)) for a frame whose
     unit vectors live in R^m, using entry (0,0) and, for the fourth power, also the
     average over all entries of each matrix (every entry has the same law; the average
     of the squares is exactly 1/m by orthonormality, so it carries no information)."""
     o11 = q[:, 0, 0]
-    return np.array([
-        moment_z(o11, 0.0),
-        moment_z(o11 ** 2, 1.0 / m),
-        moment_z(o11 ** 4, 3.0 / (m * (m + 2))),
-        moment_z((q ** 4).mean(axis=(1, 2)), 3.0 / (m * (m + 2))),
-    ])
+    return np.array(
+        [
+            moment_z(o11, 0.0),
+            moment_z(o11**2, 1.0 / m),
+            moment_z(o11**4, 3.0 / (m * (m + 2))),
+            moment_z((q**4).mean(axis=(1, 2)), 3.0 / (m * (m + 2))),
+        ]
+    )
 
 
 @pytest.mark.parametrize("n_rows,n_cols", [(9, 3), (12, 5), (3, 9)])
@@ -144,17 +149,20 @@ def test_frame_second_order_correlations():
     E[O_11^2 O_22^2] = (m+1)/((m-1) m (m+2)) (not 1/m^2: columns are not independent)."""
     m = 5
     q = nf.haar_orthogonal(m, m, 200_000, seed=12)
-    z = np.array([
-        moment_z(q[:, 0, 0] ** 2 * q[:, 1, 0] ** 2, 1.0 / (m * (m + 2))),
-        moment_z(q[:, 0, 0] * q[:, 0, 1], 0.0),
-        moment_z(q[:, 0, 0] ** 2 * q[:, 1, 1] ** 2, (m + 1) / ((m - 1) * m * (m + 2))),
-    ])
+    z = np.array(
+        [
+            moment_z(q[:, 0, 0] ** 2 * q[:, 1, 0] ** 2, 1.0 / (m * (m + 2))),
+            moment_z(q[:, 0, 0] * q[:, 0, 1], 0.0),
+            moment_z(q[:, 0, 0] ** 2 * q[:, 1, 1] ** 2, (m + 1) / ((m - 1) * m * (m + 2))),
+        ]
+    )
     assert np.max(np.abs(z)) < Z_PASS, z
     # negative control: independent columns would give E[O_11^2 O_22^2] = 1/m^2
-    assert abs(moment_z(q[:, 0, 0] ** 2 * q[:, 1, 1] ** 2, 1.0 / m ** 2)) > Z_REJECT
+    assert abs(moment_z(q[:, 0, 0] ** 2 * q[:, 1, 1] ** 2, 1.0 / m**2)) > Z_REJECT
 
 
 # ------------------------------------------------- the weights inside the network
+
 
 @pytest.mark.parametrize("method,seed", [("dense", 13), ("projected", 14)])
 def test_network_orthogonal_weights_are_haar(method, seed):
@@ -172,6 +180,7 @@ def test_network_orthogonal_weights_are_haar(method, seed):
 
 
 # ----------------------------------------------------------------- reproducibility
+
 
 @pytest.mark.parametrize("shape", [(6, 6), (7, 3), (3, 7)])
 def test_reproducible_by_seed_and_index(shape):

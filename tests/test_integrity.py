@@ -1,6 +1,7 @@
 """Store integrity (nnft_fast/store.py, integrity.py, h5files.py): corruption is a
 StoreError naming the part, never different numbers; readers fail fast; read_raw bounds;
 file size; sharded overwrite takes the writer lock."""
+
 import concurrent.futures as cf
 import ctypes
 import hashlib
@@ -33,6 +34,7 @@ def _stop_at(count):
     def progress(done, total):
         if done >= count:
             raise _Stop
+
     return progress
 
 
@@ -41,11 +43,19 @@ def stores(tmp_path_factory):
     """A complete store, an interrupted one (150 of 300 committed) and their reference."""
     d = tmp_path_factory.mktemp("integrity")
     complete, partial = d / "complete.h5", d / "partial.h5"
-    nf.sample(NET, X, N, SEED, store=complete, batch_size=BATCH, save=SAVE,
-              observables=NTK_OBS)
+    nf.sample(NET, X, N, SEED, store=complete, batch_size=BATCH, save=SAVE, observables=NTK_OBS)
     with pytest.raises(_Stop):
-        nf.sample(NET, X, N, SEED, store=partial, batch_size=BATCH, save=SAVE,
-                  observables=NTK_OBS, progress=_stop_at(150))
+        nf.sample(
+            NET,
+            X,
+            N,
+            SEED,
+            store=partial,
+            batch_size=BATCH,
+            save=SAVE,
+            observables=NTK_OBS,
+            progress=_stop_at(150),
+        )
     reference = nf.sample(NET, X, N, SEED, observables=NTK_OBS)
     return {"complete": complete, "partial": partial, "reference": reference}
 
@@ -72,16 +82,21 @@ def _offset(path, name):
 def _committed_slot(path, group="accumulator"):
     with h5py.File(path, "r", locking=False) as f:
         committed = int(f.attrs["committed"])
-        return next(s for s in ("slot_0", "slot_1")
-                    if int(f[f"{group}/{s}"].attrs["committed"]) == committed)
+        return next(
+            s
+            for s in ("slot_0", "slot_1")
+            if int(f[f"{group}/{s}"].attrs["committed"]) == committed
+        )
 
 
 def _same_state(a, b):
-    return all(np.array_equal(x, y) for x, y in zip(
-        [a.accumulator.block_sums, a.accumulator.block_counts,
-         a.ntk_accumulator.block_sums],
-        [b.accumulator.block_sums, b.accumulator.block_counts,
-         b.ntk_accumulator.block_sums]))
+    return all(
+        np.array_equal(x, y)
+        for x, y in zip(
+            [a.accumulator.block_sums, a.accumulator.block_counts, a.ntk_accumulator.block_sums],
+            [b.accumulator.block_sums, b.accumulator.block_counts, b.ntk_accumulator.block_sums],
+        )
+    )
 
 
 READERS = {
@@ -99,6 +114,7 @@ def _file_digest(path):
 
 # ------------------------------------------------------------------- named corruptions
 
+
 def _flip_in_dataset(path, name):
     _flip_bit(path, _offset(path, name) + 17)
 
@@ -108,8 +124,7 @@ def _corrupt_committed_block_sums(path):
 
 
 def _corrupt_committed_ntk_slot(path):
-    _flip_in_dataset(path, f"ntk_accumulator/{_committed_slot(path, 'ntk_accumulator')}"
-                           "/block_sums")
+    _flip_in_dataset(path, f"ntk_accumulator/{_committed_slot(path, 'ntk_accumulator')}/block_sums")
 
 
 def _corrupt_inputs(path):
@@ -140,8 +155,7 @@ CORRUPTIONS = {
 @pytest.mark.parametrize("which", ["complete", "partial"])
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
 @pytest.mark.parametrize("reader", sorted(READERS))
-def test_corruption_is_a_store_error_naming_the_part(stores, tmp_path, which, corruption,
-                                                     reader):
+def test_corruption_is_a_store_error_naming_the_part(stores, tmp_path, which, corruption, reader):
     corrupt, part = CORRUPTIONS[corruption]
     p = _copy(stores[which], tmp_path)
     corrupt(p)
@@ -161,8 +175,8 @@ def test_flipped_raw_chunk_is_a_store_error(stores, tmp_path):
             READERS[reader](p)
     with pytest.raises(nf.StoreError, match="/raw/layer_2"):
         nf.store_info(p, verify_raw=True)
-    nf.store_info(p)                               # the header alone is intact
-    assert nf.read_raw(p, 1).shape == (N, 4, 2)   # and so is the other layer
+    nf.store_info(p)  # the header alone is intact
+    assert nf.read_raw(p, 1).shape == (N, 4, 2)  # and so is the other layer
 
 
 def test_every_single_bit_flip_is_refused_or_harmless(stores, tmp_path):
@@ -179,10 +193,11 @@ def test_every_single_bit_flip_is_refused_or_harmless(stores, tmp_path):
     for offset in offsets:
         p = _copy(partial, tmp_path)
         _flip_bit(p, offset, bit=offset % 8)
-        for name, check in (("open", lambda: _same_state(nf.open(p), intact_open)),
-                            ("read_raw", lambda: np.array_equal(nf.read_raw(p, 2),
-                                                                intact_raw)),
-                            ("resume", lambda: _same_state(nf.resume(p), resumed))):
+        for name, check in (
+            ("open", lambda: _same_state(nf.open(p), intact_open)),
+            ("read_raw", lambda: np.array_equal(nf.read_raw(p, 2), intact_raw)),
+            ("resume", lambda: _same_state(nf.resume(p), resumed)),
+        ):
             try:
                 same = check()
             except nf.StoreError:
@@ -203,8 +218,12 @@ def test_readers_ask_hdf5_for_one_metadata_read_attempt(stores):
     for swmr in (False, True):
         with h5files.open_h5(stores["complete"], "r", swmr=swmr) as f:
             attempts = ctypes.c_uint()
-            assert lib.H5Pget_metadata_read_attempts(f.id.get_access_plist().id,
-                                                     ctypes.byref(attempts)) >= 0
+            assert (
+                lib.H5Pget_metadata_read_attempts(
+                    f.id.get_access_plist().id, ctypes.byref(attempts)
+                )
+                >= 0
+            )
             assert attempts.value == 1
 
 
@@ -220,8 +239,8 @@ def test_metadata_corruption_is_store_error_not_key_error(stores, tmp_path):
 
 # ------------------------------------------------------------------------ files not ours
 
-@pytest.mark.parametrize("content", [b"", b"not an hdf5 file at all" * 100],
-                         ids=["empty", "text"])
+
+@pytest.mark.parametrize("content", [b"", b"not an hdf5 file at all" * 100], ids=["empty", "text"])
 def test_resume_never_writes_into_a_foreign_file(tmp_path, content):
     p = tmp_path / "foreign.h5"
     p.write_bytes(content)
@@ -234,9 +253,10 @@ def test_resume_never_writes_into_a_foreign_file(tmp_path, content):
 
 # ----------------------------------------------------------------------- read_raw bounds
 
+
 def test_read_raw_bounds_are_relative_to_committed(stores, tmp_path):
     p = _copy(stores["partial"], tmp_path)
-    with h5py.File(p, "r+", locking=False) as f:   # uncommitted rows after the committed
+    with h5py.File(p, "r+", locking=False) as f:  # uncommitted rows after the committed
         dset = f["raw/layer_2"]
         dset.resize(200, axis=0)
         dset[150:200] = 99.0
@@ -245,7 +265,7 @@ def test_read_raw_bounds_are_relative_to_committed(stores, tmp_path):
     np.testing.assert_array_equal(nf.read_raw(p, 2, stop=-1), full[:-1])
     np.testing.assert_array_equal(nf.read_raw(p, 2, -10), full[-10:])
     np.testing.assert_array_equal(nf.read_raw(p, 2, -10, -5), full[-10:-5])
-    np.testing.assert_array_equal(nf.read_raw(p, 2, 140, 10 ** 9), full[140:])
+    np.testing.assert_array_equal(nf.read_raw(p, 2, 140, 10**9), full[140:])
     assert nf.read_raw(p, 2, 120, 100).shape == (0, 8, 2)
     for bad in (1.5, "3", True, np.float64(2.0)):
         with pytest.raises(TypeError):
@@ -256,32 +276,44 @@ def test_read_raw_bounds_are_relative_to_committed(stores, tmp_path):
 
 # --------------------------------------------------------------------------- file size
 
+
 @pytest.mark.parametrize("batch_size", [7, 64, None])
 @pytest.mark.parametrize("compression", ["lzf", "gzip"])
 def test_store_stays_close_to_its_payload(tmp_path, batch_size, compression):
     p = tmp_path / "size.h5"
-    nf.sample(NET, X, 12_000, 1, store=p, batch_size=batch_size, save={2: 8},
-              observables=("two_point",), compression=compression)
+    nf.sample(
+        NET,
+        X,
+        12_000,
+        1,
+        store=p,
+        batch_size=batch_size,
+        save={2: 8},
+        observables=("two_point",),
+        compression=compression,
+    )
     ratio = os.path.getsize(p) / nf.store.payload_bytes(p)
     assert ratio <= 1.3, ratio
 
 
 # -------------------------------------------------------------------- sharded overwrite
 
+
 def test_sharded_overwrite_refuses_a_file_in_use(stores, tmp_path):
     p = _copy(stores["complete"], tmp_path, "busy.h5")
-    lock = WriterLock(str(p))      # another writer holds it
+    lock = WriterLock(str(p))  # another writer holds it
     try:
         with cf.ThreadPoolExecutor(1) as pool:
             with pytest.raises(nf.StoreError, match="open by another process"):
                 nf.sample(NET, X, 100, 1, executor=pool, store=p, overwrite=True)
     finally:
         lock.release()
-    assert nf.open(p).n_networks == N   # untouched
+    assert nf.open(p).n_networks == N  # untouched
 
 
 def test_cli_info_verifies_raw_on_request(stores, tmp_path, capsys):
     from nnft_fast.cli import main
+
     p = _copy(stores["complete"], tmp_path)
     assert main(["info", str(p), "--verify-raw"]) == 0
     with h5py.File(p, "r", locking=False) as f:

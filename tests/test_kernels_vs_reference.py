@@ -4,6 +4,7 @@ Everything here is deterministic (fixed seeds) and compares to rounding, not sta
 the reference reproduces the exact random-number layout, QR sign convention, stream ids and
 estimators, so any change of convention, normalisation or estimator shows up as a mismatch.
 """
+
 import itertools
 import math
 
@@ -21,8 +22,8 @@ from . import reference as ref
 # Helpers
 # ---------------------------------------------------------------------------------------
 
-BIG_SEED = 2 ** 40 + 12345          # both key words non-zero
-BIG_NETWORK = 2 ** 33 + 7           # both network counter words non-zero
+BIG_SEED = 2**40 + 12345  # both key words non-zero
+BIG_NETWORK = 2**33 + 7  # both network counter words non-zero
 
 
 def assert_close_scaled(actual, expected, rtol=1e-9, scale_tol=1e-11, err_msg="", scale=None):
@@ -34,8 +35,7 @@ def assert_close_scaled(actual, expected, rtol=1e-9, scale_tol=1e-11, err_msg=""
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     if scale is None:
         scale = np.max(np.abs(expected)) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=scale_tol * scale,
-                               err_msg=err_msg)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=scale_tol * scale, err_msg=err_msg)
 
 
 def make_inputs(batch, n0, seed=1234, repeat=None):
@@ -53,8 +53,11 @@ def make_inputs(batch, n0, seed=1234, repeat=None):
 PHILOX_KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -74,12 +77,11 @@ def test_philox_reference_known_answers(ctr, key, expected):
 def test_philox_reference_vectorised_matches_kernel():
     """Batched reference (broadcast key) against the scalar kernel on random counters."""
     gen = np.random.default_rng(5)
-    ctr = gen.integers(0, 2 ** 32, size=(16, 4), dtype=np.uint64)
-    key = gen.integers(0, 2 ** 32, size=2, dtype=np.uint64)
+    ctr = gen.integers(0, 2**32, size=(16, 4), dtype=np.uint64)
+    key = gen.integers(0, 2**32, size=2, dtype=np.uint64)
     out = ref.philox4x32(ctr, key)
     for row, words in zip(ctr, out):
-        kern = rng.philox4x32(*(np.uint64(c) for c in row), np.uint64(key[0]),
-                              np.uint64(key[1]))
+        kern = rng.philox4x32(*(np.uint64(c) for c in row), np.uint64(key[0]), np.uint64(key[1]))
         assert tuple(int(v) for v in kern) == tuple(int(v) for v in words)
 
 
@@ -93,7 +95,7 @@ STREAM_CASES = [
     (BIG_SEED, 5, 17),
     (3, BIG_NETWORK, 8),
     (BIG_SEED, BIG_NETWORK, 2),
-    (2 ** 64 - 1, 2 ** 63 - 1, 0xFFFFFFFF),
+    (2**64 - 1, 2**63 - 1, 0xFFFFFFFF),
 ]
 LENGTHS = [1, 2, 3, 4, 5, 6, 7, 13, 64, 257]
 
@@ -105,8 +107,9 @@ def test_fill_normal_matches_reference(seed, network, stream):
             out = np.empty(m)
             rng.fill_normal(out, np.uint64(seed), np.int64(network), np.uint64(stream), scale)
             expected = scale * ref.normals(seed, network, stream, m)
-            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12,
-                                       err_msg=f"m={m} scale={scale}")
+            np.testing.assert_allclose(
+                out, expected, rtol=1e-12, atol=1e-12, err_msg=f"m={m} scale={scale}"
+            )
 
 
 @pytest.mark.parametrize("seed,network,stream", STREAM_CASES)
@@ -114,11 +117,11 @@ def test_fill_uniform_matches_reference(seed, network, stream):
     for m in LENGTHS:
         for low, high in ((0.0, 1.0), (-0.8, 0.8), (2.0, 5.5)):
             out = np.empty(m)
-            rng.fill_uniform(out, np.uint64(seed), np.int64(network), np.uint64(stream),
-                             low, high)
+            rng.fill_uniform(out, np.uint64(seed), np.int64(network), np.uint64(stream), low, high)
             expected = low + (high - low) * ref.uniforms(seed, network, stream, m)
-            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12,
-                                       err_msg=f"m={m} low={low} high={high}")
+            np.testing.assert_allclose(
+                out, expected, rtol=1e-12, atol=1e-12, err_msg=f"m={m} low={low} high={high}"
+            )
 
 
 def test_stream_prefix_property():
@@ -136,7 +139,7 @@ def test_reference_normals_are_standard():
     g = ref.normals(2024, 1, 0, 200_000)
     assert abs(g.mean()) < 5 * math.sqrt(1 / g.size)
     assert abs(g.var() - 1.0) < 5 * math.sqrt(2 / g.size)
-    assert abs(np.mean(g ** 4) - 3.0) < 5 * math.sqrt(96 / g.size)
+    assert abs(np.mean(g**4) - 3.0) < 5 * math.sqrt(96 / g.size)
     u = ref.uniforms(2024, 1, 0, 100_001)
     assert 0.0 < u.min() and u.max() < 1.0
     assert abs(u.mean() - 0.5) < 5 * math.sqrt(1 / 12 / u.size)
@@ -145,6 +148,7 @@ def test_reference_normals_are_standard():
 # ---------------------------------------------------------------------------------------
 # Householder QR and Haar matrices
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(6, 4), (4, 4), (3, 7), (5, 1), (1, 3)])
 def test_reference_householder_is_a_qr(shape):
@@ -180,8 +184,16 @@ def test_reference_qr_ambiguity_detection():
     assert not ref.qr_indeterminate(generic)
     # Column 0 has one non-zero entry (row 2): the pivot of step 2 is an exact
     # cancellation in exact arithmetic, its sign rounding noise.
-    relu_like = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.337, 2.701, 0.0],
-                          [0.0, 2.823, 1.212], [0.0, 0.0, 0.0], [0.0, 0.855, 0.620]])
+    relu_like = np.array(
+        [
+            [0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0],
+            [0.337, 2.701, 0.0],
+            [0.0, 2.823, 1.212],
+            [0.0, 0.0, 0.0],
+            [0.0, 0.855, 0.620],
+        ]
+    )
     assert list(ref.qr_sign_ambiguous(relu_like)) == [False, False, True]
     assert not ref.qr_indeterminate(relu_like)
     dead = generic.copy()
@@ -211,8 +223,9 @@ def test_haar_orthogonal_matches_reference(n_rows, n_cols):
 def test_haar_orthogonal_first_and_big_seed():
     out = nf.haar_orthogonal(4, 3, 2, BIG_SEED, first=BIG_NETWORK)
     for t in range(2):
-        np.testing.assert_allclose(out[t], ref.haar_matrix(4, 3, BIG_SEED, BIG_NETWORK + t),
-                                   rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(
+            out[t], ref.haar_matrix(4, 3, BIG_SEED, BIG_NETWORK + t), rtol=1e-11, atol=1e-12
+        )
 
 
 def test_reference_haar_frame_has_positive_r():
@@ -280,8 +293,9 @@ def _check_projected_layerwise(zs, t, case, x, seed, network, rtol, scale_tol, a
             s = ref.ACTIVATIONS[act](z)
             continue
         checked += 1
-        f, r, b = ref.projected_layer(s, init, cw[layer - 1], cb[layer - 1], widths[layer],
-                                      seed, network, layer)
+        f, r, b = ref.projected_layer(
+            s, init, cw[layer - 1], cb[layer - 1], widths[layer], seed, network, layer
+        )
         amb = ref.qr_sign_ambiguous(s, amb_rtol)
         k = amb.size
         free_from = int(np.argmax(amb)) if amb.any() else k
@@ -292,39 +306,48 @@ def _check_projected_layerwise(zs, t, case, x, seed, network, rtol, scale_tol, a
             dev = np.max(np.abs(cand - z))
             if best is None or dev < best[0]:
                 best = (dev, cand)
-        assert_close_scaled(z, best[1], rtol=rtol, scale_tol=scale_tol,
-                            err_msg=f"network {network}, layer {layer} (teacher-forced)")
+        assert_close_scaled(
+            z,
+            best[1],
+            rtol=rtol,
+            scale_tol=scale_tol,
+            err_msg=f"network {network}, layer {layer} (teacher-forced)",
+        )
         s = ref.ACTIVATIONS[act](z)
     return checked
 
 
-def _check_forward(case, seed, first, n_networks=4, dtype=np.float64, rtol=1e-9,
-                   scale_tol=1e-11):
+def _check_forward(case, seed, first, n_networks=4, dtype=np.float64, rtol=1e-9, scale_tol=1e-11):
     method, init, act, widths, cw, cb, batch, repeat = case
     net = nf.Network(widths, act, init, cw=cw, cb=cb)
     x = make_inputs(batch, widths[0], repeat=repeat)
-    zs = nf.preactivations(net, x, n_networks, seed, method=method, dtype=dtype,
-                           first_network=first)
+    zs = nf.preactivations(
+        net, x, n_networks, seed, method=method, dtype=dtype, first_network=first
+    )
     assert len(zs) == len(widths) - 1
     amb_rtol = 1e-9 if np.dtype(dtype) == np.float64 else 1e-4
     checked = 0
     for t in range(n_networks):
         e = first + t
         if method == "dense":
-            expected, ambiguous = ref.dense_forward(widths, ref.ACTIVATIONS[act], init, cw,
-                                                    cb, x, seed, e), False
+            expected, ambiguous = (
+                ref.dense_forward(widths, ref.ACTIVATIONS[act], init, cw, cb, x, seed, e),
+                False,
+            )
         else:
-            expected, ambiguous = ref.projected_forward(widths, ref.ACTIVATIONS[act], init,
-                                                        cw, cb, x, seed, e,
-                                                        return_ambiguous=True)
-            checked += _check_projected_layerwise(zs, t, case, x, seed, e, rtol, scale_tol,
-                                                  amb_rtol)
+            expected, ambiguous = ref.projected_forward(
+                widths, ref.ACTIVATIONS[act], init, cw, cb, x, seed, e, return_ambiguous=True
+            )
+            checked += _check_projected_layerwise(
+                zs, t, case, x, seed, e, rtol, scale_tol, amb_rtol
+            )
         for layer, (z, ez) in enumerate(zip(zs, expected), start=1):
             assert z.shape == (n_networks, widths[layer], batch)
             assert z.dtype == np.dtype(dtype)
             if not ambiguous:
-                assert_close_scaled(z[t], ez, rtol=rtol, scale_tol=scale_tol,
-                                    err_msg=f"network {e}, layer {layer}")
+                assert_close_scaled(
+                    z[t], ez, rtol=rtol, scale_tol=scale_tol, err_msg=f"network {e}, layer {layer}"
+                )
     if repeat is not None:
         i, j = repeat
         for z in zs:
@@ -337,8 +360,9 @@ def test_preactivations_match_reference(case):
     _check_forward(case, seed=97, first=0)
 
 
-@pytest.mark.parametrize("case", [FORWARD_CASES[1], FORWARD_CASES[9], FORWARD_CASES[14]],
-                         ids=_case_id)
+@pytest.mark.parametrize(
+    "case", [FORWARD_CASES[1], FORWARD_CASES[9], FORWARD_CASES[14]], ids=_case_id
+)
 def test_preactivations_big_seed_and_network_index(case):
     _check_forward(case, seed=BIG_SEED, first=BIG_NETWORK, n_networks=2)
 
@@ -362,22 +386,23 @@ def test_preactivations_dead_relu_match_reference(case):
 
 def test_preactivations_largest_seed():
     case = FORWARD_CASES[2]
-    _check_forward(case, seed=2 ** 64 - 1, first=2 ** 63 - 3, n_networks=2)
+    _check_forward(case, seed=2**64 - 1, first=2**63 - 3, n_networks=2)
 
 
 def test_network_indices_beyond_int64_are_refused():
     """Kernels index networks with int64: indices >= 2^63 are a clear error, never a wrap."""
     net = nf.Network((3, 4))
     with pytest.raises(ValueError, match="first_network"):
-        nf.preactivations(net, np.ones((1, 3)), 1, 0, first_network=2 ** 63)
+        nf.preactivations(net, np.ones((1, 3)), 1, 0, first_network=2**63)
     with pytest.raises(ValueError, match="below 2\\^63"):
-        nf.sample(net, np.ones((1, 3)), 10, 0, first_network=2 ** 63 - 5)
+        nf.sample(net, np.ones((1, 3)), 10, 0, first_network=2**63 - 5)
     with pytest.raises(ValueError, match="first"):
-        nf.haar_orthogonal(3, 3, 1, 0, first=2 ** 63)
+        nf.haar_orthogonal(3, 3, 1, 0, first=2**63)
 
 
-@pytest.mark.parametrize("case", [FORWARD_CASES[0], FORWARD_CASES[4], FORWARD_CASES[8],
-                                  FORWARD_CASES[13]], ids=_case_id)
+@pytest.mark.parametrize(
+    "case", [FORWARD_CASES[0], FORWARD_CASES[4], FORWARD_CASES[8], FORWARD_CASES[13]], ids=_case_id
+)
 def test_preactivations_float32_match_reference(case):
     _check_forward(case, seed=5, first=3, dtype=np.float32, rtol=2e-4, scale_tol=2e-5)
 
@@ -387,37 +412,46 @@ def test_reference_first_layer_variance_linear_gaussian():
     preactivations with the same second moment (checked on the reference itself)."""
     widths, x = (5, 300), make_inputs(1, 5)
     z_d = ref.dense_forward(widths, ref.ACTIVATIONS["linear"], "gaussian", 2.0, 0.0, x, 1, 0)
-    z_p = ref.projected_forward(widths, ref.ACTIVATIONS["linear"], "gaussian", 2.0, 0.0, x,
-                                1, 0)
+    z_p = ref.projected_forward(widths, ref.ACTIVATIONS["linear"], "gaussian", 2.0, 0.0, x, 1, 0)
     k_exact = 2.0 * float(x[0] @ x[0]) / 5
     for z in (z_d[0], z_p[0]):
-        assert abs(np.mean(z ** 2) / k_exact - 1.0) < 5 * math.sqrt(2 / 300)
+        assert abs(np.mean(z**2) / k_exact - 1.0) < 5 * math.sqrt(2 / 300)
 
 
 # ---------------------------------------------------------------------------------------
 # Estimators: nf.sample against reference.moment_estimates on the same samples
 # ---------------------------------------------------------------------------------------
 
+
 def _compare_ensemble(ens, samples, widths, first, rtol=1e-9, err_rtol=1e-7):
     """Every estimate (value and jackknife error) of ``ens`` against the reference."""
     for layer in range(1, len(widths)):
-        expected = ref.moment_estimates(samples[layer - 1], widths[layer - 1],
-                                        n_blocks=ens.accumulator.n_blocks, first=first)
-        got = {"two_point": ens.two_point(layer),
-               "same_raw": ens.four_point(layer, connected=False, neurons="same"),
-               "distinct_raw": ens.four_point(layer, connected=False, neurons="distinct"),
-               "same_connected": ens.four_point(layer, connected=True, neurons="same"),
-               "distinct_connected": ens.four_point(layer, connected=True,
-                                                    neurons="distinct"),
-               "vertex": ens.vertex(layer)}
+        expected = ref.moment_estimates(
+            samples[layer - 1], widths[layer - 1], n_blocks=ens.accumulator.n_blocks, first=first
+        )
+        got = {
+            "two_point": ens.two_point(layer),
+            "same_raw": ens.four_point(layer, connected=False, neurons="same"),
+            "distinct_raw": ens.four_point(layer, connected=False, neurons="distinct"),
+            "same_connected": ens.four_point(layer, connected=True, neurons="same"),
+            "distinct_connected": ens.four_point(layer, connected=True, neurons="distinct"),
+            "vertex": ens.vertex(layer),
+        }
         for name in ref.MOMENT_NAMES:
             value, error = expected[name]
             msg = f"layer {layer} {name}"
-            assert_close_scaled(got[name].value, value, rtol=rtol, scale_tol=1e-11,
-                                err_msg=msg + " value")
+            assert_close_scaled(
+                got[name].value, value, rtol=rtol, scale_tol=1e-11, err_msg=msg + " value"
+            )
             # An error bar is known only to the rounding of the values it describes.
-            assert_close_scaled(got[name].error, error, rtol=err_rtol, scale_tol=1e-11,
-                                scale=np.max(np.abs(value)), err_msg=msg + " error")
+            assert_close_scaled(
+                got[name].error,
+                error,
+                rtol=err_rtol,
+                scale_tol=1e-11,
+                scale=np.max(np.abs(value)),
+                err_msg=msg + " error",
+            )
 
 
 # (method, init, activation, widths, cw, cb, batch, n_networks, first_network, dtype)
@@ -429,18 +463,19 @@ SAMPLE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", SAMPLE_CASES,
-                         ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}-first{c[8]}-{np.dtype(c[9])}")
+@pytest.mark.parametrize(
+    "case", SAMPLE_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}-first{c[8]}-{np.dtype(c[9])}"
+)
 def test_sample_estimates_match_reference(case):
     method, init, act, widths, cw, cb, batch, n_networks, first, dtype = case
     net = nf.Network(widths, act, init, cw=cw, cb=cb)
     x = make_inputs(batch, widths[0], seed=8)
     seed = 4242
-    ens = nf.sample(net, x, n_networks, seed, method=method, dtype=dtype,
-                    first_network=first)
+    ens = nf.sample(net, x, n_networks, seed, method=method, dtype=dtype, first_network=first)
     assert ens.n_networks == n_networks
-    samples = nf.preactivations(net, x, n_networks, seed, method=method, dtype=dtype,
-                                first_network=first)
+    samples = nf.preactivations(
+        net, x, n_networks, seed, method=method, dtype=dtype, first_network=first
+    )
     _compare_ensemble(ens, samples, widths, first)
 
 
@@ -471,15 +506,22 @@ def test_reference_estimators_match_explicit_loops():
     for e in range(n_net):
         k += z[e].T @ z[e] / (n * n_net)
         for a, b, c, d in np.ndindex(*(nb,) * 4):
-            same[a, b, c, d] += sum(z[e, i, a] * z[e, i, b] * z[e, i, c] * z[e, i, d]
-                                    for i in range(n)) / (n * n_net)
-            dist[a, b, c, d] += sum(z[e, i, a] * z[e, i, b] * z[e, j, c] * z[e, j, d]
-                                    for i in range(n) for j in range(n) if i != j) \
-                / (n * (n - 1) * n_net)
+            same[a, b, c, d] += sum(
+                z[e, i, a] * z[e, i, b] * z[e, i, c] * z[e, i, d] for i in range(n)
+            ) / (n * n_net)
+            dist[a, b, c, d] += sum(
+                z[e, i, a] * z[e, i, b] * z[e, j, c] * z[e, j, d]
+                for i in range(n)
+                for j in range(n)
+                if i != j
+            ) / (n * (n - 1) * n_net)
             for f in range(n_net):
                 if f != e:
-                    kk[a, b, c, d] += (z[e, :, a] @ z[e, :, b]) * (z[f, :, c] @ z[f, :, d]) \
+                    kk[a, b, c, d] += (
+                        (z[e, :, a] @ z[e, :, b])
+                        * (z[f, :, c] @ z[f, :, d])
                         / (n * n * n_net * (n_net - 1))
+                    )
     wick = kk + kk.transpose(0, 2, 1, 3) + kk.transpose(0, 2, 3, 1)
     np.testing.assert_allclose(est["two_point"], k, rtol=1e-12)
     np.testing.assert_allclose(est["same_raw"], same, rtol=1e-12)
@@ -522,16 +564,20 @@ def _prop_inputs():
 def _assert_ensembles_close(a, b, rtol=1e-11):
     assert a.n_networks == b.n_networks
     np.testing.assert_array_equal(a.accumulator.block_counts, b.accumulator.block_counts)
-    np.testing.assert_allclose(a.accumulator.block_sums, b.accumulator.block_sums,
-                               rtol=rtol, atol=0)
+    np.testing.assert_allclose(
+        a.accumulator.block_sums, b.accumulator.block_sums, rtol=rtol, atol=0
+    )
     for layer in range(1, a.n_layers + 1):
-        for fa, fb in ((a.two_point(layer), b.two_point(layer)),
-                       (a.four_point(layer), b.four_point(layer)),
-                       (a.four_point(layer, neurons="same"), b.four_point(layer, neurons="same")),
-                       (a.vertex(layer), b.vertex(layer))):
+        for fa, fb in (
+            (a.two_point(layer), b.two_point(layer)),
+            (a.four_point(layer), b.four_point(layer)),
+            (a.four_point(layer, neurons="same"), b.four_point(layer, neurons="same")),
+            (a.vertex(layer), b.vertex(layer)),
+        ):
             assert_close_scaled(fa.value, fb.value, rtol=1e-10, scale_tol=1e-12)
-            assert_close_scaled(fa.error, fb.error, rtol=1e-8, scale_tol=1e-12,
-                                scale=np.max(np.abs(fb.value)))
+            assert_close_scaled(
+                fa.error, fb.error, rtol=1e-8, scale_tol=1e-12, scale=np.max(np.abs(fb.value))
+            )
 
 
 @pytest.mark.parametrize("n_a,n_b", [(150, 133), (64, 64), (2, 200)])
@@ -550,8 +596,10 @@ def test_merge_three_way_with_offset_start():
     net, x = _prop_network(), _prop_inputs()
     first = 1000
     whole = nf.sample(net, x, 300, PROP_SEED, first_network=first)
-    parts = [nf.sample(net, x, n, PROP_SEED, first_network=first + start)
-             for start, n in ((0, 97), (97, 101), (198, 102))]
+    parts = [
+        nf.sample(net, x, n, PROP_SEED, first_network=first + start)
+        for start, n in ((0, 97), (97, 101), (198, 102))
+    ]
     merged = parts[2].merge(parts[0]).merge(parts[1])
     assert merged.first_network == first
     _assert_ensembles_close(merged, whole)
@@ -561,7 +609,8 @@ def test_merged_estimates_match_reference():
     """A merged ensemble is the reference estimate of the union of its samples."""
     net, x = _prop_network(), _prop_inputs()
     ens = nf.sample(net, x, 90, PROP_SEED, first_network=10).merge(
-        nf.sample(net, x, 110, PROP_SEED, first_network=100))
+        nf.sample(net, x, 110, PROP_SEED, first_network=100)
+    )
     samples = nf.preactivations(net, x, 200, PROP_SEED, first_network=10)
     _compare_ensemble(ens, samples, PROP_NET["widths"], first=10)
 
@@ -569,12 +618,13 @@ def test_merged_estimates_match_reference():
 @pytest.mark.parametrize("method", ["projected", "dense"])
 def test_block_sums_bit_identical_across_batch_sizes(method):
     net, x = _prop_network(), _prop_inputs()
-    runs = [nf.sample(net, x, 203, PROP_SEED, method=method, batch_size=bs, first_network=5)
-            for bs in (1, 7, None, 203)]
+    runs = [
+        nf.sample(net, x, 203, PROP_SEED, method=method, batch_size=bs, first_network=5)
+        for bs in (1, 7, None, 203)
+    ]
     for other in runs[1:]:
         assert np.array_equal(runs[0].accumulator.block_sums, other.accumulator.block_sums)
-        assert np.array_equal(runs[0].accumulator.block_counts,
-                              other.accumulator.block_counts)
+        assert np.array_equal(runs[0].accumulator.block_counts, other.accumulator.block_counts)
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs >= 2 Numba threads")
@@ -600,8 +650,9 @@ def test_preactivations_independent_of_range_split():
         assert np.array_equal(a[7:13], b)
 
 
-@pytest.mark.parametrize("observables", [("two_point", "four_point"),
-                                         ("two_point", "four_point", "ntk")])
+@pytest.mark.parametrize(
+    "observables", [("two_point", "four_point"), ("two_point", "four_point", "ntk")]
+)
 @pytest.mark.parametrize("method", ["projected", "dense"])
 def test_statistics_independent_of_heap_layout(method, observables):
     """Bit-identical per-network statistics whatever the addresses of the kernels' scratch
@@ -613,7 +664,7 @@ def test_statistics_independent_of_heap_layout(method, observables):
     stats, _, ntk_stats = run.compute(0, 6)
     keep = []
     for size in np.random.default_rng(0).integers(1, 50, size=30):
-        keep.append(np.empty(size))   # shift the heap under the next call's buffers
+        keep.append(np.empty(size))  # shift the heap under the next call's buffers
         again, _, ntk_again = run.compute(0, 6)
         assert np.array_equal(again, stats)
         if ntk_stats is not None:

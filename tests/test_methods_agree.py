@@ -12,6 +12,7 @@ Negative controls show the comparison has power: projected orthogonal against de
 Gaussian weights (a different law, O(1/n) apart in the four-point function) and a 3%
 error in C_W on one layer must be rejected.
 """
+
 import numpy as np
 import pytest
 
@@ -22,13 +23,12 @@ from ._zscores import Z_PASS, Z_REJECT, assert_methods_agree
 
 N_NETWORKS = 200_000
 
-X_A = np.array([[0.8, -0.5, 1.1, 0.3, -0.9],
-                [-0.2, 1.0, 0.4, -1.2, 0.6],
-                [0.8, -0.5, 1.1, 0.3, -0.9]])          # repeated input: rank(S) = 2
-X_B = np.array([[1.0, -0.3, 0.7, 0.2],
-                [-0.6, 0.9, 0.1, -1.1],
-                [0.4, 0.4, -0.8, 0.9],
-                [0.3, -1.2, -0.5, 0.6]])               # B = 4 > n = 3 and n = 2
+X_A = np.array(
+    [[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6], [0.8, -0.5, 1.1, 0.3, -0.9]]
+)  # repeated input: rank(S) = 2
+X_B = np.array(
+    [[1.0, -0.3, 0.7, 0.2], [-0.6, 0.9, 0.1, -1.1], [0.4, 0.4, -0.8, 0.9], [0.3, -1.2, -0.5, 0.6]]
+)  # B = 4 > n = 3 and n = 2
 
 CASES = {
     # name: (widths, inputs, activation, cw, cb)
@@ -49,9 +49,11 @@ def sample(name, init, method, seed, cw_scale=None, dtype=np.float64, n=N_NETWOR
 
 def observables(ens, layer):
     """(label, Estimate) for the compared statistics of one layer."""
-    return [("K", ens.two_point(layer)),
-            ("C_same", ens.four_point(layer, neurons="same")),
-            ("C_distinct", ens.four_point(layer, neurons="distinct"))]
+    return [
+        ("K", ens.two_point(layer)),
+        ("C_same", ens.four_point(layer, neurons="same")),
+        ("C_distinct", ens.four_point(layer, neurons="distinct")),
+    ]
 
 
 def comparison_z(ens_a, ens_b):
@@ -68,6 +70,7 @@ def ensembles():
         if key not in cache:
             cache[key] = sample(name, init, method, seed, **kw)
         return cache[key]
+
     return get
 
 
@@ -127,4 +130,4 @@ def test_float32_preactivations_are_float32_and_close():
             assert a.dtype == np.float64 and b.dtype == np.float32
             assert a.shape == b.shape
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
-            assert np.any(b != a)   # really computed in single precision
+            assert np.any(b != a)  # really computed in single precision

@@ -26,6 +26,7 @@ What is tested, from the bottom up:
 Agreement is judged by z-scores from the package's own error bars with fixed seeds
 (``Z_PASS``); negative controls must be rejected by more than ``Z_REJECT``.
 """
+
 import math
 import os
 
@@ -41,15 +42,24 @@ from ._zscores import Z_PASS, Z_REJECT, assert_agrees, assert_methods_agree, ass
 
 FLUCTUATIONS = ("A", "B", "D", "F")
 
-X1 = np.array([[0.9, -0.6, 1.3]])                        # one input, n0 = 3
-X2 = np.array([[0.8, -0.5, 1.1],                         # two inputs, n0 = 3
-               [-0.3, 0.9, 0.4]])
-X3 = np.array([[0.9, -0.6, 1.3],                         # three inputs, n0 = 3
-               [-0.4, 1.1, 0.5],
-               [1.2, 0.3, -0.8]])
+X1 = np.array([[0.9, -0.6, 1.3]])  # one input, n0 = 3
+X2 = np.array(
+    [
+        [0.8, -0.5, 1.1],  # two inputs, n0 = 3
+        [-0.3, 0.9, 0.4],
+    ]
+)
+X3 = np.array(
+    [
+        [0.9, -0.6, 1.3],  # three inputs, n0 = 3
+        [-0.4, 1.1, 0.5],
+        [1.2, 0.3, -0.8],
+    ]
+)
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def fluctuations(ens, layer):
     fl = ens.ntk_fluctuations(layer)
@@ -112,13 +122,22 @@ def layer2_exact(act, dact, x, cw, cb, lambda_b, lambda_w):
     outer = "ab,cd->abcd"
     a = mean(f[:, :, None, None] * f[None, None]) - np.einsum(outer, ef, ef)
     dfl = c * (mean(f[:, :, None, None] * ss[None, None]) - np.einsum(outer, ef, ess))
-    bx = c ** 2 * np.einsum(outer, th1, th1) * mean(dd[:, :, None, None] * dd[None, None])
-    fx = c ** 2 * th1[:, :, None, None] * mean(dd[:, :, None, None] * ss[None, None])
-    return {"Theta1": th1, "K1": k1, "Theta": lambda_b + ef, "K": cb[1] + c * ess,
-            "A": a, "D": dfl, "B": bx.transpose(0, 2, 1, 3), "F": fx.transpose(0, 2, 1, 3)}
+    bx = c**2 * np.einsum(outer, th1, th1) * mean(dd[:, :, None, None] * dd[None, None])
+    fx = c**2 * th1[:, :, None, None] * mean(dd[:, :, None, None] * ss[None, None])
+    return {
+        "Theta1": th1,
+        "K1": k1,
+        "Theta": lambda_b + ef,
+        "K": cb[1] + c * ess,
+        "A": a,
+        "D": dfl,
+        "B": bx.transpose(0, 2, 1, 3),
+        "F": fx.transpose(0, 2, 1, 3),
+    }
 
 
 # ------------------------------------------------ a. the reference against its definition
+
 
 @pytest.mark.parametrize("init", ref.INITS)
 def test_reference_ntk_matches_finite_differences(init):
@@ -132,8 +151,13 @@ def test_reference_ntk_matches_finite_differences(init):
         fd = ref.finite_difference_ntk(widths, act, init, cw, cb, X2, 7, network, 0.6, 1.4, 3)
         for layer, (a, b) in enumerate(zip(bp, fd), start=1):
             assert a.shape == (3, 3, 2, 2)
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-8 * np.max(np.abs(a)),
-                                       err_msg=f"{init} network {network} layer {layer}")
+            np.testing.assert_allclose(
+                a,
+                b,
+                rtol=0,
+                atol=1e-8 * np.max(np.abs(a)),
+                err_msg=f"{init} network {network} layer {layer}",
+            )
         # symmetry H_{i1 i2; a1 a2} = H_{i2 i1; a2 a1}
         for h in bp:
             np.testing.assert_allclose(h, h.transpose(1, 0, 3, 2), rtol=1e-13, atol=1e-14)
@@ -146,11 +170,28 @@ def test_reference_ntk_matches_finite_differences(init):
 
 DENSE_CASES = {
     # name: (init, widths, activation, cw, cb, lambda_b, lambda_w, readouts, inputs)
-    "gaussian-tanh": ("gaussian", (3, 7, 5, 9), "tanh", [1.5, 1.2, 1.8], [0.2, 0.0, 0.3],
-                      0.6, 1.4, 3, X3),
-    "orthogonal-relu-grow-shrink": ("orthogonal", (3, 2, 8, 4, 6), "relu",
-                                    [1.9, 2.0, 1.7, 2.2], [0.1, 0.05, 0.0, 0.2],
-                                    0.0, 2.0, 2, X3),
+    "gaussian-tanh": (
+        "gaussian",
+        (3, 7, 5, 9),
+        "tanh",
+        [1.5, 1.2, 1.8],
+        [0.2, 0.0, 0.3],
+        0.6,
+        1.4,
+        3,
+        X3,
+    ),
+    "orthogonal-relu-grow-shrink": (
+        "orthogonal",
+        (3, 2, 8, 4, 6),
+        "relu",
+        [1.9, 2.0, 1.7, 2.2],
+        [0.1, 0.05, 0.0, 0.2],
+        0.0,
+        2.0,
+        2,
+        X3,
+    ),
     "uniform-erf": ("uniform", (3, 6, 6, 4), "erf", 1.3, 0.15, 1.7, 0.4, 4, X2),
     "gaussian-linear": ("gaussian", (3, 5, 4), "linear", 1.1, 0.0, 0.8, 1.2, 2, X1),
 }
@@ -166,8 +207,17 @@ def test_ntk_samples_dense_match_reference(name):
     net = make_net(init, widths, act, cw, cb)
     sig, dsig = reference_activation(act)
     seed, first, count = 17, 5, 3
-    zs = nf.ntk_samples(net, x, count, seed=seed, method="dense", lambda_b=lb, lambda_w=lw,
-                        readouts=r, first_network=first)
+    zs = nf.ntk_samples(
+        net,
+        x,
+        count,
+        seed=seed,
+        method="dense",
+        lambda_b=lb,
+        lambda_w=lw,
+        readouts=r,
+        first_network=first,
+    )
     assert isinstance(zs, list) and len(zs) == len(widths) - 1
     for layer, h in enumerate(zs, start=1):
         assert h.shape == (count, r, r, x.shape[0], x.shape[0]), (layer, h.shape)
@@ -175,21 +225,44 @@ def test_ntk_samples_dense_match_reference(name):
     for t in range(count):
         expected = ref.dense_ntk(widths, sig, dsig, init, cw, cb, x, seed, first + t, lb, lw, r)
         for layer, (got, exp) in enumerate(zip(zs, expected), start=1):
-            np.testing.assert_allclose(got[t], exp, rtol=0, atol=1e-9 * np.max(np.abs(exp)),
-                                       err_msg=f"{name}: network {first + t}, layer {layer}")
+            np.testing.assert_allclose(
+                got[t],
+                exp,
+                rtol=0,
+                atol=1e-9 * np.max(np.abs(exp)),
+                err_msg=f"{name}: network {first + t}, layer {layer}",
+            )
     # the same networks whatever the batch: networks 5..7 of a run starting at 0
-    whole = nf.ntk_samples(net, x, first + count, seed=seed, method="dense", lambda_b=lb,
-                           lambda_w=lw, readouts=r)
+    whole = nf.ntk_samples(
+        net, x, first + count, seed=seed, method="dense", lambda_b=lb, lambda_w=lw, readouts=r
+    )
     for a, b in zip(whole, zs):
         np.testing.assert_allclose(a[first:], b, rtol=1e-12, atol=1e-14)
     # linear in the learning rates: H(lb, lw) = lb H(1, 0) + lw H(0, 1)
-    hb = nf.ntk_samples(net, x, count, seed=seed, method="dense", lambda_b=1.0, lambda_w=0.0,
-                        readouts=r, first_network=first)
-    hw = nf.ntk_samples(net, x, count, seed=seed, method="dense", lambda_b=0.0, lambda_w=1.0,
-                        readouts=r, first_network=first)
+    hb = nf.ntk_samples(
+        net,
+        x,
+        count,
+        seed=seed,
+        method="dense",
+        lambda_b=1.0,
+        lambda_w=0.0,
+        readouts=r,
+        first_network=first,
+    )
+    hw = nf.ntk_samples(
+        net,
+        x,
+        count,
+        seed=seed,
+        method="dense",
+        lambda_b=0.0,
+        lambda_w=1.0,
+        readouts=r,
+        first_network=first,
+    )
     for a, b, c in zip(zs, hb, hw):
-        np.testing.assert_allclose(a, lb * b + lw * c, rtol=1e-10,
-                                   atol=1e-12 * np.max(np.abs(a)))
+        np.testing.assert_allclose(a, lb * b + lw * c, rtol=1e-10, atol=1e-12 * np.max(np.abs(a)))
 
 
 def test_projected_ntk_samples_layer1_and_consistency():
@@ -198,12 +271,14 @@ def test_projected_ntk_samples_layer1_and_consistency():
     as a matrix over (i, a)."""
     net = make_net("gaussian", (3, 6, 5, 7), "tanh", 1.4, 0.2)
     lb, lw, r = 0.6, 1.3, 3
-    zs = nf.ntk_samples(net, X3, 20, seed=3, method="projected", lambda_b=lb, lambda_w=lw,
-                        readouts=r)
+    zs = nf.ntk_samples(
+        net, X3, 20, seed=3, method="projected", lambda_b=lb, lambda_w=lw, readouts=r
+    )
     theta1 = lb + lw * X3 @ X3.T / 3
     expected = np.einsum("ij,ab->ijab", np.eye(r), theta1)
-    np.testing.assert_allclose(zs[0], np.broadcast_to(expected, zs[0].shape), rtol=1e-12,
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        zs[0], np.broadcast_to(expected, zs[0].shape), rtol=1e-12, atol=1e-14
+    )
     for h in zs:
         np.testing.assert_allclose(h, h.transpose(0, 2, 1, 4, 3), rtol=1e-12, atol=1e-13)
         mat = h.transpose(0, 1, 3, 2, 4).reshape(h.shape[0], r * 3, r * 3)
@@ -214,12 +289,42 @@ def test_projected_ntk_samples_layer1_and_consistency():
 
 ESTIMATOR_CASES = {
     # name: (method, init, widths, activation, cw, cb, lambda_b, lambda_w, readouts, inputs)
-    "dense-gaussian-tanh": ("dense", "gaussian", (3, 7, 5, 9), "tanh", [1.5, 1.2, 1.8], 0.2,
-                            0.6, 1.4, 3, X3),
-    "dense-orthogonal-relu": ("dense", "orthogonal", (3, 8, 4, 6), "relu", 2.0, 0.1,
-                              0.3, 1.0, 4, X2),
-    "projected-gaussian-erf": ("projected", "gaussian", (3, 6, 9, 5), "erf", 1.6, 0.1,
-                               1.0, 1.0, 2, X3),
+    "dense-gaussian-tanh": (
+        "dense",
+        "gaussian",
+        (3, 7, 5, 9),
+        "tanh",
+        [1.5, 1.2, 1.8],
+        0.2,
+        0.6,
+        1.4,
+        3,
+        X3,
+    ),
+    "dense-orthogonal-relu": (
+        "dense",
+        "orthogonal",
+        (3, 8, 4, 6),
+        "relu",
+        2.0,
+        0.1,
+        0.3,
+        1.0,
+        4,
+        X2,
+    ),
+    "projected-gaussian-erf": (
+        "projected",
+        "gaussian",
+        (3, 6, 9, 5),
+        "erf",
+        1.6,
+        0.1,
+        1.0,
+        1.0,
+        2,
+        X3,
+    ),
 }
 
 
@@ -232,15 +337,23 @@ def test_ensemble_estimators_match_reference(name):
     method, init, widths, act, cw, cb, lb, lw, r, x = ESTIMATOR_CASES[name]
     net = make_net(init, widths, act, cw, cb)
     seed, n_net = 23, 300
-    ens = nf.sample(net, x, n_net, seed=seed, method=method,
-                    observables=("two_point", "four_point", "ntk"), lambda_b=lb,
-                    lambda_w=lw, ntk_readouts=r)
-    hs = nf.ntk_samples(net, x, n_net, seed=seed, method=method, lambda_b=lb, lambda_w=lw,
-                        readouts=r)
+    ens = nf.sample(
+        net,
+        x,
+        n_net,
+        seed=seed,
+        method=method,
+        observables=("two_point", "four_point", "ntk"),
+        lambda_b=lb,
+        lambda_w=lw,
+        ntk_readouts=r,
+    )
+    hs = nf.ntk_samples(
+        net, x, n_net, seed=seed, method=method, lambda_b=lb, lambda_w=lw, readouts=r
+    )
     zs = nf.preactivations(net, x, n_net, seed=seed, method=method)
     for layer in range(1, len(widths)):
-        est = ref.ntk_estimates(hs[layer - 1], zs[layer - 1].astype(np.float64),
-                                widths[layer - 1])
+        est = ref.ntk_estimates(hs[layer - 1], zs[layer - 1].astype(np.float64), widths[layer - 1])
         got = dict(ntk_observables(ens, layer))
         got["K"] = ens.two_point(layer)
         pairs = [("Theta", "theta"), ("Theta_offdiag", "theta_offdiag"), ("K", "K")]
@@ -253,13 +366,23 @@ def test_ensemble_estimators_match_reference(name):
             value, error = est[key]
             g = got[label]
             assert g.value.shape == value.shape, (label, g.value.shape, value.shape)
-            scale = {"Theta": theta_scale, "Theta_offdiag": theta_scale,
-                     "K": k_scale}.get(label, fl_scale)
-            np.testing.assert_allclose(g.value, value, rtol=0, atol=1e-8 * scale,
-                                       err_msg=f"{name} layer {layer} {label} value")
-            np.testing.assert_allclose(g.error, error, rtol=1e-5,
-                                       atol=1e-8 * max(scale, np.max(error)),
-                                       err_msg=f"{name} layer {layer} {label} error")
+            scale = {"Theta": theta_scale, "Theta_offdiag": theta_scale, "K": k_scale}.get(
+                label, fl_scale
+            )
+            np.testing.assert_allclose(
+                g.value,
+                value,
+                rtol=0,
+                atol=1e-8 * scale,
+                err_msg=f"{name} layer {layer} {label} value",
+            )
+            np.testing.assert_allclose(
+                g.error,
+                error,
+                rtol=1e-5,
+                atol=1e-8 * max(scale, np.max(error)),
+                err_msg=f"{name} layer {layer} {label} error",
+            )
         if layer >= 2:
             # the tolerance has power: the biased product mean(T) (x) mean(T) in place of
             # the U-statistic shifts A by -n Cov(T, T)/(N - 1), far beyond it
@@ -273,19 +396,24 @@ def test_ensemble_estimators_match_reference(name):
 def test_ntk_merge_equals_one_pass():
     """Accumulators stay mergeable: networks 0..299 merged with 300..499 == one run."""
     net = make_net("gaussian", (3, 6, 5, 7), "tanh", 1.4, 0.1)
-    kw = dict(observables=("two_point", "ntk"), lambda_b=0.6, lambda_w=1.3, ntk_readouts=3,
-              method="dense")
+    kw = dict(
+        observables=("two_point", "ntk"), lambda_b=0.6, lambda_w=1.3, ntk_readouts=3, method="dense"
+    )
     whole = nf.sample(net, X2, 500, seed=4, **kw)
     merged = nf.sample(net, X2, 300, seed=4, **kw).merge(
-        nf.sample(net, X2, 200, seed=4, first_network=300, **kw))
+        nf.sample(net, X2, 200, seed=4, first_network=300, **kw)
+    )
     for layer in range(1, 4):
-        for (label, a), (_, b) in zip(ntk_observables(whole, layer),
-                                      ntk_observables(merged, layer)):
+        for (label, a), (_, b) in zip(
+            ntk_observables(whole, layer), ntk_observables(merged, layer)
+        ):
             scale = np.max(np.abs(whole.ntk(layer).value)) ** 2 * 6
-            np.testing.assert_allclose(b.value, a.value, rtol=0, atol=1e-12 * scale,
-                                       err_msg=f"layer {layer} {label}")
-            np.testing.assert_allclose(b.error, a.error, rtol=0, atol=1e-12 * scale,
-                                       err_msg=f"layer {layer} {label} error")
+            np.testing.assert_allclose(
+                b.value, a.value, rtol=0, atol=1e-12 * scale, err_msg=f"layer {layer} {label}"
+            )
+            np.testing.assert_allclose(
+                b.error, a.error, rtol=0, atol=1e-12 * scale, err_msg=f"layer {layer} {label} error"
+            )
 
 
 # ----------------------------------------------------------------- d. exact finite-width means
@@ -293,8 +421,7 @@ def test_ntk_merge_equals_one_pass():
 RELU_WIDTHS = (3, 16, 12, 20, 16, 16)
 
 
-@pytest.mark.parametrize("method,seed,n_net", [("projected", 41, 20_000),
-                                               ("dense", 42, 10_000)])
+@pytest.mark.parametrize("method,seed,n_net", [("projected", 41, 20_000), ("dense", 42, 10_000)])
 def test_relu_critical_mean_exact(method, seed, n_net):
     """Gaussian ReLU at criticality (C_W = 2, C_b = 0), lambda_b = 0, one input:
     Theta^(l) = l lambda_W K / 2 with K = C_W |x|^2 / n0, exactly at any width.
@@ -302,9 +429,17 @@ def test_relu_critical_mean_exact(method, seed, n_net):
     law of (z_j, H_jj) is invariant under flipping row j of W^(l), so both halve.)"""
     lw = 1.3
     net = make_net("gaussian", RELU_WIDTHS, "relu", 2.0, 0.0)
-    ens = nf.sample(net, X1, n_net, seed=seed, method=method,
-                    observables=("two_point", "ntk"), lambda_b=0.0, lambda_w=lw)
-    k = 2.0 * float(np.sum(X1 ** 2)) / 3
+    ens = nf.sample(
+        net,
+        X1,
+        n_net,
+        seed=seed,
+        method=method,
+        observables=("two_point", "ntk"),
+        lambda_b=0.0,
+        lambda_w=lw,
+    )
+    k = 2.0 * float(np.sum(X1**2)) / 3
     for layer in range(1, len(RELU_WIDTHS)):
         est = ens.ntk(layer)
         assert_agrees(est, layer * lw * k / 2, f"{method} Theta^({layer})")
@@ -312,7 +447,7 @@ def test_relu_critical_mean_exact(method, seed, n_net):
         assert_rejects(est, layer * lw * k, f"{method}: missing ReLU 1/2")
         if layer >= 2:
             # fan-in normalisation of the first layer by n_1 instead of n_0
-            wrong = (layer - 1) * lw * k / 2 + lw * float(np.sum(X1 ** 2)) / RELU_WIDTHS[1]
+            wrong = (layer - 1) * lw * k / 2 + lw * float(np.sum(X1**2)) / RELU_WIDTHS[1]
             assert_rejects(est, wrong, f"{method}: lambda_W/n_l' instead of n_(l'-1)")
 
 
@@ -320,8 +455,10 @@ LIN_WIDTHS = (3, 8, 12, 6, 10)
 LIN_CW = 1.2
 
 
-@pytest.mark.parametrize("method,seed,cb", [("projected", 51, 0.0), ("projected", 52, 0.25),
-                                            ("dense", 53, 0.0), ("dense", 54, 0.25)])
+@pytest.mark.parametrize(
+    "method,seed,cb",
+    [("projected", 51, 0.0), ("projected", 52, 0.25), ("dense", 53, 0.0), ("dense", 54, 0.25)],
+)
 def test_linear_mean_exact(method, seed, cb):
     """Deep linear Gaussian, two inputs: K^(l) = C_b + C_W K^(l-1) (K^(0) = x.x/n0) and
     Theta^(l) = sum_{l'=1..l} (lambda_b + lambda_W K^(l'-1)) C_W^(l-l'), exactly (E over
@@ -329,20 +466,30 @@ def test_linear_mean_exact(method, seed, cb):
     C_b = 0: the bias derivatives count whatever the bias variance."""
     lb, lw = 0.5, 1.3
     net = make_net("gaussian", LIN_WIDTHS, "linear", LIN_CW, cb)
-    ens = nf.sample(net, X2, 20_000, seed=seed, method=method,
-                    observables=("two_point", "ntk"), lambda_b=lb, lambda_w=lw)
+    ens = nf.sample(
+        net,
+        X2,
+        20_000,
+        seed=seed,
+        method=method,
+        observables=("two_point", "ntk"),
+        lambda_b=lb,
+        lambda_w=lw,
+    )
     kernels = [X2 @ X2.T / 3]
     for _ in range(1, len(LIN_WIDTHS)):
         kernels.append(cb + LIN_CW * kernels[-1])
     for layer in range(1, len(LIN_WIDTHS)):
-        theta = sum((lb + lw * kernels[lp - 1]) * LIN_CW ** (layer - lp)
-                    for lp in range(1, layer + 1))
+        theta = sum(
+            (lb + lw * kernels[lp - 1]) * LIN_CW ** (layer - lp) for lp in range(1, layer + 1)
+        )
         est = ens.ntk(layer)
         assert_agrees(est, theta, f"{method} cb={cb} Theta^({layer})")
         assert_agrees(ens.two_point(layer), kernels[layer], f"K^({layer})")
         if layer >= 2:
-            no_bias_terms = sum(lw * kernels[lp - 1] * LIN_CW ** (layer - lp)
-                                for lp in range(1, layer + 1))
+            no_bias_terms = sum(
+                lw * kernels[lp - 1] * LIN_CW ** (layer - lp) for lp in range(1, layer + 1)
+            )
             assert_rejects(est, no_bias_terms, "lambda_b terms missing")
             assert_rejects(est, theta - (lb + lw * kernels[layer - 1]), "last layer missing")
             assert_rejects(est, theta * LIN_CW, "one C_W too many")
@@ -364,25 +511,46 @@ THEORY_WIDTH = 1024
 
 def test_mean_matches_infinite_width_theory():
     from nnft_fast.theory import ntk_recursion
+
     lb, lw = 0.7, 1.2
     widths = (3, THEORY_WIDTH, THEORY_WIDTH, THEORY_WIDTH)
     net = make_net("gaussian", widths, "tanh", 1.5, 0.1)
-    ens = nf.sample(net, X3, 400, seed=61, method="projected",
-                    observables=("two_point", "ntk"), lambda_b=lb, lambda_w=lw,
-                    ntk_readouts=8)
+    ens = nf.sample(
+        net,
+        X3,
+        400,
+        seed=61,
+        method="projected",
+        observables=("two_point", "ntk"),
+        lambda_b=lb,
+        lambda_w=lw,
+        ntk_readouts=8,
+    )
     theory = ntk_recursion(net, X3, lambda_b=lb, lambda_w=lw)
     bias_bound = 2.0 * NTK_TANH_BIAS_16 * 16.0 / THEORY_WIDTH
     for layer in range(1, len(widths)):
         est = ens.ntk(layer)
-        assert_agrees(est, theory[layer - 1], f"Theta^({layer}) vs infinite width",
-                      extra_error=bias_bound * np.abs(theory[layer - 1]))
+        assert_agrees(
+            est,
+            theory[layer - 1],
+            f"Theta^({layer}) vs infinite width",
+            extra_error=bias_bound * np.abs(theory[layer - 1]),
+        )
         if layer >= 2:
             # wrong recursions: learning rates swapped; a 1% normalisation error
             wrong = ntk_recursion(net, X3, lambda_b=lw, lambda_w=lb)[layer - 1]
-            assert_rejects(est, wrong, "lambda_b and lambda_W swapped",
-                           extra_error=bias_bound * np.abs(theory[layer - 1]))
-            assert_rejects(est, 1.01 * theory[layer - 1], "1% normalisation error",
-                           extra_error=bias_bound * np.abs(theory[layer - 1]))
+            assert_rejects(
+                est,
+                wrong,
+                "lambda_b and lambda_W swapped",
+                extra_error=bias_bound * np.abs(theory[layer - 1]),
+            )
+            assert_rejects(
+                est,
+                1.01 * theory[layer - 1],
+                "1% normalisation error",
+                extra_error=bias_bound * np.abs(theory[layer - 1]),
+            )
 
 
 # --------------------------------------------------- f. exact layer-2 fluctuations A B D F
@@ -394,15 +562,30 @@ L2_LB, L2_LW = 0.6, 1.3
 L2_N = 200_000
 
 
-@pytest.fixture(scope="module", params=[("tanh", "dense", 71), ("tanh", "projected", 72),
-                                        ("erf", "dense", 73), ("erf", "projected", 74)],
-                ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("tanh", "dense", 71),
+        ("tanh", "projected", 72),
+        ("erf", "dense", 73),
+        ("erf", "projected", 74),
+    ],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def layer2_ensemble(request):
     act, method, seed = request.param
     net = make_net("gaussian", L2_WIDTHS, act, L2_CW, L2_CB)
-    ens = nf.sample(net, X2, L2_N, seed=seed, method=method,
-                    observables=("two_point", "ntk"), lambda_b=L2_LB, lambda_w=L2_LW,
-                    ntk_readouts=3)
+    ens = nf.sample(
+        net,
+        X2,
+        L2_N,
+        seed=seed,
+        method=method,
+        observables=("two_point", "ntk"),
+        lambda_b=L2_LB,
+        lambda_w=L2_LW,
+        ntk_readouts=3,
+    )
     return act, method, ens
 
 
@@ -419,7 +602,7 @@ def test_layer2_fluctuations_exact(layer2_ensemble):
     scale1 = np.max(np.abs(exact["Theta1"])) ** 2 * L2_WIDTHS[0]
     for name in ("A", "B", "F"):
         assert np.max(np.abs(fl1[name].value)) < 1e-9 * scale1, (name, fl1[name])
-    assert_agrees(fl1["D"], 0.0, f"{what}: D^(1)")   # readout-neuron noise, zero mean
+    assert_agrees(fl1["D"], 0.0, f"{what}: D^(1)")  # readout-neuron noise, zero mean
     # layer 2: exact finite-width values
     assert_agrees(ens.two_point(2), exact["K"], f"{what}: K^(2)")
     assert_agrees(ens.ntk(2), exact["Theta"], f"{what}: Theta^(2)")
@@ -441,6 +624,7 @@ def test_layer2_fluctuations_exact(layer2_ensemble):
 
 # ------------------------------------------------------- g. depth growth of the fluctuations
 
+
 @pytest.mark.parametrize("method,seed", [("projected", 81), ("dense", 82)])
 def test_relu_fluctuations_grow_with_depth(method, seed):
     """Gaussian ReLU at criticality (C_W = 2, C_b = 0, lambda_b = 0, lambda_W = 1), one
@@ -452,9 +636,17 @@ def test_relu_fluctuations_grow_with_depth(method, seed):
     about for orthogonal weights: at layer 6 it must be far above its layer-2 value 2."""
     widths = (3,) + (16,) * 6
     net = make_net("gaussian", widths, "relu", 2.0, 0.0)
-    ens = nf.sample(net, X1, 20_000, seed=seed, method=method,
-                    observables=("two_point", "ntk"), lambda_b=0.0, lambda_w=1.0)
-    k = 2.0 * float(np.sum(X1 ** 2)) / 3
+    ens = nf.sample(
+        net,
+        X1,
+        20_000,
+        seed=seed,
+        method=method,
+        observables=("two_point", "ntk"),
+        lambda_b=0.0,
+        lambda_w=1.0,
+    )
+    k = 2.0 * float(np.sum(X1**2)) / 3
     fl2 = fluctuations(ens, 2)
     assert_agrees(ens.ntk(2), k, f"{method}: ReLU Theta^(2)")
     for name, coefficient in (("A", 2.0), ("B", 0.5), ("D", 3.0), ("F", 1.0)):
@@ -466,8 +658,10 @@ def test_relu_fluctuations_grow_with_depth(method, seed):
         a = ens.ntk_fluctuations(layer).A
         t = ens.ntk(layer)
         r = float(a.value[0, 0, 0, 0] / t.value[0, 0] ** 2)
-        err = abs(r) * math.hypot(float(a.error[0, 0, 0, 0] / a.value[0, 0, 0, 0]),
-                                  2.0 * float(t.error[0, 0] / t.value[0, 0]))
+        err = abs(r) * math.hypot(
+            float(a.error[0, 0, 0, 0] / a.value[0, 0, 0, 0]),
+            2.0 * float(t.error[0, 0] / t.value[0, 0]),
+        )
         return r, err
 
     ratios = [ratio(layer) for layer in range(2, len(widths))]
@@ -479,6 +673,7 @@ def test_relu_fluctuations_grow_with_depth(method, seed):
 
 
 # -------------------------------------------------------- h. dense and projected agree
+
 
 def comparison_z(ens_a, ens_b):
     return zs_mod.comparison_z(ens_a, ens_b, ntk_observables)
@@ -495,10 +690,19 @@ def agree_ensembles():
         key = (init, method, seed)
         if key not in cache:
             net = make_net(init, AGREE_WIDTHS, "tanh", [1.6, 1.3, 1.8], [0.1, 0.2, 0.05])
-            cache[key] = nf.sample(net, X3, 40_000, seed=seed, method=method,
-                                   observables=("two_point", "ntk"), lambda_b=0.5,
-                                   lambda_w=1.5, ntk_readouts=3)
+            cache[key] = nf.sample(
+                net,
+                X3,
+                40_000,
+                seed=seed,
+                method=method,
+                observables=("two_point", "ntk"),
+                lambda_b=0.5,
+                lambda_w=1.5,
+                ntk_readouts=3,
+            )
         return cache[key]
+
     return get
 
 
@@ -520,12 +724,17 @@ def test_dense_projected_comparison_has_power(agree_ensembles):
 
 # ------------------------------------------------------------------------ i. bad input
 
+
 def test_bad_input():
     net = make_net("gaussian", (3, 6, 5), "tanh", 1.5, 0.1)
     with pytest.raises(ValueError, match="(?i)observable"):
         nf.sample(net, X2, 10, observables=("two_point", "ntk", "bogus"))
-    for kw in ({"lambda_b": -0.1}, {"lambda_w": -1.0}, {"lambda_b": float("nan")},
-               {"lambda_w": float("inf")}):
+    for kw in (
+        {"lambda_b": -0.1},
+        {"lambda_w": -1.0},
+        {"lambda_b": float("nan")},
+        {"lambda_w": float("inf")},
+    ):
         with pytest.raises(ValueError, match="(?i)lambda"):
             nf.sample(net, X2, 10, observables=("two_point", "ntk"), **kw)
         with pytest.raises(ValueError, match="(?i)lambda"):
@@ -570,8 +779,9 @@ def test_report_plots_ntk(tmp_path):
 
     net = nf.Network((8, 16, 16, 16), "relu", "gaussian", 2.0, 0.0)
     x = np.ones((1, 8))
-    with_ntk = nf.sample(net, x, 500, seed=3, observables=("two_point", "ntk"),
-                         lambda_b=0.5, lambda_w=1.5)
+    with_ntk = nf.sample(
+        net, x, 500, seed=3, observables=("two_point", "ntk"), lambda_b=0.5, lambda_w=1.5
+    )
     paths = write_report([with_ntk], str(tmp_path / "a"))
     for key in ("Theta", "AT2"):
         assert os.path.getsize(paths[key]) > 10_000
@@ -589,8 +799,9 @@ def test_store_checkpoints_ntk_and_resumes_bit_identical(tmp_path):
     exactly the in-memory NTK and moment accumulators; nf.open reads them back."""
     net = nf.Network((4, 8, 6, 8), "tanh", "gaussian", 1.5, 0.1)
     x = np.array([[0.5, -1.0, 0.3, 0.8], [1.0, 0.2, -0.5, 0.1]])
-    kw = dict(observables=("two_point", "four_point", "ntk"), lambda_b=0.3, lambda_w=1.7,
-              ntk_readouts=3)
+    kw = dict(
+        observables=("two_point", "four_point", "ntk"), lambda_b=0.3, lambda_w=1.7, ntk_readouts=3
+    )
     memory = nf.sample(net, x, 500, seed=11, **kw)
     path = tmp_path / "ntk.h5"
 
@@ -608,11 +819,13 @@ def test_store_checkpoints_ntk_and_resumes_bit_identical(tmp_path):
     resumed = nf.resume(path, batch_size=90)
     for ens in (resumed, nf.open(path)):
         assert ens.n_networks == 500
-        np.testing.assert_array_equal(ens.ntk_accumulator.block_sums,
-                                      memory.ntk_accumulator.block_sums)
+        np.testing.assert_array_equal(
+            ens.ntk_accumulator.block_sums, memory.ntk_accumulator.block_sums
+        )
         np.testing.assert_array_equal(ens.accumulator.block_sums, memory.accumulator.block_sums)
-        np.testing.assert_array_equal(ens.ntk_fluctuations(3).B.value,
-                                      memory.ntk_fluctuations(3).B.value)
+        np.testing.assert_array_equal(
+            ens.ntk_fluctuations(3).B.value, memory.ntk_fluctuations(3).B.value
+        )
     config = nf.store_info(path)["config"]
     assert config["ntk"] == {"lambda_b": 0.3, "lambda_w": 1.7, "readouts": 3}
 
@@ -644,8 +857,16 @@ ntk_readouts = 3
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
     ens = nf.open(out)
     assert ens.ntk_accumulator.lambda_w == 2.0 and ens.ntk_accumulator.n_readouts == 3
-    direct = nf.sample(ens.network, ens.inputs, 300, 0, observables=("two_point", "ntk"),
-                       lambda_b=0.0, lambda_w=2.0, ntk_readouts=3)
+    direct = nf.sample(
+        ens.network,
+        ens.inputs,
+        300,
+        0,
+        observables=("two_point", "ntk"),
+        lambda_b=0.0,
+        lambda_w=2.0,
+        ntk_readouts=3,
+    )
     np.testing.assert_array_equal(ens.ntk(2).value, direct.ntk(2).value)
     rep = tmp_path / "rep"
     assert main(["report", str(out), "--out", str(rep)]) == 0
@@ -654,8 +875,9 @@ ntk_readouts = 3
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("widths", [(3, 24, 24, 24), (3, 14, 30, 18)],
-                         ids=["square", "grow-shrink"])
+@pytest.mark.parametrize(
+    "widths", [(3, 24, 24, 24), (3, 14, 30, 18)], ids=["square", "grow-shrink"]
+)
 def test_projected_orthogonal_agrees_with_dense(widths):
     """Projected Haar NTK (Omega = V Q^T + Haar complement isometry) against explicit Haar
     weights, every statistic at every layer, square and rectangular layers."""
@@ -664,13 +886,18 @@ def test_projected_orthogonal_agrees_with_dense(widths):
     dense = nf.sample(net, X2, 20_000, seed=71, method="dense", **kw)
     projected = nf.sample(net, X2, 40_000, seed=72, method="projected", **kw)
     # layer-1 fluctuations are exactly 0 in both (rounding noise only; test f checks them)
-    zs = {k: v for k, v in comparison_z(dense, projected).items()
-          if k[0] > 1 or k[1] == "Theta"}
+    zs = {k: v for k, v in comparison_z(dense, projected).items() if k[0] > 1 or k[1] == "Theta"}
     worst = max(zs, key=zs.get)
     assert zs[worst] < Z_PASS, f"worst {worst} |z| = {zs[worst]:.2f}; {zs}"
     # power: the same comparison against Gaussian weights is rejected
-    gauss = nf.sample(make_net("gaussian", widths, "tanh", [1.6, 1.3, 1.8], [0.1, 0.2, 0.05]),
-                      X2, 40_000, seed=73, method="projected", **kw)
+    gauss = nf.sample(
+        make_net("gaussian", widths, "tanh", [1.6, 1.3, 1.8], [0.1, 0.2, 0.05]),
+        X2,
+        40_000,
+        seed=73,
+        method="projected",
+        **kw,
+    )
     fl = {k: v for k, v in comparison_z(dense, gauss).items() if k[1] in FLUCTUATIONS}
     assert max(fl.values()) > Z_REJECT, fl
 

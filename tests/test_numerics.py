@@ -7,6 +7,7 @@ for bit, and float32 follows float64 until float32's own range ends. Networks th
 overflow are counted per layer (``Ensemble.nonfinite``) and every estimate that includes
 them warns (``nf.NonFiniteWarning``).
 """
+
 import warnings
 
 import numpy as np
@@ -16,9 +17,9 @@ import nnft_fast as nf
 from nnft_fast.accumulators import MomentAccumulator
 from nnft_fast.kernels.cpu.haar import extract_r, form_q, householder_factor, sign_fix
 
-X = np.array([[0.8, -0.5, 1.1, 0.3, -0.9],
-              [-0.2, 1.0, 0.4, -1.2, 0.6],
-              [0.8, -0.5, 1.1, 0.3, -0.9]])       # repeated input: rank(S) = 2
+X = np.array(
+    [[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6], [0.8, -0.5, 1.1, 0.3, -0.9]]
+)  # repeated input: rank(S) = 2
 DEEP_LAYERS = 120
 DEEP_NETWORKS = 16
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -38,10 +39,17 @@ def canonical_qr(a):
     return q, r
 
 
-@pytest.mark.parametrize("dtype, exponents", [
-    (np.float64, (900, 900, 900)), (np.float64, (-900, -900, -900)),
-    (np.float64, (900, 0, -900)),
-    (np.float32, (90, 90, 90)), (np.float32, (-90, -90, -90)), (np.float32, (90, 0, -90))])
+@pytest.mark.parametrize(
+    "dtype, exponents",
+    [
+        (np.float64, (900, 900, 900)),
+        (np.float64, (-900, -900, -900)),
+        (np.float64, (900, 0, -900)),
+        (np.float32, (90, 90, 90)),
+        (np.float32, (-90, -90, -90)),
+        (np.float32, (90, 0, -90)),
+    ],
+)
 @pytest.mark.parametrize("shape", [(9, 3), (2, 3)])
 def test_qr_of_extreme_columns_is_the_scaled_qr(dtype, exponents, shape):
     """A D (D = diag(2^e_c), squares out of range) has the QR factors Q and R D of A,
@@ -61,27 +69,39 @@ def test_qr_of_extreme_columns_is_the_scaled_qr(dtype, exponents, shape):
     assert np.allclose(q @ r, a, rtol=0, atol=10 * eps * np.abs(a).max())
 
 
-@pytest.mark.parametrize("dtype, e", [(np.float32, 67), (np.float32, -67),
-                                      (np.float64, 530), (np.float64, -530)])
-@pytest.mark.parametrize("widths, init, method", [
-    ((5, 12, 7, 9), "gaussian", "projected"), ((5, 2, 9), "gaussian", "projected"),
-    ((5, 7, 4, 9), "orthogonal", "projected"), ((5, 12, 7, 9), "gaussian", "dense")])
+@pytest.mark.parametrize(
+    "dtype, e", [(np.float32, 67), (np.float32, -67), (np.float64, 530), (np.float64, -530)]
+)
+@pytest.mark.parametrize(
+    "widths, init, method",
+    [
+        ((5, 12, 7, 9), "gaussian", "projected"),
+        ((5, 2, 9), "gaussian", "projected"),
+        ((5, 7, 4, 9), "orthogonal", "projected"),
+        ((5, 12, 7, 9), "gaussian", "dense"),
+    ],
+)
 def test_preactivations_of_scaled_inputs_scale_exactly(dtype, e, widths, init, method):
     """ReLU without biases is positively homogeneous: inputs 2^e X (|x|^2 over- or
     underflows) give 2^e times the preactivations of X, bit for bit, at every layer,
     never 0 or NaN (the dense path is the control)."""
     net = nf.Network(widths, "relu", init, 2.0, 0.0)
     ordinary = nf.preactivations(net, X, 4, seed=1, method=method, dtype=dtype)
-    scaled = nf.preactivations(net, X * 2.0 ** e, 4, seed=1, method=method, dtype=dtype)
+    scaled = nf.preactivations(net, X * 2.0**e, 4, seed=1, method=method, dtype=dtype)
     for got, ref in zip(scaled, ordinary):
         assert np.any(ref != 0.0)
         np.testing.assert_array_equal(got, np.ldexp(ref, e))
 
 
-@pytest.mark.parametrize("dtype, n0, scale", [
-    (np.float32, 5, 1e20), (np.float32, 5, 1e-20),
-    (np.float64, 1000, 1e153),      # |x|^2 ~ 1e309 overflows, K ~ 1e306 does not
-    (np.float64, 5, 1e-155)])       # squares and K subnormal
+@pytest.mark.parametrize(
+    "dtype, n0, scale",
+    [
+        (np.float32, 5, 1e20),
+        (np.float32, 5, 1e-20),
+        (np.float64, 1000, 1e153),  # |x|^2 ~ 1e309 overflows, K ~ 1e306 does not
+        (np.float64, 5, 1e-155),
+    ],
+)  # squares and K subnormal
 @pytest.mark.parametrize("method", ["projected", "dense"])
 def test_two_point_at_extreme_input_scales(dtype, n0, scale, method):
     """K at inputs scale * X is scale^2 times K at X (to float32 rounding of the scaled
@@ -106,12 +126,11 @@ def deep_relu():
     float32 ensemble."""
     net = nf.Network((5,) + (30,) * DEEP_LAYERS, "relu", "gaussian", 10.0, 0.0)
     x = X[:1]
-    z32 = nf.preactivations(net, x, DEEP_NETWORKS, seed=2, method="projected",
-                            dtype=np.float32)
-    z64 = nf.preactivations(net, x, DEEP_NETWORKS, seed=2, method="projected",
-                            dtype=np.float64)
-    ens = nf.sample(net, x, DEEP_NETWORKS, seed=2, method="projected", dtype=np.float32,
-                    backend="cpu")
+    z32 = nf.preactivations(net, x, DEEP_NETWORKS, seed=2, method="projected", dtype=np.float32)
+    z64 = nf.preactivations(net, x, DEEP_NETWORKS, seed=2, method="projected", dtype=np.float64)
+    ens = nf.sample(
+        net, x, DEEP_NETWORKS, seed=2, method="projected", dtype=np.float32, backend="cpu"
+    )
     return net, x, z32, z64, ens
 
 
@@ -125,7 +144,7 @@ def test_deep_relu_float32_follows_float64_until_float32_overflows(deep_relu):
         top = np.abs(z64[layer]).max(axis=(1, 2))
         in_range &= top < FLOAT32_MAX / 2
         if layer == 104:
-            assert in_range.all()   # K ~ 1e72 here, far beyond the squares' old limit
+            assert in_range.all()  # K ~ 1e72 here, far beyond the squares' old limit
         diff = np.abs(z32[layer].astype(np.float64) - z64[layer]).max(axis=(1, 2))
         assert np.all(diff[in_range] < 1e-5 * top[in_range]), layer
     assert not in_range.any()
@@ -133,7 +152,7 @@ def test_deep_relu_float32_follows_float64_until_float32_overflows(deep_relu):
 
 def first_nonfinite_layers(z):
     """Per network, the first layer (1-based) with a non-finite preactivation (or L + 1)."""
-    bad = np.array([~np.isfinite(zl).all(axis=(1, 2)) for zl in z])    # (L, networks)
+    bad = np.array([~np.isfinite(zl).all(axis=(1, 2)) for zl in z])  # (L, networks)
     return np.where(bad.any(axis=0), bad.argmax(axis=0) + 1, len(z) + 1)
 
 

@@ -1,6 +1,7 @@
 """Ensemble provenance (issue 14.3): ``backend``, ``store_path`` and ``target_networks`` are
 declared by ``Ensemble`` (constructor parameters, None by default), set by the run, the
 store and the sharded runs, and kept by ``Ensemble.merge``."""
+
 import numpy as np
 
 import nnft_fast as nf
@@ -50,5 +51,6 @@ def test_merge_keeps_them(tmp_path):
     assert nf.open(a).merge(run.ensemble(later, 14, 5)).target_networks is None
     # pieces of one file's run keep its path and its target
     pieces = run.ensemble(first, 0, 5, store_path=a, target_networks=8).merge(
-        run.ensemble(second, 5, 5, store_path=a, target_networks=8))
+        run.ensemble(second, 5, 5, store_path=a, target_networks=8)
+    )
     assert (pieces.store_path, pieces.target_networks) == (a, 8)

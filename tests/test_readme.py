@@ -7,6 +7,7 @@ are not executed. A block that imports an optional extra that is not installed (
 is skipped together with its name bindings; the README keeps later blocks independent
 of such blocks. CI copies README.md beside the tests.
 """
+
 import importlib.util
 import os
 import re
@@ -15,7 +16,7 @@ import pytest
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
-OPTIONAL = ("dask",)   # extras whose blocks are skipped where they are not installed
+OPTIONAL = ("dask",)  # extras whose blocks are skipped where they are not installed
 
 
 def python_blocks(text):
@@ -26,15 +27,18 @@ def python_blocks(text):
 def missing_extra(source):
     """The optional top-level module ``source`` imports and that is not installed, or None."""
     for name in OPTIONAL:
-        if re.search(rf"^\s*(from|import)\s+{name}\b", source, re.M) \
-                and importlib.util.find_spec(name) is None:
+        if (
+            re.search(rf"^\s*(from|import)\s+{name}\b", source, re.M)
+            and importlib.util.find_spec(name) is None
+        ):
             return name
     return None
 
 
 def test_extracts_the_blocks():
-    blocks = python_blocks("text\n```python\na = 1\n```\n```toml\nb = 2\n```\n"
-                           "```python\nc = a\n```\n")
+    blocks = python_blocks(
+        "text\n```python\na = 1\n```\n```toml\nb = 2\n```\n```python\nc = a\n```\n"
+    )
     assert blocks == [(3, "a = 1\n"), (9, "c = a\n")]
 
 
@@ -52,10 +56,11 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
             continue
         code = compile(source, f"README.md:{line}", "exec")
         try:
-            exec(code, namespace)   # noqa: S102 -- the README's own examples
+            exec(code, namespace)  # noqa: S102 -- the README's own examples
         except Exception as exc:
-            raise AssertionError(f"the python block at README.md:{line} fails: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            raise AssertionError(
+                f"the python block at README.md:{line} fails: {type(exc).__name__}: {exc}"
+            ) from exc
     capsys.readouterr()
     if skipped:
         pytest.skip("blocks not run (extra not installed): " + ", ".join(skipped))

@@ -3,6 +3,7 @@ ReLU at criticality) and a small NTK run give, for fixed seeds, exactly the bloc
 recorded in tests/data/r1_regression.npz before the issue-14 restructuring. On a machine
 with another CPU (other vector instructions, so other rounding) they must agree to
 1e-12 relative; on the recording CPU, bit for bit."""
+
 import os
 
 import llvmlite.binding as llvm
@@ -11,8 +12,7 @@ import pytest
 
 import nnft_fast as nf
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                       "r1_regression.npz")
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "r1_regression.npz")
 R1_WIDTHS = (64,) + (512,) * 8
 X = np.random.default_rng(2026).standard_normal((4, 64))
 N = 96
@@ -21,8 +21,12 @@ CASES = {
     "r1_orthogonal_projected": dict(init="orthogonal", method="projected"),
     "r1_gaussian_float32": dict(init="gaussian", method="projected", dtype=np.float32),
     "small_dense_uniform": dict(init="uniform", method="dense", widths=(64, 48, 48)),
-    "small_ntk_gaussian": dict(init="gaussian", method="auto", widths=(64, 32, 32),
-                               observables=("two_point", "four_point", "ntk")),
+    "small_ntk_gaussian": dict(
+        init="gaussian",
+        method="auto",
+        widths=(64, 32, 32),
+        observables=("two_point", "four_point", "ntk"),
+    ),
 }
 
 
@@ -30,8 +34,7 @@ def run_case(name):
     """(moment accumulator, NTK accumulator or None) of one fixture case."""
     spec = dict(CASES[name])
     net = nf.Network(spec.pop("widths", R1_WIDTHS), "relu", spec.pop("init"), cw=2.0)
-    ens = nf.sample(net, X, N, seed=17, first_network=1000, backend="cpu", batch_size=40,
-                    **spec)
+    ens = nf.sample(net, X, N, seed=17, first_network=1000, backend="cpu", batch_size=40, **spec)
     return ens.accumulator, ens.ntk_accumulator
 
 

@@ -1,6 +1,7 @@
 """Single-hidden-layer NNFT (Halverson-Maiti-Stoner): exact two-point and connected
 four-point functions of the Gauss-, Erf- and ReLU-nets against closed forms, independent
 quadrature and measured ensembles (z-scores from the package's own error bars)."""
+
 import itertools
 import math
 
@@ -8,11 +9,18 @@ import numpy as np
 import pytest
 
 import nnft_fast as nf
-from nnft_fast.theory.single_layer import (SingleLayerNet, erf_moment, erf_net, gauss_moment,
-                                           gauss_net, relu_moment, relu_net)
+from nnft_fast.theory.single_layer import (
+    SingleLayerNet,
+    erf_moment,
+    erf_net,
+    gauss_moment,
+    gauss_net,
+    relu_moment,
+    relu_net,
+)
 from scipy.special import erf
 
-X3 = np.array([[0.8, -0.3], [0.1, 0.9], [-0.6, -0.5]])   # d = 2, B = 3 distinct inputs
+X3 = np.array([[0.8, -0.3], [0.1, 0.9], [-0.6, -0.5]])  # d = 2, B = 3 distinct inputs
 Z_MAX = 4.5
 
 
@@ -28,8 +36,9 @@ def gaussian_average(fn, cov, n_nodes):
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))
     grid = np.stack(np.meshgrid(*([x] * d), indexing="ij"), axis=-1).reshape(-1, d)
-    weights = np.prod(np.stack(np.meshgrid(*([w] * d), indexing="ij"), axis=-1)
-                      .reshape(-1, d), axis=1)
+    weights = np.prod(
+        np.stack(np.meshgrid(*([w] * d), indexing="ij"), axis=-1).reshape(-1, d), axis=1
+    )
     return float(np.dot(weights, fn(grid @ root.T)))
 
 
@@ -45,6 +54,7 @@ def _wick_bracket(g, m, factor):
 
 # ----------------------------------------------------------------------- closed forms
 
+
 def test_gauss_net_two_point_is_the_distance_formula():
     """G2_ab = var_b1 + var_w1 exp(-var_w0 |x_a - x_b|^2 / (2 d)): translation invariant,
     independent of var_b0 (the normalisation removes it)."""
@@ -52,8 +62,7 @@ def test_gauss_net_two_point_is_the_distance_formula():
     d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     for var_b0 in (0.0, 0.7):
         net = gauss_net(3, 5, var_w0=1.7, var_b0=var_b0, var_w1=0.9, var_b1=0.25)
-        np.testing.assert_allclose(net.two_point(x), 0.25 + 0.9 * np.exp(-1.7 * d2 / 6),
-                                   rtol=1e-13)
+        np.testing.assert_allclose(net.two_point(x), 0.25 + 0.9 * np.exp(-1.7 * d2 / 6), rtol=1e-13)
         shifted = net.two_point(x + np.array([0.4, -0.1, 2.0]))
         np.testing.assert_allclose(shifted, net.two_point(x), rtol=1e-12)
 
@@ -66,12 +75,12 @@ def test_gauss_net_four_point_closed_forms():
     k = net.first_layer_kernel(X3)
     g4 = net.four_point_connected(X3)
     for a in range(3):
-        expected = 1.4 ** 2 / 6 * (3 * math.exp(4 * k[a, a]) - 3)
+        expected = 1.4**2 / 6 * (3 * math.exp(4 * k[a, a]) - 3)
         assert g4[a, a, a, a] == pytest.approx(expected, rel=1e-13)
     kaa, kbb, kab = k[0, 0], k[1, 1], k[0, 1]
     m_aabb = math.exp(4 * kab)
     gab = math.exp(kab - 0.5 * (kaa + kbb))
-    expected = 1.4 ** 2 / 6 * (3 * m_aabb - 1 - 2 * gab ** 2)
+    expected = 1.4**2 / 6 * (3 * m_aabb - 1 - 2 * gab**2)
     assert g4[0, 0, 1, 1] == pytest.approx(expected, rel=1e-13)
     assert gauss_moment(np.full((4, 4), 0.3)) == pytest.approx(math.exp(1.2), rel=1e-14)
 
@@ -79,7 +88,7 @@ def test_gauss_net_four_point_closed_forms():
 def test_relu_moments_closed_forms():
     """E relu^4 = 3K^2/2, E relu^2 = K/2; two inputs: E relu_a^2 relu_b^2 is the degree-2
     arc-cosine kernel K_aa K_bb/(2 pi)[3 sin t cos t + (pi - t)(1 + 2 cos^2 t)]."""
-    assert relu_moment([[1.7]], [4]) == pytest.approx(1.5 * 1.7 ** 2, rel=1e-14)
+    assert relu_moment([[1.7]], [4]) == pytest.approx(1.5 * 1.7**2, rel=1e-14)
     assert relu_moment([[1.7]], [2]) == pytest.approx(0.85, rel=1e-14)
     assert relu_moment([[1.7]], [1]) == pytest.approx(math.sqrt(1.7 / (2 * math.pi)), rel=1e-14)
     for kaa, kab, kbb in [(1.3, 0.4, 0.7), (0.5, -0.45, 0.9), (2.0, 0.0, 0.3)]:
@@ -106,7 +115,7 @@ def test_relu_net_four_point_single_and_two_inputs():
     t = math.acos(c)
     j2 = kaa * kbb / (2 * math.pi) * (3 * math.sin(t) * c + (math.pi - t) * (1 + 2 * c * c))
     gab = math.sqrt(kaa * kbb) / (2 * math.pi) * (math.sin(t) + (math.pi - t) * c)
-    expected = 1.44 / 5 * (3 * j2 - kaa * kbb / 4 - 2 * gab ** 2)
+    expected = 1.44 / 5 * (3 * j2 - kaa * kbb / 4 - 2 * gab**2)
     assert same[0, 0, 1, 1] == pytest.approx(expected, rel=1e-12)
     assert net.two_point(X3)[0, 1] == pytest.approx(0.4 + 1.2 * gab, rel=1e-13)
 
@@ -116,9 +125,11 @@ def test_erf_moments_against_quadrature():
     the sign-moment (Price path) integral, one to four distinct inputs."""
     k = 0.8
     assert erf_moment(np.full((4, 4), k)) == pytest.approx(
-        _hermite_1d(lambda z: erf(z) ** 4, k), rel=1e-10)
+        _hermite_1d(lambda z: erf(z) ** 4, k), rel=1e-10
+    )
     assert erf_moment(np.full((2, 2), k)) == pytest.approx(
-        2 / math.pi * math.asin(2 * k / (1 + 2 * k)), rel=1e-14)
+        2 / math.pi * math.asin(2 * k / (1 + 2 * k)), rel=1e-14
+    )
     rng = np.random.default_rng(7)
     for n in (2, 3, 4):
         a = rng.normal(size=(n, n))
@@ -129,8 +140,10 @@ def test_erf_moments_against_quadrature():
             sub = cov[np.ix_(idx, idx)]
             pos = [sorted(set(idx)).index(i) for i in idx]
             quad = gaussian_average(
-                lambda z, pos=pos: np.prod([erf(z[:, p]) for p in pos], axis=0), cov,
-                n_nodes={2: 80, 3: 40, 4: 30}[n])
+                lambda z, pos=pos: np.prod([erf(z[:, p]) for p in pos], axis=0),
+                cov,
+                n_nodes={2: 80, 3: 40, 4: 30}[n],
+            )
             assert erf_moment(sub) == pytest.approx(quad, rel=1e-8, abs=1e-12), idx
 
 
@@ -138,10 +151,13 @@ def test_erf_moments_against_quadrature():
 def test_erf_moment_large_variance(k):
     """erf(z)^4 at huge K (step-like; Gauss-Hermite fails): adaptive 1-D quadrature."""
     from scipy import integrate
+
     dens = lambda z: erf(z) ** 4 * math.exp(-z * z / (2 * k)) / math.sqrt(2 * math.pi * k)
     edges = [0.0, 5.0, 20.0 * math.sqrt(k) + 10.0]
-    ref = 2 * sum(integrate.quad(dens, a, b, epsabs=1e-15, epsrel=1e-13, limit=500)[0]
-                  for a, b in zip(edges, edges[1:]))
+    ref = 2 * sum(
+        integrate.quad(dens, a, b, epsabs=1e-15, epsrel=1e-13, limit=500)[0]
+        for a, b in zip(edges, edges[1:])
+    )
     assert erf_moment(np.full((4, 4), k)) == pytest.approx(ref, rel=1e-9)
 
 
@@ -149,11 +165,13 @@ def test_relu_moments_agree_across_methods():
     """The three exact ReLU paths (angular for rank <= 2, Stein for full rank, cone
     triangulation for rank 3 with 4 inputs) agree where they meet, and with quadrature."""
     from nnft_fast.theory.single_layer import _truncated_full_rank, _truncated_rank2
+
     cov = np.array([[1.3, 0.4], [0.4, 0.7]])
     chol = np.linalg.cholesky(cov)
     for powers in [(1, 1), (1, 3), (3, 1), (2, 2), (1, 2)]:
         assert _truncated_full_rank(cov, powers, {}) == pytest.approx(
-            _truncated_rank2(chol, powers), rel=1e-12)
+            _truncated_rank2(chol, powers), rel=1e-12
+        )
     rng = np.random.default_rng(3)
     # Rank 3 (4 inputs) against the full-rank path on a slightly perturbed covariance:
     # the moment moves by O(eps).
@@ -172,8 +190,9 @@ def test_relu_moments_agree_across_methods():
     a = rng.normal(size=(3, 3))
     cov = a @ a.T / 3 + 0.2 * np.eye(3)
     for powers in [(1, 1, 1), (2, 1, 1), (1, 1, 2)]:
-        quad = gaussian_average(lambda z, p=powers: np.prod(relu(z) ** np.array(p), axis=1),
-                                cov, n_nodes=60)
+        quad = gaussian_average(
+            lambda z, p=powers: np.prod(relu(z) ** np.array(p), axis=1), cov, n_nodes=60
+        )
         assert relu_moment(cov, powers) == pytest.approx(quad, rel=2e-3)
     # Opposite inputs (z_b = -z_a): relu_a relu_b = 0.
     assert relu_moment([[1.0, -1.0], [-1.0, 1.0]], [2, 2]) == pytest.approx(0.0, abs=1e-15)
@@ -187,15 +206,18 @@ def test_tensors_are_symmetric(make):
     np.testing.assert_allclose(g2, g2.T, rtol=0, atol=0)
     for neurons in ("same", "distinct"):
         g4 = net.four_point_connected(X3, neurons)
-        pairs = ("abdc", "bacd", "cdab") if neurons == "distinct" else \
-            ("".join(p) for p in itertools.permutations("abcd"))
+        pairs = (
+            ("abdc", "bacd", "cdab")
+            if neurons == "distinct"
+            else ("".join(p) for p in itertools.permutations("abcd"))
+        )
         for p in pairs:
-            np.testing.assert_allclose(np.einsum(f"abcd->{p}", g4), g4, rtol=1e-12,
-                                       atol=1e-15)
+            np.testing.assert_allclose(np.einsum(f"abcd->{p}", g4), g4, rtol=1e-12, atol=1e-15)
     # Width scales the connected function as 1/N, the two-point not at all.
     wide = make(2, 8, var_w0=1.1, var_b0=0.2, var_w1=0.7, var_b1=0.1)
-    np.testing.assert_allclose(wide.four_point_connected(X3), net.four_point_connected(X3) / 2,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        wide.four_point_connected(X3), net.four_point_connected(X3) / 2, rtol=1e-12
+    )
     np.testing.assert_allclose(wide.two_point(X3), g2, rtol=1e-14)
 
 
@@ -239,7 +261,7 @@ def test_wrong_normalisations_are_rejected(kind, measured):
     net = NETS[kind]
     two, same, _ = measured[kind]
     g, m = net.hidden_moments(X3)
-    scale = net.var_w1 ** 2 / net.width
+    scale = net.var_w1**2 / net.width
     assert np.max(np.abs(same.zscore(scale * _wick_bracket(g, m, 1.0)))) > 15
     assert np.max(np.abs(same.zscore(net.four_point_connected(X3) / net.width))) > 15
     assert np.max(np.abs(same.zscore(net.four_point_connected(X3) * 1.25))) > 15
@@ -253,18 +275,31 @@ def test_wrong_normalisations_are_rejected(kind, measured):
         assert np.max(np.abs(two.zscore(net.two_point(X3) - net.var_b1))) > 15
 
 
-@pytest.mark.parametrize("net,x,label", [
-    (relu_net(1, 4, var_w0=1.5, var_b0=0.4, var_w1=1.0, n_out=4),
-     np.array([[1.0], [-0.5], [0.3]]), "rank 2 (d = 1 with bias), 3 inputs"),
-    (relu_net(2, 4, var_w0=2.0, var_b0=0.3, var_w1=1.0, n_out=4),
-     np.array([[1.0, 0.0], [0.0, 1.0], [-0.7, 0.7], [0.4, -0.9]]), "rank 3, 4 inputs"),
-    (relu_net(3, 4, var_w0=2.0, var_b0=0.3, var_w1=1.0, n_out=4),
-     np.array([[1.0, 0.0, 0.2], [0.0, 1.0, -0.3], [-0.7, 0.7, 0.5], [0.4, -0.9, -1.0]]),
-     "rank 4, 4 inputs"),
-    (erf_net(3, 4, var_w0=2.0, var_b0=0.3, var_w1=1.0, n_out=4),
-     np.array([[1.0, 0.0, 0.2], [0.0, 1.0, -0.3], [-0.7, 0.7, 0.5], [0.4, -0.9, -1.0]]),
-     "erf, 4 inputs"),
-])
+@pytest.mark.parametrize(
+    "net,x,label",
+    [
+        (
+            relu_net(1, 4, var_w0=1.5, var_b0=0.4, var_w1=1.0, n_out=4),
+            np.array([[1.0], [-0.5], [0.3]]),
+            "rank 2 (d = 1 with bias), 3 inputs",
+        ),
+        (
+            relu_net(2, 4, var_w0=2.0, var_b0=0.3, var_w1=1.0, n_out=4),
+            np.array([[1.0, 0.0], [0.0, 1.0], [-0.7, 0.7], [0.4, -0.9]]),
+            "rank 3, 4 inputs",
+        ),
+        (
+            relu_net(3, 4, var_w0=2.0, var_b0=0.3, var_w1=1.0, n_out=4),
+            np.array([[1.0, 0.0, 0.2], [0.0, 1.0, -0.3], [-0.7, 0.7, 0.5], [0.4, -0.9, -1.0]]),
+            "rank 4, 4 inputs",
+        ),
+        (
+            erf_net(3, 4, var_w0=2.0, var_b0=0.3, var_w1=1.0, n_out=4),
+            np.array([[1.0, 0.0, 0.2], [0.0, 1.0, -0.3], [-0.7, 0.7, 0.5], [0.4, -0.9, -1.0]]),
+            "erf, 4 inputs",
+        ),
+    ],
+)
 def test_measured_matches_exact_other_geometries(net, x, label):
     two, same = net.measure(x, 60_000, seed=21)
     assert np.max(np.abs(two.zscore(net.two_point(x)))) < Z_MAX, label
@@ -274,33 +309,35 @@ def test_measured_matches_exact_other_geometries(net, x, label):
 
 # ------------------------------------------------------------------- network and errors
 
+
 def test_network_is_the_sampled_law():
     net = erf_net(3, 7, var_w0=1.5, var_b0=0.2, var_w1=0.8, var_b1=0.3, n_out=3)
-    assert net.network == nf.Network((3, 7, 3), "erf", "gaussian", cw=[1.5, 0.8],
-                                     cb=[0.2, 0.3])
+    assert net.network == nf.Network((3, 7, 3), "erf", "gaussian", cw=[1.5, 0.8], cb=[0.2, 0.3])
     gauss = gauss_net(3, 7, var_w0=1.5, var_b0=0.2, var_w1=0.8, var_b1=0.3)
-    assert gauss.network == nf.Network((3, 7, 2), "exp", "gaussian", cw=[1.5, 0.8],
-                                       cb=[0.2, 0.0])
+    assert gauss.network == nf.Network((3, 7, 2), "exp", "gaussian", cw=[1.5, 0.8], cb=[0.2, 0.0])
     x = np.array([[1.0, 2.0, -1.0]])
     assert gauss.output_scale(x)[0] == pytest.approx(math.exp(-(0.2 + 1.5 * 6 / 3)))
     np.testing.assert_array_equal(net.output_scale(x), [1.0])
     assert relu_net(2, 3).network.activation.name == "relu"
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(kind="tanh"), ValueError, "unknown kind"),
-    (dict(kind=3), TypeError, "kind"),
-    (dict(width=0), ValueError, "width"),
-    (dict(width=2.5), TypeError, "width"),
-    (dict(width=True), TypeError, "width"),
-    (dict(d=0), ValueError, "d must"),
-    (dict(n_out=0), ValueError, "n_out"),
-    (dict(var_w0=-1.0), ValueError, "var_w0"),
-    (dict(var_b1=float("nan")), ValueError, "var_b1"),
-    (dict(var_w1=float("inf")), ValueError, "var_w1"),
-    (dict(var_b0="0.1"), TypeError, "var_b0"),
-    (dict(var_w0=1j), TypeError, "var_w0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(kind="tanh"), ValueError, "unknown kind"),
+        (dict(kind=3), TypeError, "kind"),
+        (dict(width=0), ValueError, "width"),
+        (dict(width=2.5), TypeError, "width"),
+        (dict(width=True), TypeError, "width"),
+        (dict(d=0), ValueError, "d must"),
+        (dict(n_out=0), ValueError, "n_out"),
+        (dict(var_w0=-1.0), ValueError, "var_w0"),
+        (dict(var_b1=float("nan")), ValueError, "var_b1"),
+        (dict(var_w1=float("inf")), ValueError, "var_w1"),
+        (dict(var_b0="0.1"), TypeError, "var_b0"),
+        (dict(var_w0=1j), TypeError, "var_w0"),
+    ],
+)
 def test_bad_parameters(kwargs, exc, match):
     base = dict(kind="relu", d=2, width=4)
     base.update(kwargs)

@@ -1,5 +1,6 @@
 """HDF5 store: round trips, crash-safe resume under SIGKILL, refusals, SWMR readers,
 out-of-core re-analysis (nnft_fast/store.py)."""
+
 import errno
 import json
 import os
@@ -36,6 +37,7 @@ def raw_of(path, name):
 
 # --------------------------------------------------------------------------- round trip
 
+
 @pytest.mark.parametrize("network", [NET, ORTHO], ids=["gaussian-relu", "orthogonal-tanh"])
 @pytest.mark.parametrize("batch_size", [None, 7, 250])
 def test_round_trip_default_save(tmp_path, network, batch_size):
@@ -49,8 +51,7 @@ def test_round_trip_default_save(tmp_path, network, batch_size):
     assert opened.target_networks == n
     for layer in (1, 3):
         np.testing.assert_array_equal(opened.two_point(layer).value, mem.two_point(layer).value)
-        np.testing.assert_array_equal(opened.four_point(layer).error,
-                                      mem.four_point(layer).error)
+        np.testing.assert_array_equal(opened.four_point(layer).error, mem.four_point(layer).error)
     pre = nf.preactivations(network, X, n, seed)
     # default save: first min(4, n_L) neurons of the last layer only
     with h5py.File(p, "r") as f:
@@ -72,8 +73,7 @@ def test_round_trip_default_save_narrow_last_layer(tmp_path):
 def test_round_trip_explicit_save_and_first_network(tmp_path):
     n, seed, first = 500, 5, 123
     p = tmp_path / "explicit.h5"
-    ens = nf.sample(NET, X, n, seed, store=p, save={1: 8, 3: 2}, batch_size=33,
-                    first_network=first)
+    ens = nf.sample(NET, X, n, seed, store=p, save={1: 8, 3: 2}, batch_size=33, first_network=first)
     mem = nf.sample(NET, X, n, seed, first_network=first)
     assert_same_accumulator(ens, mem)
     assert_same_accumulator(nf.open(p), mem)
@@ -102,13 +102,20 @@ def test_no_save_stores_no_raw(tmp_path):
 def test_file_layout_plain_h5py(tmp_path, compression):
     n, seed = 300, 9
     p = tmp_path / f"layout_{compression}.h5"
-    nf.sample(NET, X, n, seed, store=p, save={1: 8, 3: 2}, compression=compression,
-              batch_size=100)
+    nf.sample(NET, X, n, seed, store=p, save={1: 8, 3: 2}, compression=compression, batch_size=100)
     with h5py.File(p, "r") as f:
         # text attributes are fixed-length byte strings (kept in checksummed headers)
         attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in f.attrs.items()}
-        for key in ("schema_version", "package_version", "config", "checksums", "created",
-                    "host", "backend", "committed"):
+        for key in (
+            "schema_version",
+            "package_version",
+            "config",
+            "checksums",
+            "created",
+            "host",
+            "backend",
+            "committed",
+        ):
             assert key in attrs, key
         assert int(attrs["schema_version"]) == nf.store.SCHEMA_VERSION == 2
         assert attrs["package_version"] == nf.__version__
@@ -155,16 +162,27 @@ def test_float32_stores_float32(tmp_path):
 
 def test_progress_reports_every_batch(tmp_path):
     calls = []
-    nf.sample(NET, X, 105, 0, store=tmp_path / "p.h5", batch_size=25,
-              progress=lambda done, total: calls.append((done, total)))
+    nf.sample(
+        NET,
+        X,
+        105,
+        0,
+        store=tmp_path / "p.h5",
+        batch_size=25,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(25, 105), (50, 105), (75, 105), (100, 105), (105, 105)]
 
 
 # ------------------------------------------------------------ crash-safe resume (SIGKILL)
 
+
 def start_writer(path, *args):
-    return subprocess.Popen([sys.executable, KILL_SCRIPT, str(path), *map(str, args)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, KILL_SCRIPT, str(path), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def peek_committed(path):
@@ -265,6 +283,7 @@ def test_sigkill_twice_same_file(tmp_path, kill_reference):
     p = tmp_path / "twice.h5"
     kill_when(p, 500)
     first = check_killed_file(p)
+
     # a resume that is itself interrupted (progress raises) keeps the file consistent
     class Stop(Exception):
         pass
@@ -281,6 +300,7 @@ def test_sigkill_twice_same_file(tmp_path, kill_reference):
 
 
 # ------------------------------------------------------------------------------ refusals
+
 
 @pytest.fixture
 def complete_store(tmp_path):
@@ -309,12 +329,20 @@ def test_second_writer_refused(complete_store):
     if _locking_disabled():
         pytest.skip("HDF5_USE_FILE_LOCKING disables HDF5 file locking here")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time, h5py\n"
-         "f = h5py.File(sys.argv[1], 'r+')\n"
-         "print('ready', flush=True)\n"
-         "sys.stdin.read()\n", str(complete_store)],   # holds the file until stopped
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, h5py\n"
+            "f = h5py.File(sys.argv[1], 'r+')\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.read()\n",
+            str(complete_store),
+        ],  # holds the file until stopped
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = holder.stdout.readline()
         assert line.strip() == "ready", holder.stderr.read()
@@ -384,7 +412,7 @@ def _corrupt_files(tmp_path, complete_store):
     for frac in (0.02, 0.5, 0.97):
         name = f"truncated_{frac}"
         files[name] = tmp_path / f"{name}.h5"
-        files[name].write_bytes(data[:int(len(data) * frac)])
+        files[name].write_bytes(data[: int(len(data) * frac)])
     files["not_a_store"] = tmp_path / "plain.h5"
     with h5py.File(files["not_a_store"], "w") as f:
         f["x"] = np.arange(3)
@@ -452,13 +480,18 @@ def test_full_disk_keeps_committed_networks(tmp_path, monkeypatch, kill_referenc
 
 # ----------------------------------------------------------------------- SWMR live reader
 
+
 def test_reader_watches_running_writer(tmp_path):
     """nf.open on a file another process is writing sees consistent, growing prefixes.
     The writer waits for the test after every batch: no timing assumptions."""
     p = tmp_path / "live.h5"
-    proc = subprocess.Popen([sys.executable, KILL_SCRIPT, str(p), str(kt.N_NETWORKS),
-                             str(kt.BATCH_SIZE), "0", "step"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, KILL_SCRIPT, str(p), str(kt.N_NETWORKS), str(kt.BATCH_SIZE), "0", "step"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = []
     try:
         for step in range(3):
@@ -483,6 +516,7 @@ def test_reader_watches_running_writer(tmp_path):
 
 # ---------------------------------------------------------------------------- reanalyze
 
+
 def test_reanalyze_matches_online_and_reference(tmp_path):
     """Layer 1 saved in full: equals the online estimates; layer 3 saved in part: equals
     the NumPy reference estimator on the stored neurons; chunking changes nothing."""
@@ -490,8 +524,9 @@ def test_reanalyze_matches_online_and_reference(tmp_path):
 
     n, seed, first = 700, 8, 40
     p = tmp_path / "re.h5"
-    online = nf.sample(NET, X, n, seed, store=p, save={1: 8, 3: 2}, batch_size=128,
-                       first_network=first)
+    online = nf.sample(
+        NET, X, n, seed, store=p, save={1: 8, 3: 2}, batch_size=128, first_network=first
+    )
     re_default = nf.reanalyze(p)
     re_chunked = nf.reanalyze(p, chunk_networks=37)
     assert re_default.n_networks == n
@@ -519,6 +554,7 @@ def test_reanalyze_matches_online_and_reference(tmp_path):
 
 
 # ---------------------------------------------------------------------- writer lock
+
 
 def test_lookup3_matches_published_vectors_and_hdf5(tmp_path):
     from nnft_fast.writer_lock import lookup3, read_superblock

@@ -1,15 +1,20 @@
 """Theory module: closed forms against quadrature and exact values, recursions against
 measured ensembles (z-scores), criticality against the known critical points."""
+
 import math
 
 import numpy as np
 import pytest
 
 import nnft_fast as nf
-from nnft_fast.theory import (find_critical, kernel_recursion, ntk_recursion, susceptibilities,
-                              vertex_recursion)
-from nnft_fast.theory.gaussian_integrals import (NUMPY_ACTIVATIONS, closed_form_pair,
-                                                 quadrature_pair)
+from nnft_fast.theory import (
+    find_critical,
+    kernel_recursion,
+    ntk_recursion,
+    susceptibilities,
+    vertex_recursion,
+)
+from nnft_fast.theory.gaussian_integrals import NUMPY_ACTIVATIONS, closed_form_pair, quadrature_pair
 
 SMOOTH_CLOSED_FORMS = ("linear", "erf", "sin", "cos", "exp")
 COVARIANCES = [(1.3, 0.4, 0.8), (0.5, -0.3, 0.9), (2.0, 1.99, 2.0), (0.7, 0.0, 0.2)]
@@ -29,7 +34,8 @@ def test_relu_arccos_special_values():
     # opposite inputs: 0 (one of u, -u is negative).
     assert closed_form_pair("relu", kaa, kaa, kaa) == pytest.approx(kaa / 2, rel=1e-14)
     assert closed_form_pair("relu", kaa, 0.0, kbb) == pytest.approx(
-        math.sqrt(kaa * kbb) / (2 * math.pi), rel=1e-14)
+        math.sqrt(kaa * kbb) / (2 * math.pi), rel=1e-14
+    )
     assert closed_form_pair("relu", kaa, -kaa, kaa) == pytest.approx(0.0, abs=1e-14)
 
 
@@ -38,7 +44,8 @@ def test_leaky_relu_closed_form_matches_fine_quadrature():
     # The kink limits quadrature to algebraic convergence: compare loosely.
     for cov in COVARIANCES[:2]:
         assert quadrature_pair(s, s, *cov, n_nodes=250) == pytest.approx(
-            closed_form_pair("leaky_relu", *cov), rel=5e-3)
+            closed_form_pair("leaky_relu", *cov), rel=5e-3
+        )
 
 
 def test_kernel_recursion_linear_is_exact_product():
@@ -52,8 +59,9 @@ def test_kernel_recursion_linear_is_exact_product():
         np.testing.assert_allclose(ks[layer], k, rtol=1e-13)
 
 
-@pytest.mark.parametrize("activation,cw,cb", [("relu", 2.0, 0.0), ("erf", 1.5, 0.1),
-                                              ("tanh", 1.0, 0.05)])
+@pytest.mark.parametrize(
+    "activation,cw,cb", [("relu", 2.0, 0.0), ("erf", 1.5, 0.1), ("tanh", 1.0, 0.05)]
+)
 def test_kernel_recursion_layer2_matches_ensemble(activation, cw, cb):
     """K^(2) is exact at any width (z^(1) is exactly Gaussian): measured vs predicted."""
     net = nf.Network((4, 16, 16), activation, "gaussian", cw=cw, cb=cb)
@@ -95,13 +103,16 @@ def test_ntk_recursion_linear_closed_form():
         k_prev = float(ks[layer - 1][0, 0])
 
 
-@pytest.mark.parametrize("activation,cb,cw,cls", [
-    ("relu", 0.0, 2.0, "scale-invariant"),
-    ("linear", 0.0, 1.0, "scale-invariant"),
-    ("tanh", 0.0, 1.0, "K*=0"),
-    ("sin", 0.0, 1.0, "K*=0"),
-    ("erf", 0.0, math.pi / 4, "K*=0"),
-])
+@pytest.mark.parametrize(
+    "activation,cb,cw,cls",
+    [
+        ("relu", 0.0, 2.0, "scale-invariant"),
+        ("linear", 0.0, 1.0, "scale-invariant"),
+        ("tanh", 0.0, 1.0, "K*=0"),
+        ("sin", 0.0, 1.0, "K*=0"),
+        ("erf", 0.0, math.pi / 4, "K*=0"),
+    ],
+)
 def test_known_critical_points(activation, cb, cw, cls):
     point = find_critical(activation)
     assert point.universality_class == cls
@@ -109,10 +120,13 @@ def test_known_critical_points(activation, cb, cw, cls):
     assert point.cw == pytest.approx(cw, rel=1e-9)
 
 
-@pytest.mark.parametrize("activation,k_star,cb,cw", [
-    ("swish", 14.32, 0.555, 1.988),   # Roberts & Yaida §5.3
-    ("gelu", 3.56, 0.173, 1.983),
-])
+@pytest.mark.parametrize(
+    "activation,k_star,cb,cw",
+    [
+        ("swish", 14.32, 0.555, 1.988),  # Roberts & Yaida §5.3
+        ("gelu", 3.56, 0.173, 1.983),
+    ],
+)
 def test_nonzero_fixed_point_criticality(activation, k_star, cb, cw):
     point = find_critical(activation)
     assert point.universality_class == "K*>0"
@@ -143,8 +157,9 @@ def test_vertex_recursion_single_input_closed_forms(activation, cw, slope):
     net = nf.Network((3,) + (40,) * 6, activation, "gaussian", cw=cw)
     ks, vs = vertex_recursion(net, np.array([[1.0, 0.3, -0.5]]))
     for layer, (k, v) in enumerate(zip(ks, vs), start=1):
-        assert float(v[0, 0, 0, 0] / k[0, 0] ** 2) == pytest.approx(slope * (layer - 1),
-                                                                   rel=1e-6, abs=1e-9)
+        assert float(v[0, 0, 0, 0] / k[0, 0] ** 2) == pytest.approx(
+            slope * (layer - 1), rel=1e-6, abs=1e-9
+        )
 
 
 def test_vertex_recursion_tanh_grows_like_two_thirds_layer():
@@ -173,6 +188,7 @@ def test_vertex_recursion_matches_ensemble_several_inputs():
 
 # ------------------------------------------------------- Haar-orthogonal leading-order vertex
 
+
 def test_orthogonal_vertex_single_input_closed_forms():
     """Haar weights, one input, criticality, square hidden layers (n_1 >= n_0):
     layer 1 is a vector uniform on a sphere: V/K^2 = -2 n_0 / max(n_0, n_1);
@@ -180,8 +196,10 @@ def test_orthogonal_vertex_single_input_closed_forms():
     propagates V unchanged, so V/K^2 = -2 for l >= 2;
     ReLU (C_W = 2): each layer adds 5K^2 - 2K^2, so V/K^2 = 3(l - 1) - 2 for l >= 2."""
     x = np.array([[1.0, 0.3, -0.5]])
-    for activation, cw, expected in (("linear", 1.0, lambda l: -2.0),
-                                     ("relu", 2.0, lambda l: 3.0 * (l - 1) - 2.0)):
+    for activation, cw, expected in (
+        ("linear", 1.0, lambda l: -2.0),
+        ("relu", 2.0, lambda l: 3.0 * (l - 1) - 2.0),
+    ):
         net = nf.Network((3,) + (40,) * 6, activation, "orthogonal", cw=cw)
         ks, vs = vertex_recursion(net, x)
         ratios = [float(v[0, 0, 0, 0] / k[0, 0] ** 2) for k, v in zip(ks, vs)]
@@ -200,8 +218,11 @@ def haar_layer_one_vertex(x, cw, n0, n1):
     s2 = cw * big_n / n0
     m = x @ x.T
     mm = np.einsum("ab,cd->abcd", m, m)
-    raw = s2 ** 2 * ((big_n + 1) * mm - np.einsum("ac,bd->abcd", m, m)
-                     - np.einsum("ad,bc->abcd", m, m)) / (big_n * (big_n - 1) * (big_n + 2))
+    raw = (
+        s2**2
+        * ((big_n + 1) * mm - np.einsum("ac,bd->abcd", m, m) - np.einsum("ad,bc->abcd", m, m))
+        / (big_n * (big_n - 1) * (big_n + 2))
+    )
     return n0 * (raw - (s2 / big_n) ** 2 * mm)
 
 
@@ -209,8 +230,12 @@ def haar_layer_one_vertex(x, cw, n0, n1):
 def test_orthogonal_layer_one_vertex_exact(widths):
     """Measured V^(1) of Haar layers equals the exact Weingarten value (not zero, as for
     Gaussian weights), and the leading-order recursion is within O(1/N) of it."""
-    x = np.array([[1.0, 0.3, -0.5, 0.2, 0.1, 0.7][:widths[0]],
-                  [-0.4, 0.8, 0.1, -0.3, 0.6, 0.0][:widths[0]]])
+    x = np.array(
+        [
+            [1.0, 0.3, -0.5, 0.2, 0.1, 0.7][: widths[0]],
+            [-0.4, 0.8, 0.1, -0.3, 0.6, 0.0][: widths[0]],
+        ]
+    )
     net = nf.Network(widths, "tanh", "orthogonal", cw=1.5, cb=0.2)
     exact = haar_layer_one_vertex(x, 1.5, widths[0], widths[1])
     ens = nf.sample(net, x, 60_000, seed=17)

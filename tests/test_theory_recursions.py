@@ -10,6 +10,7 @@ conditional deviation (near correlation -1, P(v > 0 | u > 0) lives there). It ag
 with the closed forms to ~1e-15 (~1e-10 for relu at correlation -1 + 1e-6, where the
 kernel's condition number is ~1e6 for both).
 """
+
 import itertools
 import math
 
@@ -33,8 +34,10 @@ _PHI0 = 1.0 / math.sqrt(2.0 * math.pi)
 
 def _quad(fn, lo, hi, points=()):
     edges = [lo, *sorted(p for p in points if lo < p < hi), hi]
-    return sum(quad(fn, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
-               for a, b in itertools.pairwise(edges))
+    return sum(
+        quad(fn, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+        for a, b in itertools.pairwise(edges)
+    )
 
 
 def reference_pair(f, g, kaa, kab, kbb):
@@ -46,12 +49,20 @@ def reference_pair(f, g, kaa, kab, kbb):
     def inner(u):
         if rest == 0.0:
             return g(slope * u)
-        return _quad(lambda t: _PHI0 * math.exp(-0.5 * t * t) * g(slope * u + rest * t),
-                     -SPAN, SPAN, (-slope * u / rest,))
+        return _quad(
+            lambda t: _PHI0 * math.exp(-0.5 * t * t) * g(slope * u + rest * t),
+            -SPAN,
+            SPAN,
+            (-slope * u / rest,),
+        )
 
     width = rest / abs(slope * sa) if slope else 0.0
-    return _quad(lambda s: _PHI0 * math.exp(-0.5 * s * s) * f(sa * s) * inner(sa * s),
-                 -SPAN, SPAN, (0.0, width, -width, 8 * width, -8 * width))
+    return _quad(
+        lambda s: _PHI0 * math.exp(-0.5 * s * s) * f(sa * s) * inner(sa * s),
+        -SPAN,
+        SPAN,
+        (0.0, width, -width, 8 * width, -8 * width),
+    )
 
 
 def _inputs(variances, angles):
@@ -72,8 +83,12 @@ SCENARIOS = {
 }
 # sin/cos/exp at variance 40: exp's mass lies beyond SPAN, sin/cos's values are ~e^-15
 # cancellations, so the reference is not 1e-9 there (their closed forms are exact anyway).
-CASES = [(name, scenario) for name in nf.ACTIVATIONS for scenario in SCENARIOS
-         if not (scenario == "wide" and name in ("sin", "cos", "exp"))]
+CASES = [
+    (name, scenario)
+    for name in nf.ACTIVATIONS
+    for scenario in SCENARIOS
+    if not (scenario == "wide" and name in ("sin", "cos", "exp"))
+]
 CB, CW, LAMBDA_B, LAMBDA_W = 0.2, 1.3, 0.3, 0.7
 
 _REFERENCES = {}
@@ -113,8 +128,9 @@ def test_kernel_and_ntk_recursion_layer2(name, scenario):
     thetas = ntk_recursion(net, x, LAMBDA_B, LAMBDA_W)
     np.testing.assert_array_equal(kernels[0], k1)
     assert_close(kernels[1], CB + CW * pair, "K^(2)")
-    assert_close(thetas[1], LAMBDA_B + LAMBDA_W * pair + CW * dpair * (LAMBDA_B + LAMBDA_W * k1),
-                 "Theta^(2)")
+    assert_close(
+        thetas[1], LAMBDA_B + LAMBDA_W * pair + CW * dpair * (LAMBDA_B + LAMBDA_W * k1), "Theta^(2)"
+    )
 
 
 @pytest.mark.parametrize("name", ["tanh", "relu", "gelu"])
@@ -126,9 +142,15 @@ def test_recursion_layer3(name):
     thetas = ntk_recursion(net, x, LAMBDA_B, LAMBDA_W)
     act = nf.ACTIVATIONS[name]
     k2 = kernels[1]
-    pair, dpair = (np.array([[reference_pair(f, f, k2[a, a], k2[a, b], k2[b, b])
-                              for b in range(len(x))] for a in range(len(x))])
-                   for f in (act.fn, act.dfn))
+    pair, dpair = (
+        np.array(
+            [
+                [reference_pair(f, f, k2[a, a], k2[a, b], k2[b, b]) for b in range(len(x))]
+                for a in range(len(x))
+            ]
+        )
+        for f in (act.fn, act.dfn)
+    )
     assert_close(kernels[2], 0.1 + 0.9 * pair, "K^(3)")
     assert_close(thetas[2], LAMBDA_B + LAMBDA_W * pair + 0.9 * dpair * thetas[1], "Theta^(3)")
 
@@ -139,8 +161,9 @@ def test_numpy_tables_match_kernel_activations():
     for name, act in nf.ACTIVATIONS.items():
         for table, scalar in ((NUMPY_ACTIVATIONS, act.fn), (NUMPY_DERIVATIVES, act.dfn)):
             expected = np.array([scalar(v) for v in z])
-            np.testing.assert_allclose(table[name](z), expected, rtol=1e-13, atol=1e-15,
-                                       err_msg=name)
+            np.testing.assert_allclose(
+                table[name](z), expected, rtol=1e-13, atol=1e-15, err_msg=name
+            )
 
 
 def _gauss_hermite_pair(f, g, kaa, kab, kbb, n_nodes=96):
@@ -160,8 +183,12 @@ def test_negative_controls():
     x = SCENARIOS["moderate"]
     k, _, dpair = reference_layer2("relu", x)
     step = NUMPY_DERIVATIVES["relu"]
-    old = np.array([[_gauss_hermite_pair(step, step, k[a, a], k[a, b], k[b, b])
-                     for b in range(3)] for a in range(3)])
+    old = np.array(
+        [
+            [_gauss_hermite_pair(step, step, k[a, a], k[a, b], k[b, b]) for b in range(3)]
+            for a in range(3)
+        ]
+    )
     assert np.max(np.abs(old / dpair - 1)) > 1e-4
     with pytest.raises(AssertionError):
         assert_close(old, dpair, "Gauss-Hermite relu'")
@@ -180,11 +207,18 @@ def test_quadrature_of_smooth_integrands_at_any_scale():
     """quadrature_pair against the sin/cos/exp closed forms from narrow to wide Gaussians
     and at correlation +-1 (exp(u) exp(v) up to K ~ 2 only: its mass moves out to
     |z| ~ 2 K, beyond the rule's span at larger K)."""
-    for kaa, rho, kbb in [(0.01, 0.3, 0.02), (1.3, -0.5, 0.8), (30.0, 0.7, 50.0),
-                          (2.0, 1.0, 2.0), (0.7, -1.0, 1.9), (1.0, 1 - 1e-12, 1.0)]:
+    for kaa, rho, kbb in [
+        (0.01, 0.3, 0.02),
+        (1.3, -0.5, 0.8),
+        (30.0, 0.7, 50.0),
+        (2.0, 1.0, 2.0),
+        (0.7, -1.0, 1.9),
+        (1.0, 1 - 1e-12, 1.0),
+    ]:
         kab = rho * math.sqrt(kaa * kbb)
         for name in ("sin", "cos") + (("exp",) if kaa + kbb < 5 else ()):
             s = NUMPY_ACTIVATIONS[name]
             got = quadrature_pair(s, s, kaa, kab, kbb)
-            assert got == pytest.approx(closed_form_pair(name, kaa, kab, kbb), rel=1e-10,
-                                        abs=1e-14), (name, kaa, rho, kbb)
+            assert got == pytest.approx(
+                closed_form_pair(name, kaa, kab, kbb), rel=1e-10, abs=1e-14
+            ), (name, kaa, rho, kbb)

@@ -1,5 +1,6 @@
 """Input validation: every bad input gives a ValueError/TypeError whose message names
 the problem; and a user activation (nf.Activation) works end to end."""
+
 import warnings
 
 import numpy as np
@@ -34,21 +35,25 @@ def ens_two_point(net):
 
 # ------------------------------------------------------------------------- Network
 
-@pytest.mark.parametrize("widths,exc,match", [
-    ((3, 0, 2), ValueError, "width must be >= 1"),
-    ((3, -4), ValueError, "width must be >= 1"),
-    ((0, 4), ValueError, "width must be >= 1"),
-    ((3,), ValueError, "at least one layer"),
-    ((), ValueError, "at least one layer"),
-    ((3, 2.0), TypeError, "widths must be integers"),
-    ((3, 2.5), TypeError, "widths must be integers"),
-    ((3, True), TypeError, "widths must be integers"),
-    ((3, "4"), TypeError, "widths must be integers"),
-    (np.array([3.0, 4.0]), TypeError, "widths must be integers"),
-    ("34", TypeError, "widths must be a sequence"),
-    (5, TypeError, "widths must be a sequence"),
-    (None, TypeError, "widths must be a sequence"),
-])
+
+@pytest.mark.parametrize(
+    "widths,exc,match",
+    [
+        ((3, 0, 2), ValueError, "width must be >= 1"),
+        ((3, -4), ValueError, "width must be >= 1"),
+        ((0, 4), ValueError, "width must be >= 1"),
+        ((3,), ValueError, "at least one layer"),
+        ((), ValueError, "at least one layer"),
+        ((3, 2.0), TypeError, "widths must be integers"),
+        ((3, 2.5), TypeError, "widths must be integers"),
+        ((3, True), TypeError, "widths must be integers"),
+        ((3, "4"), TypeError, "widths must be integers"),
+        (np.array([3.0, 4.0]), TypeError, "widths must be integers"),
+        ("34", TypeError, "widths must be a sequence"),
+        (5, TypeError, "widths must be a sequence"),
+        (None, TypeError, "widths must be a sequence"),
+    ],
+)
 def test_bad_widths(widths, exc, match):
     with pytest.raises(exc, match=match):
         nf.Network(widths)
@@ -60,13 +65,16 @@ def test_good_widths_are_normalised():
     assert nf.Network([3, 4]).n_layers == 1
 
 
-@pytest.mark.parametrize("activation,exc,match", [
-    ("foo", ValueError, "unknown activation 'foo'"),
-    ("ReLU", ValueError, "unknown activation"),
-    (3, TypeError, "activation must be a name or an nf.Activation"),
-    (np.tanh, TypeError, "activation must be a name or an nf.Activation"),
-    (None, TypeError, "activation must be a name"),
-])
+@pytest.mark.parametrize(
+    "activation,exc,match",
+    [
+        ("foo", ValueError, "unknown activation 'foo'"),
+        ("ReLU", ValueError, "unknown activation"),
+        (3, TypeError, "activation must be a name or an nf.Activation"),
+        (np.tanh, TypeError, "activation must be a name or an nf.Activation"),
+        (None, TypeError, "activation must be a name"),
+    ],
+)
 def test_bad_activation(activation, exc, match):
     with pytest.raises(exc, match=match):
         nf.Network((3, 4), activation=activation)
@@ -86,22 +94,28 @@ def _dcube(x):
     return 3.0 * x * x
 
 
-@pytest.mark.parametrize("fn,dfn,exc,match", [
-    (3.0, _dcube, TypeError, "fn must be callable"),
-    (_cube, "x", TypeError, "dfn must be callable"),
-    (None, _dcube, TypeError, "fn must be callable"),
-    (lambda x: np.random.default_rng().normal(), _dcube, TypeError, "not Numba-compilable"),
-    (lambda x: "a", _dcube, TypeError, "must return a float"),
-    (_cube, lambda x: 1, TypeError, "must return a float"),
-])
+@pytest.mark.parametrize(
+    "fn,dfn,exc,match",
+    [
+        (3.0, _dcube, TypeError, "fn must be callable"),
+        (_cube, "x", TypeError, "dfn must be callable"),
+        (None, _dcube, TypeError, "fn must be callable"),
+        (lambda x: np.random.default_rng().normal(), _dcube, TypeError, "not Numba-compilable"),
+        (lambda x: "a", _dcube, TypeError, "must return a float"),
+        (_cube, lambda x: 1, TypeError, "must return a float"),
+    ],
+)
 def test_bad_user_activation(fn, dfn, exc, match):
     with pytest.raises(exc, match=match):
         nf.Activation("mine", fn, dfn)
 
 
 def test_user_activation_that_raises_is_named():
-    with pytest.raises(ValueError, match=r"Activation 'bad': fn\(0\.5\) raised "
-                                         "ZeroDivisionError"):
+    with pytest.raises(
+        ValueError,
+        match=r"Activation 'bad': fn\(0\.5\) raised "
+        "ZeroDivisionError",
+    ):
         nf.Activation("bad", lambda x: 1 / 0, _dcube)
     with pytest.raises(ValueError, match=r"Activation 'bad': dfn\(0\.5\) raised"):
         nf.Activation("bad", _cube, lambda x: 1 / 0)
@@ -118,8 +132,10 @@ def test_user_activation_raising_inside_the_kernels_is_named():
     reports a SystemError; the sampler names the activation and the exception."""
     act = nf.Activation("refuses-large", _refuse_large, _dcube)
     net = nf.Network((3, 4, 4), activation=act)
-    with pytest.raises(ValueError, match="activation 'refuses-large' raised ValueError "
-                                         "inside the kernels: argument above 1"):
+    with pytest.raises(
+        ValueError,
+        match="activation 'refuses-large' raised ValueError inside the kernels: argument above 1",
+    ):
         nf.preactivations(net, 3.0 * np.ones((1, 3)), 2)
 
 
@@ -142,8 +158,11 @@ def test_user_activation_not_compiling_into_the_kernels_is_named():
     """Compiles for the float64 probe, not for float32 arithmetic."""
     act = nf.Activation("float64-only", _float64_activation, _dcube)
     net = nf.Network((3, 4), activation=act)
-    with pytest.raises(TypeError, match=r"activation 'float64-only' does not compile into "
-                                        r"the kernels \(float32 arithmetic\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"activation 'float64-only' does not compile into "
+        r"the kernels \(float32 arithmetic\)",
+    ):
         nf.preactivations(net, X, 2, dtype=np.float32)
 
 
@@ -153,36 +172,42 @@ def test_bad_activation_name(name):
         nf.Activation(name, _cube, _dcube)
 
 
-@pytest.mark.parametrize("init,exc,match", [
-    ("he", ValueError, "unknown init 'he'"),
-    ("Gaussian", ValueError, "unknown init"),
-    (None, TypeError, "init must be a string"),
-    (1, TypeError, "init must be a string"),
-])
+@pytest.mark.parametrize(
+    "init,exc,match",
+    [
+        ("he", ValueError, "unknown init 'he'"),
+        ("Gaussian", ValueError, "unknown init"),
+        (None, TypeError, "init must be a string"),
+        (1, TypeError, "init must be a string"),
+    ],
+)
 def test_bad_init(init, exc, match):
     with pytest.raises(exc, match=match):
         nf.Network((3, 4), init=init)
 
 
 @pytest.mark.parametrize("param", ["cw", "cb"])
-@pytest.mark.parametrize("value,exc,match", [
-    (-1.0, ValueError, "be non-negative"),
-    ([1.0, -0.5], ValueError, "be non-negative"),
-    (float("nan"), ValueError, "be finite"),
-    (float("inf"), ValueError, "be finite"),
-    ([1.0, float("inf")], ValueError, "be finite"),
-    ([1.0, 2.0, 3.0], ValueError, r"one value per layer \(2\)"),
-    ([1.0], ValueError, r"one value per layer \(2\)"),
-    ([[1.0, 2.0]], ValueError, "one value per layer"),
-    ("1.0", TypeError, "be a number"),
-    (["a", "b"], TypeError, "be a number"),
-    (True, TypeError, "be a number"),
-    (np.array(True), TypeError, "got bool"),
-    ([True, False], TypeError, "sequence with bools"),
-    ([1.0, True], TypeError, "sequence with bools"),
-    (np.array([True, False]), TypeError, "sequence with bools"),
-    (None, (TypeError, ValueError), ""),
-])
+@pytest.mark.parametrize(
+    "value,exc,match",
+    [
+        (-1.0, ValueError, "be non-negative"),
+        ([1.0, -0.5], ValueError, "be non-negative"),
+        (float("nan"), ValueError, "be finite"),
+        (float("inf"), ValueError, "be finite"),
+        ([1.0, float("inf")], ValueError, "be finite"),
+        ([1.0, 2.0, 3.0], ValueError, r"one value per layer \(2\)"),
+        ([1.0], ValueError, r"one value per layer \(2\)"),
+        ([[1.0, 2.0]], ValueError, "one value per layer"),
+        ("1.0", TypeError, "be a number"),
+        (["a", "b"], TypeError, "be a number"),
+        (True, TypeError, "be a number"),
+        (np.array(True), TypeError, "got bool"),
+        ([True, False], TypeError, "sequence with bools"),
+        ([1.0, True], TypeError, "sequence with bools"),
+        (np.array([True, False]), TypeError, "sequence with bools"),
+        (None, (TypeError, ValueError), ""),
+    ],
+)
 def test_bad_variances(param, value, exc, match):
     with pytest.raises(exc, match=f"{param} must.*{match}"):
         nf.Network((3, 4, 5), **{param: value})
@@ -198,22 +223,26 @@ def test_per_layer_variances_accepted():
 
 # --------------------------------------------------------------------------- sample
 
-@pytest.mark.parametrize("x,exc,match", [
-    (np.array([[0.5, np.nan, 0.9]]), ValueError, "non-finite"),
-    (np.array([[0.5, np.inf, 0.9]]), ValueError, "non-finite"),
-    (np.array([[0.5, 0.2, 0.9, 1.0]]), ValueError, "dimension 4 but the network's n_0 is 3"),
-    (np.ones((2, 2)), ValueError, "dimension 2 but the network's n_0 is 3"),
-    (np.ones(4), ValueError, "dimension 4"),
-    (np.ones((2, 3, 1)), ValueError, r"shape \(B, n_0\)"),
-    (np.ones((0, 3)), ValueError, "B >= 1"),
-    (np.float64(1.0), ValueError, r"shape \(B, n_0\)"),
-    (np.ones((2, 3)) * (1 + 1j), TypeError, "must be real, got complex128"),
-    ([[1.0, 2.0, 3j]], TypeError, "must be real"),
-    (np.ones((2, 3), np.complex64), TypeError, "must be real, got complex64"),
-    ("abc", TypeError, "numeric array"),
-    ([[1.0, 2.0, 3.0], [1.0, 2.0]], TypeError, "numeric array"),
-    (None, (TypeError, ValueError), "inputs X"),
-])
+
+@pytest.mark.parametrize(
+    "x,exc,match",
+    [
+        (np.array([[0.5, np.nan, 0.9]]), ValueError, "non-finite"),
+        (np.array([[0.5, np.inf, 0.9]]), ValueError, "non-finite"),
+        (np.array([[0.5, 0.2, 0.9, 1.0]]), ValueError, "dimension 4 but the network's n_0 is 3"),
+        (np.ones((2, 2)), ValueError, "dimension 2 but the network's n_0 is 3"),
+        (np.ones(4), ValueError, "dimension 4"),
+        (np.ones((2, 3, 1)), ValueError, r"shape \(B, n_0\)"),
+        (np.ones((0, 3)), ValueError, "B >= 1"),
+        (np.float64(1.0), ValueError, r"shape \(B, n_0\)"),
+        (np.ones((2, 3)) * (1 + 1j), TypeError, "must be real, got complex128"),
+        ([[1.0, 2.0, 3j]], TypeError, "must be real"),
+        (np.ones((2, 3), np.complex64), TypeError, "must be real, got complex64"),
+        ("abc", TypeError, "numeric array"),
+        ([[1.0, 2.0, 3.0], [1.0, 2.0]], TypeError, "numeric array"),
+        (None, (TypeError, ValueError), "inputs X"),
+    ],
+)
 def test_bad_inputs(net, x, exc, match):
     with pytest.raises(exc, match=match):
         nf.sample(net, x, 10)
@@ -229,43 +258,49 @@ def test_network_must_be_a_network():
         nf.sample((3, 4), X, 10)
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(n_networks=1), ValueError, "n_networks must be >= 2"),
-    (dict(n_networks=0), ValueError, "n_networks must be >= 2"),
-    (dict(n_networks=-5), ValueError, "n_networks must be >= 2"),
-    (dict(n_networks=2.5), TypeError, "n_networks must be an integer"),
-    (dict(n_networks="10"), TypeError, "n_networks must be an integer"),
-    (dict(n_networks=True), TypeError, "n_networks must be an integer"),
-    (dict(seed=-1), ValueError, "seed must be in"),
-    (dict(seed=2 ** 64), ValueError, "seed must be in"),
-    (dict(seed=1.5), TypeError, "seed must be an integer"),
-    (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
-    (dict(batch_size=-3), ValueError, "batch_size must be >= 1"),
-    (dict(batch_size=2.0), TypeError, "batch_size must be an integer"),
-    (dict(first_network=-1), ValueError, "first_network must be in"),
-    (dict(method="fast"), ValueError, "method must be one of"),
-    (dict(method=None), ValueError, "method must be one of"),
-    (dict(dtype=np.float16), ValueError, "dtype must be float64 or float32"),
-    (dict(dtype=np.int64), ValueError, "dtype must be float64 or float32"),
-    (dict(dtype=np.complex128), ValueError, "dtype must be float64 or float32"),
-    (dict(dtype="double-ish"), TypeError, "dtype must be float64 or float32"),
-    (dict(observables=("two_point", "six_point")), ValueError, "unknown observables"),
-    (dict(observables=("four_point",)), ValueError, "must include 'two_point'"),
-    (dict(observables=()), ValueError, "must include 'two_point'"),
-    (dict(observables="ntk"), ValueError, "must include 'two_point'"),
-    (dict(observables=None), TypeError, "observables must be a string or a sequence of "
-                                        "names.*got NoneType"),
-    (dict(observables=3), TypeError, "observables must be a string or a sequence"),
-    # the NTK options are checked even without "ntk" among the observables
-    (dict(lambda_b=-1), ValueError, "lambda_b must be finite and >= 0"),
-    (dict(lambda_w=float("nan")), ValueError, "lambda_w must be finite and >= 0"),
-    (dict(lambda_b="1"), TypeError, "lambda_b must be a real number"),
-    (dict(ntk_readouts=1), ValueError, "ntk_readouts must be >= 2"),
-    (dict(ntk_readouts=2.0), TypeError, "ntk_readouts must be an integer"),
-    (dict(threads=0), ValueError, "threads must be in"),
-    (dict(threads=10 ** 6), ValueError, "threads must be in"),
-    (dict(threads=1.5), TypeError, "threads must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(n_networks=1), ValueError, "n_networks must be >= 2"),
+        (dict(n_networks=0), ValueError, "n_networks must be >= 2"),
+        (dict(n_networks=-5), ValueError, "n_networks must be >= 2"),
+        (dict(n_networks=2.5), TypeError, "n_networks must be an integer"),
+        (dict(n_networks="10"), TypeError, "n_networks must be an integer"),
+        (dict(n_networks=True), TypeError, "n_networks must be an integer"),
+        (dict(seed=-1), ValueError, "seed must be in"),
+        (dict(seed=2**64), ValueError, "seed must be in"),
+        (dict(seed=1.5), TypeError, "seed must be an integer"),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(batch_size=-3), ValueError, "batch_size must be >= 1"),
+        (dict(batch_size=2.0), TypeError, "batch_size must be an integer"),
+        (dict(first_network=-1), ValueError, "first_network must be in"),
+        (dict(method="fast"), ValueError, "method must be one of"),
+        (dict(method=None), ValueError, "method must be one of"),
+        (dict(dtype=np.float16), ValueError, "dtype must be float64 or float32"),
+        (dict(dtype=np.int64), ValueError, "dtype must be float64 or float32"),
+        (dict(dtype=np.complex128), ValueError, "dtype must be float64 or float32"),
+        (dict(dtype="double-ish"), TypeError, "dtype must be float64 or float32"),
+        (dict(observables=("two_point", "six_point")), ValueError, "unknown observables"),
+        (dict(observables=("four_point",)), ValueError, "must include 'two_point'"),
+        (dict(observables=()), ValueError, "must include 'two_point'"),
+        (dict(observables="ntk"), ValueError, "must include 'two_point'"),
+        (
+            dict(observables=None),
+            TypeError,
+            "observables must be a string or a sequence of names.*got NoneType",
+        ),
+        (dict(observables=3), TypeError, "observables must be a string or a sequence"),
+        # the NTK options are checked even without "ntk" among the observables
+        (dict(lambda_b=-1), ValueError, "lambda_b must be finite and >= 0"),
+        (dict(lambda_w=float("nan")), ValueError, "lambda_w must be finite and >= 0"),
+        (dict(lambda_b="1"), TypeError, "lambda_b must be a real number"),
+        (dict(ntk_readouts=1), ValueError, "ntk_readouts must be >= 2"),
+        (dict(ntk_readouts=2.0), TypeError, "ntk_readouts must be an integer"),
+        (dict(threads=0), ValueError, "threads must be in"),
+        (dict(threads=10**6), ValueError, "threads must be in"),
+        (dict(threads=1.5), TypeError, "threads must be an integer"),
+    ],
+)
 def test_bad_sample_arguments(net, kwargs, exc, match):
     args = dict(n_networks=10)
     args.update(kwargs)
@@ -276,8 +311,15 @@ def test_bad_sample_arguments(net, kwargs, exc, match):
 
 def test_numpy_integers_accepted_everywhere(net):
     """Integer arguments accept numpy integers (as n_networks, seed, batch_size do)."""
-    e = nf.sample(net, X, np.int64(4), seed=np.uint64(3), batch_size=np.int32(2),
-                  first_network=np.int64(8), threads=np.int64(1))
+    e = nf.sample(
+        net,
+        X,
+        np.int64(4),
+        seed=np.uint64(3),
+        batch_size=np.int32(2),
+        first_network=np.int64(8),
+        threads=np.int64(1),
+    )
     assert e.n_networks == 4
 
 
@@ -303,17 +345,25 @@ def test_observables_as_string_and_valid_dtypes(net):
 
 # ------------------------------------------------------------------------- Ensemble
 
-@pytest.mark.parametrize("layer,exc,match", [
-    (0, ValueError, r"layer must be in 1\.\.2, got 0"),
-    (3, ValueError, r"layer must be in 1\.\.2, got 3"),
-    (-1, ValueError, r"layer must be in 1\.\.2"),
-    (1.0, TypeError, "layer must be an integer"),
-    (True, TypeError, "layer must be an integer"),
-    ("1", TypeError, "layer must be an integer"),
-])
+
+@pytest.mark.parametrize(
+    "layer,exc,match",
+    [
+        (0, ValueError, r"layer must be in 1\.\.2, got 0"),
+        (3, ValueError, r"layer must be in 1\.\.2, got 3"),
+        (-1, ValueError, r"layer must be in 1\.\.2"),
+        (1.0, TypeError, "layer must be an integer"),
+        (True, TypeError, "layer must be an integer"),
+        ("1", TypeError, "layer must be an integer"),
+    ],
+)
 def test_layer_out_of_range(ens, layer, exc, match):
-    for call in (ens.two_point, ens.four_point, ens.vertex,
-                 lambda l: ens.estimate(l, lambda m: m.two_point)):
+    for call in (
+        ens.two_point,
+        ens.four_point,
+        ens.vertex,
+        lambda l: ens.estimate(l, lambda m: m.two_point),
+    ):
         with pytest.raises(exc, match=match):
             call(layer)
 
@@ -324,9 +374,11 @@ def test_numpy_integer_layer_accepted(ens):
 
 def test_four_point_needs_four_point_observable(ens_two_point):
     assert ens_two_point.two_point(1).value.shape == (2, 2)
-    for call in (lambda: ens_two_point.four_point(1),
-                 lambda: ens_two_point.four_point(2, neurons="same"),
-                 lambda: ens_two_point.vertex(1)):
+    for call in (
+        lambda: ens_two_point.four_point(1),
+        lambda: ens_two_point.four_point(2, neurons="same"),
+        lambda: ens_two_point.vertex(1),
+    ):
         with pytest.raises(ValueError, match="without 'four_point'"):
             call()
 
@@ -334,10 +386,8 @@ def test_four_point_needs_four_point_observable(ens_two_point):
 def test_statistics_of_missing_four_point_fields_say_so(ens_two_point):
     """estimate() on a two-point-only ensemble: a statistic that reads a four-point field
     gets a ValueError naming it (not a TypeError on None); two_point still works."""
-    for field in ("same_raw", "distinct_raw", "same_connected", "distinct_connected",
-                  "vertex"):
-        with pytest.raises(ValueError, match=f"without 'four_point'.*{field} was not "
-                                             "accumulated"):
+    for field in ("same_raw", "distinct_raw", "same_connected", "distinct_connected", "vertex"):
+        with pytest.raises(ValueError, match=f"without 'four_point'.*{field} was not accumulated"):
             ens_two_point.estimate(1, lambda m, f=field: getattr(m, f)[..., 0, 0, 0, 0])
     k = ens_two_point.estimate(1, lambda m: m.two_point[..., 0, 0])
     assert np.isfinite(k.value) and np.isfinite(k.error) and k.note is None
@@ -407,22 +457,26 @@ def test_merge_validation(net, ens):
 
 def test_network_indices_must_stay_below_2_63(net):
     with pytest.raises(ValueError, match="below 2\\^63"):
-        nf.sample(net, X, 10, first_network=2 ** 63 - 5)
-    assert nf.sample(net, X, 5, first_network=2 ** 63 - 5).n_networks == 5
+        nf.sample(net, X, 10, first_network=2**63 - 5)
+    assert nf.sample(net, X, 5, first_network=2**63 - 5).n_networks == 5
 
 
 # ------------------------------------------------------------- other entry points
 
-@pytest.mark.parametrize("args,kwargs,exc,match", [
-    ((0, 3, 5), {}, ValueError, "n_rows must be >= 1"),
-    ((3, 0, 5), {}, ValueError, "n_cols must be >= 1"),
-    ((3, 3, 0), {}, ValueError, "size must be >= 1"),
-    ((3.0, 3, 5), {}, TypeError, "n_rows must be an integer"),
-    ((1e5, 1e5, 1), {}, TypeError, "n_rows must be an integer"),
-    ((3, 3, 2.0), {}, TypeError, "size must be an integer"),
-    ((3, 3, 5), {"seed": -2}, ValueError, "seed must be in"),
-    ((3, 3, 5), {"first": -1}, ValueError, "first must be in"),
-])
+
+@pytest.mark.parametrize(
+    "args,kwargs,exc,match",
+    [
+        ((0, 3, 5), {}, ValueError, "n_rows must be >= 1"),
+        ((3, 0, 5), {}, ValueError, "n_cols must be >= 1"),
+        ((3, 3, 0), {}, ValueError, "size must be >= 1"),
+        ((3.0, 3, 5), {}, TypeError, "n_rows must be an integer"),
+        ((1e5, 1e5, 1), {}, TypeError, "n_rows must be an integer"),
+        ((3, 3, 2.0), {}, TypeError, "size must be an integer"),
+        ((3, 3, 5), {"seed": -2}, ValueError, "seed must be in"),
+        ((3, 3, 5), {"first": -1}, ValueError, "first must be in"),
+    ],
+)
 def test_bad_haar_arguments(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         nf.haar_orthogonal(*args, **kwargs)
@@ -439,10 +493,11 @@ def test_bad_preactivations_arguments(net):
 
 # --------------------------------------------------------- user activation end to end
 
+
 def cubic_kernel(k):
     """<u^3 v^3> for (u, v) ~ N(0, k): 9 K_uu K_vv K_uv + 6 K_uv^3 (Wick)."""
     d = np.diag(k)
-    return 9.0 * np.outer(d, d) * k + 6.0 * k ** 3
+    return 9.0 * np.outer(d, d) * k + 6.0 * k**3
 
 
 def test_plain_python_activation_is_compiled():
@@ -490,24 +545,28 @@ def test_user_activation_end_to_end(method, seed):
 
 # ------------------------------------------- found by the API fuzz (tests/test_fuzz_api.py)
 
+
 @pytest.mark.parametrize("param", ["cw", "cb"])
-@pytest.mark.parametrize("value,exc,match", [
-    (10 ** 400, ValueError, "finite, got an integer of 1329 bits"),   # was OverflowError
-    ([10 ** 400, 1.0], ValueError, "finite, got an integer of 1329 bits"),
-    (["1", "2"], TypeError, "be a number.*<U1 values"),   # strings were parsed as numbers
-    ([None, 1.0], TypeError, "be a number.*got NoneType"),   # None became NaN
-    ([1j, 1.0], TypeError, "be a number.*complex128 values"),
-    (np.timedelta64(1, "s"), TypeError, "be a number.*timedelta64"),   # was accepted as 1.0
-    ({1: 2}, TypeError, "be a number.*got dict"),
-])
+@pytest.mark.parametrize(
+    "value,exc,match",
+    [
+        (10**400, ValueError, "finite, got an integer of 1329 bits"),  # was OverflowError
+        ([10**400, 1.0], ValueError, "finite, got an integer of 1329 bits"),
+        (["1", "2"], TypeError, "be a number.*<U1 values"),  # strings were parsed as numbers
+        ([None, 1.0], TypeError, "be a number.*got NoneType"),  # None became NaN
+        ([1j, 1.0], TypeError, "be a number.*complex128 values"),
+        (np.timedelta64(1, "s"), TypeError, "be a number.*timedelta64"),  # was accepted as 1.0
+        ({1: 2}, TypeError, "be a number.*got dict"),
+    ],
+)
 def test_variances_beyond_floats_or_not_numbers(param, value, exc, match):
     with pytest.raises(exc, match=f"{param} must.*{match}"):
         nf.Network((3, 4, 5), **{param: value})
 
 
 def test_huge_integer_variances_that_fit_a_float_are_accepted():
-    net = nf.Network((3, 4, 5), cw=2 ** 70, cb=[2 ** 64, np.uint64(3)])
-    assert net.cw_array[0] == 2.0 ** 70 and net.cb_array.tolist() == [2.0 ** 64, 3.0]
+    net = nf.Network((3, 4, 5), cw=2**70, cb=[2**64, np.uint64(3)])
+    assert net.cw_array[0] == 2.0**70 and net.cb_array.tolist() == [2.0**64, 3.0]
 
 
 @pytest.mark.parametrize("widths", [{3: None, 4: None}, {3, 4}, (3, np.timedelta64(4, "s"))])
@@ -520,37 +579,54 @@ def test_unordered_widths_are_refused(widths):
 CONFIG_HEAD = "[network]\nwidths = [3, 4]\n[run]\nn_networks = 4\n"
 
 
-@pytest.mark.parametrize("text,match", [
-    (CONFIG_HEAD + f"[inputs]\nvalues = [[{10 ** 400}, 1, 1]]\n",
-     "'inputs.values' must be finite numbers"),   # was OverflowError
-    (CONFIG_HEAD + "[inputs]\nvalues = [[inf, 1, 1]]\n", "'inputs.values' must be finite"),
-    (CONFIG_HEAD + '[inputs]\nvalues = [["1", "2", "3"]]\n',
-     "'inputs.values' must be a list of numeric rows, got str values"),   # was parsed
-    (CONFIG_HEAD + "[inputs]\nvalues = [[true, false, true]]\n",
-     "'inputs.values' must be a list of numeric rows, got bool values"),
-    (CONFIG_HEAD + f"[inputs]\nn = {10 ** 400}\n", "'inputs.n' = 1000"),   # OverflowError
-    (CONFIG_HEAD + f"[inputs]\nscale = {10 ** 400}\n", "'inputs.scale' must be finite"),
-    (CONFIG_HEAD + "[inputs]\nscale = nan\n", "'inputs.scale' must be finite, got nan"),
-    (CONFIG_HEAD.replace("[3, 4]", "[3, 4]\ncw = " + "9" * 400), "cw must be finite"),
-    (CONFIG_HEAD + "x = " + "1" * 5000 + "\n", "malformed TOML: Exceeds the limit"),
-    ("a = " + "[" * 5000 + "]" * 5000 + "\n", "malformed TOML: .*nested too deeply"),
-    (CONFIG_HEAD.replace("[3, 4]", f"[{2 ** 40}, 4]"), "n_0 = 1099511627776, network.widths"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        (
+            CONFIG_HEAD + f"[inputs]\nvalues = [[{10**400}, 1, 1]]\n",
+            "'inputs.values' must be finite numbers",
+        ),  # was OverflowError
+        (CONFIG_HEAD + "[inputs]\nvalues = [[inf, 1, 1]]\n", "'inputs.values' must be finite"),
+        (
+            CONFIG_HEAD + '[inputs]\nvalues = [["1", "2", "3"]]\n',
+            "'inputs.values' must be a list of numeric rows, got str values",
+        ),  # was parsed
+        (
+            CONFIG_HEAD + "[inputs]\nvalues = [[true, false, true]]\n",
+            "'inputs.values' must be a list of numeric rows, got bool values",
+        ),
+        (CONFIG_HEAD + f"[inputs]\nn = {10**400}\n", "'inputs.n' = 1000"),  # OverflowError
+        (CONFIG_HEAD + f"[inputs]\nscale = {10**400}\n", "'inputs.scale' must be finite"),
+        (CONFIG_HEAD + "[inputs]\nscale = nan\n", "'inputs.scale' must be finite, got nan"),
+        (CONFIG_HEAD.replace("[3, 4]", "[3, 4]\ncw = " + "9" * 400), "cw must be finite"),
+        (CONFIG_HEAD + "x = " + "1" * 5000 + "\n", "malformed TOML: Exceeds the limit"),
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", "malformed TOML: .*nested too deeply"),
+        (CONFIG_HEAD.replace("[3, 4]", f"[{2**40}, 4]"), "n_0 = 1099511627776, network.widths"),
+    ],
+)
 def test_config_values_beyond_floats_are_config_errors(text, match):
     from nnft_fast.config import ConfigError, parse_config
+
     with pytest.raises(ConfigError, match=match):
         parse_config(text)
 
 
-@pytest.mark.parametrize("statistic,exc,match", [
-    (3, TypeError, "statistic must be a function of the layer's moments.*got int"),
-    (lambda m: None, TypeError, "statistic must return real numbers.*got NoneType"),  # IndexError
-    (lambda m: "abc", TypeError, "statistic must return real numbers.*str"),
-    (lambda m: m.two_point * 1j, TypeError, "complex128 values"),   # imaginary part dropped
-    (lambda m: [m.two_point, 1.0], TypeError, "statistic must return real numbers.*list"),
-    (lambda m: 1.0, ValueError, "replica axis.*shape \\(\\) for the ensemble but \\(\\)"),
-    (lambda m: m.two_point[0], ValueError, "replica axis"),
-])
+@pytest.mark.parametrize(
+    "statistic,exc,match",
+    [
+        (3, TypeError, "statistic must be a function of the layer's moments.*got int"),
+        (
+            lambda m: None,
+            TypeError,
+            "statistic must return real numbers.*got NoneType",
+        ),  # IndexError
+        (lambda m: "abc", TypeError, "statistic must return real numbers.*str"),
+        (lambda m: m.two_point * 1j, TypeError, "complex128 values"),  # imaginary part dropped
+        (lambda m: [m.two_point, 1.0], TypeError, "statistic must return real numbers.*list"),
+        (lambda m: 1.0, ValueError, "replica axis.*shape \\(\\) for the ensemble but \\(\\)"),
+        (lambda m: m.two_point[0], ValueError, "replica axis"),
+    ],
+)
 def test_statistics_that_are_not_estimable_are_named(ens, statistic, exc, match):
     with pytest.raises(exc, match=match):
         ens.estimate(1, statistic)
@@ -563,12 +639,15 @@ def test_neurons_that_are_not_a_name_are_named(ens, neurons):
         ens.four_point(1, neurons=neurons)
 
 
-@pytest.mark.parametrize("call", [
-    lambda net: nf.preactivations(net, X, 2 ** 63),
-    lambda net: nf.ntk_samples(net, X, 2 ** 63),
-    lambda net: nf.sample(net, X, 2 ** 63, batch_size=2 ** 63),
-    lambda net: nf.sample(net, X, 2 ** 63 - 1, batch_size=2 ** 63 - 1),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda net: nf.preactivations(net, X, 2**63),
+        lambda net: nf.ntk_samples(net, X, 2**63),
+        lambda net: nf.sample(net, X, 2**63, batch_size=2**63),
+        lambda net: nf.sample(net, X, 2**63 - 1, batch_size=2**63 - 1),
+    ],
+)
 def test_network_counts_up_to_2_63_are_refused_by_the_memory_estimate(net, call):
     """Indices 0 .. 2^63 - 1 are valid, but the estimate's chunk count (an int64 kernel)
     overflowed: OverflowError for 2^63, a wrapped negative count for 2^63 - 1."""

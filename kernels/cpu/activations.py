@@ -4,12 +4,24 @@
 ``codes.ACTIVATION_NAMES`` (the last one, exp, is the fall-through). User activations
 replace ``activate`` by rebinding the kernels (``kernels.cpu.specialise``).
 """
+
 import math
 
 from numba import njit
 
-from .codes import (ACT_COS, ACT_ERF, ACT_GELU, ACT_LEAKY_RELU, ACT_LINEAR, ACT_RELU,
-                    ACT_SIGMOID, ACT_SIN, ACT_SOFTPLUS, ACT_SWISH, ACT_TANH)
+from .codes import (
+    ACT_COS,
+    ACT_ERF,
+    ACT_GELU,
+    ACT_LEAKY_RELU,
+    ACT_LINEAR,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_SIN,
+    ACT_SOFTPLUS,
+    ACT_SWISH,
+    ACT_TANH,
+)
 
 LEAKY_RELU_SLOPE = 0.01
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)

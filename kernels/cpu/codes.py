@@ -5,12 +5,12 @@ Weight law (``init_code``), forward method (``method_code``) and built-in activa
 the dictionaries below, and the kernels compare against the named constants (Numba
 freezes module-level integers at compile time, so a named code costs nothing).
 """
+
 # Weight laws (kernels.cpu.forward: entry variance cw_l / n_{l-1} for all three).
 INIT_GAUSSIAN = 0
 INIT_ORTHOGONAL = 1
 INIT_UNIFORM = 2
-INIT_CODES = {"gaussian": INIT_GAUSSIAN, "orthogonal": INIT_ORTHOGONAL,
-              "uniform": INIT_UNIFORM}
+INIT_CODES = {"gaussian": INIT_GAUSSIAN, "orthogonal": INIT_ORTHOGONAL, "uniform": INIT_UNIFORM}
 
 # Forward methods: explicit weights, or the exact projected sampler (docs/projected-sampler.md).
 METHOD_DENSE = 0
@@ -18,7 +18,31 @@ METHOD_PROJECTED = 1
 METHOD_CODES = {"dense": METHOD_DENSE, "projected": METHOD_PROJECTED}
 
 # Built-in activations (kernels.cpu.activations.activate): code = position in the names.
-ACTIVATION_NAMES = ("linear", "relu", "leaky_relu", "tanh", "erf", "gelu", "sigmoid",
-                    "softplus", "swish", "sin", "cos", "exp")
-(ACT_LINEAR, ACT_RELU, ACT_LEAKY_RELU, ACT_TANH, ACT_ERF, ACT_GELU, ACT_SIGMOID,
- ACT_SOFTPLUS, ACT_SWISH, ACT_SIN, ACT_COS, ACT_EXP) = range(len(ACTIVATION_NAMES))
+ACTIVATION_NAMES = (
+    "linear",
+    "relu",
+    "leaky_relu",
+    "tanh",
+    "erf",
+    "gelu",
+    "sigmoid",
+    "softplus",
+    "swish",
+    "sin",
+    "cos",
+    "exp",
+)
+(
+    ACT_LINEAR,
+    ACT_RELU,
+    ACT_LEAKY_RELU,
+    ACT_TANH,
+    ACT_ERF,
+    ACT_GELU,
+    ACT_SIGMOID,
+    ACT_SOFTPLUS,
+    ACT_SWISH,
+    ACT_SIN,
+    ACT_COS,
+    ACT_EXP,
+) = range(len(ACTIVATION_NAMES))

@@ -8,6 +8,7 @@ measured here, the first call of a new process drops from ~30 s to ~0.4 s. (Cach
 the serial kernels would be the cautious choice; the parallel drivers take no function arguments and
 no globals that change, and their cached versions are covered by the whole test suite.)
 """
+
 FASTMATH = {"contract", "arcp", "nsz"}
 
 # Reductions (moment sums over neurons) may be reassociated so they vectorise; the order

@@ -15,6 +15,7 @@ N(0, cb_l); weight entries of variance cw_l / n_{l-1}:
   INIT_ORTHOGONAL  sqrt(cw * max(1, n_out/n_in)) * Haar (orthonormal columns or rows)
   INIT_UNIFORM     iid U(-a, a), a = sqrt(3 cw / n_in)  (dense path only)
 """
+
 import math
 
 import numpy as np
@@ -23,8 +24,14 @@ from numba import njit
 from .activations import activate
 from .codes import INIT_GAUSSIAN, INIT_UNIFORM
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .haar import (column_exponent, extract_r, haar_frame_from_stream, haar_matrix_from_stream,
-                   householder_factor, scale_column)
+from .haar import (
+    column_exponent,
+    extract_r,
+    haar_frame_from_stream,
+    haar_matrix_from_stream,
+    householder_factor,
+    scale_column,
+)
 from .rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS, fill_normal, fill_uniform, stream_id
 
 
@@ -127,7 +134,7 @@ def dense_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scratch
     """
     n_in = st.shape[1]
     n_out = zt.shape[1]
-    w = scratch[:n_out * n_in].reshape((n_out, n_in))
+    w = scratch[: n_out * n_in].reshape((n_out, n_in))
     draw_dense_weights(w, init_code, cw, seed, network, layer)
     dense_matmul(w, st, zt)
     add_bias(zt, cb, seed, network, layer)
@@ -150,8 +157,9 @@ def small_matmul(ft, r, scale, zt):
             r2 = r[2, a]
             r3 = r[3, a]
             for i in range(n):
-                zt[a, i] = scale * (0.0 + ft[0, i] * r0 + ft[1, i] * r1 + ft[2, i] * r2
-                                    + ft[3, i] * r3)
+                zt[a, i] = scale * (
+                    0.0 + ft[0, i] * r0 + ft[1, i] * r1 + ft[2, i] * r2 + ft[3, i] * r3
+                )
         return
     for a in range(nb):
         for i in range(n):
@@ -176,9 +184,12 @@ def projected_scratch(scratch, nb, k, m):
     reflector coefficients of the QR left in st. (The last B elements of a scratch of
     ``projected_workspace_size`` hold the column exponents, outside these views.)"""
     end = k * m
-    return (scratch[:end], scratch[end:end + k * nb].reshape((k, nb)),
-            scratch[end + nb * nb:end + nb * nb + k],
-            scratch[end + nb * nb + nb:end + nb * nb + nb + k])
+    return (
+        scratch[:end],
+        scratch[end : end + k * nb].reshape((k, nb)),
+        scratch[end + nb * nb : end + nb * nb + k],
+        scratch[end + nb * nb + nb : end + nb * nb + nb + k],
+    )
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -202,7 +213,7 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scr
     k = min(n_in, nb)
     m = max(n_out, n_in)
     factor, r, beta, rdiag = projected_scratch(scratch, nb, k, m)
-    exponents = scratch[scratch.size - nb:]
+    exponents = scratch[scratch.size - nb :]
     for a in range(nb):
         e = column_exponent(st[a])
         exponents[a] = e
@@ -212,7 +223,7 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, st, zt, scr
     householder_factor(s, beta, rdiag)
     extract_r(s, rdiag, r)
     if init_code == INIT_GAUSSIAN:
-        gt = factor[:k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
+        gt = factor[: k * n_out].reshape((k, n_out))  # G^T: G's columns contiguous
         fill_normal(gt.ravel(), seed, network, stream_id(layer, PURPOSE_WEIGHTS), 1.0)
         small_matmul(gt, r, math.sqrt(cw / n_in), zt)
     else:

@@ -32,6 +32,7 @@ Reflectors are stored LAPACK-style in the lower part of the factored matrix. The
 routines accept any memory layout; callers pass column-contiguous (Fortran) views when
 columns are long.
 """
+
 import math
 
 import numpy as np
@@ -137,7 +138,7 @@ def householder_factor(a, beta, rdiag):
                 v[0] = v0
                 rdiag[j] = alpha
         if e != 0:  # R's column back to the input's scale; the reflector stays scaled
-            scale_column(a[:min(j, k), j], e)
+            scale_column(a[: min(j, k), j], e)
             if j < k:
                 rdiag[j] = math.ldexp(rdiag[j], e)
 

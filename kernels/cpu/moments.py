@@ -8,13 +8,19 @@ stored compactly as one vector [G | Q | GG] (two-point mode: [G] only). Quads ar
 enumerated as (pair p1 = (a,b), pair p2 = (c,d)) so Q costs one product per quad.
 All sums are float64 whatever the forward dtype.
 """
+
 import numpy as np
 from numba import njit, prange
 
 from .codes import METHOD_DENSE
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import (activate_layer, dense_preactivation, dense_workspace_size,
-                      projected_preactivation, projected_workspace_size)
+from .forward import (
+    activate_layer,
+    dense_preactivation,
+    dense_workspace_size,
+    projected_preactivation,
+    projected_workspace_size,
+)
 
 CHUNK_NETWORKS = 16
 NEURON_BLOCK = 256
@@ -39,14 +45,14 @@ def layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point, out, work
     nb, n = zt.shape
     n_pairs = pair_a.size
     n_quads = quad_p1.size if four_point else 0
-    y = work[:n_pairs * min(n, NEURON_BLOCK)].reshape((n_pairs, min(n, NEURON_BLOCK)))
+    y = work[: n_pairs * min(n, NEURON_BLOCK)].reshape((n_pairs, min(n, NEURON_BLOCK)))
     block = y.shape[1] if four_point else n  # G alone needs no y: one pass over neurons
-    out[:n_pairs + n_quads] = 0.0
+    out[: n_pairs + n_quads] = 0.0
     for start in range(0, n, block):
         size = min(block, n - start)
         for t in range(n_pairs):
-            za = zt[pair_a[t], start:start + size]
-            zb = zt[pair_b[t], start:start + size]
+            za = zt[pair_a[t], start : start + size]
+            zb = zt[pair_b[t], start : start + size]
             acc = 0.0
             if four_point:  # keep the pair products for Q
                 yt = y[t]
@@ -97,19 +103,42 @@ def forward_workspace_size(method_code, widths, nb):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def forward_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, zbuf,
-                offsets, s_buf, scratch):
+def forward_one(
+    method_code,
+    network,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    zbuf,
+    offsets,
+    s_buf,
+    scratch,
+):
     """All layers of network ``network`` into the flat buffer ``zbuf``: layer l is
     zt^(l) (B x n_l) at zbuf[offsets[l-1]:offsets[l]]. s_buf: at least n_max * B
     elements (the activations); scratch: ``forward_workspace_size`` elements."""
     nb = xt.shape[1]
-    st = s_buf[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+    st = s_buf[: nb * xt.shape[0]].reshape((nb, xt.shape[0]))
     st[:, :] = xt.T
     for layer in range(1, widths.size):
-        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
-        preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
-                      init_code, st, zt, scratch)
-        st = s_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
+        zt = zbuf[offsets[layer - 1] : offsets[layer]].reshape((nb, widths[layer]))
+        preactivation(
+            method_code,
+            network,
+            seed,
+            layer,
+            cw[layer - 1],
+            cb[layer - 1],
+            init_code,
+            st,
+            zt,
+            scratch,
+        )
+        st = s_buf[: nb * widths[layer]].reshape((nb, widths[layer]))
         activate_layer(act_code, zt, st)
 
 
@@ -136,9 +165,27 @@ def copy_neurons(zt, out):
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
-def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
-                     pair_a, pair_b, quad_p1, quad_p2, four_point, stats,
-                     save_layers, save_neurons, raw):
+def batch_statistics(
+    method_code,
+    first,
+    count,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    pair_a,
+    pair_b,
+    quad_p1,
+    quad_p2,
+    four_point,
+    stats,
+    save_layers,
+    save_neurons,
+    raw,
+):
     """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over
     chunks of networks, each with its own buffers; each layer's statistics are taken
     right after its forward step, while it is in cache).
@@ -160,28 +207,40 @@ def batch_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_c
         stat_work = np.empty(n_stat_work)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            st = s_buf[:nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+            st = s_buf[: nb * xt.shape[0]].reshape((nb, xt.shape[0]))
             st[:, :] = xt.T
             pos = 0
             j = 0
             for layer in range(1, widths.size):
-                zt = zt_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
-                preactivation(method_code, first + t, seed, layer, cw[layer - 1],
-                              cb[layer - 1], init_code, st, zt, scratch)
-                layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point,
-                                 stats[t, layer - 1], stat_work)
+                zt = zt_buf[: nb * widths[layer]].reshape((nb, widths[layer]))
+                preactivation(
+                    method_code,
+                    first + t,
+                    seed,
+                    layer,
+                    cw[layer - 1],
+                    cb[layer - 1],
+                    init_code,
+                    st,
+                    zt,
+                    scratch,
+                )
+                layer_statistics(
+                    zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1], stat_work
+                )
                 if j < save_layers.size and save_layers[j] == layer:
                     size = save_neurons[j] * nb
-                    copy_neurons(zt, raw[t, pos:pos + size])
+                    copy_neurons(zt, raw[t, pos : pos + size])
                     pos += size
                     j += 1
-                st = s_buf[:nb * widths[layer]].reshape((nb, widths[layer]))
+                st = s_buf[: nb * widths[layer]].reshape((nb, widths[layer]))
                 activate_layer(act_code, zt, st)
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
-def batch_preactivations(method_code, first, count, seed, xt, widths, cw, cb, init_code,
-                         act_code, offsets, out):
+def batch_preactivations(
+    method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code, offsets, out
+):
     """out[t] = flat preactivations (all layers, input-major: layer l is zt^(l), B x n_l,
     at offsets[l-1]) of network first + t."""
     nb = xt.shape[1]
@@ -192,8 +251,21 @@ def batch_preactivations(method_code, first, count, seed, xt, widths, cw, cb, in
         scratch = np.empty(n_scratch, out.dtype)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            forward_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                        out[t], offsets, s_buf, scratch)
+            forward_one(
+                method_code,
+                first + t,
+                seed,
+                xt,
+                widths,
+                cw,
+                cb,
+                init_code,
+                act_code,
+                out[t],
+                offsets,
+                s_buf,
+                scratch,
+            )
 
 
 @njit(cache=True)

@@ -20,6 +20,7 @@ N(0, cw/n_in), drawn from stream (l', PURPOSE_NTK). Exact jointly over layers an
 
 Arithmetic in float64. ``act_code`` selects a built-in activation and its derivative.
 """
+
 import math
 
 import numpy as np
@@ -30,8 +31,14 @@ from .codes import INIT_GAUSSIAN, METHOD_DENSE
 from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .forward import activate_layer, orthogonal_scale, projected_scratch, projected_workspace_size
 from .haar import extract_r, form_q, householder_factor, sign_fix
-from .moments import (chunk_bounds, chunk_count, copy_neurons, layer_statistics, preactivation,
-                      statistics_workspace_size)
+from .moments import (
+    chunk_bounds,
+    chunk_count,
+    copy_neurons,
+    layer_statistics,
+    preactivation,
+    statistics_workspace_size,
+)
 from .rng import PURPOSE_NTK, fill_normal, stream_id
 
 ROW_BLOCK = 8
@@ -51,8 +58,18 @@ ROW_BLOCK = 8
 COEFS = 0
 LAYER_S = 0
 LAYER_KEEP = 1
-(TAIL_U, TAIL_V, TAIL_Q, TAIL_FU, TAIL_BETA_U, TAIL_RDIAG_U, TAIL_R_U, TAIL_GAMMA, TAIL_PADDED,
- TAIL_PERP) = range(10)
+(
+    TAIL_U,
+    TAIL_V,
+    TAIL_Q,
+    TAIL_FU,
+    TAIL_BETA_U,
+    TAIL_RDIAG_U,
+    TAIL_R_U,
+    TAIL_GAMMA,
+    TAIL_PADDED,
+    TAIL_PERP,
+) = range(10)
 N_TAIL = 10
 
 
@@ -71,7 +88,7 @@ def tail_region(n_layers, which):
 @njit(inline="always")
 def region(work, layout, index):
     """Region ``index`` of ``work`` (a view)."""
-    return work[layout[index]:layout[index + 1]]
+    return work[layout[index] : layout[index + 1]]
 
 
 @njit(cache=True)
@@ -170,8 +187,25 @@ def dense_backward(w, u, m, v):
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
-def projected_backward(network, seed, layer, cw, s_factored, beta, rdiag, gt, u, m, v, q, fu,
-                       beta_u, rdiag_u, r_u, gamma):
+def projected_backward(
+    network,
+    seed,
+    layer,
+    cw,
+    s_factored,
+    beta,
+    rdiag,
+    gt,
+    u,
+    m,
+    v,
+    q,
+    fu,
+    beta_u,
+    rdiag_u,
+    r_u,
+    gamma,
+):
     """v[row, :n_in] = W^T u[row, :n_out] for rows < m, W drawn in law given the forward
     sample (module docstring); u is overwritten by the QR of its rows.
 
@@ -194,9 +228,9 @@ def projected_backward(network, seed, layer, cw, s_factored, beta, rdiag, gt, u,
     ut = u.T  # U^T (n_out x m), columns contiguous, factored in place
     k_u = min(n_out, m)
     householder_factor(ut, beta_u[:k_u], rdiag_u[:k_u])
-    ru = r_u[:k_u * m].reshape((k_u, m))
+    ru = r_u[: k_u * m].reshape((k_u, m))
     extract_r(ut, rdiag_u[:k_u], ru)
-    g = gamma[:k_u * n_in].reshape((k_u, n_in))
+    g = gamma[: k_u * n_in].reshape((k_u, n_in))
     fill_normal(g.ravel(), seed, network, stream_id(layer, PURPOSE_NTK), scale)
     for row in range(m):  # v = R_U^T Gamma, then (I - Q Q^T) v + Q F^T u
         vr = v[row, :n_in]
@@ -215,8 +249,27 @@ def projected_backward(network, seed, layer, cw, s_factored, beta, rdiag, gt, u,
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
-def projected_orthogonal_backward(network, seed, layer, scale, s_factored, beta, rdiag, frame_t,
-                                  u, m, v, q, coef, beta_u, rdiag_u, r_u, gamma, padded, perp):
+def projected_orthogonal_backward(
+    network,
+    seed,
+    layer,
+    scale,
+    s_factored,
+    beta,
+    rdiag,
+    frame_t,
+    u,
+    m,
+    v,
+    q,
+    coef,
+    beta_u,
+    rdiag_u,
+    r_u,
+    gamma,
+    padded,
+    perp,
+):
     """v[row, :n_in] = W^T u[row, :n_out] for rows < m, W = scale * O with O Haar, drawn in
     law given the forward sample; exact for m <= N - k (checked by the caller).
 
@@ -236,7 +289,7 @@ def projected_orthogonal_backward(network, seed, layer, scale, s_factored, beta,
     form_q(s_factored, beta, qn[:n_in])
     sign_fix(qn[:n_in], rdiag)
     qn[n_in:, :] = 0.0
-    ut = padded[:m * big_n].reshape((m, big_n))
+    ut = padded[: m * big_n].reshape((m, big_n))
     for row in range(m):  # a = V^T u~, u_perp = u~ - V a
         ut[row, :n_out] = u[row]
         ut[row, n_out:] = 0.0
@@ -250,9 +303,9 @@ def projected_orthogonal_backward(network, seed, layer, scale, s_factored, beta,
                 ut[row, i] -= coef[row, c] * frame_t[c, i]
     k_u = min(big_n, m)
     householder_factor(ut.T, beta_u[:k_u], rdiag_u[:k_u])
-    ru = r_u[:k_u * m].reshape((k_u, m))
+    ru = r_u[: k_u * m].reshape((k_u, m))
     extract_r(ut.T, rdiag_u[:k_u], ru)
-    g = gamma[:k_u * big_n].reshape((k_u, big_n))  # rows: columns of Gamma
+    g = gamma[: k_u * big_n].reshape((k_u, big_n))  # rows: columns of Gamma
     fill_normal(g.ravel(), seed, network, stream_id(layer, PURPOSE_NTK), 1.0)
     for c in range(k_u):  # project out Q_N
         for j in range(k):
@@ -261,7 +314,7 @@ def projected_orthogonal_backward(network, seed, layer, scale, s_factored, beta,
                 acc += qn[i, j] * g[c, i]
             for i in range(big_n):
                 g[c, i] -= acc * qn[i, j]
-    frame = perp[:k_u * big_n].reshape((k_u, big_n)).T  # F (N x k_u), column-major
+    frame = perp[: k_u * big_n].reshape((k_u, big_n)).T  # F (N x k_u), column-major
     householder_factor(g.T, beta_u[:k_u], rdiag_u[:k_u])
     form_q(g.T, beta_u[:k_u], frame)
     sign_fix(frame, rdiag_u[:k_u])
@@ -280,8 +333,23 @@ def projected_orthogonal_backward(network, seed, layer, scale, s_factored, beta,
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code, lambda_b,
-            lambda_w, zbuf, offsets, work, h):
+def ntk_one(
+    method_code,
+    network,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    lambda_b,
+    lambda_w,
+    zbuf,
+    offsets,
+    work,
+    h,
+):
     """NTK h (L, r, r, B, B) of network ``network`` at every layer, readouts i < r, and its
     preactivations in ``zbuf`` (layer l: zt^(l), B x n_l, at offsets[l-1]).
 
@@ -304,18 +372,29 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
     st[:, :] = xt.T
     for layer in range(1, n_layers + 1):
         st = region(work, layout, layer_region(n_layers, layer, LAYER_S)).reshape(
-            (nb, widths[layer - 1]))
+            (nb, widths[layer - 1])
+        )
         input_gram(st, coefs[layer - 1])
         for a in range(nb):
             for b in range(nb):
                 coefs[layer - 1, a, b] = lambda_b + lambda_w * coefs[layer - 1, a, b]
-        zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
-        preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
-                      init_code, st, zt,
-                      region(work, layout, layer_region(n_layers, layer, LAYER_KEEP)))
+        zt = zbuf[offsets[layer - 1] : offsets[layer]].reshape((nb, widths[layer]))
+        preactivation(
+            method_code,
+            network,
+            seed,
+            layer,
+            cw[layer - 1],
+            cb[layer - 1],
+            init_code,
+            st,
+            zt,
+            region(work, layout, layer_region(n_layers, layer, LAYER_KEEP)),
+        )
         if layer < n_layers:
             st_next = region(work, layout, layer_region(n_layers, layer + 1, LAYER_S)).reshape(
-                (nb, widths[layer]))
+                (nb, widths[layer])
+            )
             activate_layer(act_code, zt, st_next)
 
     # backward sweep, layer L down to 1
@@ -324,7 +403,7 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
     m = 0
     for lp in range(n_layers, 0, -1):
         n_lp = widths[lp]
-        u = u_flat[:(m + r * nb) * n_lp].reshape((m + r * nb, n_lp))
+        u = u_flat[: (m + r * nb) * n_lp].reshape((m + r * nb, n_lp))
         for p in range(r * nb):
             u[m + p, :] = 0.0
             u[m + p, p // nb] = 1.0
@@ -333,15 +412,16 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
         if lp == 1:
             break
         n_in = widths[lp - 1]
-        v = v_flat[:m * n_in].reshape((m, n_in))
+        v = v_flat[: m * n_in].reshape((m, n_in))
         scratch = region(work, layout, layer_region(n_layers, lp, LAYER_KEEP))
         if method_code == METHOD_DENSE:
-            dense_backward(scratch[:n_lp * n_in].reshape((n_lp, n_in)), u, m, v)
+            dense_backward(scratch[: n_lp * n_in].reshape((n_lp, n_in)), u, m, v)
         else:
             k = min(n_in, nb)
             factor, _, beta, rdiag = projected_scratch(scratch, nb, k, max(n_lp, n_in))
-            s_factored = region(work, layout, layer_region(n_layers, lp, LAYER_S)).reshape(
-                (nb, n_in)).T
+            s_factored = (
+                region(work, layout, layer_region(n_layers, lp, LAYER_S)).reshape((nb, n_in)).T
+            )
             q = region(work, layout, tail_region(n_layers, TAIL_Q)).reshape((n_max, nb))
             fu = region(work, layout, tail_region(n_layers, TAIL_FU)).reshape((m_max, nb))
             beta_u = region(work, layout, tail_region(n_layers, TAIL_BETA_U))
@@ -349,21 +429,53 @@ def ntk_one(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
             r_u = region(work, layout, tail_region(n_layers, TAIL_R_U))
             gamma = region(work, layout, tail_region(n_layers, TAIL_GAMMA))
             if init_code == INIT_GAUSSIAN:
-                projected_backward(network, seed, lp, cw[lp - 1], s_factored, beta, rdiag,
-                                   factor[:k * n_lp].reshape((k, n_lp)), u, m, v, q, fu,
-                                   beta_u, rdiag_u, r_u, gamma)
+                projected_backward(
+                    network,
+                    seed,
+                    lp,
+                    cw[lp - 1],
+                    s_factored,
+                    beta,
+                    rdiag,
+                    factor[: k * n_lp].reshape((k, n_lp)),
+                    u,
+                    m,
+                    v,
+                    q,
+                    fu,
+                    beta_u,
+                    rdiag_u,
+                    r_u,
+                    gamma,
+                )
             else:
                 big_n = max(n_lp, n_in)
                 projected_orthogonal_backward(
-                    network, seed, lp, orthogonal_scale(cw[lp - 1], n_in, n_lp), s_factored,
-                    beta, rdiag, factor.reshape((k, big_n)), u, m, v, q, fu, beta_u, rdiag_u,
-                    r_u, gamma, region(work, layout, tail_region(n_layers, TAIL_PADDED)),
-                    region(work, layout, tail_region(n_layers, TAIL_PERP)))
-        zprev = zbuf[offsets[lp - 2]:offsets[lp - 1]].reshape((nb, n_in))
+                    network,
+                    seed,
+                    lp,
+                    orthogonal_scale(cw[lp - 1], n_in, n_lp),
+                    s_factored,
+                    beta,
+                    rdiag,
+                    factor.reshape((k, big_n)),
+                    u,
+                    m,
+                    v,
+                    q,
+                    fu,
+                    beta_u,
+                    rdiag_u,
+                    r_u,
+                    gamma,
+                    region(work, layout, tail_region(n_layers, TAIL_PADDED)),
+                    region(work, layout, tail_region(n_layers, TAIL_PERP)),
+                )
+        zprev = zbuf[offsets[lp - 2] : offsets[lp - 1]].reshape((nb, n_in))
         for a in range(nb):
             for i in range(n_in):
                 dsig[a, i] = activate_derivative(act_code, zprev[a, i])
-        u = u_flat[:m * n_in].reshape((m, n_in))
+        u = u_flat[: m * n_in].reshape((m, n_in))
         for row in range(m):
             da = dsig[row % nb, :n_in]
             for i in range(n_in):
@@ -385,7 +497,7 @@ def ntk_statistics(h, zt, out):
     nb, n = zt.shape
     b2 = nb * nb
     b4 = b2 * b2
-    out[:3 * b2 + 6 * b4] = 0.0
+    out[: 3 * b2 + 6 * b4] = 0.0
     inv_pairs = 1.0 / (r * (r - 1))
     for a in range(nb):
         for b in range(nb):
@@ -428,10 +540,32 @@ def ntk_statistics(h, zt, out):
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
-def batch_ntk_statistics(method_code, first, count, seed, xt, widths, cw, cb, init_code,
-                         act_code, lambda_b, lambda_w, offsets, pair_a, pair_b, quad_p1,
-                         quad_p2, four_point, stats, ntk_stats, n_readouts, save_layers,
-                         save_neurons, raw):
+def batch_ntk_statistics(
+    method_code,
+    first,
+    count,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    lambda_b,
+    lambda_w,
+    offsets,
+    pair_a,
+    pair_b,
+    quad_p1,
+    quad_p2,
+    four_point,
+    stats,
+    ntk_stats,
+    n_readouts,
+    save_layers,
+    save_neurons,
+    raw,
+):
     """As ``moments.batch_statistics`` (stats, raw) plus ntk_stats[t, l-1, :] =
     ``ntk_statistics`` of layer l of network first + t, readouts i < n_readouts."""
     n_layers = widths.size - 1
@@ -446,25 +580,55 @@ def batch_ntk_statistics(method_code, first, count, seed, xt, widths, cw, cb, in
         h = np.empty((n_layers, n_readouts, n_readouts, nb, nb))
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            ntk_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                    lambda_b, lambda_w, zbuf, offsets, work, h)
+            ntk_one(
+                method_code,
+                first + t,
+                seed,
+                xt,
+                widths,
+                cw,
+                cb,
+                init_code,
+                act_code,
+                lambda_b,
+                lambda_w,
+                zbuf,
+                offsets,
+                work,
+                h,
+            )
             pos = 0
             j = 0
             for layer in range(1, n_layers + 1):
-                zt = zbuf[offsets[layer - 1]:offsets[layer]].reshape((nb, widths[layer]))
-                layer_statistics(zt, pair_a, pair_b, quad_p1, quad_p2, four_point,
-                                 stats[t, layer - 1], stat_work)
+                zt = zbuf[offsets[layer - 1] : offsets[layer]].reshape((nb, widths[layer]))
+                layer_statistics(
+                    zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1], stat_work
+                )
                 ntk_statistics(h[layer - 1], zt, ntk_stats[t, layer - 1])
                 if j < save_layers.size and save_layers[j] == layer:
                     size = save_neurons[j] * nb
-                    copy_neurons(zt, raw[t, pos:pos + size])
+                    copy_neurons(zt, raw[t, pos : pos + size])
                     pos += size
                     j += 1
 
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
-def batch_ntk(method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code,
-              lambda_b, lambda_w, offsets, out):
+def batch_ntk(
+    method_code,
+    first,
+    count,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    lambda_b,
+    lambda_w,
+    offsets,
+    out,
+):
     """out[t] (L, r, r, B, B) = NTK of network first + t at every layer."""
     nb = xt.shape[1]
     n_work = ntk_workspace_size(method_code, widths, nb, out.shape[2])
@@ -474,5 +638,20 @@ def batch_ntk(method_code, first, count, seed, xt, widths, cw, cb, init_code, ac
         work = np.empty(n_work)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            ntk_one(method_code, first + t, seed, xt, widths, cw, cb, init_code, act_code,
-                    lambda_b, lambda_w, zbuf, offsets, work, out[t])
+            ntk_one(
+                method_code,
+                first + t,
+                seed,
+                xt,
+                widths,
+                cw,
+                cb,
+                init_code,
+                act_code,
+                lambda_b,
+                lambda_w,
+                zbuf,
+                offsets,
+                work,
+                out[t],
+            )

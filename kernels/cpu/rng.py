@@ -16,6 +16,7 @@ m-th number of a stream is lane ``m % 4`` of block ``m // 4``.
 All arithmetic is done in uint64 with explicit masks so that the same scalar code
 compiles under @njit and (later) @cuda.jit.
 """
+
 import math
 
 import numpy as np
@@ -30,7 +31,7 @@ _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
 _W0 = np.uint64(0x9E3779B9)
 _W1 = np.uint64(0xBB67AE85)
-_TWO_M32 = 2.0 ** -32
+_TWO_M32 = 2.0**-32
 _TWO_PI = 2.0 * math.pi
 
 # Purposes within one layer's streams.
@@ -73,10 +74,22 @@ def _uniform(word):
 
 
 # Cephes minimax coefficients for sin and cos on [-pi/4, pi/4] (relative error ~1e-16).
-_SIN_C = (1.58962301576546568060e-10, -2.50507477628578072866e-8, 2.75573136213857245213e-6,
-          -1.98412698295895385996e-4, 8.33333333332211858878e-3, -1.66666666666666307295e-1)
-_COS_C = (-1.13585365213876817300e-11, 2.08757008419747316778e-9, -2.75573141792967388112e-7,
-          2.48015872888517045348e-5, -1.38888888888730564116e-3, 4.16666666666665929218e-2)
+_SIN_C = (
+    1.58962301576546568060e-10,
+    -2.50507477628578072866e-8,
+    2.75573136213857245213e-6,
+    -1.98412698295895385996e-4,
+    8.33333333332211858878e-3,
+    -1.66666666666666307295e-1,
+)
+_COS_C = (
+    -1.13585365213876817300e-11,
+    2.08757008419747316778e-9,
+    -2.75573141792967388112e-7,
+    2.48015872888517045348e-5,
+    -1.38888888888730564116e-3,
+    4.16666666666665929218e-2,
+)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
@@ -109,9 +122,15 @@ def cos_sin_turn(u):
 # fdlibm __ieee754_log: log(1+f) = 2s + s R(s^2), s = f / (2 + f), |s| <= 0.1716.
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
-_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
-       1.479819860511658591e-01)
+_LG = (
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
 _MANTISSA = np.int64(0x000FFFFFFFFFFFFF)
 _SQRT_HALF_BITS = np.int64(0x3FE6A09E00000000)  # ~sqrt(2)/2, as in musl's log
 _SHIFT_SQRT_HALF = np.int64(0x3FF0000000000000) - _SQRT_HALF_BITS
@@ -120,16 +139,20 @@ _SHIFT_SQRT_HALF = np.int64(0x3FF0000000000000) - _SQRT_HALF_BITS
 @intrinsic
 def float_bits(typingctx, x):
     """The IEEE-754 bits of a float64 as an int64 (an LLVM bitcast; vectorises)."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
+
     return types.int64(types.float64), codegen
 
 
 @intrinsic
 def bits_float(typingctx, bits):
     """The float64 whose IEEE-754 bits are the int64 ``bits`` (an LLVM bitcast)."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
+
     return types.float64(types.int64), codegen
 
 
@@ -158,8 +181,14 @@ def stream_words(seed, network, stream, block):
     """The four uint32 words (as uint64) of block ``block`` of a network's stream."""
     s = np.uint64(seed)
     e = np.uint64(network)
-    return philox4x32(np.uint64(block) & _MASK32, np.uint64(stream) & _MASK32,
-                      e & _MASK32, e >> _SHIFT32, s & _MASK32, s >> _SHIFT32)
+    return philox4x32(
+        np.uint64(block) & _MASK32,
+        np.uint64(stream) & _MASK32,
+        e & _MASK32,
+        e >> _SHIFT32,
+        s & _MASK32,
+        s >> _SHIFT32,
+    )
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")

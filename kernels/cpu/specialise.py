@@ -6,6 +6,7 @@ activation ``fn(x)`` the same Python functions are re-jitted with ``activate`` b
 batch drivers down), so there is one source for built-in and user activations. These
 specialisations compile once per activation and process (no disk cache).
 """
+
 import functools
 import types
 
@@ -25,8 +26,7 @@ _CALL_PATH = (
 
 def _rejit(dispatcher, namespace):
     py = dispatcher.py_func
-    clone = types.FunctionType(py.__code__, namespace, py.__name__, py.__defaults__,
-                               py.__closure__)
+    clone = types.FunctionType(py.__code__, namespace, py.__name__, py.__defaults__, py.__closure__)
     options = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
     return njit(**options)(clone)
 

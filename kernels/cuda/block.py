@@ -4,6 +4,7 @@ A network (or matrix) is handled by one thread block of THREADS threads; loops o
 neurons stride by THREADS, and reductions are fixed-order tree sums in shared memory, so
 every result is deterministic (it differs from the CPU only in summation order).
 """
+
 from numba import config, cuda
 
 from .rng import store_normal_block, store_uniform_block

@@ -10,6 +10,7 @@ Buffers are flat and input-major like the CPU's: activations s[a n_in + i] (= S
 column-major, the layout the QR wants) and preactivations z[a n_out + i]. Each block gets
 one row of a float64 ``work`` array cut by ``work_layout``.
 """
+
 import math
 
 import numpy as np
@@ -21,10 +22,16 @@ from ..cpu import rng as cpu_rng
 from ..cpu.rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS
 from .block import THREADS, fill_normals, fill_uniforms
 from .device import device_twins
-from .haar import (canonical_r, column_exponent, haar_frame_from_stream,
-                   haar_matrix_from_stream, householder_factor, scale_column)
+from .haar import (
+    canonical_r,
+    column_exponent,
+    haar_frame_from_stream,
+    haar_matrix_from_stream,
+    householder_factor,
+    scale_column,
+)
 
-MAX_B = 8              # inputs per network (R lives in shared memory)
+MAX_B = 8  # inputs per network (R lives in shared memory)
 _act = device_twins(cpu_activations, ("sigmoid", "activate", "activate_derivative"))
 activate = _act["activate"]
 activate_derivative = _act["activate_derivative"]
@@ -68,8 +75,9 @@ def add_bias(z, n_out, nb, cb, seed, network, layer, bias):
 
 
 @cuda.jit(device=True)
-def dense_weights(n_in, n_out, cw, init_code, seed, network, layer, factor, q, beta, rdiag,
-                  shared, small):
+def dense_weights(
+    n_in, n_out, cw, init_code, seed, network, layer, factor, q, beta, rdiag, shared, small
+):
     """Draw W (n_out x n_in) of the CPU ``draw_dense_weights``; returns (scale, row
     stride, column stride, in-q flag): W_ij = scale * buf[i row + j col], buf = q if the
     flag is set (Haar) else ``factor``."""
@@ -81,21 +89,41 @@ def dense_weights(n_in, n_out, cw, init_code, seed, network, layer, factor, q, b
         a = math.sqrt(3.0 * cw / n_in)
         fill_uniforms(factor, n_out * n_in, seed, network, stream, -a, a)
         return 1.0, n_in, 1, False
-    haar_matrix_from_stream(n_out, n_in, seed, network, stream, factor, q, beta, rdiag,
-                            shared, small)
+    haar_matrix_from_stream(
+        n_out, n_in, seed, network, stream, factor, q, beta, rdiag, shared, small
+    )
     scale = orthogonal_scale(cw, n_in, n_out)
     if n_out >= n_in:
-        return scale, 1, n_out, True     # orthonormal columns, column-major
-    return scale, n_in, 1, True          # orthonormal rows: row-major
+        return scale, 1, n_out, True  # orthonormal columns, column-major
+    return scale, n_in, 1, True  # orthonormal rows: row-major
 
 
 @cuda.jit(device=True)
-def dense_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
-                        factor, q, beta, rdiag, bias, shared, small):
+def dense_preactivation(
+    network,
+    seed,
+    layer,
+    cw,
+    cb,
+    init_code,
+    s,
+    n_in,
+    nb,
+    z,
+    n_out,
+    factor,
+    q,
+    beta,
+    rdiag,
+    bias,
+    shared,
+    small,
+):
     """z = (W S + b)^T, explicit W (kept in ``factor`` or, Haar, ``q``); the sum over j
     in the CPU ``dense_matmul`` order."""
-    scale, row, col, in_q = dense_weights(n_in, n_out, cw, init_code, seed, network, layer,
-                                          factor, q, beta, rdiag, shared, small)
+    scale, row, col, in_q = dense_weights(
+        n_in, n_out, cw, init_code, seed, network, layer, factor, q, beta, rdiag, shared, small
+    )
     w = q if in_q else factor
     i = cuda.threadIdx.x
     while i < n_out:
@@ -110,8 +138,27 @@ def dense_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z,
 
 
 @cuda.jit(device=True)
-def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
-                            factor, q, beta, rdiag, bias, r, shared, small):
+def projected_preactivation(
+    network,
+    seed,
+    layer,
+    cw,
+    cb,
+    init_code,
+    s,
+    n_in,
+    nb,
+    z,
+    n_out,
+    factor,
+    q,
+    beta,
+    rdiag,
+    bias,
+    r,
+    shared,
+    small,
+):
     """z = (W S + b)^T by the exact projected sampler (the CPU ``projected_preactivation``):
     S (``s``) is overwritten by its reflectors (beta[:k], rdiag[:k]), r[:k, :B] gets the
     canonical R, and W Q = F is drawn: Gaussian G^T (k x n_out) in ``factor``; Haar: the
@@ -120,9 +167,9 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb
     k = min(n_in, nb)
     exponents = cuda.local.array(MAX_B, int32)
     for a in range(nb):
-        exponents[a] = column_exponent(s[a * n_in:(a + 1) * n_in], n_in, shared)
+        exponents[a] = column_exponent(s[a * n_in : (a + 1) * n_in], n_in, shared)
         if exponents[a] != 0:
-            scale_column(s[a * n_in:(a + 1) * n_in], n_in, -int(exponents[a]))
+            scale_column(s[a * n_in : (a + 1) * n_in], n_in, -int(exponents[a]))
     householder_factor(s, n_in, nb, beta, rdiag, shared, small)
     canonical_r(s, n_in, nb, rdiag, r)
     if init_code == INIT_GAUSSIAN:
@@ -132,8 +179,19 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb
         scale = math.sqrt(cw / n_in)
     else:
         stride = max(n_in, n_out)
-        haar_frame_from_stream(stride, k, seed, network, stream_id(layer, PURPOSE_FRAME),
-                               factor, q, beta[k:], rdiag[k:], shared, small)
+        haar_frame_from_stream(
+            stride,
+            k,
+            seed,
+            network,
+            stream_id(layer, PURPOSE_FRAME),
+            factor,
+            q,
+            beta[k:],
+            rdiag[k:],
+            shared,
+            small,
+        )
         f = q
         scale = orthogonal_scale(cw, n_in, n_out)
     i = cuda.threadIdx.x
@@ -149,15 +207,72 @@ def projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb
 
 
 @cuda.jit(device=True)
-def preactivation(method_code, network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
-                  factor, q, beta, rdiag, bias, r, shared, small):
+def preactivation(
+    method_code,
+    network,
+    seed,
+    layer,
+    cw,
+    cb,
+    init_code,
+    s,
+    n_in,
+    nb,
+    z,
+    n_out,
+    factor,
+    q,
+    beta,
+    rdiag,
+    bias,
+    r,
+    shared,
+    small,
+):
     """One layer by the dense or the projected kernel (same arguments)."""
     if method_code == METHOD_DENSE:
-        dense_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z, n_out,
-                            factor, q, beta, rdiag, bias, shared, small)
+        dense_preactivation(
+            network,
+            seed,
+            layer,
+            cw,
+            cb,
+            init_code,
+            s,
+            n_in,
+            nb,
+            z,
+            n_out,
+            factor,
+            q,
+            beta,
+            rdiag,
+            bias,
+            shared,
+            small,
+        )
     else:
-        projected_preactivation(network, seed, layer, cw, cb, init_code, s, n_in, nb, z,
-                                n_out, factor, q, beta, rdiag, bias, r, shared, small)
+        projected_preactivation(
+            network,
+            seed,
+            layer,
+            cw,
+            cb,
+            init_code,
+            s,
+            n_in,
+            nb,
+            z,
+            n_out,
+            factor,
+            q,
+            beta,
+            rdiag,
+            bias,
+            r,
+            shared,
+            small,
+        )
 
 
 @cuda.jit(device=True)

@@ -13,6 +13,7 @@ Kernels:
     haar_matrices_kernel(seed, first, stream, out, work)   out[t] = Haar matrix of index
         first + t (the twin of ``batch_haar_matrices``), block t.
 """
+
 import math
 
 from numba import cuda, float64
@@ -87,13 +88,13 @@ def householder_factor(a, m, n, beta, rdiag, shared, small):
     t = cuda.threadIdx.x
     k = min(m, n)
     for j in range(n):
-        col = a[j * m:(j + 1) * m]
+        col = a[j * m : (j + 1) * m]
         e = column_exponent(col, m, shared)
         if e != 0:
             scale_column(col, m, -e)
         for i in range(min(j, k)):
             if beta[i] != 0.0:
-                reflect_column(a[i * m:(i + 1) * m], beta[i], col, m, i, shared)
+                reflect_column(a[i * m : (i + 1) * m], beta[i], col, m, i, shared)
         if j < k:
             norm2 = column_dot(a, m, j, j, j, shared)
             if t == 0:
@@ -101,10 +102,11 @@ def householder_factor(a, m, n, beta, rdiag, shared, small):
                 for i in range(j):
                     above2 += col[i] * col[i]
                 x0 = col[j]
-                if (norm2 <= RANK_TOL_FLOAT64 * RANK_TOL_FLOAT64 * (above2 + norm2)
-                        and math.isfinite(norm2)):
-                    small[0] = 0.0   # beta: H_j = I, sub-column zeroed below
-                    small[1] = 0.0   # R_jj
+                if norm2 <= RANK_TOL_FLOAT64 * RANK_TOL_FLOAT64 * (
+                    above2 + norm2
+                ) and math.isfinite(norm2):
+                    small[0] = 0.0  # beta: H_j = I, sub-column zeroed below
+                    small[1] = 0.0  # R_jj
                     small[2] = 1.0
                 else:
                     norm = math.sqrt(norm2)
@@ -136,7 +138,7 @@ def canonical_r(a, m, n, rdiag, r):
     (thread 0 runs the CPU ``extract_r``)."""
     k = min(m, n)
     if cuda.threadIdx.x == 0:
-        extract_r(a[:n * m].reshape((n, m)).T, rdiag[:k], r[:k, :n])
+        extract_r(a[: n * m].reshape((n, m)).T, rdiag[:k], r[:k, :n])
     cuda.syncthreads()
 
 
@@ -156,7 +158,7 @@ def form_q(a, m, k, beta, rdiag, q, shared):
         if beta[j] == 0.0:
             continue
         for c in range(j, k):
-            reflect_column(a[j * m:(j + 1) * m], beta[j], q[c * m:(c + 1) * m], m, j, shared)
+            reflect_column(a[j * m : (j + 1) * m], beta[j], q[c * m : (c + 1) * m], m, j, shared)
     for c in range(k):
         if rdiag[c] < 0.0:
             i = t
@@ -176,17 +178,20 @@ def haar_frame_from_stream(m, k, seed, network, stream, buf, q, beta, rdiag, sha
 
 
 @cuda.jit(device=True)
-def haar_matrix_from_stream(n_rows, n_cols, seed, network, stream, buf, q, beta, rdiag,
-                            shared, small):
+def haar_matrix_from_stream(
+    n_rows, n_cols, seed, network, stream, buf, q, beta, rdiag, shared, small
+):
     """Haar matrix (n_rows x n_cols) in ``q``, the CPU ``haar_matrix_from_stream``:
     orthonormal columns if n_rows >= n_cols (then entry (i, j) at q[j n_rows + i]),
     orthonormal rows otherwise (the transpose of a frame: entry (i, j) at q[i n_cols + j])."""
     if n_rows >= n_cols:
-        haar_frame_from_stream(n_rows, n_cols, seed, network, stream, buf, q, beta, rdiag,
-                               shared, small)
+        haar_frame_from_stream(
+            n_rows, n_cols, seed, network, stream, buf, q, beta, rdiag, shared, small
+        )
     else:
-        haar_frame_from_stream(n_cols, n_rows, seed, network, stream, buf, q, beta, rdiag,
-                               shared, small)
+        haar_frame_from_stream(
+            n_cols, n_rows, seed, network, stream, buf, q, beta, rdiag, shared, small
+        )
 
 
 @cuda.jit
@@ -202,11 +207,12 @@ def haar_matrices_kernel(seed, first, stream, out, work):
     size = n_rows * n_cols
     k = min(n_rows, n_cols)
     buf = work[net, :size]
-    q = work[net, size:2 * size]
-    beta = work[net, 2 * size:2 * size + k]
-    rdiag = work[net, 2 * size + k:2 * size + 2 * k]
-    haar_matrix_from_stream(n_rows, n_cols, seed, first + net, stream, buf, q, beta, rdiag,
-                            shared, small)
+    q = work[net, size : 2 * size]
+    beta = work[net, 2 * size : 2 * size + k]
+    rdiag = work[net, 2 * size + k : 2 * size + 2 * k]
+    haar_matrix_from_stream(
+        n_rows, n_cols, seed, first + net, stream, buf, q, beta, rdiag, shared, small
+    )
     e = cuda.threadIdx.x
     while e < size:
         i = e // n_cols

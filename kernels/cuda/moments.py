@@ -6,6 +6,7 @@ after each layer, [G | Q | GG] by fixed-order tree sums), ``add_to_blocks_kernel
 the per-network statistics into the accumulator's float64 block sums on the device, and
 ``nonfinite_rows_kernel`` flags the (network, layer) rows holding inf or NaN.
 """
+
 import math
 
 from numba import cuda, float64
@@ -29,8 +30,11 @@ def layer_statistics(z, n, pair_a, pair_b, quad_p1, quad_p2, four_point, out, sh
             else:
                 p1 = quad_p1[u - n_pairs]
                 p2 = quad_p2[u - n_pairs]
-                part += (z[pair_a[p1] * n + i] * z[pair_b[p1] * n + i]
-                         * (z[pair_a[p2] * n + i] * z[pair_b[p2] * n + i]))
+                part += (
+                    z[pair_a[p1] * n + i]
+                    * z[pair_b[p1] * n + i]
+                    * (z[pair_a[p2] * n + i] * z[pair_b[p2] * n + i])
+                )
             i += THREADS
         total = block_sum(part, shared)
         if t == 0:
@@ -56,9 +60,28 @@ def copy_neurons(z, n, nb, out):
 
 
 @cuda.jit
-def statistics_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code,
-                      pair_a, pair_b, quad_p1, quad_p2, four_point, stats, save_layers,
-                      save_neurons, raw, work, layout):
+def statistics_kernel(
+    method_code,
+    first,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    pair_a,
+    pair_b,
+    quad_p1,
+    quad_p2,
+    four_point,
+    stats,
+    save_layers,
+    save_neurons,
+    raw,
+    work,
+    layout,
+):
     """stats[t, l-1, :] = statistics of layer l of network first + t, block t (the CPU
     ``batch_statistics``; raw outputs likewise). work: (count, layout[-1]) float64 cut by
     ``forward.work_layout`` (layout)."""
@@ -71,27 +94,47 @@ def statistics_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, a
     r = cuda.shared.array((MAX_B, MAX_B), float64)
     small = cuda.shared.array(4, float64)
     row = work[net]
-    s = row[layout[0]:layout[1]]
-    z = row[layout[1]:layout[2]]
-    factor = row[layout[2]:layout[3]]
-    q = row[layout[3]:layout[4]]
-    beta = row[layout[4]:layout[5]]
-    rdiag = row[layout[5]:layout[6]]
-    bias = row[layout[6]:layout[7]]
+    s = row[layout[0] : layout[1]]
+    z = row[layout[1] : layout[2]]
+    factor = row[layout[2] : layout[3]]
+    q = row[layout[3] : layout[4]]
+    beta = row[layout[4] : layout[5]]
+    rdiag = row[layout[5] : layout[6]]
+    bias = row[layout[6] : layout[7]]
     load_inputs(xt, s)
     pos = 0
     j = 0
     for layer in range(1, widths.size):
         n_in = widths[layer - 1]
         n_out = widths[layer]
-        preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
-                      init_code, s, n_in, nb, z, n_out, factor, q, beta, rdiag, bias, r,
-                      shared, small)
-        layer_statistics(z, n_out, pair_a, pair_b, quad_p1, quad_p2, four_point,
-                         stats[net, layer - 1], shared)
+        preactivation(
+            method_code,
+            network,
+            seed,
+            layer,
+            cw[layer - 1],
+            cb[layer - 1],
+            init_code,
+            s,
+            n_in,
+            nb,
+            z,
+            n_out,
+            factor,
+            q,
+            beta,
+            rdiag,
+            bias,
+            r,
+            shared,
+            small,
+        )
+        layer_statistics(
+            z, n_out, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[net, layer - 1], shared
+        )
         if j < save_layers.size and save_layers[j] == layer:
             size = save_neurons[j] * nb
-            copy_neurons(z, n_out, nb, raw[net, pos:pos + size])
+            copy_neurons(z, n_out, nb, raw[net, pos : pos + size])
             pos += size
             j += 1
         activate_layer(act_code, z, s, nb * n_out)
@@ -139,5 +182,8 @@ def nonfinite_rows_kernel(stats, bad):
     bad[t, layer] = flag
 
 
-KERNELS = {"statistics_kernel": statistics_kernel, "add_to_blocks_kernel": add_to_blocks_kernel,
-           "nonfinite_rows_kernel": nonfinite_rows_kernel}
+KERNELS = {
+    "statistics_kernel": statistics_kernel,
+    "add_to_blocks_kernel": add_to_blocks_kernel,
+    "nonfinite_rows_kernel": nonfinite_rows_kernel,
+}

@@ -30,6 +30,7 @@ Kernels (block t = network first + t; work (count, layout[-1]) float64, layout f
         lambda_w, out, work, layout)
         the CPU ``batch_ntk``: out[t] (L, r, r, B, B)
 """
+
 import math
 
 import numpy as np
@@ -38,15 +39,37 @@ from numba import cuda, float64
 from ..cpu.codes import INIT_ORTHOGONAL, METHOD_DENSE
 from ..cpu.rng import PURPOSE_NTK
 from .block import THREADS, block_sum, fill_normals
-from .forward import (MAX_B, activate_derivative, activate_layer, load_inputs,
-                      orthogonal_scale, preactivation, stream_id)
+from .forward import (
+    MAX_B,
+    activate_derivative,
+    activate_layer,
+    load_inputs,
+    orthogonal_scale,
+    preactivation,
+    stream_id,
+)
 from .haar import canonical_r, form_q, householder_factor
 from .moments import copy_neurons, layer_statistics
 
 # Regions of a work row: layout[i]:layout[i + 1]. Fixed ones first, then per layer l
 # (1..L) the region _LAYER + _PER_LAYER (l - 1) + {input s, z, kept factor, beta, rdiag}.
-(_COEFS, _H, _SCRATCH, _BIAS, _U, _V, _Q, _FU, _BETA_U, _RDIAG_U, _R_U, _GAMMA, _PADDED,
- _PERP, _LAYER) = range(15)
+(
+    _COEFS,
+    _H,
+    _SCRATCH,
+    _BIAS,
+    _U,
+    _V,
+    _Q,
+    _FU,
+    _BETA_U,
+    _RDIAG_U,
+    _R_U,
+    _GAMMA,
+    _PADDED,
+    _PERP,
+    _LAYER,
+) = range(15)
 _PER_LAYER = 5
 _S, _Z, _KEEP, _BETA, _RDIAG = range(_PER_LAYER)
 
@@ -65,12 +88,13 @@ def ntk_work_layout(method_code, init_code, widths, nb, readouts):
     n_layers = len(widths) - 1
     dense = method_code == METHOD_DENSE
     haar = init_code == INIT_ORTHOGONAL
-    layers = []   # (n_in, n_out, k, big_n, m_l)
+    layers = []  # (n_in, n_out, k, big_n, m_l)
     for layer in range(1, n_layers + 1):
         n_in, n_out = widths[layer - 1], widths[layer]
-        layers.append((n_in, n_out, min(n_in, nb), max(n_in, n_out),
-                       (n_layers - layer + 1) * readouts * nb))
-    backward = layers[1:] if not dense else []   # the projected backward: layers 2..L
+        layers.append(
+            (n_in, n_out, min(n_in, nb), max(n_in, n_out), (n_layers - layer + 1) * readouts * nb)
+        )
+    backward = layers[1:] if not dense else []  # the projected backward: layers 2..L
 
     def most(values):
         return max(list(values) + [0])
@@ -82,17 +106,24 @@ def ntk_work_layout(method_code, init_code, widths, nb, readouts):
         scratch = most(k * big for _, _, k, big, _ in layers) if haar else 0
     rows = most(m * big for _, _, _, big, m in layers)
     span = [big if haar else n_out for _, n_out, _, big, _ in backward]  # QR rows of u
-    sizes = [n_layers * nb * nb, n_layers * readouts * readouts * nb * nb, scratch,
-             max(widths), rows, rows,
-             most(n_in * k for n_in, _, k, _, _ in backward),
-             m_max * nb if backward else 0,
-             m_max if backward else 0,
-             m_max if backward else 0,
-             most(min(s, m) * m for s, (_, _, _, _, m) in zip(span, backward)),
-             most(min(s, m) * (big if haar else n_in)
-                  for s, (n_in, _, _, big, m) in zip(span, backward)),
-             most(m * big for _, _, _, big, m in backward) if haar else 0,
-             most(min(big, m) * big for _, _, _, big, m in backward) if haar else 0]
+    sizes = [
+        n_layers * nb * nb,
+        n_layers * readouts * readouts * nb * nb,
+        scratch,
+        max(widths),
+        rows,
+        rows,
+        most(n_in * k for n_in, _, k, _, _ in backward),
+        m_max * nb if backward else 0,
+        m_max if backward else 0,
+        m_max if backward else 0,
+        most(min(s, m) * m for s, (_, _, _, _, m) in zip(span, backward)),
+        most(
+            min(s, m) * (big if haar else n_in) for s, (n_in, _, _, big, m) in zip(span, backward)
+        ),
+        most(m * big for _, _, _, big, m in backward) if haar else 0,
+        most(min(big, m) * big for _, _, _, big, m in backward) if haar else 0,
+    ]
     for n_in, n_out, k, big, _ in layers:
         if dense:
             keep = n_in * n_out
@@ -185,8 +216,9 @@ def dense_backward(w, scale, row_stride, col_stride, u, m, n_out, n_in, v):
 
 
 @cuda.jit(device=True)
-def projected_backward(network, seed, layer, cw, n_in, n_out, nb, u, m, v, row, layout,
-                       shared, small):
+def projected_backward(
+    network, seed, layer, cw, n_in, n_out, nb, u, m, v, row, layout, shared, small
+):
     """v[rw n_in + i] = (W^T u_rw)_i for rows rw < m, Gaussian W drawn in law given the
     forward sample (the CPU ``projected_backward``); u is overwritten by its QR.
 
@@ -195,20 +227,20 @@ def projected_backward(network, seed, layer, cw, n_in, n_out, nb, u, m, v, row, 
     W Q = sqrt(cw/n_in) G."""
     tid = cuda.threadIdx.x
     at = slot(layer, _S)
-    s = row[layout[at]:layout[at + 1]]
-    gt = row[layout[at + _KEEP]:layout[at + _KEEP + 1]]
-    beta = row[layout[at + _BETA]:layout[at + _BETA + 1]]
-    rdiag = row[layout[at + _RDIAG]:layout[at + _RDIAG + 1]]
-    q = row[layout[_Q]:layout[_Q + 1]]
-    fu = row[layout[_FU]:layout[_FU + 1]]
-    beta_u = row[layout[_BETA_U]:layout[_BETA_U + 1]]
-    rdiag_u = row[layout[_RDIAG_U]:layout[_RDIAG_U + 1]]
-    r_u = row[layout[_R_U]:layout[_R_U + 1]]
-    gamma = row[layout[_GAMMA]:layout[_GAMMA + 1]]
+    s = row[layout[at] : layout[at + 1]]
+    gt = row[layout[at + _KEEP] : layout[at + _KEEP + 1]]
+    beta = row[layout[at + _BETA] : layout[at + _BETA + 1]]
+    rdiag = row[layout[at + _RDIAG] : layout[at + _RDIAG + 1]]
+    q = row[layout[_Q] : layout[_Q + 1]]
+    fu = row[layout[_FU] : layout[_FU + 1]]
+    beta_u = row[layout[_BETA_U] : layout[_BETA_U + 1]]
+    rdiag_u = row[layout[_RDIAG_U] : layout[_RDIAG_U + 1]]
+    r_u = row[layout[_R_U] : layout[_R_U + 1]]
+    gamma = row[layout[_GAMMA] : layout[_GAMMA + 1]]
     k = min(n_in, nb)
     scale = math.sqrt(cw / n_in)
-    form_q(s, n_in, k, beta, rdiag, q, shared)   # q[c n_in + i], the canonical R's Q
-    for rw in range(m):   # fu = F^T u
+    form_q(s, n_in, k, beta, rdiag, q, shared)  # q[c n_in + i], the canonical R's Q
+    for rw in range(m):  # fu = F^T u
         for c in range(k):
             part = 0.0
             j = tid
@@ -218,20 +250,20 @@ def projected_backward(network, seed, layer, cw, n_in, n_out, nb, u, m, v, row, 
             total = block_sum(part, shared)
             if tid == 0:
                 fu[rw * k + c] = scale * total
-    householder_factor(u, n_out, m, beta_u, rdiag_u, shared, small)   # U^T = Q_U R_U
+    householder_factor(u, n_out, m, beta_u, rdiag_u, shared, small)  # U^T = Q_U R_U
     k_u = min(n_out, m)
-    ru = r_u[:k_u * m].reshape((k_u, m))
+    ru = r_u[: k_u * m].reshape((k_u, m))
     canonical_r(u, n_out, m, rdiag_u, ru)
     fill_normals(gamma, k_u * n_in, seed, network, stream_id(layer, PURPOSE_NTK), scale)
     i = tid
-    while i < n_in:   # v = R_U^T Gamma
+    while i < n_in:  # v = R_U^T Gamma
         for rw in range(m):
             acc = 0.0
             for c in range(min(k_u, rw + 1)):
                 acc += ru[c, rw] * gamma[c * n_in + i]
             v[rw * n_in + i] = acc
         i += THREADS
-    for rw in range(m):   # v = (I - Q Q^T) v + Q F^T u, one column of Q at a time
+    for rw in range(m):  # v = (I - Q Q^T) v + Q F^T u, one column of Q at a time
         for c in range(k):
             part = 0.0
             i = tid
@@ -247,8 +279,9 @@ def projected_backward(network, seed, layer, cw, n_in, n_out, nb, u, m, v, row, 
 
 
 @cuda.jit(device=True)
-def projected_orthogonal_backward(network, seed, layer, cw, n_in, n_out, nb, u, m, v, row,
-                                  layout, shared, small):
+def projected_orthogonal_backward(
+    network, seed, layer, cw, n_in, n_out, nb, u, m, v, row, layout, shared, small
+):
     """v[rw n_in + i] = (W^T u_rw)_i for rows rw < m, W = scale * O with O Haar drawn in law
     given the forward sample (the CPU ``projected_orthogonal_backward``).
 
@@ -258,22 +291,22 @@ def projected_orthogonal_backward(network, seed, layer, cw, n_in, n_out, nb, u, 
     tid = cuda.threadIdx.x
     scale = orthogonal_scale(cw, n_in, n_out)
     at = slot(layer, _S)
-    s = row[layout[at]:layout[at + 1]]
-    frame = row[layout[at + _KEEP]:layout[at + _KEEP + 1]]
-    beta = row[layout[at + _BETA]:layout[at + _BETA + 1]]
-    rdiag = row[layout[at + _RDIAG]:layout[at + _RDIAG + 1]]
-    q = row[layout[_Q]:layout[_Q + 1]]
-    coef = row[layout[_FU]:layout[_FU + 1]]
-    beta_u = row[layout[_BETA_U]:layout[_BETA_U + 1]]
-    rdiag_u = row[layout[_RDIAG_U]:layout[_RDIAG_U + 1]]
-    r_u = row[layout[_R_U]:layout[_R_U + 1]]
-    gamma = row[layout[_GAMMA]:layout[_GAMMA + 1]]
-    padded = row[layout[_PADDED]:layout[_PADDED + 1]]
-    perp = row[layout[_PERP]:layout[_PERP + 1]]
+    s = row[layout[at] : layout[at + 1]]
+    frame = row[layout[at + _KEEP] : layout[at + _KEEP + 1]]
+    beta = row[layout[at + _BETA] : layout[at + _BETA + 1]]
+    rdiag = row[layout[at + _RDIAG] : layout[at + _RDIAG + 1]]
+    q = row[layout[_Q] : layout[_Q + 1]]
+    coef = row[layout[_FU] : layout[_FU + 1]]
+    beta_u = row[layout[_BETA_U] : layout[_BETA_U + 1]]
+    rdiag_u = row[layout[_RDIAG_U] : layout[_RDIAG_U + 1]]
+    r_u = row[layout[_R_U] : layout[_R_U + 1]]
+    gamma = row[layout[_GAMMA] : layout[_GAMMA + 1]]
+    padded = row[layout[_PADDED] : layout[_PADDED + 1]]
+    perp = row[layout[_PERP] : layout[_PERP + 1]]
     k = min(n_in, nb)
     big_n = max(n_in, n_out)
     form_q(s, n_in, k, beta, rdiag, q, shared)
-    for rw in range(m):   # coef = V^T u~, u~ - V coef (classical: coef first)
+    for rw in range(m):  # coef = V^T u~, u~ - V coef (classical: coef first)
         i = tid
         while i < big_n:
             padded[rw * big_n + i] = u[rw * n_out + i] if i < n_out else 0.0
@@ -294,12 +327,12 @@ def projected_orthogonal_backward(network, seed, layer, cw, n_in, n_out, nb, u, 
                 padded[rw * big_n + i] -= coef[rw * k + c] * frame[c * big_n + i]
             i += THREADS
     cuda.syncthreads()
-    householder_factor(padded, big_n, m, beta_u, rdiag_u, shared, small)   # u_perp = Q_a R_a
+    householder_factor(padded, big_n, m, beta_u, rdiag_u, shared, small)  # u_perp = Q_a R_a
     k_u = min(big_n, m)
-    ru = r_u[:k_u * m].reshape((k_u, m))
+    ru = r_u[: k_u * m].reshape((k_u, m))
     canonical_r(padded, big_n, m, rdiag_u, ru)
     fill_normals(gamma, k_u * big_n, seed, network, stream_id(layer, PURPOSE_NTK), 1.0)
-    for c in range(k_u):   # project Q_N out of Gamma's columns, one column of Q at a time
+    for c in range(k_u):  # project Q_N out of Gamma's columns, one column of Q at a time
         for j in range(k):
             part = 0.0
             i = tid
@@ -313,9 +346,9 @@ def projected_orthogonal_backward(network, seed, layer, cw, n_in, n_out, nb, u, 
                 i += THREADS
     cuda.syncthreads()
     householder_factor(gamma, big_n, k_u, beta_u, rdiag_u, shared, small)
-    form_q(gamma, big_n, k_u, beta_u, rdiag_u, perp, shared)   # F, sign-fixed
+    form_q(gamma, big_n, k_u, beta_u, rdiag_u, perp, shared)  # F, sign-fixed
     i = tid
-    while i < n_in:   # v = scale (Q_N coef + F R_a)[:n_in]
+    while i < n_in:  # v = scale (Q_N coef + F R_a)[:n_in]
         for rw in range(m):
             acc = 0.0
             for c in range(k):
@@ -328,8 +361,26 @@ def projected_orthogonal_backward(network, seed, layer, cw, n_in, n_out, nb, u, 
 
 
 @cuda.jit(device=True)
-def ntk_network(method_code, network, seed, xt, widths, cw, cb, init_code, act_code,
-                lambda_b, lambda_w, r, h, row, layout, rsh, shared, small):
+def ntk_network(
+    method_code,
+    network,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    lambda_b,
+    lambda_w,
+    r,
+    h,
+    row,
+    layout,
+    rsh,
+    shared,
+    small,
+):
     """The CPU ``ntk_one``: h (flat (L, r, r, B, B)) = NTK of network ``network`` at every
     layer, readouts i < r; every layer's preactivations stay in its z region of ``row``
     (region i of the row: row[layout[i]:layout[i + 1]])."""
@@ -337,69 +388,88 @@ def ntk_network(method_code, network, seed, xt, widths, cw, cb, init_code, act_c
     n_layers = widths.size - 1
     nb = xt.shape[1]
     haar = init_code == INIT_ORTHOGONAL
-    coefs = row[layout[_COEFS]:layout[_COEFS + 1]]
-    scratch = row[layout[_SCRATCH]:layout[_SCRATCH + 1]]
+    coefs = row[layout[_COEFS] : layout[_COEFS + 1]]
+    scratch = row[layout[_SCRATCH] : layout[_SCRATCH + 1]]
 
     at = slot(1, _S)
-    load_inputs(xt, row[layout[at]:layout[at + 1]])
+    load_inputs(xt, row[layout[at] : layout[at + 1]])
     for layer in range(1, n_layers + 1):
         n_in = widths[layer - 1]
         n_out = widths[layer]
         at = slot(layer, _S)
-        s = row[layout[at]:layout[at + 1]]
-        z = row[layout[at + _Z]:layout[at + _Z + 1]]
-        keep = row[layout[at + _KEEP]:layout[at + _KEEP + 1]]
-        learning_coefficients(s, n_in, nb, lambda_b, lambda_w,
-                              coefs[(layer - 1) * nb * nb:layer * nb * nb], shared)
-        preactivation(method_code, network, seed, layer, cw[layer - 1], cb[layer - 1],
-                      init_code, s, n_in, nb, z, n_out,
-                      scratch if haar else keep,   # Haar: the Gaussian buffer is scratch,
-                      keep if haar else scratch,   # the weights / frame are kept
-                      row[layout[at + _BETA]:layout[at + _BETA + 1]],
-                      row[layout[at + _RDIAG]:layout[at + _RDIAG + 1]],
-                      row[layout[_BIAS]:layout[_BIAS + 1]], rsh, shared, small)
+        s = row[layout[at] : layout[at + 1]]
+        z = row[layout[at + _Z] : layout[at + _Z + 1]]
+        keep = row[layout[at + _KEEP] : layout[at + _KEEP + 1]]
+        learning_coefficients(
+            s, n_in, nb, lambda_b, lambda_w, coefs[(layer - 1) * nb * nb : layer * nb * nb], shared
+        )
+        preactivation(
+            method_code,
+            network,
+            seed,
+            layer,
+            cw[layer - 1],
+            cb[layer - 1],
+            init_code,
+            s,
+            n_in,
+            nb,
+            z,
+            n_out,
+            scratch if haar else keep,  # Haar: the Gaussian buffer is scratch,
+            keep if haar else scratch,  # the weights / frame are kept
+            row[layout[at + _BETA] : layout[at + _BETA + 1]],
+            row[layout[at + _RDIAG] : layout[at + _RDIAG + 1]],
+            row[layout[_BIAS] : layout[_BIAS + 1]],
+            rsh,
+            shared,
+            small,
+        )
         if layer < n_layers:
             at = slot(layer + 1, _S)
-            activate_layer(act_code, z, row[layout[at]:layout[at + 1]], nb * n_out)
+            activate_layer(act_code, z, row[layout[at] : layout[at + 1]], nb * n_out)
 
     e = tid
     while e < h.size:
         h[e] = 0.0
         e += THREADS
-    u = row[layout[_U]:layout[_U + 1]]
-    v = row[layout[_V]:layout[_V + 1]]
+    u = row[layout[_U] : layout[_U + 1]]
+    v = row[layout[_V] : layout[_V + 1]]
     m = 0
     for lp in range(n_layers, 0, -1):
         n_lp = widths[lp]
         e = tid
-        while e < r * nb * n_lp:   # the new target's rows: e_i for (i, a)
+        while e < r * nb * n_lp:  # the new target's rows: e_i for (i, a)
             p = e // n_lp
             j = e % n_lp
             u[(m + p) * n_lp + j] = 1.0 if j == p // nb else 0.0
             e += THREADS
         cuda.syncthreads()
         m += r * nb
-        add_layer_contribution(u, m, r, nb, n_lp, coefs[(lp - 1) * nb * nb:lp * nb * nb], h,
-                               n_layers, shared)
+        add_layer_contribution(
+            u, m, r, nb, n_lp, coefs[(lp - 1) * nb * nb : lp * nb * nb], h, n_layers, shared
+        )
         if lp == 1:
             break
         n_in = widths[lp - 1]
         if method_code == METHOD_DENSE:
             at = slot(lp, _KEEP)
-            scale, row_stride, col_stride = dense_weight_layout(init_code, cw[lp - 1], n_in,
-                                                                n_lp)
-            dense_backward(row[layout[at]:layout[at + 1]], scale, row_stride, col_stride, u,
-                           m, n_lp, n_in, v)
+            scale, row_stride, col_stride = dense_weight_layout(init_code, cw[lp - 1], n_in, n_lp)
+            dense_backward(
+                row[layout[at] : layout[at + 1]], scale, row_stride, col_stride, u, m, n_lp, n_in, v
+            )
         elif haar:
-            projected_orthogonal_backward(network, seed, lp, cw[lp - 1], n_in, n_lp, nb, u,
-                                          m, v, row, layout, shared, small)
+            projected_orthogonal_backward(
+                network, seed, lp, cw[lp - 1], n_in, n_lp, nb, u, m, v, row, layout, shared, small
+            )
         else:
-            projected_backward(network, seed, lp, cw[lp - 1], n_in, n_lp, nb, u, m, v, row,
-                               layout, shared, small)
+            projected_backward(
+                network, seed, lp, cw[lp - 1], n_in, n_lp, nb, u, m, v, row, layout, shared, small
+            )
         at = slot(lp - 1, _Z)
-        zprev = row[layout[at]:layout[at + 1]]
+        zprev = row[layout[at] : layout[at + 1]]
         i = tid
-        while i < n_in:   # u = act'(z^(l'-1)) * v
+        while i < n_in:  # u = act'(z^(l'-1)) * v
             for a in range(nb):
                 d = activate_derivative(act_code, zprev[a * n_in + i])
                 for rw in range(a, m, nb):
@@ -474,10 +544,32 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
 
 
 @cuda.jit
-def ntk_statistics_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code,
-                          lambda_b, lambda_w, pair_a, pair_b, quad_p1, quad_p2, four_point,
-                          stats, ntk_stats, n_readouts, save_layers, save_neurons, raw, work,
-                          layout):
+def ntk_statistics_kernel(
+    method_code,
+    first,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    lambda_b,
+    lambda_w,
+    pair_a,
+    pair_b,
+    quad_p1,
+    quad_p2,
+    four_point,
+    stats,
+    ntk_stats,
+    n_readouts,
+    save_layers,
+    save_neurons,
+    raw,
+    work,
+    layout,
+):
     """stats, ntk_stats, raw of network first + t in block t (the CPU
     ``batch_ntk_statistics``); work (count, layout[-1]), layout from ``ntk_work_layout``."""
     net = cuda.blockIdx.x
@@ -488,30 +580,70 @@ def ntk_statistics_kernel(method_code, first, seed, xt, widths, cw, cb, init_cod
     rsh = cuda.shared.array((MAX_B, MAX_B), float64)
     small = cuda.shared.array(4, float64)
     row = work[net]
-    h = row[layout[_H]:layout[_H + 1]]
-    ntk_network(method_code, first + net, seed, xt, widths, cw, cb, init_code, act_code,
-                lambda_b, lambda_w, n_readouts, h, row, layout, rsh, shared, small)
+    h = row[layout[_H] : layout[_H + 1]]
+    ntk_network(
+        method_code,
+        first + net,
+        seed,
+        xt,
+        widths,
+        cw,
+        cb,
+        init_code,
+        act_code,
+        lambda_b,
+        lambda_w,
+        n_readouts,
+        h,
+        row,
+        layout,
+        rsh,
+        shared,
+        small,
+    )
     per_layer = n_readouts * n_readouts * nb * nb
     pos = 0
     j = 0
     for layer in range(1, widths.size):
         n = widths[layer]
         at = slot(layer, _Z)
-        z = row[layout[at]:layout[at + 1]]
-        layer_statistics(z, n, pair_a, pair_b, quad_p1, quad_p2, four_point,
-                         stats[net, layer - 1], shared)
-        ntk_layer_statistics(h[(layer - 1) * per_layer:layer * per_layer], n_readouts, z, n,
-                             nb, ntk_stats[net, layer - 1], shared)
+        z = row[layout[at] : layout[at + 1]]
+        layer_statistics(
+            z, n, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[net, layer - 1], shared
+        )
+        ntk_layer_statistics(
+            h[(layer - 1) * per_layer : layer * per_layer],
+            n_readouts,
+            z,
+            n,
+            nb,
+            ntk_stats[net, layer - 1],
+            shared,
+        )
         if j < save_layers.size and save_layers[j] == layer:
             size = save_neurons[j] * nb
-            copy_neurons(z, n, nb, raw[net, pos:pos + size])
+            copy_neurons(z, n, nb, raw[net, pos : pos + size])
             pos += size
             j += 1
 
 
 @cuda.jit
-def ntk_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code, lambda_b,
-               lambda_w, out, work, layout):
+def ntk_kernel(
+    method_code,
+    first,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    lambda_b,
+    lambda_w,
+    out,
+    work,
+    layout,
+):
     """out[t] (L, r, r, B, B) = NTK of network first + t, block t (the CPU ``batch_ntk``);
     work (count, layout[-1]), layout from ``ntk_work_layout``."""
     net = cuda.blockIdx.x
@@ -520,12 +652,36 @@ def ntk_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code
     shared = cuda.shared.array(THREADS, float64)
     rsh = cuda.shared.array((MAX_B, MAX_B), float64)
     small = cuda.shared.array(4, float64)
-    ntk_network(method_code, first + net, seed, xt, widths, cw, cb, init_code, act_code,
-                lambda_b, lambda_w, out.shape[2], out[net].reshape(out[net].size),
-                work[net], layout, rsh, shared, small)
+    ntk_network(
+        method_code,
+        first + net,
+        seed,
+        xt,
+        widths,
+        cw,
+        cb,
+        init_code,
+        act_code,
+        lambda_b,
+        lambda_w,
+        out.shape[2],
+        out[net].reshape(out[net].size),
+        work[net],
+        layout,
+        rsh,
+        shared,
+        small,
+    )
 
 
 # (method, init) pairs these kernels cover: all of the CPU's.
-SUPPORTED = frozenset({("dense", "gaussian"), ("dense", "uniform"), ("dense", "orthogonal"),
-                       ("projected", "gaussian"), ("projected", "orthogonal")})
+SUPPORTED = frozenset(
+    {
+        ("dense", "gaussian"),
+        ("dense", "uniform"),
+        ("dense", "orthogonal"),
+        ("projected", "gaussian"),
+        ("projected", "orthogonal"),
+    }
+)
 KERNELS = {"ntk_statistics_kernel": ntk_statistics_kernel, "ntk_kernel": ntk_kernel}

@@ -10,6 +10,7 @@ Kernels (one thread per block of 4 numbers, like ``fill_normal``'s blocks):
     fill_normal_kernel(out, seed, network, stream, scale)
     fill_uniform_kernel(out, seed, network, stream, low, high)
 """
+
 import numpy as np
 from numba import config, cuda
 
@@ -18,15 +19,22 @@ from .device import device_twins
 
 THREADS_PER_BLOCK = 128
 # Scalar functions shared with the CPU, in dependency order (callees first).
-_SHARED = ("philox4x32", "_uniform", "cos_sin_turn", "log_positive", "stream_words",
-           "normal_block", "uniform_block")
+_SHARED = (
+    "philox4x32",
+    "_uniform",
+    "cos_sin_turn",
+    "log_positive",
+    "stream_words",
+    "normal_block",
+    "uniform_block",
+)
 
 
 def _bitcasts():
     if config.ENABLE_CUDASIM:
-        return (lambda x: np.float64(x).view(np.int64),
-                lambda b: np.int64(b).view(np.float64))
+        return (lambda x: np.float64(x).view(np.int64), lambda b: np.int64(b).view(np.float64))
     from numba.cuda import libdevice
+
     return libdevice.double_as_longlong, libdevice.longlong_as_double
 
 

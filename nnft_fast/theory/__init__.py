@@ -7,13 +7,26 @@
 - ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
 - ``gaussian_integrals``: the Gaussian integrals behind them.
 """
+
 from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
 from .infinite_width import kernel_recursion, ntk_recursion
 from .single_layer import SingleLayerNet, erf_net, gauss_net, relu_net
 from .vertex import same_neuron_connected, vertex_recursion
 
-__all__ = ["CriticalPoint", "SingleLayerNet", "erf_net", "find_critical", "gauss_net",
-           "kernel_recursion", "layer_coupling", "measured_coupling", "ntk_recursion",
-           "quartic_coupling", "relu_net", "same_neuron_connected", "susceptibilities",
-           "vertex_recursion"]
+__all__ = [
+    "CriticalPoint",
+    "SingleLayerNet",
+    "erf_net",
+    "find_critical",
+    "gauss_net",
+    "kernel_recursion",
+    "layer_coupling",
+    "measured_coupling",
+    "ntk_recursion",
+    "quartic_coupling",
+    "relu_net",
+    "same_neuron_connected",
+    "susceptibilities",
+    "vertex_recursion",
+]

@@ -42,6 +42,7 @@ on the number n of neurons kept (their marginalisation rule); n = 1 is the one-n
 
 All functions accept leading batch axes (e.g. jackknife replicas) on every array.
 """
+
 import math
 
 import numpy as np
@@ -50,11 +51,17 @@ from nnft_fast.ensemble import Ensemble, Estimate
 
 SYMMETRY_RTOL = 1e-8
 
-__all__ = ["action_constant", "evaluate_action", "layer_coupling", "measured_coupling",
-           "quartic_coupling"]
+__all__ = [
+    "action_constant",
+    "evaluate_action",
+    "layer_coupling",
+    "measured_coupling",
+    "quartic_coupling",
+]
 
 
 # ------------------------------------------------------------------------ validation
+
 
 def _as_float_array(name, value):
     try:
@@ -84,9 +91,11 @@ def _check_two_point(two_point):
     try:
         np.linalg.cholesky(g)
     except np.linalg.LinAlgError:
-        raise ValueError("two_point must be positive definite (it is singular or has "
-                         "a non-positive eigenvalue); repeated or zero inputs make G "
-                         "singular and the action undefined") from None
+        raise ValueError(
+            "two_point must be positive definite (it is singular or has "
+            "a non-positive eigenvalue); repeated or zero inputs make G "
+            "singular and the action undefined"
+        ) from None
     eye = np.broadcast_to(np.eye(g.shape[-1]), g.shape)
     gi = np.linalg.solve(g, eye)
     gi = 0.5 * (gi + np.swapaxes(gi, -1, -2))
@@ -97,22 +106,27 @@ def _check_four_point(name, four_point, g, full_symmetry):
     b = g.shape[-1]
     c = _as_float_array(name, four_point)
     if c.ndim < 4 or c.shape[-4:] != (b,) * 4:
-        raise ValueError(f"{name} must have shape (..., B, B, B, B) with B = {b} (from "
-                         f"two_point), got {c.shape}")
+        raise ValueError(
+            f"{name} must have shape (..., B, B, B, B) with B = {b} (from two_point), got {c.shape}"
+        )
     try:
         np.broadcast_shapes(g.shape[:-2], c.shape[:-4])
     except ValueError:
-        raise ValueError(f"leading (batch) axes of two_point {g.shape[:-2]} and {name} "
-                         f"{c.shape[:-4]} do not broadcast") from None
-    scale = max(float(np.max(np.abs(c))), float(np.max(np.abs(g))) ** 2,
-                np.finfo(np.float64).tiny)
+        raise ValueError(
+            f"leading (batch) axes of two_point {g.shape[:-2]} and {name} "
+            f"{c.shape[:-4]} do not broadcast"
+        ) from None
+    scale = max(float(np.max(np.abs(c))), float(np.max(np.abs(g))) ** 2, np.finfo(np.float64).tiny)
     perms = ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1))  # (ab), (cd), (ab)<->(cd)
     if full_symmetry:
         perms = perms + ((0, 2, 1, 3),)  # with the above: all 24 permutations
     for perm in perms:
         if not _symmetric(c, perm, scale):
-            what = ("fully symmetric in its four indices" if full_symmetry else
-                    "symmetric under a<->b, c<->d and (ab)<->(cd)")
+            what = (
+                "fully symmetric in its four indices"
+                if full_symmetry
+                else "symmetric under a<->b, c<->d and (ab)<->(cd)"
+            )
             raise ValueError(f"{name} must be {what}")
     return c
 
@@ -126,6 +140,7 @@ def _check_n_neurons(n_neurons):
 
 
 # ------------------------------------------------------------------------ algebra
+
 
 def _lower_all(gi, t):
     """t_efgh Gi_ea Gi_fb Gi_gc Gi_hd (Gi symmetric), batched over leading axes."""
@@ -193,8 +208,9 @@ def action_constant(two_point, coupling):
     g, _ = _check_two_point(two_point)
     lam = _as_float_array("coupling", coupling)
     if lam.ndim < 4 or lam.shape[-4:] != (g.shape[-1],) * 4:
-        raise ValueError(f"coupling must have shape (..., B, B, B, B) with B = {g.shape[-1]}, "
-                         f"got {lam.shape}")
+        raise ValueError(
+            f"coupling must have shape (..., B, B, B, B) with B = {g.shape[-1]}, got {lam.shape}"
+        )
     _, logdet = np.linalg.slogdet(2.0 * math.pi * g)
     return 0.5 * logdet + 0.125 * np.einsum("...abcd,...ab,...cd->...", lam, g, g)
 
@@ -207,14 +223,17 @@ def evaluate_action(phi, quadratic, coupling, constant=0.0):
     lam = _as_float_array("coupling", coupling)
     b = m.shape[-1]
     if m.shape != (b, b) or lam.shape != (b,) * 4 or phi.shape[-1:] != (b,):
-        raise ValueError(f"need quadratic (B, B), coupling (B, B, B, B), phi (..., B); got "
-                         f"{m.shape}, {lam.shape}, {phi.shape}")
+        raise ValueError(
+            f"need quadratic (B, B), coupling (B, B, B, B), phi (..., B); got "
+            f"{m.shape}, {lam.shape}, {phi.shape}"
+        )
     quad = np.einsum("...a,ab,...b->...", phi, m, phi)
     quart = np.einsum("...a,...b,...c,...d,abcd->...", phi, phi, phi, phi, lam, optimize=True)
     return 0.5 * quad + quart / 24.0 + constant
 
 
 # ------------------------------------------------------------------------ measured
+
 
 def measured_coupling(ensemble, layer, neurons="same", n_neurons=None):
     """(lam, quadratic) as ``Estimate``s with delete-one-block jackknife errors.
@@ -243,15 +262,14 @@ def measured_coupling(ensemble, layer, neurons="same", n_neurons=None):
         if neurons == "same":
             lam, quad = quartic_coupling(m.two_point, m.same_connected)
         else:
-            lam, quad, _ = layer_coupling(m.two_point, m.distinct_connected,
-                                          m.same_connected, n)
+            lam, quad, _ = layer_coupling(m.two_point, m.distinct_connected, m.same_connected, n)
         lead = lam.shape[:-4]
         return np.concatenate([lam.reshape(lead + (-1,)), quad.reshape(lead + (-1,))], -1)
 
     est = ensemble.estimate(layer, statistic)
-    split = b ** 4
-    lam = Estimate(est.value[..., :split].reshape((b,) * 4),
-                   est.error[..., :split].reshape((b,) * 4))
-    quad = Estimate(est.value[..., split:].reshape((b, b)),
-                    est.error[..., split:].reshape((b, b)))
+    split = b**4
+    lam = Estimate(
+        est.value[..., :split].reshape((b,) * 4), est.error[..., :split].reshape((b,) * 4)
+    )
+    quad = Estimate(est.value[..., split:].reshape((b, b)), est.error[..., split:].reshape((b, b)))
     return lam, quad

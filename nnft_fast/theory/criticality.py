@@ -14,6 +14,7 @@ Universality classes recognised:
                      (sigma_p = p-th derivative at 0; RY eq. 5.85);
   "K*>0"             a fixed point at positive K found numerically (C_b >= 0).
 """
+
 import math
 from dataclasses import dataclass
 
@@ -50,8 +51,9 @@ def _half_line_moment(power, k):
 
 def _is_scale_invariant(sigma):
     x = _SCALE_PROBES
-    return all(np.allclose(sigma(lam * x), lam * sigma(x), rtol=1e-12, atol=1e-14)
-               for lam in (0.5, 3.0))
+    return all(
+        np.allclose(sigma(lam * x), lam * sigma(x), rtol=1e-12, atol=1e-14) for lam in (0.5, 3.0)
+    )
 
 
 def _gaussian_moments(activation, k):
@@ -65,9 +67,11 @@ def _gaussian_moments(activation, k):
         d2 = 0.5 * (a * a + b * b)
         return s2, s2z, d2
     dsigma = np.vectorize(activation.dfn, otypes=[np.float64])
-    return (_gauss_1d(lambda z: sigma(z) ** 2, k),
-            _gauss_1d(lambda z: sigma(z) ** 2 * (z * z - k), k),
-            _gauss_1d(lambda z: dsigma(z) ** 2, k))
+    return (
+        _gauss_1d(lambda z: sigma(z) ** 2, k),
+        _gauss_1d(lambda z: sigma(z) ** 2 * (z * z - k), k),
+        _gauss_1d(lambda z: dsigma(z) ** 2, k),
+    )
 
 
 def _a1(activation, d1, h=1e-3):
@@ -116,8 +120,9 @@ def find_critical(activation, k_range=(1e-4, 1e2)):
             cb = k_star - cw * s2
             if cb >= 0:
                 return CriticalPoint(cb, cw, k_star, "K*>0")
-    raise ValueError(f"no critical initialisation with C_b >= 0 found for "
-                     f"{activation.name!r} in K in {k_range}")
+    raise ValueError(
+        f"no critical initialisation with C_b >= 0 found for {activation.name!r} in K in {k_range}"
+    )
 
 
 __all__ = ["CriticalPoint", "find_critical", "susceptibilities"]

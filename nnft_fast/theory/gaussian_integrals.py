@@ -8,6 +8,7 @@ better for integrands analytic in a strip around the real axis (tanh, gelu, sigm
 softplus, swish and their derivatives) at any variance and correlation, +-1 included.
 Kinked or discontinuous user activations converge only algebraically.
 """
+
 import math
 
 import numpy as np
@@ -121,8 +122,9 @@ def _sin_minus_x_cos(p):
     (where the difference cancels)."""
     if p > 0.5:
         return math.sin(p) - p * math.cos(p)
-    return sum((-1) ** (k + 1) * 2 * k * p ** (2 * k + 1) / math.factorial(2 * k + 1)
-               for k in range(1, 9))
+    return sum(
+        (-1) ** (k + 1) * 2 * k * p ** (2 * k + 1) / math.factorial(2 * k + 1) for k in range(1, 9)
+    )
 
 
 def _arccos_moments(kaa, kab, kbb):
@@ -156,8 +158,9 @@ def closed_form_pair(name, kaa, kab, kbb):
         s = LEAKY_RELU_SLOPE
         return (1.0 - s) ** 2 * _arccos_moments(kaa, kab, kbb)[0] + s * kab
     if name == "erf":
-        return 2.0 / math.pi * math.asin(
-            2.0 * kab / math.sqrt((1.0 + 2.0 * kaa) * (1.0 + 2.0 * kbb)))
+        return (
+            2.0 / math.pi * math.asin(2.0 * kab / math.sqrt((1.0 + 2.0 * kaa) * (1.0 + 2.0 * kbb)))
+        )
     if name == "sin":
         return math.exp(-0.5 * (kaa + kbb)) * math.sinh(kab)
     if name == "cos":

@@ -8,6 +8,7 @@ Mean NTK with learning rates (lambda_b, lambda_W), docs/conventions.md#ntk norma
     Theta^(l+1)_ab = lambda_b + lambda_W <sigma(z_a) sigma(z_b)>_{K^(l)}
                      + C_W^(l+1) <sigma'(z_a) sigma'(z_b)>_{K^(l)} Theta^(l)_ab
 """
+
 import numpy as np
 
 from nnft_fast.network import Network
@@ -48,8 +49,9 @@ def kernel_recursion(network: Network, X, n_nodes=DEFAULT_NODES):
     return _kernels_and_pairs(network, validate_inputs(network, X), n_nodes)[0]
 
 
-def ntk_recursion(network: Network, X, lambda_b=DEFAULT_LAMBDA_B, lambda_w=DEFAULT_LAMBDA_W,
-                  n_nodes=DEFAULT_NODES):
+def ntk_recursion(
+    network: Network, X, lambda_b=DEFAULT_LAMBDA_B, lambda_w=DEFAULT_LAMBDA_W, n_nodes=DEFAULT_NODES
+):
     """Infinite-width mean NTK Theta^(l) for l = 1..L: list of (B, B) arrays.
 
     lambda_b, lambda_w: scalars (the same learning rates for every layer).
@@ -62,8 +64,7 @@ def ntk_recursion(network: Network, X, lambda_b=DEFAULT_LAMBDA_B, lambda_w=DEFAU
     theta = lambda_b + lambda_w * (x @ x.T) / network.input_dim
     thetas = [theta]
     for layer in range(1, network.n_layers):
-        dpair = _map_pairs(kernels[layer - 1],
-                           lambda a, b, c: dsigma_pair(act, a, b, c, n_nodes))
+        dpair = _map_pairs(kernels[layer - 1], lambda a, b, c: dsigma_pair(act, a, b, c, n_nodes))
         theta = lambda_b + lambda_w * pairs[layer - 1] + network.cw_array[layer] * dpair * theta
         thetas.append(theta)
     return thetas

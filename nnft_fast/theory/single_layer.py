@@ -65,6 +65,7 @@ the *unnormalised* exp network with no output bias; the output normalisation c_a
 exp(-K_aa) (``output_scale``) and var_b1 are applied to the estimates in ``measure``
 (exactly: the estimators are multilinear in the outputs, and b1 is independent).
 """
+
 import itertools
 import math
 import numbers
@@ -84,12 +85,13 @@ from .gaussian_integrals import closed_form_pair
 KINDS = ("gauss", "erf", "relu")
 _ACTIVATION = {"gauss": "exp", "erf": "erf", "relu": "relu"}
 _NEURONS = ("same", "distinct")
-_RANK_TOL = 1e-12          # eigenvalues below this fraction of the largest count as zero
-_ARC_NODES = 48            # Gauss-Legendre nodes on an arc (trig polynomial: to rounding)
+_RANK_TOL = 1e-12  # eigenvalues below this fraction of the largest count as zero
+_ARC_NODES = 48  # Gauss-Legendre nodes on an arc (trig polynomial: to rounding)
 _TWO_OVER_PI = 2.0 / math.pi
 
 
 # ----------------------------------------------------------------------- Gaussian moments
+
 
 def _sign4(r):
     """E[sign y_1 sign y_2 sign y_3 sign y_4], y ~ N(0, r), r a 4x4 correlation matrix (PD).
@@ -99,7 +101,7 @@ def _sign4(r):
     from the block-diagonal D (blocks {1,2}, {3,4}; PD on the whole path), where
     E = (2/pi)^2 arcsin(r_12) arcsin(r_34).
     """
-    base = _TWO_OVER_PI ** 2 * math.asin(r[0, 1]) * math.asin(r[2, 3])
+    base = _TWO_OVER_PI**2 * math.asin(r[0, 1]) * math.asin(r[2, 3])
     off = [((0, 2), (1, 3)), ((0, 3), (1, 2)), ((1, 2), (0, 3)), ((1, 3), (0, 2))]
     off = [(ij, kl) for ij, kl in off if r[ij] != 0.0]
     if not off:
@@ -115,11 +117,17 @@ def _sign4(r):
         for (i, j), (k, m) in off:
             ij, km = [i, j], [k, m]
             cond = rt[np.ix_(km, km)] - rt[np.ix_(km, ij)] @ np.linalg.solve(
-                rt[np.ix_(ij, ij)], rt[np.ix_(ij, km)])
+                rt[np.ix_(ij, ij)], rt[np.ix_(ij, km)]
+            )
             partial = max(-1.0, min(1.0, cond[0, 1] / math.sqrt(cond[0, 0] * cond[1, 1])))
             rho = t * r[i, j]
-            total += r[i, j] * _TWO_OVER_PI / math.sqrt(1.0 - rho * rho) \
-                * _TWO_OVER_PI * math.asin(partial)
+            total += (
+                r[i, j]
+                * _TWO_OVER_PI
+                / math.sqrt(1.0 - rho * rho)
+                * _TWO_OVER_PI
+                * math.asin(partial)
+            )
         return total
 
     with warnings.catch_warnings():
@@ -144,8 +152,9 @@ def _orthant(cov):
     if k == 1:
         return 0.5
     r = _correlation(cov)
-    asin_sum = sum(math.asin(max(-1.0, min(1.0, r[i, j])))
-                   for i, j in itertools.combinations(range(k), 2))
+    asin_sum = sum(
+        math.asin(max(-1.0, min(1.0, r[i, j]))) for i, j in itertools.combinations(range(k), 2)
+    )
     if k == 2:
         return 0.25 + asin_sum / (2.0 * math.pi)
     if k == 3:
@@ -185,8 +194,9 @@ def _truncated_full_rank(cov, powers, memo):
                 cond = cov[np.ix_(rest, rest)] - np.outer(cov[rest, j], cov[j, rest]) / cov[j, j]
                 cond = 0.5 * (cond + cond.T)
                 density = 1.0 / math.sqrt(2.0 * math.pi * cov[j, j])
-                value += c * density * _truncated_full_rank(
-                    cond, tuple(reduced[m] for m in rest), memo)
+                value += (
+                    c * density * _truncated_full_rank(cond, tuple(reduced[m] for m in rest), memo)
+                )
     memo[key] = value
     return value
 
@@ -329,6 +339,7 @@ def gauss_moment(cov):
 
 # ----------------------------------------------------------------------- the networks
 
+
 def _check_int(name, value, minimum):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
@@ -381,8 +392,13 @@ class SingleLayerNet:
         cb = [var_b0, var_b1]. Gauss-net: activation exp, no output normalisation and
         cb = [var_b0, 0]; ``measure`` applies both (see ``output_scale``)."""
         out_bias = 0.0 if self.kind == "gauss" else self.var_b1
-        return Network((self.d, self.width, self.n_out), _ACTIVATION[self.kind], "gaussian",
-                       cw=[self.var_w0, self.var_w1], cb=[self.var_b0, out_bias])
+        return Network(
+            (self.d, self.width, self.n_out),
+            _ACTIVATION[self.kind],
+            "gaussian",
+            cw=[self.var_w0, self.var_w1],
+            cb=[self.var_b0, out_bias],
+        )
 
     def inputs(self, X):
         """X validated as a float64 (B, d) array (1-D X is one input)."""
@@ -456,7 +472,7 @@ class SingleLayerNet:
             bracket = 3.0 * m - gg - np.einsum("acbd->abcd", gg) - np.einsum("adbc->abcd", gg)
         else:
             bracket = m - gg
-        return self.var_w1 ** 2 / self.width * bracket
+        return self.var_w1**2 / self.width * bracket
 
     def measure(self, X, n_networks, seed=0, neurons="same", **sample_kwargs):
         """Sample ``n_networks`` networks and return (two-point, connected four-point)
@@ -475,8 +491,10 @@ class SingleLayerNet:
         c = self.output_scale(x)
         c2 = np.outer(c, c)
         c4 = np.einsum("ab,cd->abcd", c2, c2)
-        return (Estimate(two.value * c2 + self.var_b1, two.error * c2),
-                Estimate(four.value * c4, four.error * c4))
+        return (
+            Estimate(two.value * c2 + self.var_b1, two.error * c2),
+            Estimate(four.value * c4, four.error * c4),
+        )
 
 
 def _constructor(kind):
@@ -485,8 +503,10 @@ def _constructor(kind):
 
     make.__name__ = f"{kind}_net"
     make.__qualname__ = make.__name__
-    make.__doc__ = (f"The HMS {kind.capitalize()}-net: SingleLayerNet({kind!r}, d, width, "
-                    "var_w0, var_b0, var_w1, var_b1, n_out); variances, not std.")
+    make.__doc__ = (
+        f"The HMS {kind.capitalize()}-net: SingleLayerNet({kind!r}, d, width, "
+        "var_w0, var_b0, var_w1, var_b1, n_out); variances, not std."
+    )
     return make
 
 
@@ -494,5 +514,13 @@ gauss_net = _constructor("gauss")
 erf_net = _constructor("erf")
 relu_net = _constructor("relu")
 
-__all__ = ["KINDS", "SingleLayerNet", "erf_moment", "erf_net", "gauss_moment", "gauss_net",
-           "relu_moment", "relu_net"]
+__all__ = [
+    "KINDS",
+    "SingleLayerNet",
+    "erf_moment",
+    "erf_net",
+    "gauss_moment",
+    "gauss_net",
+    "relu_moment",
+    "relu_net",
+]

@@ -31,6 +31,7 @@ Gaussian averages of up to four distinct inputs use tensor-product Gauss-Hermite
 quadrature on the Cholesky factor of the marginal covariance.
 Single input checks (exact at this order): V/K^2 = 2(l-1) linear, 5(l-1) ReLU at criticality.
 """
+
 import itertools
 import math
 
@@ -53,8 +54,9 @@ def gaussian_average(fn, cov, n_nodes=None):
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))  # cov = root root^T, PSD-safe
     grid = np.stack(np.meshgrid(*([x] * d), indexing="ij"), axis=-1).reshape(-1, d)
-    weights = np.prod(np.stack(np.meshgrid(*([w] * d), indexing="ij"), axis=-1)
-                      .reshape(-1, d), axis=1)
+    weights = np.prod(
+        np.stack(np.meshgrid(*([w] * d), indexing="ij"), axis=-1).reshape(-1, d), axis=1
+    )
     return float(np.dot(weights, fn(grid @ root.T)))
 
 
@@ -77,16 +79,17 @@ def _second_derivative_average(sigma, k, a, b):
     avg = np.empty((len(idx), len(idx)))
     for i, j in itertools.product(range(len(idx)), repeat=2):
         avg[i, j] = gaussian_average(
-            lambda z, i=i, j=j: sigma(z[:, pa]) * sigma(z[:, pb]) * (z[:, i] * z[:, j] - m[i, j]),
-            m)
+            lambda z, i=i, j=j: sigma(z[:, pa]) * sigma(z[:, pb]) * (z[:, i] * z[:, j] - m[i, j]), m
+        )
     out[np.ix_(idx, idx)] = minv @ avg @ minv
     return out
 
 
 def _haar_cross_cumulant(c, fan_in, fan_out):
     """-(n_l / N)(C_ac C_bd + C_ad C_bc), N = max(n_l, n_{l+1}): the Haar weights' term."""
-    return -(fan_in / max(fan_in, fan_out)) * (np.einsum("ac,bd->abcd", c, c)
-                                               + np.einsum("ad,bc->abcd", c, c))
+    return -(fan_in / max(fan_in, fan_out)) * (
+        np.einsum("ac,bd->abcd", c, c) + np.einsum("ad,bc->abcd", c, c)
+    )
 
 
 def vertex_recursion(network, X):
@@ -95,8 +98,9 @@ def vertex_recursion(network, X):
     Returns (kernels, vertices): the infinite-width K^(l) and V^(l) lists.
     """
     if network.init not in ("gaussian", "orthogonal"):
-        raise ValueError("vertex_recursion covers gaussian and orthogonal weights; "
-                         f"got init={network.init!r}")
+        raise ValueError(
+            f"vertex_recursion covers gaussian and orthogonal weights; got init={network.init!r}"
+        )
     haar = network.init == "orthogonal"
     x = validate_inputs(network, X)
     sigma = numpy_activation(network.activation)
@@ -113,17 +117,20 @@ def vertex_recursion(network, X):
         four = {}
         pair = np.empty((nb, nb))
         for a, b in itertools.product(range(nb), repeat=2):
-            pair[a, b] = gaussian_average(lambda z: sigma(z[:, 0]) * sigma(z[:, 1]),
-                                          k[np.ix_([a, b], [a, b])])
+            pair[a, b] = gaussian_average(
+                lambda z: sigma(z[:, 0]) * sigma(z[:, 1]), k[np.ix_([a, b], [a, b])]
+            )
         for idx in itertools.combinations_with_replacement(range(nb), 4):
             four[idx] = _four_point_moment(sigma, k, idx)
-        d = np.array([[_second_derivative_average(sigma, k, a, b) for b in range(nb)]
-                      for a in range(nb)])  # d[a, b, e, f]
+        d = np.array(
+            [[_second_derivative_average(sigma, k, a, b) for b in range(nb)] for a in range(nb)]
+        )  # d[a, b, e, f]
         ratio = widths[layer] / widths[layer - 1]
         new = np.empty_like(v)
         for a, b, c, e in itertools.product(range(nb), repeat=4):
-            new[a, b, c, e] = cw * cw * (four[tuple(sorted((a, b, c, e)))]
-                                         - pair[a, b] * pair[c, e])
+            new[a, b, c, e] = (
+                cw * cw * (four[tuple(sorted((a, b, c, e)))] - pair[a, b] * pair[c, e])
+            )
         propagated = np.einsum("efgh,abef,cdgh->abcd", v, d, d)
         v = new + 0.25 * cw * cw * ratio * propagated
         if haar:
