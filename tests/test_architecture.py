@@ -15,8 +15,15 @@ import pathlib
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-ROOTS = {"nnft_fast": REPO / "nnft_fast", "nnft_fast.kernels": REPO / "kernels"}
+import nnft_fast
+import nnft_fast.kernels
+
+# The sources of the package as imported (the checkout, or an installed wheel, where
+# kernels/ ships inside nnft_fast/).
+ROOTS = {
+    "nnft_fast": pathlib.Path(nnft_fast.__file__).parent,
+    "nnft_fast.kernels": pathlib.Path(nnft_fast.kernels.__file__).parent,
+}
 # The only name modules may read from the package's facade (``nnft_fast/__init__.py``, which
 # imports the public API from every module): the version, read at call time.
 FACADE_NAMES = {"__version__"}
@@ -27,6 +34,8 @@ def _modules():
     found = {}
     for prefix, root in ROOTS.items():
         for path in sorted(root.rglob("*.py")):
+            if prefix == "nnft_fast" and ROOTS["nnft_fast.kernels"] in path.parents:
+                continue  # an installed wheel: kernels/ is read under its own prefix
             parts = list(path.relative_to(root).with_suffix("").parts)
             is_package = parts[-1] == "__init__"
             if is_package:
