@@ -149,7 +149,8 @@ def resolve_method(network, method, ntk_shape=None):
 
 
 def _resolve_dtype(dtype):
-    if not isinstance(dtype, (str, type, np.dtype)):  # tuples/dicts: structured specs
+    if dtype is not None and not isinstance(dtype, (str, type, np.dtype)):
+        # tuples and dicts would be read by numpy as structured dtype specs
         raise TypeError(f"dtype must be float64 or float32, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
