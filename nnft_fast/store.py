@@ -202,8 +202,7 @@ def _batch_end(committed, n_networks, batch_size, chunk_rows):
 
 def _batch_bytes(run, count):
     """Bytes of raw outputs ``count`` networks add to the file (before compression)."""
-    nb = run.inputs.shape[0]
-    return count * nb * run.dtype.itemsize * sum(n for _, n in run.save)
+    return count * run.kernel_args.n_raw * run.dtype.itemsize
 
 
 def _write_failure(path, committed, exc):
