@@ -9,6 +9,7 @@ from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
 from .ensemble import Ensemble, Estimate, LayerMoments, TooFewNetworksWarning
+from .extrapolate import Extrapolation, extrapolate
 from .h5format import StoreError, open_store as open
 from .network import INITS, Network
 from .ntk import LayerNTK, NTKFluctuations
@@ -25,6 +26,7 @@ __all__ = [
     "Comparison",
     "Ensemble",
     "Estimate",
+    "Extrapolation",
     "INITS",
     "LayerMoments",
     "LayerNTK",
@@ -35,6 +37,7 @@ __all__ = [
     "StoreError",
     "compare",
     "cuda_available",
+    "extrapolate",
     "haar_orthogonal",
     "ntk_samples",
     "open",
