@@ -8,7 +8,9 @@ from .accumulators import NonFiniteWarning
 from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
+from .cosnet import CosNet
 from .ensemble import Ensemble, Estimate, LayerMoments, TooFewNetworksWarning
+from .field_ensemble import FieldEnsemble
 from .extrapolate import Extrapolation, extrapolate
 from .h5format import StoreError, open_store as open
 from .network import INITS, Network
@@ -24,8 +26,10 @@ __all__ = [
     "Activation",
     "BackendUnavailable",
     "Comparison",
+    "CosNet",
     "Ensemble",
     "Estimate",
+    "FieldEnsemble",
     "Extrapolation",
     "INITS",
     "LayerMoments",

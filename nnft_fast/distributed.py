@@ -3,7 +3,7 @@
 The ensemble ``first_network .. first_network + n_networks - 1`` is cut into *shards*:
 contiguous ranges of ``shard_size`` network indices (the last one shorter). Each shard
 runs the ordinary engine on a worker -- ``_run_shard``, a picklable top-level function
-that rebuilds the run from its JSON-able description (``run.run_config``), so workers
+that rebuilds the run from its JSON-able description (``jobs.run_config``), so workers
 need nothing but the installed package -- and returns its mergeable accumulator state
 (block sums and counts, docs/estimators.md#blocks). The driver adds the shards' block sums **in
 shard order**, whatever order they complete in.
@@ -60,14 +60,12 @@ from .h5format import (
     write_slot,
 )
 from .progress import ShardProgress  # noqa: F401  (re-exported)
+from .jobs import RUN_TYPES, run_config, run_from_config
 from .run import (
     DEFAULT_COMPRESSION,
-    EnsembleRun,
     check_compression,
     check_int,
     check_network_range,
-    run_config,
-    run_from_config,
 )
 from .threads import thread_limit
 from .writer_lock import WriterLock
@@ -185,9 +183,12 @@ def _check_arguments(
     shard_writer,
 ):
     """The arguments of the driver and of its workers, checked before any shard is
-    submitted (the run itself is an ``EnsembleRun``, validated when it was made)."""
-    if not isinstance(run, EnsembleRun):
-        raise TypeError(f"run must be an nnft_fast.run.EnsembleRun, got {type(run).__name__}")
+    submitted (the run itself is an ``EnsembleRun`` or a ``FieldRun``, validated when it
+    was made)."""
+    if not isinstance(run, RUN_TYPES):
+        raise TypeError(
+            f"run must be an nnft_fast EnsembleRun or FieldRun, got {type(run).__name__}"
+        )
     if not isinstance(executor, cf.Executor):
         raise TypeError(
             "executor must be a concurrent.futures.Executor (e.g. "

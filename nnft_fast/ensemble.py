@@ -187,6 +187,11 @@ class Ensemble:
                     f"for its {g} jackknife replicas"
                 )
             error = jackknife_error(replica_values)
+        return self._estimate_of(layer, accumulator, value, error, two_point_only)
+
+    def _estimate_of(self, layer, accumulator, value, error, two_point_only):
+        """The Estimate (value, jackknife error) of ``layer``, with its warnings: non-finite
+        networks or values, and too few networks for error bars (then its ``note``)."""
         self._warn_nonfinite(layer, accumulator, value)
         note = None
         if np.any(np.isnan(error) & ~np.isnan(value)):
@@ -315,8 +320,8 @@ class Ensemble:
         target of pieces of one file's run, else the sum (two runs aiming at t1 and t2
         networks together aim at t1 + t2).
         """
-        if not isinstance(other, Ensemble):
-            raise TypeError("can only merge with another Ensemble")
+        if not isinstance(other, type(self)):
+            raise TypeError(f"can only merge with another {type(self).__name__}")
         if (
             self.network != other.network
             or self.seed != other.seed
@@ -344,7 +349,7 @@ class Ensemble:
         target = None
         if None not in targets:
             target = sum(targets) if store_path is None else max(targets)
-        return Ensemble(
+        return type(self)(
             self.network,
             self.inputs,
             self.seed,

@@ -16,7 +16,7 @@ File layout (schema 2), readable with plain h5py or ``h5dump``::
     /ntk_accumulator/slot_0, slot_1   the same for the NTK statistics (runs with "ntk";
                            config["ntk"] holds lambda_b, lambda_w, readouts)
 
-The config is ``run.run_config`` of the run. A merged sharded store (``nnft_fast.
+The config is ``jobs.run_config`` of the run. A merged sharded store (``nnft_fast.
 distributed``) has the same layout, with a checksummed ``shards`` attribute (JSON: shard
 size, count and files) and ``/raw/layer_<l>`` as virtual datasets over the shard files.
 The writers -- ``store`` for plain files (its commit protocol keeps one slot holding
@@ -45,7 +45,8 @@ import numpy as np
 
 from .h5files import LIVE_WRITER_READ_ATTEMPTS, has_hdf5_signature, open_h5
 from .integrity import digest, slot_digest
-from .run import READER_BACKEND, run_from_config
+from .jobs import run_from_config
+from .run import READER_BACKEND
 from .writer_lock import SWMR_WRITE_FLAG, read_superblock, writer_alive
 
 if TYPE_CHECKING:

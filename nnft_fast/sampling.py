@@ -14,6 +14,7 @@ import numpy as np
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices
 
 from .distributed import sample_sharded
+from .jobs import make_run
 from .memory import check_memory, haar_needs
 from .run import (
     DEFAULT_BACKEND,
@@ -23,7 +24,6 @@ from .run import (
     DEFAULT_LAMBDA_W,
     DEFAULT_METHOD,
     DEFAULT_NTK_READOUTS,
-    DEFAULT_OBSERVABLES,
     DEFAULT_SAVE,
     DEFAULT_SEED,
     SEED_LIMIT,
@@ -55,7 +55,7 @@ def sample(
     method: str = DEFAULT_METHOD,
     batch_size: int | None = None,
     dtype: DTypeLike = DEFAULT_DTYPE,
-    observables: Sequence[str] = DEFAULT_OBSERVABLES,
+    observables: Sequence[str] | None = None,
     threads: int | None = None,
     first_network: int = 0,
     store: str | os.PathLike | None = None,
@@ -69,6 +69,8 @@ def sample(
     backend: str = DEFAULT_BACKEND,
     executor: Executor | None = None,
     shard_size: int | None = None,
+    quadruples: ArrayLike | None = None,
+    sextuples: ArrayLike | None = None,
 ) -> Ensemble:
     """Draw an ensemble of random networks and accumulate its per-layer statistics.
 
@@ -79,8 +81,10 @@ def sample(
 
     Parameters
     ----------
-    network : Network
-        Widths, activation, weight law and variances (docs/conventions.md#network).
+    network : Network or CosNet
+        Widths, activation, weight law and variances (docs/conventions.md#network), or a
+        cos-net field (docs/fields.md): then X are the B points in R^d, the field is
+        layer 1 and the result a ``FieldEnsemble``.
     X : array_like, shape (B, n_0)
         The inputs, one per row; finite.
     n_networks : int
@@ -97,8 +101,10 @@ def sample(
         statistics). Does not change the results.
     dtype : {numpy.float64, numpy.float32}, default float64
         Arithmetic of the forward pass; accumulation is always float64.
-    observables : sequence of str, default ("two_point", "four_point")
-        Any of "two_point" (always computed), "four_point", "ntk".
+    observables : sequence of str, optional
+        Any of "two_point" (always computed), "four_point", "ntk" (MLPs). Default
+        ("two_point", "four_point"); for a cos-net on more than 16 points "two_point"
+        alone (the full four-point function grows as B^4: use ``quadruples``).
     threads : int, optional
         Numba threads for this call (restored afterwards).
     first_network : int, default 0
@@ -130,6 +136,10 @@ def sample(
         (``nnft_fast.distributed`` says what is bit-identical).
     shard_size : int, optional
         Networks per shard (with ``executor`` only; default a function of ``n_networks``).
+    quadruples, sextuples : array_like of int, shape (T, 4) and (T, 6), optional
+        Cos-net fields only: index tuples of points whose connected four- and six-point
+        functions are accumulated (``FieldEnsemble.connected_four_point``,
+        ``connected_six_point``), for any B.
 
     Returns
     -------
@@ -143,7 +153,7 @@ def sample(
     ValueError, TypeError
         For invalid arguments, naming the parameter.
     """
-    run = EnsembleRun(
+    run = make_run(
         network,
         X,
         seed,
@@ -155,6 +165,8 @@ def sample(
         lambda_w=lambda_w,
         ntk_readouts=ntk_readouts,
         backend=backend,
+        quadruples=quadruples,
+        sextuples=sextuples,
     )
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     check_progress(progress)
@@ -266,7 +278,7 @@ def preactivations(
     list of numpy.ndarray
         One array per layer l = 1..L, of shape (n_networks, n_l, B).
     """
-    run = EnsembleRun(
+    run = make_run(
         network,
         X,
         seed,

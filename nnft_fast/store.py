@@ -63,8 +63,8 @@ from .run import (
     check_compression,
     check_int,
     check_progress,
-    run_config,
 )
+from .jobs import run_config
 from .threads import thread_limit
 from .writer_lock import WriterLock, clear_stale_write_flags
 

@@ -46,3 +46,15 @@ ACTIVATION_NAMES = (
     ACT_COS,
     ACT_EXP,
 ) = range(len(ACTIVATION_NAMES))
+
+# Cos-net fields (kernels.cpu.field): how |w| is drawn (nnft_fast.cosnet.RadialSampler) ...
+RADIAL_TABLE = 0  # Newton on a table of the CDF with Gauss-Legendre sub-integrals (any d, alpha)
+RADIAL_UNIFORM = 1  # alpha = -1: k = Lambda u^(1/d)
+RADIAL_D1_ALPHA0 = 2  # d = 1, alpha = 0: k = m tan(u arctan(Lambda / m))
+RADIAL_D2 = 3  # d = 2, any alpha: closed-form inverse
+RADIAL_D3_ALPHA0 = 4  # d = 3, alpha = 0: Newton on F(k) = k - m arctan(k / m)
+RADIAL_GAUSSIAN = 5  # Gaussian momenta w ~ N(0, I / length^2)
+# ... and the law of the amplitudes given |w|.
+AMPLITUDE_GAUSSIAN = 0
+AMPLITUDE_CONSTANT = 1
+AMPLITUDE_CODES = {"gaussian": AMPLITUDE_GAUSSIAN, "constant": AMPLITUDE_CONSTANT}

@@ -39,6 +39,8 @@ PURPOSE_WEIGHTS = 0
 PURPOSE_BIAS = 1
 PURPOSE_FRAME = 2
 PURPOSE_NTK = 3
+PURPOSE_RADIUS = 4  # cos-net fields (kernels.cpu.field): |w| uniforms
+PURPOSE_AMPLITUDE = 5  # cos-net fields: amplitude normals
 N_PURPOSES = 8
 
 

@@ -1,0 +1,332 @@
+"""Cos-net fields (nnft_fast.cosnet): exact parameter sampling, the field on B points and
+its per-network statistics.
+
+Network ``e`` of seed ``s`` draws, on its layer-1 streams (``rng.stream_id(1, purpose)``):
+- RADIUS: N uniforms u_i -> |w_i| = F^-1(u_i F_total) (``radial_momentum``);
+- WEIGHTS: N d normals, element i d + j -> direction n_i / |n_i| (Gaussian momenta: w_i =
+  n_i / length);
+- BIAS: N uniforms -> phase b_i = 2 pi (u_i - 1/2), uniform on (-pi, pi);
+- AMPLITUDE: n_out N normals, element k N + i -> a_ki = scale (k_i^2 + m^2)^(alpha/2) g_ki
+  ("gaussian"; "constant": g = 1).
+Angles are carried in turns (omega = w / 2 pi, beta = b / 2 pi) and the cosine is the
+libm-free ``rng.cos_sin_turn``, so the loop over features vectorises.
+
+Per network the field phi (n_out x B, kept input-major as phi^T, B x n_out) is reduced to
+the statistics vector [G | Q | GG] of ``moments.layer_statistics`` (the field is layer 1,
+its n_out outputs the neurons) followed by the tuple statistics of
+``nnft_fast.tuples.TupleLayout``: per distinct block of points (a multiset)
+M(blk) = (1/n_out) sum_k prod_{p in blk} phi_k(x_p), and per statistic the product of its
+blocks' M.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .codes import (
+    AMPLITUDE_GAUSSIAN,
+    RADIAL_D1_ALPHA0,
+    RADIAL_D2,
+    RADIAL_D3_ALPHA0,
+    RADIAL_GAUSSIAN,
+    RADIAL_UNIFORM,
+)
+from .config import FASTMATH, FASTMATH_REDUCTIONS
+from .moments import chunk_bounds, chunk_count, layer_statistics, statistics_workspace_size
+from .rng import (
+    PURPOSE_AMPLITUDE,
+    PURPOSE_BIAS,
+    PURPOSE_RADIUS,
+    PURPOSE_WEIGHTS,
+    cos_sin_turn,
+    fill_normal,
+    fill_uniform,
+    stream_id,
+)
+
+FIELD_LAYER = 1
+_INV_TWO_PI = 1.0 / (2.0 * math.pi)
+_NEWTON_STEPS = 60
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def x_minus_atan(x):
+    """x - arctan(x) for x >= 0, by its series below 1/4 (no cancellation)."""
+    if x >= 0.25:
+        return x - math.atan(x)
+    x2 = x * x
+    term = x * x2
+    total = 0.0
+    sign = 1.0
+    for n in range(1, 40):
+        total += sign * term / (2 * n + 1)
+        term *= x2
+        sign = -sign
+    return total
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def radial_density(k, dim, mass, alpha):
+    """f(k) = k^(d-1) (k^2 + m^2)^-(1 + alpha)."""
+    power = 1.0
+    for _ in range(dim - 1):
+        power *= k
+    return power * (k * k + mass * mass) ** (-(1.0 + alpha))
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _table_cdf(k, j, dim, mass, alpha, table, gl):
+    """F(k) = F(k_j) + int_{k_j}^k f, the sub-integral by Gauss-Legendre (gl: (2, n)
+    nodes and weights on [-1, 1])."""
+    lo = table[j, 0]
+    mid = 0.5 * (k + lo)
+    half = 0.5 * (k - lo)
+    acc = 0.0
+    for q in range(gl.shape[1]):
+        acc += gl[1, q] * radial_density(mid + half * gl[0, q], dim, mass, alpha)
+    return table[j, 1] + half * acc
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _table_inverse(target, dim, mass, alpha, table, gl):
+    """k with F(k) = target: bisection for the table interval, then Newton safeguarded by
+    bisection inside it until the step is below rounding."""
+    lo_j = 0
+    hi_j = table.shape[0] - 1
+    while hi_j - lo_j > 1:
+        mid = (lo_j + hi_j) // 2
+        if table[mid, 1] <= target:
+            lo_j = mid
+        else:
+            hi_j = mid
+    lo, hi = table[lo_j, 0], table[hi_j, 0]
+    f_lo, f_hi = table[lo_j, 1], table[hi_j, 1]
+    k = lo + (hi - lo) * (target - f_lo) / (f_hi - f_lo) if f_hi > f_lo else lo
+    for _ in range(_NEWTON_STEPS):
+        g = _table_cdf(k, lo_j, dim, mass, alpha, table, gl) - target
+        if g > 0.0:
+            hi = k
+        else:
+            lo = k
+        slope = radial_density(k, dim, mass, alpha)
+        if slope > 0.0 and abs(g) <= 4e-16 * k * slope:
+            return k - g / slope  # converged: the step is below rounding
+        new = k - g / slope if slope > 0.0 else lo
+        if not lo < new < hi:
+            new = 0.5 * (lo + hi)
+        if hi - lo <= 4e-16 * hi:
+            return new
+        k = new
+    return k
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _d3_alpha0_inverse(target, mass):
+    """k with k - m arctan(k/m) = target (convex increasing: Newton from below overshoots
+    once, then decreases monotonically to the root)."""
+    k = max(target, (3.0 * mass * mass * target) ** (1.0 / 3.0))
+    for _ in range(_NEWTON_STEPS):
+        g = mass * x_minus_atan(k / mass) - target
+        slope = k * k / (k * k + mass * mass)
+        if slope <= 0.0:
+            return k
+        new = k - g / slope
+        if new <= 0.0:
+            new = 0.5 * k
+        if abs(new - k) <= 4e-16 * new:
+            return new
+        k = new
+    return k
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def radial_momentum(u, code, params, table, gl):
+    """|w| = F^-1(u F_total) for a uniform u in (0, 1) (nnft_fast.cosnet.RadialSampler:
+    params = (m, Lambda, alpha, d, F_total, scale))."""
+    mass, lam, alpha = params[0], params[1], params[2]
+    dim = np.int64(params[3])
+    target = u * params[4]
+    if code == RADIAL_UNIFORM:
+        return lam * u ** (1.0 / dim)
+    if code == RADIAL_D1_ALPHA0:
+        return mass * math.tan(u * math.atan(lam / mass))
+    if code == RADIAL_D2:
+        if alpha == 0.0:
+            return mass * math.sqrt(math.expm1(2.0 * target))
+        exponent = -math.log1p(-2.0 * alpha * target * mass ** (2.0 * alpha)) / alpha
+        return mass * math.sqrt(math.expm1(exponent))
+    if code == RADIAL_D3_ALPHA0:
+        return _d3_alpha0_inverse(target, mass)
+    return _table_inverse(target, dim, mass, alpha, table, gl)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def draw_features(network, seed, code, params, table, gl, amp_code, omega, beta, amp, work):
+    """The parameters of network ``network`` (module docstring): omega (d, N) = w / 2 pi,
+    beta (N,) = b / 2 pi in (-1/2, 1/2), amp (n_out, N). work: >= N (d + 1) float64."""
+    dim, n = omega.shape
+    n_out = amp.shape[0]
+    radius = work[:n]
+    normals = work[n : n * (dim + 1)]
+    fill_uniform(radius, seed, network, stream_id(FIELD_LAYER, PURPOSE_RADIUS), 0.0, 1.0)
+    fill_normal(normals, seed, network, stream_id(FIELD_LAYER, PURPOSE_WEIGHTS), 1.0)
+    fill_uniform(beta, seed, network, stream_id(FIELD_LAYER, PURPOSE_BIAS), -0.5, 0.5)
+    flat_amp = amp.reshape(n_out * n)
+    if amp_code == AMPLITUDE_GAUSSIAN:
+        fill_normal(flat_amp, seed, network, stream_id(FIELD_LAYER, PURPOSE_AMPLITUDE), 1.0)
+    else:
+        flat_amp[:] = 1.0
+    mass, alpha, scale = params[0], params[2], params[5]
+    for i in range(n):
+        if code == RADIAL_GAUSSIAN:  # w = n / length; params[1] = 1 / length
+            factor = params[1] * _INV_TWO_PI
+            amp_scale = scale
+        else:
+            k = radial_momentum(radius[i], code, params, table, gl)
+            norm2 = 0.0
+            for j in range(dim):
+                norm2 += normals[i * dim + j] * normals[i * dim + j]
+            factor = k / math.sqrt(norm2) * _INV_TWO_PI
+            amp_scale = scale if alpha == 0.0 else scale * (k * k + mass * mass) ** (0.5 * alpha)
+        for j in range(dim):
+            omega[j, i] = factor * normals[i * dim + j]
+        for c in range(n_out):
+            amp[c, i] *= amp_scale
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
+def evaluate_field(xt, omega, beta, amp, phit, cosines):
+    """phit[a, k] = sum_i amp[k, i] cos(2 pi (omega_i . x_a + beta_i)) for the points
+    xt (d, B); cosines: (N,) scratch. Each sum runs over i in a fixed order."""
+    dim, nb = xt.shape
+    n = beta.size
+    for a in range(nb):
+        for i in range(n):
+            turns = beta[i]
+            for j in range(dim):
+                turns += omega[j, i] * xt[j, a]
+            cosines[i] = cos_sin_turn(turns - math.floor(turns + 0.5))[0]
+        for c in range(amp.shape[0]):
+            row = amp[c]
+            acc = 0.0
+            for i in range(n):
+                acc += row[i] * cosines[i]
+            phit[a, c] = acc
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def tuple_statistics(phit, block_ptr, block_points, stat_ptr, stat_blocks, out, monomials):
+    """out[s] = prod over the blocks of statistic s of M(blk) = (1/n_out) sum_k prod_{p in
+    blk} phi_k(x_p) (module docstring); monomials: scratch of one float64 per block."""
+    nb, n_out = phit.shape
+    for blk in range(block_ptr.size - 1):
+        acc = 0.0
+        for c in range(n_out):
+            prod = 1.0
+            for q in range(block_ptr[blk], block_ptr[blk + 1]):
+                prod *= phit[block_points[q], c]
+            acc += prod
+        monomials[blk] = acc / n_out
+    for s in range(stat_ptr.size - 1):
+        prod = 1.0
+        for q in range(stat_ptr[s], stat_ptr[s + 1]):
+            prod *= monomials[stat_blocks[q]]
+        out[s] = prod
+
+
+@njit(cache=True)
+def _feature_buffers(dim, n, n_out, nb):
+    """Per-chunk buffers: omega, beta, amp, work, cosines, phit."""
+    return (
+        np.empty((dim, n)),
+        np.empty(n),
+        np.empty((n_out, n)),
+        np.empty(n * (dim + 1)),
+        np.empty(n),
+        np.empty((nb, n_out)),
+    )
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_field_statistics(
+    first,
+    count,
+    seed,
+    xt,
+    n_features,
+    n_out,
+    code,
+    params,
+    table,
+    gl,
+    amp_code,
+    pair_a,
+    pair_b,
+    quad_p1,
+    quad_p2,
+    four_point,
+    block_ptr,
+    block_points,
+    stat_ptr,
+    stat_blocks,
+    stats,
+    n_save,
+    raw,
+):
+    """stats[t, 0] = [G | Q | GG | tuple statistics] of the field of network first + t;
+    raw[t] = its first ``n_save`` outputs on every point, output-major (phi_k(x_a) at
+    k B + a). Parallel over chunks of networks, each with its own buffers."""
+    dim, nb = xt.shape
+    n_moment = stats.shape[2] - (stat_ptr.size - 1)
+    n_stat_work = statistics_workspace_size(n_out, nb, pair_a.size)
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        omega, beta, amp, work, cosines, phit = _feature_buffers(dim, n_features, n_out, nb)
+        stat_work = np.empty(n_stat_work)
+        monomials = np.empty(block_ptr.size - 1)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            draw_features(
+                first + t, seed, code, params, table, gl, amp_code, omega, beta, amp, work
+            )
+            evaluate_field(xt, omega, beta, amp, phit, cosines)
+            row = stats[t, 0]
+            layer_statistics(
+                phit, pair_a, pair_b, quad_p1, quad_p2, four_point, row[:n_moment], stat_work
+            )
+            tuple_statistics(
+                phit, block_ptr, block_points, stat_ptr, stat_blocks, row[n_moment:], monomials
+            )
+            for c in range(n_save):
+                for a in range(nb):
+                    raw[t, c * nb + a] = phit[a, c]
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_fields(first, count, seed, xt, n_features, code, params, table, gl, amp_code, out):
+    """out[t] = phi (n_out, B) of network first + t."""
+    dim, nb = xt.shape
+    n_out = out.shape[1]
+    n_chunks = chunk_count(count)
+    for chunk in prange(n_chunks):
+        omega, beta, amp, work, cosines, phit = _feature_buffers(dim, n_features, n_out, nb)
+        start, stop = chunk_bounds(count, n_chunks, chunk)
+        for t in range(start, stop):
+            draw_features(
+                first + t, seed, code, params, table, gl, amp_code, omega, beta, amp, work
+            )
+            evaluate_field(xt, omega, beta, amp, phit, cosines)
+            out[t] = phit.T
+
+
+@njit(fastmath=FASTMATH, parallel=True, cache=True)
+def batch_features(first, count, seed, dim, code, params, table, gl, amp_code, omega, beta, amp):
+    """The parameters (omega, beta, amp) of networks first .. first + count - 1 (tests and
+    cross-checks): omega (count, d, N), beta (count, N), amp (count, n_out, N)."""
+    n = beta.shape[1]
+    for t in prange(count):
+        work = np.empty(n * (dim + 1))
+        draw_features(
+            first + t, seed, code, params, table, gl, amp_code, omega[t], beta[t], amp[t], work
+        )
