@@ -6,8 +6,8 @@ Network ``e`` of seed ``s`` draws, on its layer-1 streams (``rng.stream_id(1, pu
 - WEIGHTS: N d normals, element i d + j -> direction n_i / |n_i| (Gaussian momenta: w_i =
   n_i / length);
 - BIAS: N uniforms -> phase b_i = 2 pi (u_i - 1/2), uniform on (-pi, pi);
-- AMPLITUDE: n_out N normals, element k N + i -> a_ki = scale (k_i^2 + m^2)^(alpha/2) g_ki
-  ("gaussian"; "constant": g = 1).
+- AMPLITUDE: n_out N normals g, element k N + i -> a_ki = scale (k_i^2 + m^2)^(alpha/2) g_ki
+  ("gaussian"; "constant": sign(g_ki), so the outputs' signs are independent).
 Angles are carried in turns (omega = w / 2 pi, beta = b / 2 pi) and the cosine is the
 libm-free ``rng.cos_sin_turn``, so the loop over features vectorises.
 
@@ -173,10 +173,10 @@ def draw_features(network, seed, code, params, table, gl, amp_code, omega, beta,
     fill_normal(normals, seed, network, stream_id(FIELD_LAYER, PURPOSE_WEIGHTS), 1.0)
     fill_uniform(beta, seed, network, stream_id(FIELD_LAYER, PURPOSE_BIAS), -0.5, 0.5)
     flat_amp = amp.reshape(n_out * n)
-    if amp_code == AMPLITUDE_GAUSSIAN:
-        fill_normal(flat_amp, seed, network, stream_id(FIELD_LAYER, PURPOSE_AMPLITUDE), 1.0)
-    else:
-        flat_amp[:] = 1.0
+    fill_normal(flat_amp, seed, network, stream_id(FIELD_LAYER, PURPOSE_AMPLITUDE), 1.0)
+    if amp_code != AMPLITUDE_GAUSSIAN:  # constant |a|, independent signs across outputs
+        for q in range(flat_amp.size):
+            flat_amp[q] = 1.0 if flat_amp[q] >= 0.0 else -1.0
     mass, alpha, scale = params[0], params[2], params[5]
     for i in range(n):
         if code == RADIAL_GAUSSIAN:  # w = n / length; params[1] = 1 / length
