@@ -30,6 +30,7 @@ samples. ``qr_sign_ambiguous`` and ``qr_indeterminate`` detect those steps; the 
 allow exactly that freedom and nothing else.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -739,3 +740,148 @@ def ntk_estimates(h, z, fan_in, n_blocks=64, first=0, readout_z=None):
         for name in full:
             reps[name].append(est[name])
     return {name: (full[name], jackknife_error(reps[name], full[name].shape)) for name in full}
+
+
+# ---------------------------------------------------------------------------------------
+# Cos-net fields (docs/fields.md, kernels/cpu/field.py)
+# ---------------------------------------------------------------------------------------
+#
+# phi_k(x) = sum_i a_ki cos(w_i . x + b_i) on the layer-1 streams of network e:
+#   |w_i|  = F^-1(u_i F_total), u from stream (1, RADIUS = 4), F the CDF of
+#            f(k) = k^(d-1) (k^2 + m^2)^-(1+alpha) on [0, Lambda];
+#   w_i    = |w_i| g_i / |g_i|, g_i = normals i d .. i d + d - 1 of stream (1, WEIGHTS = 0)
+#            (Gaussian momenta: w_i = g_i / length);
+#   b_i    = 2 pi (u_i - 1/2), u from stream (1, BIAS = 1);
+#   a_ki   = sqrt(2 A(|w_i|) / N) g_ki, g normal k N + i of stream (1, AMPLITUDE = 5)
+#            (constant amplitudes: sign(g_ki)), A(k) = Z (k^2 + m^2)^alpha / (2 pi)^d,
+#            Z = S_{d-1} F_total (Gaussian momenta: A = variance).
+
+PURPOSE_RADIUS = 4
+PURPOSE_AMPLITUDE = 5
+
+
+def _radial_f(k, dim, mass, alpha):
+    return k ** (dim - 1) * (k * k + mass * mass) ** (-(1.0 + alpha))
+
+
+def radial_cdf(k, dim, mass, alpha, pieces=400, nodes=24):
+    """F(k) = int_0^k f for an array of k, by composite Gauss-Legendre on [0, k]."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    k = np.asarray(k, dtype=np.float64)
+    edges = k[..., None] * np.linspace(0.0, 1.0, pieces + 1)
+    mid = 0.5 * (edges[..., 1:] + edges[..., :-1])
+    half = 0.5 * (edges[..., 1:] - edges[..., :-1])
+    values = _radial_f(mid[..., None] + half[..., None] * x, dim, mass, alpha)
+    return np.sum(half * (values @ w), axis=-1)
+
+
+def radial_inverse(u, dim, mass, cutoff, alpha):
+    """k with F(k) = u F(Lambda): bisection to the last bit (vectorised over u)."""
+    total = radial_cdf(np.array(cutoff), dim, mass, alpha)
+    lo = np.zeros_like(u)
+    hi = np.full_like(u, cutoff)
+    for _ in range(70):
+        mid = 0.5 * (lo + hi)
+        below = radial_cdf(mid, dim, mass, alpha) < u * total
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return 0.5 * (lo + hi), float(total)
+
+
+def cosnet_parameters(net, seed, network):
+    """(w (N, d), b (N,), a (n_out, N)) of network ``network``; ``net`` any object with the
+    attributes of nf.CosNet (dim, width, n_out, amplitude, momenta, mass, cutoff, alpha,
+    length, variance)."""
+    d, n, n_out = net.dim, net.width, net.n_out
+    g = normals(seed, network, stream_id(1, PURPOSE_WEIGHTS), n * d).reshape(n, d)
+    if net.momenta == "gaussian":
+        w = g / net.length
+        amp_var = np.full(n, net.variance)
+    else:
+        u = uniforms(seed, network, stream_id(1, PURPOSE_RADIUS), n)
+        k, total = radial_inverse(u, d, net.mass, net.cutoff, net.alpha)
+        w = k[:, None] * g / np.linalg.norm(g, axis=1)[:, None]
+        z = 2.0 * math.pi ** (d / 2) / math.gamma(d / 2) * total
+        amp_var = z * (k * k + net.mass**2) ** net.alpha / (2.0 * math.pi) ** d
+    b = 2.0 * math.pi * (uniforms(seed, network, stream_id(1, PURPOSE_BIAS), n) - 0.5)
+    ga = normals(seed, network, stream_id(1, PURPOSE_AMPLITUDE), n_out * n).reshape(n_out, n)
+    if net.amplitude == "constant":
+        ga = np.where(ga >= 0.0, 1.0, -1.0)
+    return w, b, np.sqrt(2.0 * amp_var / n) * ga
+
+
+def cosnet_field(w, b, a, x):
+    """phi (n_out, B) = a cos(x w^T + b)^T for points x (B, d)."""
+    return a @ np.cos(x @ w.T + b).T
+
+
+def cosnet_fields(net, x, seed, networks):
+    """phi (len(networks), n_out, B) of the given networks."""
+    return np.array([cosnet_field(*cosnet_parameters(net, seed, e), x) for e in networks])
+
+
+def _output_moment(phi, points):
+    """Per network (1/n_out) sum_k prod_{p in points} phi_k(x_p): (M,)."""
+    return np.prod(phi[:, :, list(points)], axis=2).mean(axis=1)
+
+
+def _u2(x, y):
+    """sum_{e != f} x_e y_f / (M (M - 1)): unbiased product of two means."""
+    m = x.size
+    return (x.sum() * y.sum() - (x * y).sum()) / (m * (m - 1.0))
+
+
+def _u3(x, y, z):
+    """sum over distinct e, f, g of x_e y_f z_g / (M (M-1) (M-2))."""
+    m = x.size
+    s = x.sum() * y.sum() * z.sum()
+    s -= (x * y).sum() * z.sum() + (x * z).sum() * y.sum() + (y * z).sum() * x.sum()
+    s += 2.0 * (x * y * z).sum()
+    return s / (m * (m - 1.0) * (m - 2.0))
+
+
+def connected_four(phi, t):
+    """Connected E[phi1 phi2 phi3 phi4] - (three pairings, unbiased) at tuple t."""
+    mo = lambda *p: _output_moment(phi, [t[i] for i in p])  # noqa: E731
+    pairings = ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2))
+    return mo(0, 1, 2, 3).mean() - sum(_u2(mo(a, b), mo(c, d)) for a, b, c, d in pairings)
+
+
+def connected_six(phi, t):
+    """The sixth cumulant at tuple t with unbiased products of moments:
+    m6 - sum_15 m2 m4 - sum_10 m3 m3 + 2 sum_15 m2 m2 m2."""
+    mo = lambda idx: _output_moment(phi, [t[i] for i in idx])  # noqa: E731
+    every = set(range(6))
+    total = mo(range(6)).mean()
+    for pair in itertools.combinations(range(6), 2):
+        total -= _u2(mo(pair), mo(sorted(every - set(pair))))
+    for triple in itertools.combinations(range(6), 3):
+        if 0 in triple:  # each split into two triples once
+            total -= _u2(mo(triple), mo(sorted(every - set(triple))))
+    seen = set()
+    for p1 in itertools.combinations(range(6), 2):
+        for p2 in itertools.combinations(sorted(every - set(p1)), 2):
+            p3 = tuple(sorted(every - set(p1) - set(p2)))
+            key = frozenset((p1, p2, p3))
+            if key not in seen:
+                seen.add(key)
+                total += 2.0 * _u3(mo(p1), mo(p2), mo(p3))
+    return total
+
+
+def tuple_estimates(phi, tuples, function, n_blocks=64, first=0):
+    """(values, jackknife errors) of ``function(phi, t)`` for every tuple over the
+    delete-one-block replicas (network e in block e % n_blocks)."""
+    values = np.array([function(phi, t) for t in tuples])
+    block = (first + np.arange(phi.shape[0])) % n_blocks
+    replicas = [np.array([function(phi[block != b], t) for t in tuples]) for b in np.unique(block)]
+    return values, jackknife_error(replicas, values.shape)
+
+
+def two_point_estimates(z, n_blocks=64, first=0):
+    """(K, jackknife error) of K_ab = E[(1/n) sum_i z_ia z_ib] from samples z (N, n, B),
+    without the four-point statistics (any B)."""
+    g = np.einsum("eia,eib->eab", z, z) / z.shape[1]
+    block = (first + np.arange(z.shape[0])) % n_blocks
+    replicas = [g[block != b].mean(axis=0) for b in np.unique(block)]
+    return g.mean(axis=0), jackknife_error(replicas, g.shape[1:])
