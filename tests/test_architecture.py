@@ -128,7 +128,10 @@ def test_the_graph_sees_the_layers():
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_every_module_imports(module):
-    if module.startswith("nnft_fast.kernels.cuda") or module == "nnft_fast.gpu_engine":
+    if module.startswith("nnft_fast.kernels.cuda") or module in (
+        "nnft_fast.gpu_engine",
+        "nnft_fast.gpu_field_engine",
+    ):
         pytest.importorskip("numba_cuda")  # the 'cuda' extra
     importlib.import_module(module)
 

@@ -12,8 +12,8 @@ Angles are carried in turns (omega = w / 2 pi, beta = b / 2 pi) and the cosine i
 libm-free ``rng.cos_sin_turn``, so the loop over features vectorises.
 
 Per network the field phi (n_out x B, kept input-major as phi^T, B x n_out) is reduced to
-the statistics vector [G | Q | GG] of ``moments.layer_statistics`` (the field is layer 1,
-its n_out outputs the neurons) followed by the tuple statistics of
+the statistics vector [G | Q | GG] of ``moments.layer_statistics`` (``field_moments``:
+the field is layer 1, its n_out outputs the neurons) followed by the tuple statistics of
 ``nnft_fast.tuples.TupleLayout``: per distinct block of points (a multiset)
 M(blk) = (1/n_out) sum_k prod_{p in blk} phi_k(x_p), and per statistic the product of its
 blocks' M.
@@ -33,7 +33,7 @@ from .codes import (
     RADIAL_UNIFORM,
 )
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .moments import chunk_bounds, chunk_count, layer_statistics, statistics_workspace_size
+from .moments import chunk_bounds, chunk_count
 from .rng import (
     PURPOSE_AMPLITUDE,
     PURPOSE_BIAS,
@@ -195,24 +195,74 @@ def draw_features(network, seed, code, params, table, gl, amp_code, omega, beta,
             amp[c, i] *= amp_scale
 
 
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def feature_cosines(xt, a, omega, beta, cosines):
+    """cosines[i] = cos(2 pi (omega_i . x_a + beta_i)) at point a of xt (d, B): the phase
+    is accumulated over j in its own vectorised passes, then reduced to [-1/2, 1/2) turns."""
+    n = beta.size
+    for i in range(n):
+        cosines[i] = beta[i]
+    for j in range(xt.shape[0]):
+        x = xt[j, a]
+        row = omega[j]
+        for i in range(n):
+            cosines[i] += row[i] * x
+    for i in range(n):
+        turns = cosines[i]
+        cosines[i] = cos_sin_turn(turns - math.floor(turns + 0.5))[0]
+
+
 @njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
+def amplitude_sums(amp, cosines, phit_row):
+    """phit_row[k] = sum_i amp[k, i] cosines[i] (a pure reduction, fixed order)."""
+    n = cosines.size
+    for c in range(amp.shape[0]):
+        row = amp[c]
+        acc = 0.0
+        for i in range(n):
+            acc += row[i] * cosines[i]
+        phit_row[c] = acc
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def evaluate_field(xt, omega, beta, amp, phit, cosines):
     """phit[a, k] = sum_i amp[k, i] cos(2 pi (omega_i . x_a + beta_i)) for the points
     xt (d, B); cosines: (N,) scratch. Each sum runs over i in a fixed order."""
-    dim, nb = xt.shape
-    n = beta.size
-    for a in range(nb):
-        for i in range(n):
-            turns = beta[i]
-            for j in range(dim):
-                turns += omega[j, i] * xt[j, a]
-            cosines[i] = cos_sin_turn(turns - math.floor(turns + 0.5))[0]
-        for c in range(amp.shape[0]):
-            row = amp[c]
-            acc = 0.0
-            for i in range(n):
-                acc += row[i] * cosines[i]
-            phit[a, c] = acc
+    for a in range(xt.shape[1]):
+        feature_cosines(xt, a, omega, beta, cosines)
+        amplitude_sums(amp, cosines, phit[a])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def field_moments(phit, pair_a, pair_b, quad_p1, quad_p2, four_point, out, pair_products):
+    """[G | Q | GG] (or [G]) of the field phit (B x n_out), as ``moments.layer_statistics``
+    defines them with the n_out outputs as neurons, looping over the few outputs inside
+    (no per-pair slices: B is large, n_out small). pair_products: >= n_pairs float64."""
+    n_out = phit.shape[1]
+    n_pairs = pair_a.size
+    n_quads = quad_p1.size if four_point else 0
+    out[: n_pairs + n_quads] = 0.0
+    nb = phit.shape[0]
+    for c in range(n_out):
+        t = 0
+        for a in range(nb):  # pairs a <= b in row-major order, as the pair tables list them
+            phi_a = phit[a, c]
+            for b in range(a, nb):
+                pair_products[t + b - a] = phi_a * phit[b, c]
+            for q in range(t, t + nb - a):
+                out[q] += pair_products[q]
+            t += nb - a
+        for u in range(n_quads):
+            out[n_pairs + u] += pair_products[quad_p1[u]] * pair_products[quad_p2[u]]
+    inv_n = 1.0 / n_out
+    for t in range(n_pairs + n_quads):
+        out[t] *= inv_n
+    if four_point:
+        idx = n_pairs + n_quads
+        for t1 in range(n_pairs):
+            for t2 in range(t1, n_pairs):
+                out[idx] = out[t1] * out[t2]
+                idx += 1
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -279,11 +329,10 @@ def batch_field_statistics(
     k B + a). Parallel over chunks of networks, each with its own buffers."""
     dim, nb = xt.shape
     n_moment = stats.shape[2] - (stat_ptr.size - 1)
-    n_stat_work = statistics_workspace_size(n_out, nb, pair_a.size)
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
         omega, beta, amp, work, cosines, phit = _feature_buffers(dim, n_features, n_out, nb)
-        stat_work = np.empty(n_stat_work)
+        pair_products = np.empty(pair_a.size)
         monomials = np.empty(block_ptr.size - 1)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
@@ -292,8 +341,8 @@ def batch_field_statistics(
             )
             evaluate_field(xt, omega, beta, amp, phit, cosines)
             row = stats[t, 0]
-            layer_statistics(
-                phit, pair_a, pair_b, quad_p1, quad_p2, four_point, row[:n_moment], stat_work
+            field_moments(
+                phit, pair_a, pair_b, quad_p1, quad_p2, four_point, row[:n_moment], pair_products
             )
             tuple_statistics(
                 phit, block_ptr, block_points, stat_ptr, stat_blocks, row[n_moment:], monomials
