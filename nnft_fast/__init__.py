@@ -15,6 +15,7 @@ from .extrapolate import Extrapolation, extrapolate
 from .h5format import StoreError, open_store as open
 from .network import INITS, Network
 from .ntk import LayerNTK, NTKFluctuations
+from .points import grid_points
 from .sampling import haar_orthogonal, ntk_samples, preactivations, sample
 from .store import read_raw, reanalyze, resume, store_info
 from .threads import thread_limit
@@ -42,6 +43,7 @@ __all__ = [
     "compare",
     "cuda_available",
     "extrapolate",
+    "grid_points",
     "haar_orthogonal",
     "ntk_samples",
     "open",

@@ -62,6 +62,8 @@ def _cmd_run(args):
         lambda_w=cfg.lambda_w,
         ntk_readouts=cfg.ntk_readouts,
         backend=args.backend,
+        quadruples=cfg.quadruples,
+        sextuples=cfg.sextuples,
     )
     if args.scheduler or args.workers:
         from .distributed import dask_executor

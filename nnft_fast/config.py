@@ -28,6 +28,36 @@ Format (every table and key is checked; unknown keys and wrong types name the ke
     out = "run.h5"
     save = "default"            # "default" | "none" | {"8" = 4}  (layer = neurons)
     compression = "lzf"         # lzf | gzip | none
+
+Cos-net fields (``nf.CosNet``, docs/fields.md) take ``kind = "cosnet"`` in [network] and
+their points in [points] instead of [inputs]; the field is layer 1 of the store::
+
+    [network]
+    kind = "cosnet"             # "mlp" (the default: the tables above) | "cosnet"
+    dim = 3                     # d of the points
+    width = 256                 # N cosine features
+    mass = 1.0                  # propagator 1 / (k^2 + m^2) cut off at |k| < cutoff
+    cutoff = 8.0
+    alpha = 0.0                 # momenta drawn with density P^(1 + alpha) (optional)
+    amplitude = "gaussian"      # gaussian | constant (optional)
+    n_out = 1                   # fields per network (optional)
+    # or Gaussian momenta: momenta = "gaussian", length = 1.0, variance = 1.0
+    # (momenta = "propagator" is the default; mass/cutoff/alpha go with it only)
+
+    [points]                    # either explicit rows of length dim ...
+    values = [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]]
+    # ... or a regular grid (nf.grid_points; spacing default 1.0, origin default 0):
+    # grid = {shape = [4, 4, 4], spacing = 0.5, origin = [0.0, 0.0, 0.0]}
+
+    [run]
+    n_networks = 20000
+    seed = 0
+    observables = ["two_point", "four_point"]   # default: four_point too for B <= 16
+    quadruples = [[0, 1, 2, 3]]                 # point indices (optional)
+    sextuples = [[0, 1, 2, 3, 4, 5]]            # (optional)
+    batch_size = 4096                           # optional (also method, dtype)
+
+    [store]                     # as above; save = {"1" = n} keeps n outputs raw
 """
 
 import tomllib
@@ -35,8 +65,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cosnet import (
+    DEFAULT_ALPHA,
+    DEFAULT_AMPLITUDE,
+    DEFAULT_LENGTH,
+    DEFAULT_N_OUT,
+    DEFAULT_VARIANCE,
+    CosNet,
+)
 from .memory import Need, check_memory
 from .network import DEFAULT_ACTIVATION, DEFAULT_CB, DEFAULT_CW, DEFAULT_INIT, Network
+from .points import grid_points
 from .run import (
     DEFAULT_COMPRESSION,
     DEFAULT_DTYPE,
@@ -48,9 +87,20 @@ from .run import (
     DEFAULT_SAVE,
     DEFAULT_SEED,
 )
+from .tuples import check_tuples
 
+# The [run] keys of every kind of run.
+_RUN_SCHEMA = {
+    "n_networks": int,
+    "seed": int,
+    "method": str,
+    "dtype": str,
+    "observables": list,
+    "batch_size": int,
+}
 _SCHEMA = {
     "network": {
+        "kind": str,
         "widths": list,
         "activation": str,
         "init": str,
@@ -59,12 +109,7 @@ _SCHEMA = {
     },
     "inputs": {"values": list, "n": int, "seed": int, "scale": (int, float)},
     "run": {
-        "n_networks": int,
-        "seed": int,
-        "method": str,
-        "dtype": str,
-        "observables": list,
-        "batch_size": int,
+        **_RUN_SCHEMA,
         "lambda_b": (int, float),
         "lambda_w": (int, float),
         "ntk_readouts": int,
@@ -72,6 +117,32 @@ _SCHEMA = {
     "store": {"out": str, "save": (str, dict), "compression": str},
 }
 _REQUIRED = {"network": ("widths",), "run": ("n_networks",)}
+
+KINDS = ("mlp", "cosnet")  # network.kind: multi-layer perceptrons, cos-net fields
+_REAL = (int, float)
+_COSNET_SCHEMA = {
+    "network": {
+        "kind": str,
+        "dim": int,
+        "width": int,
+        "mass": _REAL,
+        "cutoff": _REAL,
+        "alpha": _REAL,
+        "amplitude": str,
+        "n_out": int,
+        "momenta": str,
+        "length": _REAL,
+        "variance": _REAL,
+    },
+    "points": {"values": list, "grid": dict},
+    "run": {**_RUN_SCHEMA, "quadruples": list, "sextuples": list},
+    "store": _SCHEMA["store"],
+}
+_COSNET_REQUIRED = {"network": ("dim", "width"), "run": ("n_networks",)}
+# The keys of each momentum family besides the common ones (kind, dim, width, amplitude,
+# n_out, momenta); the propagator family needs mass and cutoff.
+_MOMENTA_KEYS = {"propagator": ("mass", "cutoff", "alpha"), "gaussian": ("length", "variance")}
+_GRID_SCHEMA = {"shape": list, "spacing": (int, float, list), "origin": (int, float, list)}
 
 
 class ConfigError(ValueError):
@@ -94,55 +165,78 @@ class RunConfig:
     lambda_b: float = DEFAULT_LAMBDA_B
     lambda_w: float = DEFAULT_LAMBDA_W
     ntk_readouts: int = DEFAULT_NTK_READOUTS
+    quadruples: np.ndarray = None  # cos-net fields: (T4, 4) point indices, or None
+    sextuples: np.ndarray = None  # (T6, 6), or None
 
 
-def _check_types(data):
+def _check_table(name, value, allowed):
+    """Every key of the table ``name`` known and of its type."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    for key, item in value.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key '{name}.{key}'; allowed: {', '.join(allowed)}")
+        if isinstance(item, bool) or not isinstance(item, allowed[key]):
+            raise ConfigError(f"'{name}.{key}' has the wrong type ({type(item).__name__})")
+
+
+def _check_types(data, schema=_SCHEMA, required=_REQUIRED, kind="mlp"):
     for table, value in data.items():
-        if table not in _SCHEMA:
-            raise ConfigError(f"unknown table [{table}]; allowed: {', '.join(_SCHEMA)}")
-        if not isinstance(value, dict):
-            raise ConfigError(f"[{table}] must be a table")
-        for key, item in value.items():
-            allowed = _SCHEMA[table]
-            if key not in allowed:
-                raise ConfigError(f"unknown key '{table}.{key}'; allowed: {', '.join(allowed)}")
-            if isinstance(item, bool) or not isinstance(item, allowed[key]):
-                raise ConfigError(f"'{table}.{key}' has the wrong type ({type(item).__name__})")
-    for table, keys in _REQUIRED.items():
+        if table not in schema:
+            other = "cosnet" if kind == "mlp" else "mlp"
+            other_schema = _COSNET_SCHEMA if kind == "mlp" else _SCHEMA
+            hint = f" ([{table}] is for network.kind = '{other}')" if table in other_schema else ""
+            of_kind = "" if kind == "mlp" else f" for network.kind = '{kind}'"
+            raise ConfigError(
+                f"unknown table [{table}]{of_kind}; allowed: {', '.join(schema)}{hint}"
+            )
+        _check_table(table, value, schema[table])
+    for table, keys in required.items():
         for key in keys:
             if key not in data.get(table, {}):
                 raise ConfigError(f"missing required key '{table}.{key}'")
+
+
+def _kind(data):
+    """network.kind, checked: "mlp" (the default) or "cosnet"."""
+    network = data.get("network", {})
+    if not isinstance(network, dict):
+        raise ConfigError("[network] must be a table")
+    kind = network.get("kind", "mlp")
+    if not isinstance(kind, str):
+        raise ConfigError(f"'network.kind' has the wrong type ({type(kind).__name__})")
+    if kind not in KINDS:
+        raise ConfigError(f"'network.kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
+
+
+def _rows(values, key, n0, what="n_0"):
+    """The numeric rows of length ``n0`` of the TOML array ``values`` (key ``key``)."""
+    bad = [v for v in _leaves(values) if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise ConfigError(
+            f"'{key}' must be a list of numeric rows, got {type(bad[0]).__name__} values"
+        )
+    try:
+        x = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{key}' must be a list of numeric rows") from None
+    except OverflowError:  # an integer beyond the float range
+        raise ConfigError(f"'{key}' must be finite numbers") from None
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != n0 or x.shape[0] < 1:
+        raise ConfigError(f"'{key}' must have rows of length {what} = {n0}, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ConfigError(f"'{key}' must be finite numbers")
+    return x
 
 
 def _inputs(table, n0):
     if "values" in table:
         if set(table) - {"values"}:
             raise ConfigError("'inputs.values' cannot be combined with n/seed/scale")
-        bad = [
-            v
-            for v in _leaves(table["values"])
-            if isinstance(v, bool) or not isinstance(v, (int, float))
-        ]
-        if bad:
-            raise ConfigError(
-                "'inputs.values' must be a list of numeric rows, got "
-                f"{type(bad[0]).__name__} values"
-            )
-        try:
-            x = np.array(table["values"], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError("'inputs.values' must be a list of numeric rows") from None
-        except OverflowError:  # an integer beyond the float range
-            raise ConfigError("'inputs.values' must be finite numbers") from None
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != n0:
-            raise ConfigError(
-                f"'inputs.values' must have rows of length n_0 = {n0}, got shape {x.shape}"
-            )
-        if not np.all(np.isfinite(x)):
-            raise ConfigError("'inputs.values' must be finite numbers")
-        return x
+        return _rows(table["values"], "inputs.values", n0)
     n = table.get("n", 1)
     if n < 1:
         raise ConfigError(f"'inputs.n' must be >= 1, got {n}")
@@ -179,6 +273,144 @@ def _leaves(value):
         yield value
 
 
+def _cosnet(table):
+    """The CosNet of a [network] table with kind = "cosnet" (types already checked)."""
+    momenta = table.get("momenta", "propagator")
+    if momenta not in _MOMENTA_KEYS:
+        raise ConfigError(
+            f"'network.momenta' must be one of {', '.join(_MOMENTA_KEYS)}, got {momenta!r}"
+        )
+    for family, keys in _MOMENTA_KEYS.items():
+        for key in keys:
+            if family != momenta and key in table:
+                raise ConfigError(
+                    f"'network.{key}' belongs to momenta = '{family}', not to "
+                    f"momenta = '{momenta}' (keys of '{momenta}': "
+                    f"{', '.join(_MOMENTA_KEYS[momenta])})"
+                )
+    common = dict(
+        amplitude=table.get("amplitude", DEFAULT_AMPLITUDE),
+        n_out=table.get("n_out", DEFAULT_N_OUT),
+    )
+    try:
+        if momenta == "gaussian":
+            return CosNet.gaussian_kernel(
+                table["dim"],
+                table["width"],
+                length=table.get("length", DEFAULT_LENGTH),
+                variance=table.get("variance", DEFAULT_VARIANCE),
+                **common,
+            )
+        for key in ("mass", "cutoff"):
+            if key not in table:
+                raise ConfigError(f"missing required key 'network.{key}' (momenta = 'propagator')")
+        return CosNet(
+            table["dim"],
+            table["width"],
+            table["mass"],
+            table["cutoff"],
+            alpha=table.get("alpha", DEFAULT_ALPHA),
+            **common,
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"[network]: {exc}") from None
+
+
+def _points(table, dim):
+    """The points (B, d) of a [points] table: explicit values or a grid."""
+    if "values" in table and "grid" in table:
+        raise ConfigError("'points.values' and 'points.grid' exclude each other: give one")
+    if "values" in table:
+        return _rows(table["values"], "points.values", dim, "network.dim")
+    if "grid" not in table:
+        raise ConfigError(
+            "[points] needs values = [[...], ...] or grid = {shape = [...], spacing = ...}"
+        )
+    grid = table["grid"]
+    _check_table("points.grid", grid, _GRID_SCHEMA)
+    if "shape" not in grid:
+        raise ConfigError("missing required key 'points.grid.shape'")
+    if len(grid["shape"]) != dim:
+        raise ConfigError(
+            f"'points.grid.shape' has {len(grid['shape'])} axes but network.dim = {dim}"
+        )
+    for key in ("spacing", "origin"):
+        value = grid.get(key)
+        if isinstance(value, list) and len(value) != dim:
+            raise ConfigError(
+                f"'points.grid.{key}' must be a number or have network.dim = {dim} "
+                f"entries, got {len(value)}"
+            )
+    try:
+        return grid_points(grid["shape"], grid.get("spacing", 1.0), grid.get("origin"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"'points.grid': {exc}") from None
+
+
+def _tuples(run, key, order, n_points):
+    """The point-index tuples 'run.<key>' as an int64 (T, order) array, or None."""
+    if key not in run:
+        return None
+    bad = [v for v in _leaves(run[key]) if isinstance(v, bool) or not isinstance(v, int)]
+    if bad:
+        raise ConfigError(
+            f"'run.{key}' must be a list of rows of {order} point indices, got "
+            f"{type(bad[0]).__name__} values"
+        )
+    try:
+        tuples = check_tuples(f"'run.{key}'", run[key], order, n_points)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    return tuples if len(tuples) else None
+
+
+def _store_options(data):
+    """(out, save, compression) of the [store] table."""
+    store = data.get("store", {})
+    save = store.get("save", DEFAULT_SAVE)
+    if isinstance(save, dict):
+        try:
+            save = {int(k): v for k, v in save.items()}
+        except ValueError:
+            raise ConfigError("'store.save' keys must be layer numbers") from None
+    elif save == "none":
+        save = None
+    if store.get("out") == "":
+        raise ConfigError("'store.out' must be a file path, got an empty string")
+    compression = store.get("compression", DEFAULT_COMPRESSION)
+    return store.get("out"), save, None if compression == "none" else compression
+
+
+def _parse_cosnet(data):
+    """RunConfig of a cos-net config (network.kind = "cosnet")."""
+    _check_types(data, _COSNET_SCHEMA, _COSNET_REQUIRED, "cosnet")
+    network = _cosnet(data["network"])
+    if "points" not in data:
+        raise ConfigError(
+            "missing table [points] (values = [[...], ...] or grid = {shape = [...], ...})"
+        )
+    points = _points(data["points"], network.dim)
+    run = data["run"]
+    out, save, compression = _store_options(data)
+    return RunConfig(
+        network=network,
+        inputs=points,
+        n_networks=run["n_networks"],
+        seed=run.get("seed", DEFAULT_SEED),
+        method=run.get("method", DEFAULT_METHOD),
+        dtype=run.get("dtype", DEFAULT_DTYPE.name),
+        observables=tuple(run["observables"]) if "observables" in run else None,
+        batch_size=run.get("batch_size"),
+        out=out,
+        save=save,
+        compression=compression,
+        quadruples=_tuples(run, "quadruples", 4, len(points)),
+        sextuples=_tuples(run, "sextuples", 6, len(points)),
+    )
+
+
 def parse_config(text):
     """RunConfig from TOML text; raises ConfigError naming the offending key."""
     try:
@@ -187,6 +419,8 @@ def parse_config(text):
         raise ConfigError(f"malformed TOML: {exc}") from None
     except RecursionError:
         raise ConfigError("malformed TOML: arrays or tables nested too deeply") from None
+    if _kind(data) == "cosnet":
+        return _parse_cosnet(data)
     _check_types(data)
     net = data["network"]
     try:
@@ -200,18 +434,7 @@ def parse_config(text):
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[network]: {exc}") from None
     run = data["run"]
-    store = data.get("store", {})
-    save = store.get("save", DEFAULT_SAVE)
-    if isinstance(save, dict):
-        try:
-            save = {int(k): v for k, v in save.items()}
-        except ValueError:
-            raise ConfigError("'store.save' keys must be layer numbers") from None
-    elif save == "none":
-        save = None
-    if store.get("out") == "":
-        raise ConfigError("'store.out' must be a file path, got an empty string")
-    compression = store.get("compression", DEFAULT_COMPRESSION)
+    out, save, compression = _store_options(data)
     return RunConfig(
         network=network,
         inputs=_inputs(data.get("inputs", {}), network.input_dim),
@@ -221,9 +444,9 @@ def parse_config(text):
         dtype=run.get("dtype", DEFAULT_DTYPE.name),
         observables=tuple(run.get("observables", DEFAULT_OBSERVABLES)),
         batch_size=run.get("batch_size"),
-        out=store.get("out"),
+        out=out,
         save=save,
-        compression=None if compression == "none" else compression,
+        compression=compression,
         lambda_b=run.get("lambda_b", DEFAULT_LAMBDA_B),
         lambda_w=run.get("lambda_w", DEFAULT_LAMBDA_W),
         ntk_readouts=run.get("ntk_readouts", DEFAULT_NTK_READOUTS),
