@@ -8,8 +8,12 @@
                  (1, 1000, 1), six scalar inputs x = linspace(-1, 1, 6), C_W = C_b = 1; the
                  output layer's K and same-neuron connected four-point function are the NNFT
                  correlators (Gaussian weights only)
+    F1, F2       cos-net fields (bench.fields, ``FieldConfig``): d = 3, N = 1000, m = 1,
+                 Lambda = 10, alpha = 0, Gaussian amplitudes, points uniform in a box of
+                 side 4/m; F1 B = 256, two-point only; F2 B = 16, two- and four-point
 
-``MATRIX`` is bench.matrix's list. The tiny configs (``TINY``, ``TINY_1HL``, ``GPU_SMOKE``)
+``MATRIX`` is bench.matrix's list, ``FIELDS`` bench.fields'. The tiny configs (``TINY``,
+``TINY_1HL``, ``GPU_SMOKE``, ``TINY_F1``, ``TINY_F2``)
 only check the scripts' wiring (``--smoke``); their figures mean nothing.
 
 A config's own inputs are N(0, 1) draws of ``np.random.default_rng(X_SEED)``, shape
@@ -156,3 +160,55 @@ TINY_1HL = Config(
 GPU_SMOKE = Config(
     "smoke", "GPU smoke test", (5,) + (12,) * 3, 3, cw=1.5, cb=0.1, activation="tanh"
 )
+
+
+# --------------------------------------------------------------------------------------
+# Cos-net fields (bench.fields)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class FieldConfig:
+    """A cos-net field config: ``nf.CosNet(dim, width, mass, cutoff, alpha, amplitude)`` on
+    B points uniform in the box [-box/2m, box/2m)^d (draws of ``default_rng(X_SEED)``)."""
+
+    key: str
+    title: str
+    dim: int
+    width: int
+    n_points: int
+    observables: tuple = ("two_point",)
+    mass: float = 1.0
+    cutoff: float = 10.0
+    alpha: float = 0.0
+    amplitude: str = "gaussian"
+    box: float = 4.0
+
+    def network(self):
+        return nf.CosNet(
+            self.dim, self.width, self.mass, self.cutoff, alpha=self.alpha, amplitude=self.amplitude
+        )
+
+    def inputs(self):
+        """The points X, (B, d) float64."""
+        half = 0.5 * self.box / self.mass
+        return np.random.default_rng(X_SEED).uniform(-half, half, (self.n_points, self.dim))
+
+    @property
+    def cosines_per_network(self):
+        return self.width * self.n_points
+
+    def resized(self, n_points, key=None):
+        return replace(self, key=key or f"{self.key}_B{n_points}", n_points=n_points)
+
+    def describe(self):
+        return (
+            f"{self.title}: d = {self.dim}, N = {self.width}, B = {self.n_points} points in a "
+            f"box of side {self.box / self.mass:g}, m = {self.mass:g}, Lambda = {self.cutoff:g}, "
+            f"alpha = {self.alpha:g}, {self.amplitude} amplitudes, {' + '.join(self.observables)}"
+        )
+
+
+F1 = FieldConfig("F1", "F1 cos-net field, many points", 3, 1000, 256)
+F2 = FieldConfig("F2", "F2 cos-net field, four-point", 3, 1000, 16, TWO_FOUR)
+FIELDS = (F1, F2)
+TINY_F1 = FieldConfig("tiny_F1", "tiny F1 (wiring check)", 3, 64, 16)
+TINY_F2 = FieldConfig("tiny_F2", "tiny F2 (wiring check)", 3, 64, 4, TWO_FOUR)

@@ -6,7 +6,8 @@
 
 Groups: "R1 nf.sample" (whole path, per ``backend``: cpu, and cuda where a GPU is
 visible; bench/conftest.py), "R1 pieces" (forward only, moments only, accumulate, RNG
-only), "RNG and Haar" (fill_normal, batch_haar_matrices / nf.haar_orthogonal). Every
+only), "RNG and Haar" (fill_normal, batch_haar_matrices / nf.haar_orthogonal), "cos-net
+fields" (one batch of bench.configs F1 and F2). Every
 kernel is compiled (or loaded from the Numba disk cache) by a warm-up call outside the
 timed region; first-call and cold-compile times are measured separately by
 ``test_first_call_*[sample|kernels]``, which time a fresh interpreter and put the
@@ -21,11 +22,13 @@ pytest.importorskip("pytest_benchmark")
 
 import nnft_fast as nf  # noqa: E402
 from nnft_fast.accumulators import MomentAccumulator, MomentLayout  # noqa: E402
+from nnft_fast.field_run import FieldRun  # noqa: E402
 from nnft_fast.kernels.cpu import moments as cpu_moments  # noqa: E402
 from nnft_fast.kernels.cpu.haar import batch_haar_matrices  # noqa: E402
 from nnft_fast.kernels.cpu.rng import fill_normal  # noqa: E402
 from nnft_fast.run import STATS_BYTES_PER_BATCH  # noqa: E402
 
+from bench.configs import F1, F2  # noqa: E402
 from bench.harness import run_python  # noqa: E402
 
 
@@ -206,6 +209,23 @@ def test_batch_haar_matrices(benchmark, record, seed, n_rows, n_cols, count, rou
     benchmark.group = "RNG and Haar"
     benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=1)
     record(count, "matrices")
+
+
+@pytest.mark.parametrize("cfg", [F1, F2], ids=lambda cfg: cfg.key)
+def test_field_batch(benchmark, record, seed, cfg):
+    """One default-size batch of a cos-net field config (``FieldCpuEngine.compute``, i.e.
+    kernels.cpu.field.batch_field_statistics: draw, field, statistics), all threads; new
+    networks every round."""
+    run = FieldRun(cfg.network(), cfg.inputs(), seed, observables=cfg.observables, backend="cpu")
+    n = run.default_batch_size(10**6)
+    firsts = iter(range(0, 10**15, n))
+    run.engine.compute(0, 2)  # compile / cache load
+    benchmark.group = "cos-net fields"
+    benchmark.pedantic(
+        lambda: run.engine.compute(next(firsts), n), rounds=5, iterations=1, warmup_rounds=1
+    )
+    record(n)
+    benchmark.extra_info["cosines_per_network"] = cfg.cosines_per_network
 
 
 _FIRST_CALL_SAMPLE = r"""
