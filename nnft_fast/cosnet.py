@@ -48,6 +48,7 @@ DEFAULT_AMPLITUDE = "gaussian"
 DEFAULT_N_OUT = 1
 DEFAULT_LENGTH = 1.0
 DEFAULT_VARIANCE = 1.0
+NEWTON_CODES = (RADIAL_TABLE, RADIAL_D3_ALPHA0)  # the codes inverted by Newton on the table
 RADIAL_TABLE_SIZE = 1024  # CDF table intervals of the generic radial sampler
 GL_NODES = 16  # Gauss-Legendre nodes of the kernel's sub-integrals
 HOST_GL_NODES = 40  # Gauss-Legendre nodes per interval of the host's CDF table
@@ -252,8 +253,9 @@ class RadialSampler:
     scale) float64 with F_total = int_0^Lambda f and scale = sqrt(2 (2 pi)^-d Z / N) (the
     amplitude scale at P^-alpha = 1; sqrt(2 variance / N) and 1 / length for Gaussian
     momenta in params[5] and params[1]); table: (RADIAL_TABLE_SIZE + 1, 3) rows (k_j,
-    F(k_j), f(k_j)) at approximate quantiles k_j, F accurate to rounding (empty unless
-    code == RADIAL_TABLE); z: Z_alpha (None for Gaussian momenta).
+    F(k_j), f(k_j)) at approximate quantiles k_j, F accurate to rounding (the intervals
+    and initial guesses of the Newton codes; empty for the closed-form inverses); z:
+    Z_alpha (None for Gaussian momenta).
     """
 
     code: int
@@ -277,8 +279,11 @@ class RadialSampler:
             return cls(RADIAL_GAUSSIAN, params, np.zeros((0, 3)), None)
         d, m, lam, alpha = net.dim, net.mass, net.cutoff, net.alpha
         code = _closed_form_code(d, alpha)
-        if code == RADIAL_TABLE:
+        if code in NEWTON_CODES:  # Newton on a CDF table (closed-form F for d = 3, alpha = 0)
             table, f_total = _cdf_table(d, m, lam, alpha)
+            if code == RADIAL_D3_ALPHA0:
+                table[:, 1] = [m * _x_minus_atan(k / m) for k in table[:, 0]]
+                f_total = float(table[-1, 1])
         else:
             table, f_total = np.zeros((0, 3)), _closed_form_total(code, d, m, lam, alpha)
         z = sphere_area(d) * f_total

@@ -48,6 +48,7 @@ from .rng import (
 FIELD_LAYER = 1
 _INV_TWO_PI = 1.0 / (2.0 * math.pi)
 _NEWTON_STEPS = 60
+_LAST_STEP = 2.0**-54  # see _newton_inverse
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -89,52 +90,77 @@ def _table_cdf(k, j, dim, mass, alpha, table, gl):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _table_inverse(target, dim, mass, alpha, table, gl):
-    """k with F(k) = target: bisection for the table interval, then Newton safeguarded by
-    bisection inside it until the step is below rounding."""
-    lo_j = 0
-    hi_j = table.shape[0] - 1
-    while hi_j - lo_j > 1:
-        mid = (lo_j + hi_j) // 2
-        if table[mid, 1] <= target:
-            lo_j = mid
-        else:
-            hi_j = mid
-    lo, hi = table[lo_j, 0], table[hi_j, 0]
-    f_lo, f_hi = table[lo_j, 1], table[hi_j, 1]
-    k = lo + (hi - lo) * (target - f_lo) / (f_hi - f_lo) if f_hi > f_lo else lo
+def _table_interval(target, u, table):
+    """j with F(k_j) <= target < F(k_j+1): the nodes hold about equal mass, so start at
+    floor(u K) and step to the right interval."""
+    last = table.shape[0] - 2
+    j = min(np.int64(u * (last + 1)), last)
+    while j > 0 and table[j, 1] > target:
+        j -= 1
+    while j < last and table[j + 1, 1] <= target:
+        j += 1
+    return j
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _hermite_guess(target, j, dim, table):
+    """k(F) at F = target by the cubic Hermite interpolant of interval j (slopes
+    dk/dF = 1/f at its nodes); on an interval starting at k = 0 (d >= 2, f = 0 there)
+    the power law F ~ k^d instead."""
+    k0, k1 = table[j, 0], table[j + 1, 0]
+    f0, f1 = table[j, 2], table[j + 1, 2]
+    h = table[j + 1, 1] - table[j, 1]
+    if h <= 0.0:
+        return k0
+    tau = (target - table[j, 1]) / h
+    if f0 <= 0.0:
+        return k1 * tau ** (1.0 / dim)
+    t2 = tau * tau
+    t3 = t2 * tau
+    return (
+        (2.0 * t3 - 3.0 * t2 + 1.0) * k0
+        + (t3 - 2.0 * t2 + tau) * h / f0
+        + (3.0 * t2 - 2.0 * t3) * k1
+        + (t3 - t2) * h / f1
+    )
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _cdf_and_density(k, j, code, dim, mass, alpha, table, gl):
+    """(F(k), f(k)) for the Newton codes: the closed form of d = 3, alpha = 0, else
+    ``_table_cdf`` of interval j."""
+    if code == RADIAL_D3_ALPHA0:
+        return mass * x_minus_atan(k / mass), k * k / (k * k + mass * mass)
+    return _table_cdf(k, j, dim, mass, alpha, table, gl), radial_density(k, dim, mass, alpha)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _newton_inverse(target, u, code, dim, mass, alpha, table, gl):
+    """k with F(k) = target: the table interval, a cubic Hermite guess, then Newton
+    safeguarded by bisection inside the interval. A step s with c (s / k)^2 <= 2^-54,
+    c = 1 + max(d - 1, 2 |1 + alpha|) / 2 (a bound on k f' / 2 f), leaves an error below
+    rounding, so it is the last."""
+    j = _table_interval(target, u, table)
+    lo, hi = table[j, 0], table[j + 1, 0]
+    k = min(max(_hermite_guess(target, j, dim, table), lo), hi)
+    curvature = 1.0 + 0.5 * max(dim - 1.0, 2.0 * abs(1.0 + alpha))
     for _ in range(_NEWTON_STEPS):
-        g = _table_cdf(k, lo_j, dim, mass, alpha, table, gl) - target
+        value, slope = _cdf_and_density(k, j, code, dim, mass, alpha, table, gl)
+        g = value - target
         if g > 0.0:
             hi = k
         else:
             lo = k
-        slope = radial_density(k, dim, mass, alpha)
-        if slope > 0.0 and abs(g) <= 4e-16 * k * slope:
-            return k - g / slope  # converged: the step is below rounding
-        new = k - g / slope if slope > 0.0 else lo
+        if slope > 0.0:
+            step = g / slope
+            if curvature * step * step <= _LAST_STEP * k * k:
+                return k - step
+            new = k - step
+        else:
+            new = lo
         if not lo < new < hi:
             new = 0.5 * (lo + hi)
         if hi - lo <= 4e-16 * hi:
-            return new
-        k = new
-    return k
-
-
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _d3_alpha0_inverse(target, mass):
-    """k with k - m arctan(k/m) = target (convex increasing: Newton from below overshoots
-    once, then decreases monotonically to the root)."""
-    k = max(target, (3.0 * mass * mass * target) ** (1.0 / 3.0))
-    for _ in range(_NEWTON_STEPS):
-        g = mass * x_minus_atan(k / mass) - target
-        slope = k * k / (k * k + mass * mass)
-        if slope <= 0.0:
-            return k
-        new = k - g / slope
-        if new <= 0.0:
-            new = 0.5 * k
-        if abs(new - k) <= 4e-16 * new:
             return new
         k = new
     return k
@@ -156,9 +182,7 @@ def radial_momentum(u, code, params, table, gl):
             return mass * math.sqrt(math.expm1(2.0 * target))
         exponent = -math.log1p(-2.0 * alpha * target * mass ** (2.0 * alpha)) / alpha
         return mass * math.sqrt(math.expm1(exponent))
-    if code == RADIAL_D3_ALPHA0:
-        return _d3_alpha0_inverse(target, mass)
-    return _table_inverse(target, dim, mass, alpha, table, gl)
+    return _newton_inverse(target, u, code, dim, mass, alpha, table, gl)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)

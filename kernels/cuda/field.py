@@ -47,8 +47,10 @@ _RADIAL = (
     "x_minus_atan",
     "radial_density",
     "_table_cdf",
-    "_table_inverse",
-    "_d3_alpha0_inverse",
+    "_table_interval",
+    "_hermite_guess",
+    "_cdf_and_density",
+    "_newton_inverse",
     "radial_momentum",
 )
 _radial = device_twins(cpu_field, _RADIAL)
