@@ -5,9 +5,18 @@
 - ``vertex``: the 1/n four-point vertex recursion, Gaussian and Haar-orthogonal weights;
 - ``single_layer``: exact one-hidden-layer results (Halverson-Maiti-Stoner) with samplers;
 - ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
-- ``gaussian_integrals``: the Gaussian integrals behind them.
+- ``gaussian_integrals``: the Gaussian integrals behind them;
+- ``cosnet``: exact two-, four- and six-point functions of cos-net fields at finite width.
 """
 
+from .cosnet import (
+    cosnet_four_point,
+    cosnet_h,
+    cosnet_h3,
+    cosnet_propagator,
+    cosnet_six_point,
+    cosnet_two_point,
+)
 from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
 from .infinite_width import kernel_recursion, ntk_recursion
@@ -17,6 +26,12 @@ from .vertex import same_neuron_connected, vertex_recursion
 __all__ = [
     "CriticalPoint",
     "SingleLayerNet",
+    "cosnet_four_point",
+    "cosnet_h",
+    "cosnet_h3",
+    "cosnet_propagator",
+    "cosnet_six_point",
+    "cosnet_two_point",
     "erf_net",
     "find_critical",
     "gauss_net",
