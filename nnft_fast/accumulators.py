@@ -59,12 +59,14 @@ class MomentLayout:
     def kernel_tables(self):
         """(pair_a, pair_b, quad_p1, quad_p2) int64 arrays for the kernels (the quad
         tables empty without four-point statistics: they grow as B^4)."""
-        pairs = self.pairs
-        pid = {p: i for i, p in enumerate(pairs)}
-        quads = self.quads if self.four_point else []
+        pair_a, pair_b = (np.asarray(t, np.int64) for t in np.triu_indices(self.n_inputs))
+        if not self.four_point:  # many inputs (fields on B points): no Python loops
+            return pair_a, pair_b, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pid = {p: i for i, p in enumerate(self.pairs)}
+        quads = self.quads
         return (
-            np.array([p[0] for p in pairs], np.int64),
-            np.array([p[1] for p in pairs], np.int64),
+            pair_a,
+            pair_b,
             np.array([pid[q[:2]] for q in quads], np.int64),
             np.array([pid[q[2:]] for q in quads], np.int64),
         )

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from nnft_fast.kernels.cpu.codes import AMPLITUDE_CODES
+from nnft_fast.kernels.cpu.moments import CHUNK_NETWORKS
 
 from .accumulators import DEFAULT_BLOCKS, MomentLayout
 from .backends import resolve_backend
@@ -272,10 +273,12 @@ class FieldRun:
         return None
 
     def default_batch_size(self, n_networks):
-        """Networks per batch: statistics of about STATS_BYTES_PER_BATCH, halved while a
-        batch would not fit in the available memory."""
+        """Networks per batch: statistics of about STATS_BYTES_PER_BATCH but at least one
+        chunk of CHUNK_NETWORKS per Numba thread (so every thread has work even when B is
+        large), halved while a batch would not fit in the available memory."""
         per_network = 8 * (self.layout.n_stat + self.tuples.n_stat)
-        batch = max(1, min(n_networks, STATS_BYTES_PER_BATCH // per_network))
+        busy = numba.get_num_threads() * CHUNK_NETWORKS
+        batch = max(1, min(n_networks, max(STATS_BYTES_PER_BATCH // per_network, busy)))
         while batch > 1 and not fits(self._needs(batch)):
             batch //= 2
         return batch
