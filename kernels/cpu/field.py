@@ -248,13 +248,59 @@ def amplitude_sums(amp, cosines, phit_row):
         phit_row[c] = acc
 
 
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _cos_of_phase(x0, x1, x2, w0, w1, w2, beta, i):
+    """cos(2 pi (w0_i x0 + w1_i x1 + w2_i x2 + beta_i)), the phase reduced to [-1/2, 1/2)
+    turns (d <= 3: the missing coordinates are 0)."""
+    turns = beta[i] + w0[i] * x0 + w1[i] * x1 + w2[i] * x2
+    return cos_sin_turn(turns - math.floor(turns + 0.5))[0]
+
+
+@njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
+def _fused_sum(x0, x1, x2, w0, w1, w2, beta, amp_row):
+    """sum_i amp_row[i] cos(phase_i): one pass, no stores (d <= 3, one output)."""
+    acc = 0.0
+    for i in range(beta.size):
+        acc += amp_row[i] * _cos_of_phase(x0, x1, x2, w0, w1, w2, beta, i)
+    return acc
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _fused_cosines(x0, x1, x2, w0, w1, w2, beta, cosines):
+    """cosines[i] = cos(phase_i) in one pass (d <= 3)."""
+    for i in range(beta.size):
+        cosines[i] = _cos_of_phase(x0, x1, x2, w0, w1, w2, beta, i)
+
+
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def evaluate_field(xt, omega, beta, amp, phit, cosines):
     """phit[a, k] = sum_i amp[k, i] cos(2 pi (omega_i . x_a + beta_i)) for the points
-    xt (d, B); cosines: (N,) scratch. Each sum runs over i in a fixed order."""
-    for a in range(xt.shape[1]):
-        feature_cosines(xt, a, omega, beta, cosines)
-        amplitude_sums(amp, cosines, phit[a])
+    xt (d, B); cosines: (N,) scratch. Each sum runs over i in a fixed order.
+
+    d <= 3 takes one vectorised pass over the features per point (phase, cosine and, for
+    one output, the sum fused); larger d accumulates the phase in passes over j."""
+    dim, nb = xt.shape
+    n_out = amp.shape[0]
+    if dim > 3:
+        for a in range(nb):
+            feature_cosines(xt, a, omega, beta, cosines)
+            amplitude_sums(amp, cosines, phit[a])
+        return
+    zeros = cosines if n_out == 1 else np.zeros(beta.size)
+    if n_out == 1:
+        zeros[:] = 0.0
+    w0 = omega[0]
+    w1 = omega[1] if dim > 1 else zeros
+    w2 = omega[2] if dim > 2 else zeros
+    for a in range(nb):
+        x0 = xt[0, a]
+        x1 = xt[1, a] if dim > 1 else 0.0
+        x2 = xt[2, a] if dim > 2 else 0.0
+        if n_out == 1:
+            phit[a, 0] = _fused_sum(x0, x1, x2, w0, w1, w2, beta, amp[0])
+        else:
+            _fused_cosines(x0, x1, x2, w0, w1, w2, beta, cosines)
+            amplitude_sums(amp, cosines, phit[a])
 
 
 @njit(fastmath=FASTMATH, cache=True)
