@@ -15,12 +15,17 @@ class FieldCpuEngine:
 
     def __init__(self, args):
         self.args = args
+        self._stats = np.empty((0, 1, args.n_stat))
 
     def compute(self, start, count):
         """(stats (count, 1, n_stat), raw (count, n_raw) float64, None) of networks start ..
-        start + count - 1 (no NTK for fields)."""
+        start + count - 1 (no NTK for fields). The statistics live in a buffer the engine
+        reuses (valid until its next ``compute``): with B in the hundreds a batch holds
+        many MB, and fresh pages would cost more than the pair products themselves."""
         a = self.args
-        stats = np.empty((count, 1, a.n_stat))
+        if self._stats.shape[0] < count:
+            self._stats = np.empty((count, 1, a.n_stat))
+        stats = self._stats[:count]
         raw = np.empty((count, a.n_raw))
         cpu_field.batch_field_statistics(
             np.int64(start),

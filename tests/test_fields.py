@@ -273,3 +273,20 @@ def test_dask_shards_into_a_store(tmp_path):
     np.testing.assert_array_equal(
         reopened.connected_six_point().value, memory.connected_six_point().value
     )
+
+
+def test_two_point_on_1024_points():
+    """B = 1,024 points (a 32 x 32 grid): the compact two-point estimate with its errors
+    equals the reference from the fields themselves, and G(r) has one value per distinct
+    grid separation."""
+    net = nf.CosNet(2, 6, 1.0, 4.0, alpha=-1.0)
+    x = nf.grid_points((32, 32), spacing=0.3)
+    ens = nf.sample(net, x, 12, seed=21)
+    k_ref, err_ref = ref.two_point_estimates(ref.cosnet_fields(net, x, 21, range(12)))
+    two = ens.two_point()
+    assert two.value.shape == (1024, 1024)
+    np.testing.assert_allclose(two.value, k_ref, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(two.error, err_ref, rtol=1e-7, atol=1e-13)
+    r, g_r = ens.two_point_by_separation()
+    offsets = {(i * i + j * j) for i in range(32) for j in range(32)}
+    assert r.size == len(offsets)

@@ -307,7 +307,8 @@ def evaluate_field(xt, omega, beta, amp, phit, cosines):
 def field_moments(phit, pair_a, pair_b, quad_p1, quad_p2, four_point, out, pair_products):
     """[G | Q | GG] (or [G]) of the field phit (B x n_out), as ``moments.layer_statistics``
     defines them with the n_out outputs as neurons, looping over the few outputs inside
-    (no per-pair slices: B is large, n_out small). pair_products: >= n_pairs float64."""
+    (no per-pair slices: B is large, n_out small). pair_products: >= n_pairs float64
+    (used with the four-point statistics only)."""
     n_out = phit.shape[1]
     n_pairs = pair_a.size
     n_quads = quad_p1.size if four_point else 0
@@ -317,16 +318,21 @@ def field_moments(phit, pair_a, pair_b, quad_p1, quad_p2, four_point, out, pair_
         t = 0
         for a in range(nb):  # pairs a <= b in row-major order, as the pair tables list them
             phi_a = phit[a, c]
-            for b in range(a, nb):
-                pair_products[t + b - a] = phi_a * phit[b, c]
-            for q in range(t, t + nb - a):
-                out[q] += pair_products[q]
+            if four_point:  # keep the pair products for Q
+                for b in range(a, nb):
+                    pair_products[t + b - a] = phi_a * phit[b, c]
+                for q in range(t, t + nb - a):
+                    out[q] += pair_products[q]
+            else:
+                for b in range(a, nb):
+                    out[t + b - a] += phi_a * phit[b, c]
             t += nb - a
         for u in range(n_quads):
             out[n_pairs + u] += pair_products[quad_p1[u]] * pair_products[quad_p2[u]]
-    inv_n = 1.0 / n_out
-    for t in range(n_pairs + n_quads):
-        out[t] *= inv_n
+    if n_out > 1:
+        inv_n = 1.0 / n_out
+        for t in range(n_pairs + n_quads):
+            out[t] *= inv_n
     if four_point:
         idx = n_pairs + n_quads
         for t1 in range(n_pairs):
