@@ -109,6 +109,8 @@ class CosNet:
         Fields per network sharing the features (independent amplitudes): the "neurons" of
         the field layer.
 
+    Notes
+    -----
     ``CosNet.gaussian_kernel`` builds the Gaussian-momentum family instead.
     """
 
