@@ -6,7 +6,9 @@
 - ``single_layer``: exact one-hidden-layer results (Halverson-Maiti-Stoner) with samplers;
 - ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
 - ``gaussian_integrals``: the Gaussian integrals behind them;
-- ``cosnet``: exact two-, four- and six-point functions of cos-net fields at finite width.
+- ``cosnet``: exact two-, four- and six-point functions of cos-net fields at finite width;
+- ``phi4``: lambda phi^4 at first order (tadpole, tree level, the exact finite-width
+  first-order two-point function).
 """
 
 from .cosnet import (
@@ -20,6 +22,7 @@ from .cosnet import (
 from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
 from .infinite_width import kernel_recursion, ntk_recursion
+from .phi4 import phi4_first_order_two_point, phi4_tadpole, phi4_tree_level
 from .single_layer import SingleLayerNet, erf_net, gauss_net, relu_net
 from .vertex import same_neuron_connected, vertex_recursion
 
@@ -39,6 +42,9 @@ __all__ = [
     "layer_coupling",
     "measured_coupling",
     "ntk_recursion",
+    "phi4_first_order_two_point",
+    "phi4_tadpole",
+    "phi4_tree_level",
     "quartic_coupling",
     "relu_net",
     "same_neuron_connected",
