@@ -9,6 +9,8 @@ from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
 from .cosnet import CosNet
+from .deformations import LocalInteraction, ParameterInteraction, Phi4
+from .deformed_estimates import LowEffectiveSampleWarning
 from .ensemble import Ensemble, Estimate, LayerMoments, TooFewNetworksWarning
 from .field_ensemble import FieldEnsemble
 from .extrapolate import Extrapolation, extrapolate
@@ -35,9 +37,13 @@ __all__ = [
     "INITS",
     "LayerMoments",
     "LayerNTK",
+    "LocalInteraction",
+    "LowEffectiveSampleWarning",
     "NTKFluctuations",
     "Network",
     "NonFiniteWarning",
+    "ParameterInteraction",
+    "Phi4",
     "Prediction",
     "StoreError",
     "compare",

@@ -8,6 +8,7 @@ alone, with the same ``compute(start, count)``; it also draws the per-network fi
 import numpy as np
 
 from nnft_fast.kernels.cpu import field as cpu_field
+from nnft_fast.kernels.cpu.specialise import deformation_kernels_for
 
 
 class FieldCpuEngine:
@@ -16,6 +17,9 @@ class FieldCpuEngine:
     def __init__(self, args):
         self.args = args
         self._stats = np.empty((0, 1, args.n_stat))
+        self._statistics_kernel = cpu_field.batch_field_statistics
+        if args.potential_fn is not None or args.action_fn is not None:
+            self._statistics_kernel = deformation_kernels_for(args.potential_fn, args.action_fn)
 
     def compute(self, start, count):
         """(stats (count, 1, n_stat), raw (count, n_raw) float64, None) of networks start ..
@@ -27,7 +31,7 @@ class FieldCpuEngine:
             self._stats = np.empty((count, 1, a.n_stat))
         stats = self._stats[:count]
         raw = np.empty((count, a.n_raw))
-        cpu_field.batch_field_statistics(
+        self._statistics_kernel(
             np.int64(start),
             count,
             a.seed,
@@ -39,6 +43,7 @@ class FieldCpuEngine:
             stats,
             a.n_save,
             raw,
+            *a.deformation_args,
         )
         return stats, raw, None
 

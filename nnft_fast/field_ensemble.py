@@ -13,26 +13,12 @@ import numpy as np
 from scipy import sparse
 
 from .accumulators import jackknife_error
+from .deformed_estimates import FirstOrder, Reweighted
 from .ensemble import Ensemble
+from .points import pair_index, separations
 
 FIELD_LAYER = 1
 DEFAULT_SEPARATION_DECIMALS = 9  # separations equal to this many decimals share a bin
-
-
-def pair_index(n_points):
-    """(B, B) int64: the position of pair (min(a, b), max(a, b)) in the compact vector of
-    pairs a <= b in row-major order (``accumulators.MomentLayout.pairs``)."""
-    a, b = (
-        np.minimum.outer(np.arange(n_points), np.arange(n_points)),
-        np.maximum.outer(np.arange(n_points), np.arange(n_points)),
-    )
-    return a * n_points - a * (a - 1) // 2 + (b - a)
-
-
-def separations(points):
-    """|x_a - x_b| for the compact pairs a <= b of ``points`` (B, d)."""
-    a, b = np.triu_indices(points.shape[0])
-    return np.linalg.norm(points[a] - points[b], axis=1)
 
 
 class FieldEnsemble(Ensemble):
@@ -64,6 +50,36 @@ class FieldEnsemble(Ensemble):
     def sextuples(self):
         """The sampled sextuples of point indices, (T6, 6)."""
         return self._tuples().sextuples
+
+    @property
+    def is_deformed(self):
+        """Whether the run carried a deformation (``nf.sample(..., deformation=...)``)."""
+        return hasattr(self.accumulator, "reweighted_totals")
+
+    def _deformed(self):
+        if not self.is_deformed:
+            raise ValueError("this ensemble was sampled without deformation=")
+
+    @property
+    def coupling(self):
+        """The deformation's coupling (reweighted estimates are at this value)."""
+        self._deformed()
+        return self.accumulator.coupling
+
+    @property
+    def reweighted(self):
+        """The correlators of the deformed ensemble at ``coupling``, by reweighting these
+        free networks with exp(-S_int) (``deformed_estimates.Reweighted``: two_point,
+        four_point, connected_four_point, connected_six_point, effective_sample_size)."""
+        self._deformed()
+        return Reweighted(self)
+
+    @property
+    def first_order(self):
+        """d/dlambda at lambda = 0 of the deformed correlators (``deformed_estimates.
+        FirstOrder``: the same methods), unbiased, from these free networks."""
+        self._deformed()
+        return FirstOrder(self)
 
     def _tuples(self):
         if not self.has_tuples:
@@ -162,4 +178,4 @@ class FieldEnsemble(Ensemble):
         return self._tuple_estimate(slice(start, start + len(tuples.sextuples)), connected)
 
 
-__all__ = ["FieldEnsemble", "pair_index", "separations"]
+__all__ = ["FieldEnsemble"]

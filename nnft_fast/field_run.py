@@ -14,13 +14,20 @@ import numba
 import numpy as np
 from scipy import special
 
-from nnft_fast.kernels.cpu.codes import AMPLITUDE_CODES
+from nnft_fast.kernels.cpu.codes import (
+    AMPLITUDE_CODES,
+    PARAMETER_ACTION_NONE,
+    POTENTIAL_NONE,
+    POTENTIAL_USER,
+)
 from nnft_fast.kernels.cpu.moments import CHUNK_NETWORKS
 
 from .accumulators import DEFAULT_BLOCKS, MomentLayout
 from .backends import resolve_backend
 from .cosnet import GL_NODES, CosNet
 from .cpu_field_engine import FieldCpuEngine
+from .deformations import DEFORMATIONS, deformation_from_config
+from .deformed_accumulator import DeformedFieldAccumulator
 from .field_accumulator import FieldAccumulator
 from .field_ensemble import FieldEnsemble
 from .memory import Need, accumulator_need, check_memory, fits
@@ -112,6 +119,23 @@ def _field_save(net, save):
     return tuple(spec)
 
 
+def _check_deformation(net, deformation):
+    """None or a validated deformation of ``net``'s field (one output)."""
+    if deformation is None:
+        return None
+    if not isinstance(deformation, DEFORMATIONS):
+        raise TypeError(
+            "deformation must be nf.Phi4, nf.LocalInteraction or nf.ParameterInteraction, "
+            f"got {type(deformation).__name__}"
+        )
+    if net.n_out != 1:
+        raise ValueError(
+            f"deformations act on one field: the cos-net must have n_out = 1, got {net.n_out}"
+        )
+    deformation.rule(net)  # validates the box against the dimension
+    return deformation
+
+
 @dataclass(frozen=True, eq=False)
 class FieldKernelArgs:
     """Arguments of a field run's kernels (never modify the arrays).
@@ -120,8 +144,11 @@ class FieldKernelArgs:
     radial params, CDF table, Gauss-Legendre (2, GL_NODES) nodes and weights, amplitude
     code) as ``kernels.cpu.field`` takes them; tables: the ``MomentLayout`` tables;
     four_point: whether the moment statistics are [G | Q | GG] or [G]; tuple_tables: the
-    ``TupleLayout`` CSR tables; n_stat: moment plus tuple statistics; n_save: outputs kept
-    raw.
+    ``TupleLayout`` CSR tables; n_stat: moment plus tuple statistics (plus the interaction
+    s of a deformed run); n_save: outputs kept raw; deformation_args: (deformed, the
+    quadrature nodes (d, Q), their weights, potential code, parameter-action code) as
+    ``kernels.cpu.field.batch_field_statistics`` takes them; potential_fn, action_fn: a
+    deformation's user functions (None: built in).
     """
 
     seed: np.uint64
@@ -132,9 +159,12 @@ class FieldKernelArgs:
     tuple_tables: tuple
     n_stat: int
     n_save: int
+    deformation_args: tuple
+    potential_fn: object = None
+    action_fn: object = None
 
     @classmethod
-    def build(cls, net, points, seed, layout, tuples, save):
+    def build(cls, net, points, seed, layout, tuples, save, deformation=None):
         radial = net.radial
         gl = np.ascontiguousarray(np.stack(special.roots_legendre(GL_NODES)))
         field_args = (
@@ -146,6 +176,16 @@ class FieldKernelArgs:
             gl,
             AMPLITUDE_CODES[net.amplitude],
         )
+        rule = None if deformation is None else deformation.rule(net)
+        nodes = np.zeros((net.dim, 0)) if rule is None else np.ascontiguousarray(rule.points.T)
+        deformation_args = (
+            deformation is not None,
+            nodes,
+            np.zeros(0) if rule is None else np.ascontiguousarray(rule.weights),
+            POTENTIAL_NONE if deformation is None else deformation.potential_code,
+            PARAMETER_ACTION_NONE if deformation is None else deformation.parameter_code,
+        )
+        user_potential = deformation is not None and deformation.potential_code == POTENTIAL_USER
         return cls(
             seed=np.uint64(seed),
             xt=np.ascontiguousarray(points.T),
@@ -153,8 +193,11 @@ class FieldKernelArgs:
             tables=layout.kernel_tables(),
             four_point=layout.four_point,
             tuple_tables=tuples.kernel_tables(),
-            n_stat=layout.n_stat + tuples.n_stat,
+            n_stat=layout.n_stat + tuples.n_stat + (deformation is not None),
             n_save=sum(count for _, count in save),
+            deformation_args=deformation_args,
+            potential_fn=deformation.potential if user_potential else None,
+            action_fn=None if deformation is None else deformation.action,
         )
 
     @property
@@ -200,6 +243,7 @@ class FieldRun:
         quadruples=None,
         sextuples=None,
         backend=DEFAULT_BACKEND,
+        deformation=None,
     ):
         self.network = net
         self.inputs = validate_points(net, X)
@@ -219,19 +263,28 @@ class FieldRun:
         self.save = _field_save(net, save)
         self.layout = MomentLayout(nb, "four_point" in self.observables)
         self.tuples = TupleLayout.build(quadruples, sextuples, nb)
+        self.deformation = _check_deformation(net, deformation)
         check_memory(self._needs(1) + [self._accumulator_need()])
         self.kernel_args = FieldKernelArgs.build(
-            net, self.inputs, self.seed, self.layout, self.tuples, self.save
+            net, self.inputs, self.seed, self.layout, self.tuples, self.save, self.deformation
         )
         self._cpu_engine = FieldCpuEngine(self.kernel_args)
         self._cuda_engine = None
         self.backend = resolve_backend(backend)
+        if self.deformation is not None and self.backend == "cuda":
+            if backend == "cuda":
+                raise ValueError(
+                    "backend='cuda': deformed cos-net runs are computed on the CPU only; "
+                    "use backend='cpu'"
+                )
+            self.backend = "cpu"
 
     # ------------------------------------------------------------------ memory
     def _accumulator_need(self):
-        return accumulator_need(
-            "accumulators", DEFAULT_BLOCKS, 1, self.layout.n_stat + self.tuples.n_stat
-        )
+        columns = self.layout.n_stat + self.tuples.n_stat
+        if self.deformation is not None:
+            columns = 3 * columns + 3
+        return accumulator_need("accumulators", DEFAULT_BLOCKS, 1, columns)
 
     def _needs(self, count):
         """Needs of a batch of ``count`` networks: statistics, raw outputs, and per chunk of
@@ -264,9 +317,10 @@ class FieldRun:
         return self._cuda_engine
 
     def new_accumulator(self):
-        return FieldAccumulator(
-            self.network.widths, self.inputs.shape[0], self.layout.four_point, self.tuples
-        )
+        args = (self.network.widths, self.inputs.shape[0], self.layout.four_point, self.tuples)
+        if self.deformation is not None:
+            return DeformedFieldAccumulator(*args, self.deformation.coupling)
+        return FieldAccumulator(*args)
 
     def new_ntk_accumulator(self):
         """None: fields have no NTK statistics."""
@@ -347,8 +401,15 @@ class FieldRun:
 
     # ------------------------------------------------------------------ description
     def config(self, n_networks, first_network):
-        """JSON-able description that fully determines the run's results."""
-        return {
+        """JSON-able description that fully determines the run's results (a deformation
+        with user functions cannot be described: such runs are not stored or sharded)."""
+        if self.deformation is not None and not self.deformation.storable:
+            raise ValueError(
+                "a deformation with a user potential or parameter action cannot be stored "
+                "or sharded (the file, or a worker, rebuilds the run from its description); "
+                "use nf.Phi4 or run in memory"
+            )
+        config = {
             "network": self.network.config(),
             "seed": self.seed,
             "method": self.method,
@@ -361,6 +422,9 @@ class FieldRun:
             "quadruples": self.tuples.quadruples.tolist(),
             "sextuples": self.tuples.sextuples.tolist(),
         }
+        if self.deformation is not None:
+            config["deformation"] = self.deformation.config(self.network)
+        return config
 
     @classmethod
     def from_config(cls, config, inputs, backend):
@@ -375,6 +439,9 @@ class FieldRun:
             quadruples=config["quadruples"] or None,
             sextuples=config["sextuples"] or None,
             backend=backend,
+            deformation=(
+                deformation_from_config(config["deformation"]) if "deformation" in config else None
+            ),
         )
 
 

@@ -14,10 +14,10 @@ from .run import run_from_config as network_run_from_config
 RUN_TYPES = (EnsembleRun, FieldRun)
 
 
-def make_run(network, X, seed, *, quadruples=None, sextuples=None, **options):
+def make_run(network, X, seed, *, quadruples=None, sextuples=None, deformation=None, **options):
     """The run of ``network``: a FieldRun for an ``nf.CosNet`` (``options``: method, dtype,
-    observables, save, backend; quadruples and sextuples), else an EnsembleRun (every
-    option of ``EnsembleRun``; quadruples and sextuples are for fields only).
+    observables, save, backend; quadruples, sextuples and deformation), else an
+    EnsembleRun (every option of ``EnsembleRun``; the three are for fields only).
     ``observables=None`` is each kind's default."""
     if isinstance(network, CosNet):
         field_options = {
@@ -26,10 +26,18 @@ def make_run(network, X, seed, *, quadruples=None, sextuples=None, **options):
             if k in options
         }
         return FieldRun(
-            network, X, seed, quadruples=quadruples, sextuples=sextuples, **field_options
+            network,
+            X,
+            seed,
+            quadruples=quadruples,
+            sextuples=sextuples,
+            deformation=deformation,
+            **field_options,
         )
-    if quadruples is not None or sextuples is not None:
-        raise ValueError("quadruples= and sextuples= are for cos-net fields (nf.CosNet) only")
+    if quadruples is not None or sextuples is not None or deformation is not None:
+        raise ValueError(
+            "quadruples=, sextuples= and deformation= are for cos-net fields (nf.CosNet) only"
+        )
     if options.get("observables", DEFAULT_OBSERVABLES) is None:
         options["observables"] = DEFAULT_OBSERVABLES
     return EnsembleRun(network, X, seed, **options)

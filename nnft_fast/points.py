@@ -1,4 +1,5 @@
-"""Point sets for cos-net fields: regular grids (``grid_points``)."""
+"""Point sets for cos-net fields: regular grids (``grid_points``), the compact pair order
+of their two-point statistics (``pair_index``) and the pairs' separations."""
 
 import math
 import numbers
@@ -90,3 +91,19 @@ def grid_points(shape, spacing, origin=None):
 
 
 __all__ = ["grid_points"]
+
+
+def pair_index(n_points):
+    """(B, B) int64: the position of pair (min(a, b), max(a, b)) in the compact vector of
+    pairs a <= b in row-major order (``accumulators.MomentLayout.pairs``)."""
+    a, b = (
+        np.minimum.outer(np.arange(n_points), np.arange(n_points)),
+        np.maximum.outer(np.arange(n_points), np.arange(n_points)),
+    )
+    return a * n_points - a * (a - 1) // 2 + (b - a)
+
+
+def separations(points):
+    """|x_a - x_b| for the compact pairs a <= b of ``points`` (B, d)."""
+    a, b = np.triu_indices(points.shape[0])
+    return np.linalg.norm(points[a] - points[b], axis=1)

@@ -71,6 +71,7 @@ def sample(
     shard_size: int | None = None,
     quadruples: ArrayLike | None = None,
     sextuples: ArrayLike | None = None,
+    deformation: object = None,
 ) -> Ensemble:
     """Draw an ensemble of random networks and accumulate its per-layer statistics.
 
@@ -140,6 +141,10 @@ def sample(
         Cos-net fields only: index tuples of points whose connected four- and six-point
         functions are accumulated (``FieldEnsemble.connected_four_point``,
         ``connected_six_point``), for any B.
+    deformation : nf.Phi4, nf.LocalInteraction or nf.ParameterInteraction, optional
+        Cos-net fields with one output: each network also carries its interaction
+        s = S_int / coupling (docs/fields.md#deformations); the result's ``reweighted``
+        and ``first_order`` give the deformed correlators (CPU only).
 
     Returns
     -------
@@ -167,6 +172,7 @@ def sample(
         backend=backend,
         quadruples=quadruples,
         sextuples=sextuples,
+        deformation=deformation,
     )
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
     check_progress(progress)

@@ -79,7 +79,9 @@ class TupleLayout:
 
     Tables (int64): block_ptr, block_points (CSR: the points of each distinct block, a
     sorted multiset); stat_ptr, stat_blocks (CSR: the blocks whose M multiply into each
-    statistic). ``terms`` (built on demand) drive the estimator.
+    statistic). ``terms`` drive the estimator; ``products`` are the cumulant's products of
+    moments before their U-statistic expansion, (tuple row, coefficient, block ids);
+    ``stat_index`` maps a sorted tuple of block ids to its statistic.
     """
 
     quadruples: np.ndarray
@@ -87,9 +89,11 @@ class TupleLayout:
     blocks: tuple = field(init=False, repr=False)
     statistics: tuple = field(init=False, repr=False)
     terms: tuple = field(init=False, repr=False)
+    products: tuple = field(init=False, repr=False)
+    stat_index: dict = field(init=False, repr=False)
 
     def __post_init__(self):
-        block_ids, stat_ids, terms = {}, {}, []
+        block_ids, stat_ids, terms, products = {}, {}, [], []
 
         def block_id(points):
             key = tuple(sorted(points))
@@ -105,12 +109,15 @@ class TupleLayout:
                     continue
                 coefficient = _moebius([[0] * len(pi)])  # (-1)^(k-1) (k-1)!
                 factors = [block_id([int(tup[p]) for p in b]) for b in pi]
+                products.append((row, coefficient, tuple(factors)))
                 for sigma in set_partitions(list(range(len(factors)))):
                     stats = [stat_id([factors[j] for j in g]) for g in sigma]
                     terms.append((row, coefficient * _moebius(sigma), len(factors), stats))
         object.__setattr__(self, "blocks", tuple(block_ids))
         object.__setattr__(self, "statistics", tuple(stat_ids))
         object.__setattr__(self, "terms", tuple(terms))
+        object.__setattr__(self, "products", tuple(products))
+        object.__setattr__(self, "stat_index", stat_ids)
 
     @classmethod
     def build(cls, quadruples, sextuples, n_points):

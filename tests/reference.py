@@ -885,3 +885,62 @@ def two_point_estimates(z, n_blocks=64, first=0):
     block = (first + np.arange(z.shape[0])) % n_blocks
     replicas = [g[block != b].mean(axis=0) for b in np.unique(block)]
     return g.mean(axis=0), jackknife_error(replicas, g.shape[1:])
+
+
+# ---------------------------------------------------------------------------------------
+# Deformed cos-net ensembles (docs/fields.md#deformations)
+# ---------------------------------------------------------------------------------------
+
+
+def phi4_interaction(phi_nodes, weights):
+    """s = sum_q W_q phi(y_q)^4 / 4! per network, phi_nodes (M, Q)."""
+    return (phi_nodes**4 / 24.0) @ weights
+
+
+def first_order_mean(x, s):
+    """-(E[s x] - E[s] E[x]) with the product of means over different networks, x (M, ...)."""
+    m = x.shape[0]
+    sx = np.einsum("e,e...->e...", s, x)
+    return -(sx.mean(axis=0) - (s.sum() * x.sum(axis=0) - sx.sum(axis=0)) / (m * (m - 1.0)))
+
+
+def first_order_connected_four(phi, s, t):
+    """d/dlambda of E[p1 p2 p3 p4] - three pairings at tuple t, phi (M, B) of one output:
+    d m4 - sum over pairings of (d m2(P1) m2(P2) + m2(P1) d m2(P2)), every product of means
+    over different networks (explicit U-statistics)."""
+    m = phi.shape[0]
+    y = lambda *idx: np.prod(phi[:, [t[i] for i in idx]], axis=1)  # noqa: E731
+    total = first_order_mean(y(0, 1, 2, 3), s)
+    for a, b, c, d in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2)):
+        g1, g2 = y(a, b), y(c, d)
+        for first, second in ((g1, g2), (g2, g1)):
+            # -(E[s first] E[second] - E[s] E[first] E[second]), unbiased
+            u2 = ((s * first).sum() * second.sum() - (s * first * second).sum()) / (m * (m - 1.0))
+            u3 = _u3(s, first, second)
+            total -= -(u2 - u3)
+    return total
+
+
+def reweighted_mean(x, s, coupling):
+    """sum_e w_e x_e / sum_e w_e, w = exp(-coupling s)."""
+    w = np.exp(-coupling * (s - s.min()))
+    return np.einsum("e,e...->...", w, x) / w.sum()
+
+
+def reweighted_connected_four(phi, s, coupling, t):
+    """<p1 p2 p3 p4>_w - the three pairings of <p p>_w (plug-in), phi (M, B)."""
+    mean = lambda *idx: reweighted_mean(np.prod(phi[:, [t[i] for i in idx]], axis=1), s, coupling)  # noqa: E731
+    return (
+        mean(0, 1, 2, 3)
+        - mean(0, 1) * mean(2, 3)
+        - mean(0, 2) * mean(1, 3)
+        - mean(0, 3) * mean(1, 2)
+    )
+
+
+def block_jackknife(function, n_networks, n_blocks=64, first=0):
+    """(value, error) of ``function(mask)`` over the delete-one-block replicas."""
+    block = (first + np.arange(n_networks)) % n_blocks
+    value = np.asarray(function(np.ones(n_networks, bool)))
+    replicas = [np.asarray(function(block != b)) for b in np.unique(block)]
+    return value, jackknife_error(replicas, value.shape)

@@ -58,3 +58,11 @@ RADIAL_GAUSSIAN = 5  # Gaussian momenta w ~ N(0, I / length^2)
 AMPLITUDE_GAUSSIAN = 0
 AMPLITUDE_CONSTANT = 1
 AMPLITUDE_CODES = {"gaussian": AMPLITUDE_GAUSSIAN, "constant": AMPLITUDE_CONSTANT}
+
+# Deformations of cos-net fields (kernels.cpu.deformation): the local potential V(phi) of
+# S_int / coupling = int_V V(phi) d^d x and the parameter action, each built in or a user's.
+POTENTIAL_NONE = -1
+POTENTIAL_PHI4 = 0  # V = phi^4 / 4!
+POTENTIAL_USER = 1
+PARAMETER_ACTION_NONE = -1
+PARAMETER_ACTION_USER = 1

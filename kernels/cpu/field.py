@@ -33,6 +33,7 @@ from .codes import (
     RADIAL_UNIFORM,
 )
 from .config import FASTMATH, FASTMATH_REDUCTIONS
+from .deformation import interaction
 from .moments import chunk_bounds, chunk_count
 from .rng import (
     PURPOSE_AMPLITUDE,
@@ -399,17 +400,26 @@ def batch_field_statistics(
     stats,
     n_save,
     raw,
+    deformed,
+    node_xt,
+    node_weights,
+    pot_code,
+    par_code,
 ):
-    """stats[t, 0] = [G | Q | GG | tuple statistics] of the field of network first + t;
+    """stats[t, 0] = [G | Q | GG | tuple statistics] of the field of network first + t,
+    followed, for a ``deformed`` run, by its interaction s = S_int / coupling on the nodes
+    node_xt (d, Q) with weights node_weights (``deformation.interaction``);
     raw[t] = its first ``n_save`` outputs on every point, output-major (phi_k(x_a) at
     k B + a). Parallel over chunks of networks, each with its own buffers."""
     dim, nb = xt.shape
-    n_moment = stats.shape[2] - (stat_ptr.size - 1)
+    n_tuple = stat_ptr.size - 1
+    n_moment = stats.shape[2] - n_tuple - (1 if deformed else 0)
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
         omega, beta, amp, work, cosines, phit = _feature_buffers(dim, n_features, n_out, nb)
         pair_products = np.empty(pair_a.size)
         monomials = np.empty(block_ptr.size - 1)
+        phit_nodes = np.empty((node_xt.shape[1], n_out))
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
             draw_features(
@@ -421,8 +431,19 @@ def batch_field_statistics(
                 phit, pair_a, pair_b, quad_p1, quad_p2, four_point, row[:n_moment], pair_products
             )
             tuple_statistics(
-                phit, block_ptr, block_points, stat_ptr, stat_blocks, row[n_moment:], monomials
+                phit,
+                block_ptr,
+                block_points,
+                stat_ptr,
+                stat_blocks,
+                row[n_moment : n_moment + n_tuple],
+                monomials,
             )
+            if deformed:
+                evaluate_field(node_xt, omega, beta, amp, phit_nodes, cosines)
+                row[n_moment + n_tuple] = interaction(
+                    pot_code, par_code, node_weights, phit_nodes, omega, beta, amp
+                )
             for c in range(n_save):
                 for a in range(nb):
                     raw[t, c * nb + a] = phit[a, c]

@@ -1,4 +1,5 @@
-"""Kernels specialised to a user-supplied activation.
+"""Kernels specialised to user-supplied functions: activations, and the potentials and
+parameter actions of field deformations.
 
 The cached kernels call the built-in switch ``activations.activate(code, x)``. For a user
 activation ``fn(x)`` the same Python functions are re-jitted with ``activate`` bound to
@@ -12,7 +13,7 @@ import types
 
 from numba import njit
 
-from . import forward, moments
+from . import deformation, field, forward, moments
 
 # Call path from the batch drivers to ``activate``, callees first.
 _CALL_PATH = (
@@ -48,3 +49,38 @@ def kernels_for(fn):
             ns[name] = compiled
     ns = namespaces[moments]
     return ns["batch_statistics"], ns["batch_preactivations"]
+
+
+# Call path from the field batch driver to the deformation's user functions, callees first.
+_DEFORMATION_PATH = (
+    (deformation, "node_integral"),
+    (deformation, "interaction"),
+    (field, "batch_field_statistics"),
+)
+
+
+@functools.cache
+def deformation_kernels_for(potential=None, action=None):
+    """``field.batch_field_statistics`` calling the @njit scalar ``potential(phi)`` as the
+    local potential and the @njit ``action(omega, beta, amp)`` as the parameter action
+    (None: the built-in ones)."""
+    namespaces = {deformation: dict(vars(deformation)), field: dict(vars(field))}
+    if potential is not None:
+
+        @njit(inline="always")
+        def local_potential(code, phi):
+            return potential(phi)
+
+        namespaces[deformation]["local_potential"] = local_potential
+    if action is not None:
+
+        @njit(inline="always")
+        def parameter_action(code, omega, beta, amp):
+            return action(omega, beta, amp)
+
+        namespaces[deformation]["parameter_action"] = parameter_action
+    for module, name in _DEFORMATION_PATH:
+        compiled = _rejit(getattr(module, name), namespaces[module])
+        for ns in namespaces.values():
+            ns[name] = compiled
+    return namespaces[field]["batch_field_statistics"]
