@@ -190,10 +190,12 @@ class FieldKernelArgs:
             seed=np.uint64(seed),
             xt=np.ascontiguousarray(points.T),
             field_args=field_args,
-            tables=layout.kernel_tables(),
-            four_point=layout.four_point,
+            tables=layout.kernel_tables() if layout is not None else (np.zeros(0, np.int64),) * 4,
+            four_point=layout is not None and layout.four_point,
             tuple_tables=tuples.kernel_tables(),
-            n_stat=layout.n_stat + tuples.n_stat + (deformation is not None),
+            n_stat=(layout.n_stat if layout is not None else 0)
+            + tuples.n_stat
+            + (deformation is not None),
             n_save=sum(count for _, count in save),
             deformation_args=deformation_args,
             potential_fn=deformation.potential if user_potential else None,
@@ -221,6 +223,10 @@ class FieldKernelArgs:
 class FieldRun:
     """A validated cos-net sampling job: computes any batch of networks of (net, X, seed).
 
+    kind: "statistics" (``compute`` and the accumulators: sample, stores; their memory is
+    checked here) or "preactivations" (the fields alone: no statistics tables are built,
+    so any number of points works).
+
     The same interface as ``run.EnsembleRun`` towards the store, the sharded runs and the
     Ensemble: ``compute``, ``accumulate``, ``new_accumulator``, ``ensemble``,
     ``default_batch_size``, ``config`` (``jobs.run_config``) and ``from_config``.
@@ -244,6 +250,7 @@ class FieldRun:
         sextuples=None,
         backend=DEFAULT_BACKEND,
         deformation=None,
+        kind="statistics",
     ):
         self.network = net
         self.inputs = validate_points(net, X)
@@ -264,9 +271,17 @@ class FieldRun:
         self.layout = MomentLayout(nb, "four_point" in self.observables)
         self.tuples = TupleLayout.build(quadruples, sextuples, nb)
         self.deformation = _check_deformation(net, deformation)
-        check_memory(self._needs(1) + [self._accumulator_need()])
+        statistics = kind == "statistics"
+        if statistics:
+            check_memory(self._needs(1) + [self._accumulator_need()])
         self.kernel_args = FieldKernelArgs.build(
-            net, self.inputs, self.seed, self.layout, self.tuples, self.save, self.deformation
+            net,
+            self.inputs,
+            self.seed,
+            self.layout if statistics else None,
+            self.tuples,
+            self.save,
+            self.deformation,
         )
         self._cpu_engine = FieldCpuEngine(self.kernel_args)
         self._cuda_engine = None

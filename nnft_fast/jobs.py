@@ -22,7 +22,7 @@ def make_run(network, X, seed, *, quadruples=None, sextuples=None, deformation=N
     if isinstance(network, CosNet):
         field_options = {
             k: options[k]
-            for k in ("method", "dtype", "observables", "save", "backend")
+            for k in ("method", "dtype", "observables", "save", "backend", "kind")
             if k in options
         }
         return FieldRun(
