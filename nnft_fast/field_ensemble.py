@@ -22,7 +22,19 @@ DEFAULT_SEPARATION_DECIMALS = 9  # separations equal to this many decimals share
 
 
 class FieldEnsemble(Ensemble):
-    """Streaming statistics of ``n_networks`` cos-net fields on the points X (B x d)."""
+    """Streaming statistics of ``n_networks`` cos-net fields on the points X (B x d).
+
+    ``quadrature``: for a deformed run, the quadrature rule of its interaction
+    (``nnft_fast.quadrature.QuadratureRule``: nodes per dimension, ``error_bound``), else
+    None.
+    """
+
+    quadrature = None
+
+    def merge(self, other):
+        merged = super().merge(other)
+        merged.quadrature = self.quadrature
+        return merged
 
     def __repr__(self):
         net = self.network

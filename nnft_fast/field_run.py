@@ -399,8 +399,9 @@ class FieldRun:
         store_path=None,
         target_networks=None,
     ):
-        """The FieldEnsemble of networks first_network .. first_network + n_networks - 1."""
-        return FieldEnsemble(
+        """The FieldEnsemble of networks first_network .. first_network + n_networks - 1
+        (with the deformation's quadrature rule, ``FieldEnsemble.quadrature``)."""
+        ensemble = FieldEnsemble(
             self.network,
             self.inputs,
             self.seed,
@@ -413,6 +414,10 @@ class FieldRun:
             store_path=store_path,
             target_networks=target_networks,
         )
+        ensemble.quadrature = (
+            None if self.deformation is None else self.deformation.rule(self.network)
+        )
+        return ensemble
 
     # ------------------------------------------------------------------ description
     def config(self, n_networks, first_network):

@@ -226,3 +226,14 @@ def test_bad_deformations():
     for call, error, match in cases:
         with pytest.raises(error, match=match):
             call()
+
+
+def test_the_result_states_its_quadrature():
+    ens = nf.sample(NET, X, 20, seed=1, deformation=nf.Phi4(1.0, BOX))
+    rule = ens.quadrature
+    assert rule.error_bound < 1e-10 and rule.nodes[0] >= 4
+    assert rule.points.shape == (rule.nodes[0], 1) and rule.weights.sum() == pytest.approx(2.0)
+    assert nf.sample(NET, X, 20, seed=1).quadrature is None
+    left = nf.sample(NET, X, 10, seed=1, deformation=nf.Phi4(1.0, BOX))
+    right = nf.sample(NET, X, 10, seed=1, first_network=10, deformation=nf.Phi4(1.0, BOX))
+    assert left.merge(right).quadrature is not None
