@@ -18,7 +18,7 @@ from .backends import BACKENDS
 from .config import ConfigError, load_config
 from .network import Network
 from .progress import Progress, ShardProgress
-from .report import write_report
+from .report import weights_summary, write_report
 from .run import DEFAULT_BACKEND, DEFAULT_SEED
 from .sampling import sample
 
@@ -64,6 +64,7 @@ def _cmd_run(args):
         backend=args.backend,
         quadruples=cfg.quadruples,
         sextuples=cfg.sextuples,
+        deformation=cfg.deformation,
     )
     if args.scheduler or args.workers:
         from .distributed import dask_executor
@@ -98,6 +99,8 @@ def _cmd_run(args):
             f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s "
             f"(backend: {ens.backend})"
         )
+        if getattr(ens, "is_deformed", False):
+            print(f"weights: {weights_summary(ens)['summary']}")
 
 
 def _cmd_resume(args):
@@ -114,6 +117,8 @@ def _cmd_resume(args):
 
 def _cmd_info(args):
     info = store.store_info(args.file, verify_raw=args.verify_raw)
+    if "deformation" in info.get("config", {}):  # a deformed cos-net run: its weights
+        info["weights"] = weights_summary(store.open_store(args.file))
     print(json.dumps(info, indent=2, default=str))
 
 
@@ -206,7 +211,11 @@ def build_parser():
     resume = sub.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("file")
     common(resume)
-    info = sub.add_parser("info", help="print a store's header and progress")
+    info = sub.add_parser(
+        "info",
+        help="print a store's header and progress as JSON (a deformed run: also its weights' "
+        "coupling, effective sample size and largest share)",
+    )
     info.add_argument("file")
     info.add_argument(
         "--verify-raw",

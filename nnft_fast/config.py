@@ -58,8 +58,16 @@ their points in [points] instead of [inputs]; the field is layer 1 of the store:
     batch_size = 4096                           # optional (also method, dtype)
 
     [store]                     # as above; save = {"1" = n} keeps n outputs raw
+
+    [deformation]               # optional, cos-nets with n_out = 1: lambda phi^4 (nf.Phi4)
+    kind = "phi4"               # S_int = (coupling / 4!) int_box phi^4 d^d x
+    coupling = 0.5
+    box = [-2.0, 2.0]           # one [lo, hi] for every dimension, or one per dimension
+    nodes = 48                  # Gauss-Legendre nodes: int or one per dimension (optional;
+                                # default: chosen so the quadrature error is below 1e-10)
 """
 
+import math
 import tomllib
 from dataclasses import dataclass
 
@@ -73,9 +81,11 @@ from .cosnet import (
     DEFAULT_VARIANCE,
     CosNet,
 )
+from .deformations import Phi4
 from .memory import Need, check_memory
 from .network import DEFAULT_ACTIVATION, DEFAULT_CB, DEFAULT_CW, DEFAULT_INIT, Network
 from .points import grid_points
+from .quadrature import check_box, field_bandlimit
 from .run import (
     DEFAULT_COMPRESSION,
     DEFAULT_DTYPE,
@@ -137,7 +147,9 @@ _COSNET_SCHEMA = {
     "points": {"values": list, "grid": dict},
     "run": {**_RUN_SCHEMA, "quadruples": list, "sextuples": list},
     "store": _SCHEMA["store"],
+    "deformation": {"kind": str, "coupling": _REAL, "box": list, "nodes": (int, list)},
 }
+DEFORMATION_KINDS = ("phi4",)  # deformation.kind: lambda phi^4 / 4! (nf.Phi4)
 _COSNET_REQUIRED = {"network": ("dim", "width"), "run": ("n_networks",)}
 # The keys of each momentum family besides the common ones (kind, dim, width, amplitude,
 # n_out, momenta); the propagator family needs mass and cutoff.
@@ -167,6 +179,7 @@ class RunConfig:
     ntk_readouts: int = DEFAULT_NTK_READOUTS
     quadruples: np.ndarray = None  # cos-net fields: (T4, 4) point indices, or None
     sextuples: np.ndarray = None  # (T6, 6), or None
+    deformation: object = None  # cos-net fields: an nf.Phi4 ([deformation]), or None
 
 
 def _check_table(name, value, allowed):
@@ -366,6 +379,97 @@ def _tuples(run, key, order, n_points):
     return tuples if len(tuples) else None
 
 
+def _finite(value):
+    """Whether the TOML number ``value`` is a finite float (an integer beyond the float
+    range is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _check_quadrature_size(net, box, nodes):
+    """Refuse a quadrature rule that cannot fit in memory before it is built: with nodes
+    None the rule needs at least K h_j / 4 nodes in dimension j (K the band limit of
+    phi^4, h_j the half-length; ``quadrature.nodes_for_bandlimit``)."""
+    if nodes is None:
+        k, _ = field_bandlimit(net)
+        counts = [max(1.0, k * 0.5 * (hi - lo) / 4.0 - 1.0) for lo, hi in box]
+    else:
+        counts = [float(n) for n in np.broadcast_to(nodes, (net.dim,))]
+    total = float(np.prod(counts))
+    what = "given" if nodes is not None else "at least"
+    try:
+        check_memory(
+            [
+                Need(
+                    f"the quadrature nodes of [deformation] ({what} {total:.3g})",
+                    3 * 8.0 * total * (net.dim + 1),  # points, weights, the grids
+                )
+            ],
+            "'deformation.box' / 'deformation.nodes'",
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _deformation(table, net):
+    """The nf.Phi4 of a [deformation] table (types already checked) for the cos-net."""
+    for key in ("kind", "coupling", "box"):
+        if key not in table:
+            raise ConfigError(f"missing required key 'deformation.{key}'")
+    if table["kind"] not in DEFORMATION_KINDS:
+        raise ConfigError(
+            f"'deformation.kind' must be one of {', '.join(DEFORMATION_KINDS)}, "
+            f"got {table['kind']!r}"
+        )
+    if net.n_out != 1:
+        raise ConfigError(
+            f"[deformation] acts on one field: it needs network.n_out = 1, got {net.n_out}"
+        )
+    box = table["box"]
+    leaves = list(_leaves(box))
+    bad = [v for v in leaves if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise ConfigError(
+            f"'deformation.box' must be [lo, hi] or one [lo, hi] per dimension, got "
+            f"{type(bad[0]).__name__} values"
+        )
+    if not all(_finite(v) for v in leaves):
+        raise ConfigError("'deformation.box' must be finite numbers")
+    nested = any(isinstance(v, list) for v in box)
+    pairs = box if nested else [box]
+    if (nested and len(box) != net.dim) or any(
+        not isinstance(p, list) or len(p) != 2 or any(isinstance(v, list) for v in p) for p in pairs
+    ):
+        raise ConfigError(
+            f"'deformation.box' must be [lo, hi] or network.dim = {net.dim} pairs "
+            f"[[lo, hi], ...], got {box!r}"
+        )
+    nodes = table.get("nodes")
+    if isinstance(nodes, list):
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in nodes):
+            raise ConfigError("'deformation.nodes' must be an integer or a list of integers")
+        if len(nodes) != net.dim:
+            raise ConfigError(
+                f"'deformation.nodes' must be an integer or have network.dim = {net.dim} "
+                f"entries, got {len(nodes)}"
+            )
+    try:
+        deformation = Phi4(table["coupling"], box, nodes)
+        _check_quadrature_size(net, check_box(box, net.dim), nodes)
+        deformation.rule(net)  # the box and the nodes against the dimension
+    except OverflowError:  # an integer beyond the float range
+        raise ConfigError("'deformation.coupling' must be a finite number") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        key = str(exc).split(" ", 1)[0]
+        where = f"'deformation.{key}'" if key in ("box", "nodes", "coupling") else "[deformation]"
+        raise ConfigError(f"{where}: {exc}") from None
+    return deformation
+
+
 def _store_options(data):
     """(out, save, compression) of the [store] table."""
     store = data.get("store", {})
@@ -408,6 +512,7 @@ def _parse_cosnet(data):
         compression=compression,
         quadruples=_tuples(run, "quadruples", 4, len(points)),
         sextuples=_tuples(run, "sextuples", 6, len(points)),
+        deformation=_deformation(data["deformation"], network) if "deformation" in data else None,
     )
 
 

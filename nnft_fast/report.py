@@ -21,6 +21,22 @@ Cos-net fields (``nf.CosNet`` stores) get their own plots, one series per ensemb
     identity line, and the histogram of the pulls against the standard normal density;
   * six_point.png (with sampled sextuples): the same for ``theory.cosnet_six_point``.
 summary.md then has, per field ensemble, the G(r) table and the chi^2 of every set.
+
+Deformed cos-net fields (stores of ``nf.sample(..., deformation=nf.Phi4(...))``; the box
+from ``FieldEnsemble.quadrature``) add:
+  * phi4_four_point.png (with four-point statistics): the first-order connected
+    four-point function dG4c/dlambda (``FieldEnsemble.first_order``) and the reweighted
+    (G4c_lambda - G4c_0) / lambda at the run's coupling (``reweighted_shift``: both on
+    the same networks, the jackknife of the difference) against tree level
+    ``theory.phi4_tree_level`` (N -> infinity; finite width adds O(1/N)), with error bars
+    and the identity line, and the pulls of the first order against tree level;
+  * phi4_coupling.png (with the full four-point tensor, B <= 16): heat maps with colour
+    bars of the quartic coupling lambda_aabb per unit lambda reconstructed by
+    ``theory.quartic_coupling`` from the measured dG4c/dlambda (jackknife errors on the
+    cells for B <= 8) and from tree level;
+  * in summary.md the weights (``weights_summary``: coupling, effective sample size and
+    its fraction of the networks, the largest weight's share), the mean pull^2 of every
+    set and the coupling's diagonal and off-diagonal means.
 """
 
 import itertools
@@ -31,6 +47,8 @@ import numpy as np
 
 from .compare import predict
 from .cosnet import CosNet
+from .ensemble import Estimate
+from .points import pair_index
 from .theory import ntk_recursion
 
 TWO_POINT_PNG = "two_point.png"
@@ -41,6 +59,9 @@ SUMMARY_MD = "summary.md"
 PROPAGATOR_PNG = "propagator.png"
 FOUR_POINT_PNG = "four_point.png"
 SIX_POINT_PNG = "six_point.png"
+PHI4_FOUR_POINT_PNG = "phi4_four_point.png"
+PHI4_COUPLING_PNG = "phi4_coupling.png"
+COUPLING_ANNOTATE_MAX_POINTS = 8  # the coupling heat map's cells carry their values
 PULL_RANGE = 5.0  # pull histograms span [-5, 5]
 PULL_HISTOGRAM_MIN = 20  # fewer pulls are drawn as ticks
 
@@ -265,61 +286,83 @@ def _plot_correlator(plt, data, key, title, quantity, path):
     series = [(name, one) for name, _, rows in data for one in rows[key]]
     if not series:
         return False
-    fig, (ax, axh) = plt.subplots(1, 2, figsize=(10.4, 4.6), gridspec_kw={"width_ratios": (3, 2)})
+    fig, (ax, axh) = _scatter_and_pulls(plt)
     lo, hi = np.inf, -np.inf
     for name, one in series:
-        bars = ax.errorbar(
+        bars = _points(
+            ax,
             one["exact"],
             one["value"],
-            yerr=one["error"],
-            marker="o",
-            ms=3,
-            ls="none",
-            capsize=2,
-            alpha=0.7,
-            label=f"{name}: {one['name']} ({one['value'].size})",
+            one["error"],
+            f"{name}: {one['name']} ({one['value'].size})",
         )
         lo = min(lo, one["exact"].min(), (one["value"] - one["error"]).min())
         hi = max(hi, one["exact"].max(), (one["value"] + one["error"]).max())
-        finite = one["pull"][np.isfinite(one["pull"])]
-        color = bars[0].get_color()
-        if finite.size >= PULL_HISTOGRAM_MIN:
-            axh.hist(
-                np.clip(finite, -PULL_RANGE, PULL_RANGE),
-                bins=np.linspace(-PULL_RANGE, PULL_RANGE, 41),
-                density=True,
-                histtype="step",
-                color=color,
-                label=f"{name}: {one['name']}",
-            )
-        elif finite.size:  # too few for a histogram: one tick per pull
-            axh.plot(
-                np.clip(finite, -PULL_RANGE, PULL_RANGE),
-                np.zeros(finite.size),
-                "|",
-                ms=14,
-                mew=2,
-                color=color,
-                label=f"{name}: {one['name']}",
-            )
-    pad = 0.05 * (hi - lo) if hi > lo else 1.0
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k-", lw=0.8, label="measured = exact")
+        _plot_pulls(axh, one["pull"], bars[0].get_color(), f"{name}: {one['name']}")
+    _identity_line(ax, lo, hi, "measured = exact")
     ax.set_xlabel(f"exact {quantity}")
     ax.set_ylabel(f"measured {quantity}")
     ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    z = np.linspace(-PULL_RANGE, PULL_RANGE, 200)
-    axh.plot(z, np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi), "k--", label="N(0, 1)")
-    axh.set_xlabel(f"pull (measured − exact) / error (clipped to ±{PULL_RANGE:g})")
-    axh.set_ylabel("density")
-    axh.set_title("pulls", fontsize=10)
-    axh.grid(alpha=0.3)
-    axh.legend(fontsize=7)
+    _finish_pulls(axh, "measured − exact", "pulls", 10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
+
+
+def _scatter_and_pulls(plt):
+    """(figure, (scatter axes, pull axes)) of a measured-against-exact plot."""
+    return plt.subplots(1, 2, figsize=(10.4, 4.6), gridspec_kw={"width_ratios": (3, 2)})
+
+
+def _points(ax, x, y, error, name, marker="o", **style):
+    """Points (x, y) with error bars in y and no line."""
+    return ax.errorbar(
+        x, y, yerr=error, marker=marker, ms=3, ls="none", capsize=2, alpha=0.7, label=name, **style
+    )
+
+
+def _plot_pulls(axh, pull, color, name):
+    """The finite pulls as a step histogram (or, too few for one, a tick each)."""
+    finite = pull[np.isfinite(pull)]
+    if finite.size >= PULL_HISTOGRAM_MIN:
+        axh.hist(
+            np.clip(finite, -PULL_RANGE, PULL_RANGE),
+            bins=np.linspace(-PULL_RANGE, PULL_RANGE, 41),
+            density=True,
+            histtype="step",
+            color=color,
+            label=name,
+        )
+    elif finite.size:  # too few for a histogram: one tick per pull
+        axh.plot(
+            np.clip(finite, -PULL_RANGE, PULL_RANGE),
+            np.zeros(finite.size),
+            "|",
+            ms=14,
+            mew=2,
+            color=color,
+            label=name,
+        )
+
+
+def _identity_line(ax, lo, hi, name):
+    """The line y = x over [lo, hi] padded by 5%, and a grid."""
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k-", lw=0.8, label=name)
+    ax.grid(alpha=0.3)
+
+
+def _finish_pulls(axh, difference, title, fontsize):
+    """The N(0, 1) density and the labels of a pull panel."""
+    z = np.linspace(-PULL_RANGE, PULL_RANGE, 200)
+    axh.plot(z, np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi), "k--", label="N(0, 1)")
+    axh.set_xlabel(f"pull ({difference}) / error (clipped to ±{PULL_RANGE:g})")
+    axh.set_ylabel("density")
+    axh.set_title(title, fontsize=fontsize)
+    axh.grid(alpha=0.3)
+    axh.legend(fontsize=7)
 
 
 def write_field_report(plt, ensembles, out_dir):
@@ -349,7 +392,357 @@ def write_field_report(plt, ensembles, out_dir):
         path = os.path.join(out_dir, fname)
         if _plot_correlator(plt, data, key, title, quantity, path):
             paths[key] = path
-    return paths, field_markdown(ensembles, tables)
+    text = field_markdown(ensembles, tables)
+    deformed = [e for e in ensembles if is_deformed(e)]
+    if deformed:
+        deformed_paths, deformed_text = write_deformed_report(plt, deformed, out_dir)
+        paths.update(deformed_paths)
+        text += "\n" + deformed_text
+    return paths, text
+
+
+# ------------------------------------------------------------------ deformed fields
+def is_deformed(ens):
+    """Whether ``ens`` is a deformed cos-net field ensemble (``nf.sample(...,
+    deformation=nf.Phi4(...))``)."""
+    return is_field(ens) and getattr(ens, "is_deformed", False)
+
+
+def weights_summary(ens):
+    """The reweighting weights w = exp(-S_int) of a deformed field ensemble: {'coupling',
+    'n_networks', 'effective_sample_size' (sum w)^2 / sum w^2, 'effective_fraction' (of the
+    networks), 'max_weight_share' max w / sum w, 'summary' (one line)}; None values (and
+    the reason in 'summary') with fewer than 2 networks."""
+    acc, n = ens.accumulator, ens.n_networks
+    out = {"coupling": float(acc.coupling), "n_networks": int(n)}
+    try:
+        total, _ = acc.reweighted_totals()
+    except ValueError as exc:  # too few networks
+        none = dict.fromkeys(("effective_sample_size", "effective_fraction", "max_weight_share"))
+        return {**out, **none, "summary": f"coupling {acc.coupling:g}: {exc}"}
+    sum_w, sum_w2 = float(total[0]), float(total[-1])
+    ess = sum_w * sum_w / sum_w2
+    share = 1.0 / sum_w  # the common shift makes the largest weight 1
+    out.update(
+        effective_sample_size=ess,
+        effective_fraction=ess / n,
+        max_weight_share=share,
+        summary=(
+            f"coupling {acc.coupling:g}: effective sample size {ess:,.1f} of {n:,} networks "
+            f"({100.0 * ess / n:.3g}%); the largest weight is {100.0 * share:.3g}% of sum w"
+        ),
+    )
+    return out
+
+
+def phi4_rule(ens):
+    """The quadrature rule (box, nodes; ``FieldEnsemble.quadrature``) of a deformed
+    ensemble read from a store, whose deformation is lambda phi^4 (the one kind a store
+    holds), or None for an ensemble in memory (its potential may be a user's)."""
+    if ens.store_path is None:
+        return None
+    return getattr(ens, "quadrature", None)
+
+
+def _free_as_weighted(acc):
+    """The free totals in the reweighted layout [w | w x | w^2] with w = 1: (totals,
+    leave-one-block-out totals), for ``Reweighted``'s estimators at coupling 0."""
+    x, n, left_x, left_n = acc.all_totals()
+    n = np.float64(n)
+    left_n = np.asarray(left_n, np.float64)[:, None]
+    return np.concatenate([[n], x, [n]]), np.concatenate([left_n, left_x, left_n], axis=1)
+
+
+def reweighted_shift(ens, quadruples=False):
+    """(G4c_lambda - G4c_0) / lambda of a deformed field ensemble as an ``Estimate``: the
+    reweighted connected four-point function at the run's coupling minus the free one,
+    per unit coupling, with the jackknife error of the difference (both on the same
+    networks and blocks, so their common noise cancels; the free part is the same ratio
+    estimator at w = 1, so the two share their O(1/n) bias). The full (B, B, B, B) tensor, or
+    with ``quadruples`` its (T4,) entries at the sampled quadruples; it tends to
+    ``first_order`` as lambda -> 0."""
+    from .accumulators import jackknife_error
+
+    if ens.coupling == 0.0:
+        raise ValueError("the run's coupling is 0: no reweighted shift per unit coupling")
+    rw = ens.reweighted
+    if quadruples:
+        rows = rw._tuple_rows(4)
+
+        def statistic(t):
+            return rw._tuple_connected((t,), rows)
+
+    else:
+        if not rw.layout.four_point:
+            raise ValueError("this ensemble was sampled without 'four_point' in observables")
+        statistic = rw._full_four_point
+    (t_w, left_w), (t_0, left_0) = (
+        ens.accumulator.reweighted_totals(),
+        _free_as_weighted(ens.accumulator),
+    )
+    c = ens.coupling
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = (statistic(t_w) - statistic(t_0)) / c
+        error = jackknife_error((statistic(left_w) - statistic(left_0)) / c)
+    return Estimate(value, error)
+
+
+def deformed_rows(ens, rule):
+    """The first-order connected four-point function of a deformed field ensemble against
+    tree level: a list of {'name', 'value', 'error', 'exact' (tree level, N -> infinity),
+    'pull', 'shift', 'shift_error' (``reweighted_shift``, NaN at coupling 0)} flat sets:
+    the full function once per index multiset a <= b <= c <= d and the sampled
+    quadruples."""
+    from .theory import phi4_tree_level
+
+    net, X = ens.network, ens.points
+    box, nodes = rule.box, rule.nodes
+    sets = []
+    if ens.has_four_point:
+        quads = np.array(list(itertools.combinations_with_replacement(range(len(X)), 4)))
+        index = tuple(quads.T)
+        first = ens.first_order.four_point()
+        tree = phi4_tree_level(net, X, box, nodes=nodes)
+        one = _compare_set(
+            "all index quadruples", first.value[index], first.error[index], tree[index]
+        )
+        if ens.coupling != 0.0:
+            shift = reweighted_shift(ens)
+            one["shift"], one["shift_error"] = shift.value[index], shift.error[index]
+        sets.append(one)
+    if ens.has_tuples and len(ens.quadruples):
+        first = ens.first_order.connected_four_point()
+        tree = phi4_tree_level(net, X, box, ens.quadruples, nodes=nodes)
+        one = _compare_set("sampled quadruples", first.value, first.error, tree)
+        if ens.coupling != 0.0:
+            shift = reweighted_shift(ens, quadruples=True)
+            one["shift"], one["shift_error"] = shift.value, shift.error
+        sets.append(one)
+    for one in sets:
+        if "shift" not in one:
+            one["shift"] = one["shift_error"] = np.full_like(one["value"], np.nan)
+        else:
+            one["shift_pull"] = _pulls(one["shift"], one["shift_error"], one["exact"])
+    return sets
+
+
+def coupling_rows(ens, rule):
+    """The quartic coupling per unit lambda reconstructed from the first-order connected
+    four-point function, ``theory.quartic_coupling(G_0, dG4c/dlambda)`` (the couplings
+    are linear in G4c; the O(1/N) term G4c_0 dG^-1/dlambda is left out), on every
+    jackknife replica: {'value', 'error' (B, B, B, B), 'tree' (the same of
+    ``theory.phi4_tree_level`` with the exact G)}, or None without the four-point tensor
+    (or with a singular G, repeated points)."""
+    from .accumulators import jackknife_error
+    from .theory import cosnet_propagator, phi4_tree_level, quartic_coupling
+
+    if not ens.has_four_point:
+        return None
+    net, X = ens.network, ens.points
+    fo = ens.first_order
+    (total, count), (left, left_counts) = fo._totals()
+    acc = ens.accumulator
+    x, n, left_x, left_n = acc.all_totals()
+    nb = len(X)
+    pairs = nb * (nb + 1) // 2
+    index = pair_index(nb)
+
+    def two_point(t, c):
+        return (t[..., :pairs] / np.asarray(c, np.float64)[..., None])[..., index]
+
+    r = np.sqrt(np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1))
+    try:
+        lam, _ = quartic_coupling(two_point(x, n), fo._full_four_point(total, count))
+        replicas, _ = quartic_coupling(
+            two_point(left_x, left_n), fo._full_four_point(left, left_counts)
+        )
+        tree, _ = quartic_coupling(
+            cosnet_propagator(net, r),
+            phi4_tree_level(net, X, rule.box, nodes=rule.nodes),
+        )
+    except ValueError:  # G singular (repeated points) or not positive definite
+        return None
+    return {"value": lam, "error": jackknife_error(replicas), "tree": tree}
+
+
+def deformed_markdown(ens, rule, sets, coupling):
+    """Markdown of a deformed field ensemble: the weights, the first-order four-point
+    function against tree level, the reconstructed coupling's diagonal/off-diagonal."""
+    w = weights_summary(ens)
+    lines = [f"### φ⁴ deformation of {field_label(ens)}\n"]
+    where = " (in memory: no box known, no comparison with tree level)"
+    if rule is not None:
+        where = (
+            f" on the box {np.asarray(rule.box).tolist()} "
+            f"({' x '.join(str(n) for n in rule.nodes)} Gauss-Legendre nodes, "
+            f"quadrature error bound {rule.error_bound:.2g})"
+        )
+    lines.append(f"- S_int = (λ/4!) ∫ φ⁴ with λ = {w['coupling']:g}{where}")
+    if w["effective_sample_size"] is not None:
+        lines.append(
+            f"- effective sample size (Σw)²/Σw² = {w['effective_sample_size']:,.1f} of "
+            f"{w['n_networks']:,} networks ({100.0 * w['effective_fraction']:.3g}%)"
+        )
+        lines.append(f"- largest weight's share max w / Σw = {w['max_weight_share']:.3g}")
+    else:
+        lines.append(f"- weights: {w['summary']}")
+    lines.append("")
+    if sets:
+        # Tree level is the N -> infinity value: finite-width corrections are O(1/N).
+        lines.append(
+            "| dG4c/dλ | entries | mean pull² first order vs tree level | "
+            "mean pull² (G4c_λ − G4c_0)/λ vs tree level |"
+        )
+        lines.append("|---|---|---|---|")
+        for one in sets:
+            chi2, count, _ = _chi2(one["pull"])
+            rw = "—"
+            if "shift_pull" in one:
+                shift_chi2, shift_count, _ = _chi2(one["shift_pull"])
+                rw = f"{shift_chi2 / max(shift_count, 1):.3g}"
+            lines.append(f"| {one['name']} | {count} | {chi2 / max(count, 1):.3g} | {rw} |")
+        lines.append("")
+    if coupling is not None:
+        b = coupling["value"].shape[0]
+        diag = np.arange(b)
+        lam = np.einsum("aabb->ab", coupling["value"])
+        err = np.einsum("aabb->ab", coupling["error"])
+        tree = np.einsum("aabb->ab", coupling["tree"])
+        off = ~np.eye(b, dtype=bool)
+        lines.append("| λ_aabb / λ (reconstructed) | measured (mean) | tree level (mean) |")
+        lines.append("|---|---|---|")
+        lines.append(
+            f"| diagonal a = b | {lam[diag, diag].mean():.4g} | {tree[diag, diag].mean():.4g} |"
+        )
+        if b > 1:
+            lines.append(f"| off-diagonal a ≠ b | {lam[off].mean():.4g} | {tree[off].mean():.4g} |")
+        lines.append(f"| largest jackknife error of an entry | {np.nanmax(err):.3g} | — |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _plot_deformed_four_point(plt, data, path):
+    """First order and (G4c_lambda - G4c_0) / lambda against tree level (identity line),
+    and the pulls of the first order against tree level; returns whether plotted."""
+    series = [(name, one) for name, sets in data for one in sets]
+    if not series:
+        return False
+    fig, (ax, axh) = _scatter_and_pulls(plt)
+    lo, hi = np.inf, -np.inf
+    for name, one in series:
+        bars = _points(
+            ax,
+            one["exact"],
+            one["value"],
+            one["error"],
+            f"{name}: {one['name']}, first order dG4c/dλ ({one['value'].size})",
+        )
+        color = bars[0].get_color()
+        values = [one["exact"], one["value"] - one["error"], one["value"] + one["error"]]
+        if np.isfinite(one["shift"]).any():
+            _points(
+                ax,
+                one["exact"],
+                one["shift"],
+                one["shift_error"],
+                f"{name}: {one['name']}, reweighted (G4c_λ − G4c_0)/λ",
+                marker="s",
+                color=color,
+                markerfacecolor="none",
+            )
+            values += [one["shift"] - one["shift_error"], one["shift"] + one["shift_error"]]
+        finite = np.concatenate(values)
+        finite = finite[np.isfinite(finite)]
+        if finite.size:
+            lo, hi = min(lo, finite.min()), max(hi, finite.max())
+        _plot_pulls(axh, one["pull"], color, f"{name}: {one['name']}")
+    if not np.isfinite(lo):
+        lo, hi = -1.0, 1.0
+    _identity_line(ax, lo, hi, "= tree level")
+    ax.set_xlabel(r"tree level $dG_4^c/d\lambda = -\int_V \prod_k G(x_k - y)\,dy$ ($N\to\infty$)")
+    ax.set_ylabel(r"measured $dG_4^c/d\lambda$")
+    ax.set_title("λφ⁴: connected four-point function per unit coupling", fontsize=10)
+    ax.legend(fontsize=6)
+    _finish_pulls(
+        axh, "first order − tree level", "pulls against tree level (finite width: O(1/N))", 9
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def _plot_coupling(plt, data, path):
+    """Heat maps of lambda_aabb / lambda: measured (first order) and tree level, one row
+    per ensemble, a shared symmetric colour scale per row; returns whether plotted."""
+    rows = [(name, c) for name, c in data if c is not None]
+    if not rows:
+        return False
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9.6, 4.2 * len(rows)), squeeze=False)
+    for (name, c), (ax_m, ax_t) in zip(rows, axes):
+        measured = np.einsum("aabb->ab", c["value"])
+        error = np.einsum("aabb->ab", c["error"])
+        tree = np.einsum("aabb->ab", c["tree"])
+        vmax = float(np.nanmax(np.abs(np.concatenate([measured.ravel(), tree.ravel()]))))
+        vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
+        b = measured.shape[0]
+        for ax, matrix, what in (
+            (ax_m, measured, "measured (first order)"),
+            (ax_t, tree, "tree level (N → ∞)"),
+        ):
+            image = ax.imshow(matrix, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=r"$\lambda_{aabb}/\lambda$")
+            ax.set_title(f"{name}\n{what}", fontsize=9)
+            ax.set_xlabel("point b")
+            ax.set_ylabel("point a")
+            ax.set_xticks(range(b))
+            ax.set_yticks(range(b))
+            if b <= COUPLING_ANNOTATE_MAX_POINTS:
+                for i in range(b):
+                    for j in range(b):
+                        text = f"{matrix[i, j]:.2g}"
+                        if matrix is measured:
+                            text += f"\n±{error[i, j]:.1g}"
+                        dark = abs(matrix[i, j]) > 0.6 * vmax
+                        ax.text(
+                            j,
+                            i,
+                            text,
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="w" if dark else "k",
+                        )
+    fig.suptitle(
+        "Quartic coupling reconstructed from dG4c/dλ (theory.quartic_coupling), per unit λ",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_deformed_report(plt, ensembles, out_dir):
+    """phi4_four_point.png and phi4_coupling.png of the deformed field ensembles (module
+    docstring) into ``out_dir``: (paths by key 'phi4_G4c', 'phi4_coupling', Markdown)."""
+    four, couplings, text = [], [], []
+    for ens in ensembles:
+        name = f"N={ens.network.width}, λ={ens.coupling:g}"
+        rule = phi4_rule(ens)
+        sets = [] if rule is None else deformed_rows(ens, rule)
+        coupling = None if rule is None else coupling_rows(ens, rule)
+        four.append((name, sets))
+        couplings.append((name, coupling))
+        text.append(deformed_markdown(ens, rule, sets, coupling))
+    paths = {}
+    path = os.path.join(out_dir, PHI4_FOUR_POINT_PNG)
+    if _plot_deformed_four_point(plt, four, path):
+        paths["phi4_G4c"] = path
+    path = os.path.join(out_dir, PHI4_COUPLING_PNG)
+    if _plot_coupling(plt, couplings, path):
+        paths["phi4_coupling"] = path
+    return paths, "\n".join(text)
 
 
 def markdown_table(ensembles, tables=None):
