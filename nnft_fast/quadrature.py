@@ -43,6 +43,7 @@ import numpy as np
 from scipy import special
 
 from .cosnet import CosNet, _positive_int, _real
+from .memory import Need, check_memory
 
 DEFAULT_TOL = 1e-10
 GAUSSIAN_TAIL_SIGMAS = 8.0  # effective band limit (sqrt(d) + 8) / length of Gaussian momenta
@@ -178,13 +179,15 @@ def nodes_for_bandlimit(box, bandlimit, tol=DEFAULT_TOL, dim=None):
     out = np.empty(d, np.int64)
     for j, h in enumerate(half):
         z = k * h
-        # the tail needs z/2 < 2n + 1 before it can fall below 2: start there
-        n = max(1, int(z / 4.0))
-        while gl_error_bound_1d(z, n) > tol / d:
-            n += 1
-        while n > 1 and gl_error_bound_1d(z, n - 1) <= tol / d:
-            n -= 1
-        out[j] = n
+        # eps_1 decreases in n: bracket the least good n by doubling, then bisect (a few
+        # dozen evaluations however large z is)
+        lo, hi = 0, max(1, int(z / 4.0))
+        while gl_error_bound_1d(z, hi) > tol / d:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if gl_error_bound_1d(z, mid) <= tol / d else (mid, hi)
+        out[j] = hi
     return out
 
 
@@ -197,6 +200,16 @@ def tensor_gauss_legendre(box, nodes, dim=None):
     d = _box_dim(box, nodes, dim)
     box = check_box(box, d)
     nodes = _check_nodes(nodes, d)
+    total = float(np.prod(np.asarray(nodes, np.float64)))
+    check_memory(
+        [
+            Need(
+                f"the {total:.3g} quadrature nodes ({d} coordinates and a weight each)",
+                16.0 * total * (d + 1),
+            )
+        ],
+        "this quadrature rule",
+    )
     axes, axis_weights = [], []
     for (lo, hi), n in zip(box, nodes):
         x, w = special.roots_legendre(int(n))

@@ -270,3 +270,12 @@ def test_argument_validation():
         QuadratureRule.for_field(object(), (0, 1))
     with pytest.raises(ValueError, match="disagree"):
         QuadratureRule.for_field(nf.CosNet(2, 3, 1.0, 2.0), [(0, 1)] * 3)
+
+
+def test_a_huge_box_is_refused_at_once():
+    """A box of 2e9 units: the node count comes from a bisection (no step-by-step search)
+    and the rule is refused for its memory before anything is allocated."""
+    counts = nodes_for_bandlimit((-1e9, 1e9), 12.0, dim=1)
+    assert counts[0] > 10**9
+    with pytest.raises(ValueError, match="quadrature nodes"):
+        nf.Phi4(1.0, (-1e9, 1e9)).rule(nf.CosNet(2, 4, 1.0, 3.0))
