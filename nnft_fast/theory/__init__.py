@@ -8,7 +8,9 @@
 - ``gaussian_integrals``: the Gaussian integrals behind them;
 - ``cosnet``: exact two-, four- and six-point functions of cos-net fields at finite width;
 - ``phi4``: lambda phi^4 at first order (tadpole, tree level, the exact finite-width
-  first-order two-point function).
+  first-order two-point function);
+- ``locality``: the first-order couplings of a deformed field on the quadrature nodes
+  (local: lambda w_a delta_abcd) and how local a coupling is.
 """
 
 from .cosnet import (
@@ -22,12 +24,21 @@ from .cosnet import (
 from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
 from .infinite_width import kernel_recursion, ntk_recursion
+from .locality import (
+    Locality,
+    coupling_locality,
+    local_quartic_coupling,
+    node_sextuples,
+    quartic_coupling_on_nodes,
+    sextic_coupling_on_nodes,
+)
 from .phi4 import phi4_first_order_two_point, phi4_tadpole, phi4_tree_level
 from .single_layer import SingleLayerNet, erf_net, gauss_net, relu_net
 from .vertex import same_neuron_connected, vertex_recursion
 
 __all__ = [
     "CriticalPoint",
+    "Locality",
     "SingleLayerNet",
     "cosnet_four_point",
     "cosnet_h",
@@ -35,19 +46,24 @@ __all__ = [
     "cosnet_propagator",
     "cosnet_six_point",
     "cosnet_two_point",
+    "coupling_locality",
     "erf_net",
     "find_critical",
     "gauss_net",
     "kernel_recursion",
     "layer_coupling",
+    "local_quartic_coupling",
     "measured_coupling",
+    "node_sextuples",
     "ntk_recursion",
     "phi4_first_order_two_point",
     "phi4_tadpole",
     "phi4_tree_level",
     "quartic_coupling",
+    "quartic_coupling_on_nodes",
     "relu_net",
     "same_neuron_connected",
+    "sextic_coupling_on_nodes",
     "susceptibilities",
     "vertex_recursion",
 ]
