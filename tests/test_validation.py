@@ -284,11 +284,6 @@ def test_network_must_be_a_network():
         (dict(observables=("four_point",)), ValueError, "must include 'two_point'"),
         (dict(observables=()), ValueError, "must include 'two_point'"),
         (dict(observables="ntk"), ValueError, "must include 'two_point'"),
-        (
-            dict(observables=None),
-            TypeError,
-            "observables must be a string or a sequence of names.*got NoneType",
-        ),
         (dict(observables=3), TypeError, "observables must be a string or a sequence"),
         # the NTK options are checked even without "ntk" among the observables
         (dict(lambda_b=-1), ValueError, "lambda_b must be finite and >= 0"),
@@ -307,6 +302,14 @@ def test_bad_sample_arguments(net, kwargs, exc, match):
     n = args.pop("n_networks")
     with pytest.raises(exc, match=match):
         nf.sample(net, X, n, **args)
+
+
+def test_observables_none_is_the_default(net):
+    """observables=None (the signature's default) means ("two_point", "four_point")."""
+    none = nf.sample(net, X, 10, observables=None)
+    default = nf.sample(net, X, 10, observables=("two_point", "four_point"))
+    assert none.has_four_point
+    np.testing.assert_array_equal(none.accumulator.block_sums, default.accumulator.block_sums)
 
 
 def test_numpy_integers_accepted_everywhere(net):
