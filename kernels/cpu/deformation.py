@@ -12,7 +12,7 @@ User functions are bound by re-jitting the call path (``deformation_kernels_for`
 
 import math
 
-from numba import njit
+from numba import njit, prange
 
 from .codes import PARAMETER_ACTION_NONE, POTENTIAL_NONE, POTENTIAL_PHI4
 from .config import FASTMATH
@@ -56,7 +56,7 @@ def interaction(pot_code, par_code, weights, phit_nodes, omega, beta, amp):
     return s
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def add_deformed_to_blocks(stats, first, coupling, block_sums, block_counts, block_shift):
     """Add per-network rows [x (n) | s] (stats (count, 1, n + 1)) of networks first, ... to
     block (index mod n_blocks), in index order, as the columns
@@ -65,30 +65,34 @@ def add_deformed_to_blocks(stats, first, coupling, block_sums, block_counts, blo
 
     with shift_b the block's largest -coupling s so far (log-sum-exp: the w-columns of a
     block are rescaled by exp(old - new) when a network raises it, so no weight
-    overflows and the largest is 1)."""
+    overflows and the largest is 1). Parallel over blocks: each block takes its own
+    networks in index order, so the sums are those of the serial loop, bit for bit."""
     n_blocks = block_sums.shape[0]
+    count = stats.shape[0]
     n = stats.shape[2] - 1
-    for t in range(stats.shape[0]):
-        b = (first + t) % n_blocks
-        row = stats[t, 0]
+    for b in prange(n_blocks):
         out = block_sums[b, 0]
-        s = row[n]
-        log_w = -coupling * s
-        if block_counts[b] == 0 or log_w > block_shift[b]:
-            scale = math.exp(block_shift[b] - log_w) if block_counts[b] > 0 else 0.0
-            for i in range(2 * n + 1, 3 * n + 2):
-                out[i] *= scale
-            out[3 * n + 2] *= scale * scale
-            block_shift[b] = log_w
-        w = math.exp(log_w - block_shift[b])
-        block_counts[b] += 1
-        for i in range(n):
-            out[i] += row[i]
-            out[n + 1 + i] += s * row[i]
-            out[2 * n + 2 + i] += w * row[i]
-        out[n] += s
-        out[2 * n + 1] += w
-        out[3 * n + 2] += w * w
+        t = (b - first) % n_blocks  # the batch's first network of block b
+        while t < count:
+            row = stats[t, 0]
+            s = row[n]
+            log_w = -coupling * s
+            if block_counts[b] == 0 or log_w > block_shift[b]:
+                scale = math.exp(block_shift[b] - log_w) if block_counts[b] > 0 else 0.0
+                for i in range(2 * n + 1, 3 * n + 2):
+                    out[i] *= scale
+                out[3 * n + 2] *= scale * scale
+                block_shift[b] = log_w
+            w = math.exp(log_w - block_shift[b])
+            block_counts[b] += 1
+            for i in range(n):
+                out[i] += row[i]
+                out[n + 1 + i] += s * row[i]
+                out[2 * n + 2 + i] += w * row[i]
+            out[n] += s
+            out[2 * n + 1] += w
+            out[3 * n + 2] += w * w
+            t += n_blocks
 
 
 __all__ = ["add_deformed_to_blocks", "interaction", "local_potential", "parameter_action"]
