@@ -86,8 +86,10 @@ class LocalInteraction:
         """Whether the run can be described in a store (built-in potentials only)."""
         return self.potential == "phi4"
 
-    def config(self, net):
-        rule = self.rule(net)
+    def config(self, net, rule=None):
+        """The stored description, with the box and nodes of ``rule`` (default
+        ``self.rule(net)``)."""
+        rule = self.rule(net) if rule is None else rule
         return {
             "kind": "phi4",
             "coupling": self.coupling,

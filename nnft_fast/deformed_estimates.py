@@ -145,9 +145,7 @@ class Reweighted(_View):
         out = []
         for row in rows:
             value = 0.0
-            for r, coefficient, factors in self.tuples.products:
-                if r != row:
-                    continue
+            for coefficient, factors in self.tuples.products[row]:
                 columns = [offset + index[(b,)] for b in factors]
                 value = value + coefficient * np.prod(self._mean_columns(totals, columns), axis=-1)
             out.append(value)
@@ -231,9 +229,7 @@ class FirstOrder(_View):
         out = []
         for row in rows:
             value = 0.0
-            for r, coefficient, blocks in self.tuples.products:
-                if r != row:
-                    continue
+            for coefficient, blocks in self.tuples.products[row]:
                 for j in range(len(blocks)):
                     plain = [(b, False) for i, b in enumerate(blocks) if i != j]
                     with_sx = plain + [(blocks[j], True)]

@@ -38,7 +38,9 @@ from .run import (
     DEFAULT_SAVED_NEURONS,
     SEED_LIMIT,
     STATS_BYTES_PER_BATCH,
+    BatchRun,
     check_int,
+    real_array,
 )
 from .tuples import TupleLayout
 
@@ -51,15 +53,7 @@ def validate_points(net, points):
     """The point set X as a float64 (B, d) array; 1-D X is one point."""
     if not isinstance(net, CosNet):
         raise TypeError(f"network must be an nf.CosNet, got {type(net).__name__}")
-    try:
-        given = np.asarray(points)
-        x = None if np.iscomplexobj(given) else np.array(given, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError("points X must be a numeric array of shape (B, d)") from None
-    except OverflowError:
-        raise ValueError("points X hold a number beyond the float64 range") from None
-    if x is None:
-        raise TypeError(f"points X must be real, got {given.dtype} values")
+    x = real_array(points, "points X", "(B, d)")
     if x.ndim == 1:
         x = x[None, :] if net.dim > 1 or x.size == 1 else x[:, None]
     if x.ndim != 2 or x.shape[0] < 1:
@@ -120,9 +114,10 @@ def _field_save(net, save):
 
 
 def _check_deformation(net, deformation):
-    """None or a validated deformation of ``net``'s field (one output)."""
+    """(deformation, its quadrature rule) validated for ``net``'s field (one output), or
+    (None, None)."""
     if deformation is None:
-        return None
+        return None, None
     if not isinstance(deformation, DEFORMATIONS):
         raise TypeError(
             "deformation must be nf.Phi4, nf.LocalInteraction or nf.ParameterInteraction, "
@@ -132,8 +127,7 @@ def _check_deformation(net, deformation):
         raise ValueError(
             f"deformations act on one field: the cos-net must have n_out = 1, got {net.n_out}"
         )
-    deformation.rule(net)  # validates the box against the dimension
-    return deformation
+    return deformation, deformation.rule(net)  # the rule validates the box
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,7 +158,9 @@ class FieldKernelArgs:
     action_fn: object = None
 
     @classmethod
-    def build(cls, net, points, seed, layout, tuples, save, deformation=None):
+    def build(cls, net, points, seed, layout, tuples, save, deformation=None, rule=None):
+        """The arguments of a validated run (``layout`` None: no statistics tables, for
+        fields alone; ``rule``: the deformation's quadrature rule)."""
         radial = net.radial
         gl = np.ascontiguousarray(np.stack(special.roots_legendre(GL_NODES)))
         field_args = (
@@ -176,7 +172,6 @@ class FieldKernelArgs:
             gl,
             AMPLITUDE_CODES[net.amplitude],
         )
-        rule = None if deformation is None else deformation.rule(net)
         nodes = np.zeros((net.dim, 0)) if rule is None else np.ascontiguousarray(rule.points.T)
         deformation_args = (
             deformation is not None,
@@ -220,7 +215,7 @@ class FieldKernelArgs:
         return self.n_save * self.n_inputs
 
 
-class FieldRun:
+class FieldRun(BatchRun):
     """A validated cos-net sampling job: computes any batch of networks of (net, X, seed).
 
     kind: "statistics" (``compute`` and the accumulators: sample, stores; their memory is
@@ -228,7 +223,7 @@ class FieldRun:
     so any number of points works).
 
     The same interface as ``run.EnsembleRun`` towards the store, the sharded runs and the
-    Ensemble: ``compute``, ``accumulate``, ``new_accumulator``, ``ensemble``,
+    Ensemble: ``compute``, ``accumulate`` (``run.BatchRun``), ``new_accumulator``, ``ensemble``,
     ``default_batch_size``, ``config`` (``jobs.run_config``) and ``from_config``.
     """
 
@@ -270,7 +265,7 @@ class FieldRun:
         self.save = _field_save(net, save)
         self.layout = MomentLayout(nb, "four_point" in self.observables)
         self.tuples = TupleLayout.build(quadruples, sextuples, nb)
-        self.deformation = _check_deformation(net, deformation)
+        self.deformation, self.rule = _check_deformation(net, deformation)
         statistics = kind == "statistics"
         if statistics:
             check_memory(self._needs(1) + [self._accumulator_need()])
@@ -282,6 +277,7 @@ class FieldRun:
             self.tuples,
             self.save,
             self.deformation,
+            self.rule,
         )
         self._cpu_engine = FieldCpuEngine(self.kernel_args)
         self._cuda_engine = None
@@ -373,21 +369,6 @@ class FieldRun:
         )
         return [self._cpu_engine.fields(start, count)]
 
-    def accumulate(self, first_network, n_networks, batch_size=None, progress=None):
-        """(accumulator, None) of networks first_network .. first_network + n_networks - 1."""
-        if batch_size is None:
-            batch_size = self.default_batch_size(n_networks)
-        batch_size = check_int("batch_size", batch_size, 1)
-        acc = self.new_accumulator()
-        stop = first_network + n_networks
-        for start in range(first_network, stop, batch_size):
-            count = min(batch_size, stop - start)
-            stats, _, _ = self.compute(start, count)
-            acc.add(stats, start)
-            if progress is not None:
-                progress(start + count - first_network, n_networks)
-        return acc, None
-
     def ensemble(
         self,
         accumulator,
@@ -414,9 +395,7 @@ class FieldRun:
             store_path=store_path,
             target_networks=target_networks,
         )
-        ensemble.quadrature = (
-            None if self.deformation is None else self.deformation.rule(self.network)
-        )
+        ensemble.quadrature = self.rule
         return ensemble
 
     # ------------------------------------------------------------------ description
@@ -443,7 +422,7 @@ class FieldRun:
             "sextuples": self.tuples.sextuples.tolist(),
         }
         if self.deformation is not None:
-            config["deformation"] = self.deformation.config(self.network)
+            config["deformation"] = self.deformation.config(self.network, self.rule)
         return config
 
     @classmethod

@@ -93,19 +93,27 @@ def check_compression(compression):
     return compression
 
 
+def real_array(values, name, shape):
+    """``values`` as a float64 array: TypeError for non-numeric or complex values (a float64
+    copy would silently drop the imaginary parts), ValueError for a number beyond the
+    float64 range; ``name`` ("inputs X") and ``shape`` ("(B, n_0)") word the messages."""
+    try:
+        given = np.asarray(values)
+        x = None if np.iscomplexobj(given) else np.array(given, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a numeric array of shape {shape}") from None
+    except OverflowError:
+        raise ValueError(f"{name} hold a number beyond the float64 range") from None
+    if x is None:
+        raise TypeError(f"{name} must be real, got {given.dtype} values")
+    return x
+
+
 def validate_inputs(network, inputs):
     """X as a float64 (B, n_0) array; 1-D X is one input."""
     if not isinstance(network, Network):
         raise TypeError(f"network must be an nf.Network, got {type(network).__name__}")
-    try:
-        given = np.asarray(inputs)
-        x = None if np.iscomplexobj(given) else np.array(given, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError("inputs X must be a numeric array of shape (B, n_0)") from None
-    except OverflowError:
-        raise ValueError("inputs X hold a number beyond the float64 range") from None
-    if x is None:  # a float64 copy would silently drop the imaginary parts
-        raise TypeError(f"inputs X must be real, got {given.dtype} values")
+    x = real_array(inputs, "inputs X", "(B, n_0)")
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[0] < 1:
@@ -249,7 +257,33 @@ class NTKSettings:
         return cls(lambda_b, lambda_w, readouts)
 
 
-class EnsembleRun:
+class BatchRun:
+    """The batch loop shared by the runs (``EnsembleRun``, ``field_run.FieldRun``): they
+    provide ``default_batch_size``, ``new_accumulator``, ``new_ntk_accumulator`` (None
+    without NTK statistics) and ``compute(start, count)``."""
+
+    def accumulate(self, first_network, n_networks, batch_size=None, progress=None):
+        """(moment accumulator, NTK accumulator or None) of networks first_network, ...,
+        first_network + n_networks - 1, computed in batches of ``batch_size``;
+        ``progress(done, n_networks)`` after every batch."""
+        if batch_size is None:
+            batch_size = self.default_batch_size(n_networks)
+        batch_size = check_int("batch_size", batch_size, 1)
+        acc = self.new_accumulator()
+        ntk_acc = self.new_ntk_accumulator()
+        stop = first_network + n_networks
+        for start in range(first_network, stop, batch_size):
+            count = min(batch_size, stop - start)
+            stats, _, ntk_stats = self.compute(start, count)
+            acc.add(stats, start)
+            if ntk_acc is not None:
+                ntk_acc.add(ntk_stats, start)
+            if progress is not None:
+                progress(start + count - first_network, n_networks)
+        return acc, ntk_acc
+
+
+class EnsembleRun(BatchRun):
     """A validated sampling job: computes any batch of networks of (network, X, seed).
 
     kind: what the run is for -- "statistics" (``compute`` and the accumulators: sample,
@@ -433,26 +467,6 @@ class EnsembleRun:
         of (count, n_l, B) arrays (CPU)."""
         self._check_batch(count, "preactivations")
         return self._cpu_engine.preactivations(start, count)
-
-    def accumulate(self, first_network, n_networks, batch_size=None, progress=None):
-        """(moment accumulator, NTK accumulator or None) of networks first_network, ...,
-        first_network + n_networks - 1, computed in batches of ``batch_size``;
-        ``progress(done, n_networks)`` after every batch."""
-        if batch_size is None:
-            batch_size = self.default_batch_size(n_networks)
-        batch_size = check_int("batch_size", batch_size, 1)
-        acc = self.new_accumulator()
-        ntk_acc = self.new_ntk_accumulator()
-        stop = first_network + n_networks
-        for start in range(first_network, stop, batch_size):
-            count = min(batch_size, stop - start)
-            stats, _, ntk_stats = self.compute(start, count)
-            acc.add(stats, start)
-            if ntk_acc is not None:
-                ntk_acc.add(ntk_stats, start)
-            if progress is not None:
-                progress(start + count - first_network, n_networks)
-        return acc, ntk_acc
 
     def ensemble(
         self,

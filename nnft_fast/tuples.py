@@ -79,8 +79,8 @@ class TupleLayout:
 
     Tables (int64): block_ptr, block_points (CSR: the points of each distinct block, a
     sorted multiset); stat_ptr, stat_blocks (CSR: the blocks whose M multiply into each
-    statistic). ``terms`` drive the estimator; ``products`` are the cumulant's products of
-    moments before their U-statistic expansion, (tuple row, coefficient, block ids);
+    statistic). ``terms`` drive the estimator; ``products[row]`` are the cumulant's products of
+    moments of tuple ``row`` before their U-statistic expansion, (coefficient, block ids);
     ``stat_index`` maps a sorted tuple of block ids to its statistic.
     """
 
@@ -116,7 +116,10 @@ class TupleLayout:
         object.__setattr__(self, "blocks", tuple(block_ids))
         object.__setattr__(self, "statistics", tuple(stat_ids))
         object.__setattr__(self, "terms", tuple(terms))
-        object.__setattr__(self, "products", tuple(products))
+        by_row = [[] for _ in range(len(self.quadruples) + len(self.sextuples))]
+        for row, coefficient, factors in products:
+            by_row[row].append((coefficient, factors))
+        object.__setattr__(self, "products", tuple(tuple(p) for p in by_row))
         object.__setattr__(self, "stat_index", stat_ids)
 
     @classmethod
