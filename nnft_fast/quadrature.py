@@ -34,6 +34,20 @@ give, relative to the volume V = prod_j L_j, with |k_j| <= |k| <= K,
 ``nodes_for_bandlimit`` takes in each dimension the least n_j with eps_1(K h_j, n_j) <=
 tol / d, so the sum is <= tol. For a cos-net field the error of int_V phi^4 is then at
 most V * bound * (sum_i |a_i|)^4.
+
+**Empirical rules.** The output phi(x) of an MLP is not band-limited (ReLU has kinks, tanh
+is analytic but its spectrum is not compact), so no such bound exists for int_V V(phi).
+``QuadratureRule.for_samples`` instead compares the rule Q_n (n_j nodes in dimension j)
+with Q_2n on the integrands f_m = V(phi_m) of M fixed probe fields:
+
+    err(n) = max_m |Q_n f_m - Q_2n f_m| / Q_2n |f_m|,
+
+relative to the integral of |f_m| (robust to sign changes of V; a probe with Q_2n |f_m| = 0
+vanishes on every node of Q_2n and counts with the absolute difference |Q_n f_m|, 0 when it
+vanishes on the nodes of Q_n too). For an analytic integrand the error of Q_2n is far below
+that of Q_n, so err(n) estimates the error of Q_n; it is an estimate on these probes, not a
+bound, and it can be fooled (a kink between the nodes, a probe unlike the fields integrated
+later). Without given nodes, n starts at 8 per dimension and doubles until err(n) <= tol.
 """
 
 import math
@@ -48,6 +62,8 @@ from .memory import Need, check_memory
 DEFAULT_TOL = 1e-10
 GAUSSIAN_TAIL_SIGMAS = 8.0  # effective band limit (sqrt(d) + 8) / length of Gaussian momenta
 FIELD_POWER = 4  # phi^4: band limit 4 Lambda
+EMPIRICAL_START_NODES = 8  # for_samples: the first n per dimension, doubled until err(n) <= tol
+MAX_EMPIRICAL_POINTS = 2**14  # for_samples: most nodes of the finer rule Q_2n of the estimate
 
 
 # --------------------------------------------------------------------------- validation
@@ -245,6 +261,43 @@ def _frozen(arr):
     return arr
 
 
+def _probe_integrals(box, nodes, integrand, probes=None):
+    """(rule, sum_q W_q f_m(y_q), sum_q W_q |f_m(y_q)|) for the tensor rule with ``nodes``:
+    rule = (points, weights), the integrals (M,) of the ``integrand``'s probes f_m, checked
+    to be a finite real (M, Q) array with M = ``probes`` when given (the same fields)."""
+    points, weights = tensor_gauss_legendre(box, nodes)
+    points.setflags(write=False)
+    values = np.asarray(integrand(points))
+    if values.dtype.kind not in "iuf" or values.dtype == np.bool_:
+        raise TypeError(f"integrand must return real numbers, got {values.dtype} values")
+    q = weights.size
+    if values.ndim != 2 or values.shape[1] != q or values.shape[0] < 1:
+        raise ValueError(
+            f"integrand must return an (M, Q) array, M >= 1 probe fields at the Q = {q} "
+            f"points, got shape {values.shape}"
+        )
+    if probes is not None and values.shape[0] != probes:
+        raise ValueError(
+            f"integrand must return the same M probe fields at every call: {probes} "
+            f"before, {values.shape[0]} now"
+        )
+    values = values.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"integrand returned non-finite values at {np.sum(~np.isfinite(values))} of its "
+            f"{values.size} values: the probe field is not finite on the box"
+        )
+    return (points, weights), values @ weights, np.abs(values) @ weights
+
+
+def _empirical_error(coarse, fine):
+    """max_m |Q_n f_m - Q_2n f_m| / Q_2n |f_m| from two ``_probe_integrals``; the absolute
+    difference for a probe with Q_2n |f_m| = 0 (module docstring)."""
+    diff = np.abs(coarse[1] - fine[1])
+    scale = fine[2]
+    return float(np.max(np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0), diff)))
+
+
 @dataclass(frozen=True, eq=False)
 class QuadratureRule:
     """A tensor Gauss-Legendre rule on a box with its error bound.
@@ -261,12 +314,17 @@ class QuadratureRule:
         Positive weights summing to the volume.
     error_bound : float
         ``gl_error_bound(box, nodes, bandlimit)``: the rule's error on exp(i k . x),
-        |k| <= bandlimit, relative to the volume (module docstring).
+        |k| <= bandlimit, relative to the volume (module docstring). For an empirical rule
+        (``for_samples``) it is instead the estimate err(n) = max_m |Q_n f_m - Q_2n f_m| /
+        Q_2n |f_m| on the probe integrands: not a bound.
     bandlimit : float
-        The band limit K of the bound.
+        The band limit K of the bound; math.inf for an empirical rule.
     tail : float
         For Gaussian-momentum fields, the probability that one feature lies beyond the
         effective band limit (``field_bandlimit``); 0 otherwise.
+    empirical : bool
+        True for the rules of ``for_samples`` (error_bound an estimate, module docstring
+        "Empirical rules"), False for the rigorous ones.
     """
 
     box: np.ndarray
@@ -276,6 +334,7 @@ class QuadratureRule:
     error_bound: float
     bandlimit: float = math.inf
     tail: float = 0.0
+    empirical: bool = False
 
     @classmethod
     def for_bandlimit(cls, box, bandlimit, nodes=None, tol=DEFAULT_TOL, dim=None, tail=0.0):
@@ -301,6 +360,60 @@ class QuadratureRule:
         features lie within the effective limit, probability >= 1 - N tail)."""
         k, tail = field_bandlimit(net)
         return cls.for_bandlimit(box, k, nodes=nodes, tol=tol, dim=net.dim, tail=tail)
+
+    @classmethod
+    def for_samples(
+        cls, box, integrand, nodes=None, tol=DEFAULT_TOL, dim=None, max_points=MAX_EMPIRICAL_POINTS
+    ):
+        """An empirical rule for int_V f on ``box`` when f (e.g. V(phi) of an MLP output phi)
+        has no band limit. ``integrand(points)`` takes points (Q, d) float64 (read-only)
+        and returns an (M, Q) array: f_m at the points for M >= 1 fixed probe fields, the
+        same at every call. error_bound is the estimate err(n) = max_m |Q_n f_m - Q_2n f_m| /
+        Q_2n |f_m| (module docstring "Empirical rules"), empirical True, bandlimit math.inf.
+
+        ``nodes`` None: n = 8 per dimension, doubled in every dimension until err(n) <= tol;
+        ValueError if the next check's rule Q_2n would have more than ``max_points`` nodes
+        (a field that is not smooth converges slowly: pass ``nodes``). ``nodes`` given (an
+        int or one per dimension): that rule and its err(nodes), no tolerance check and no
+        ``max_points`` limit. TypeError for a non-callable integrand or non-real values,
+        ValueError for a wrong shape, a changing M or non-finite values."""
+        if not callable(integrand):
+            raise TypeError(f"integrand must be callable, got {type(integrand).__name__}")
+        d = _box_dim(box, nodes, dim)
+        box = check_box(box, d)
+        given = nodes is not None
+        if given:
+            nodes = _check_nodes(nodes, d)
+        else:
+            tol = _tol(tol)
+            max_points = _positive_int("max_points", max_points)
+            nodes = np.full(d, EMPIRICAL_START_NODES, np.int64)
+        coarse = error = None
+        while True:  # given nodes: once; else doubling n until err(n) <= tol
+            total = math.prod(2 * int(n) for n in nodes)  # nodes of Q_2n (Python ints)
+            if not given and total > max_points:
+                reached = (
+                    f"the empirical error is {error:.3g} with nodes = {(nodes // 2).tolist()}"
+                    if error is not None
+                    else "no error was estimated"
+                )
+                raise ValueError(
+                    f"the tolerance tol = {tol:g} could not be reached with at most "
+                    f"max_points = {max_points} nodes ({reached}; checking nodes = "
+                    f"{nodes.tolist()} against twice as many would take {total} nodes): the "
+                    "field may not be smooth (e.g. ReLU networks converge only algebraically); "
+                    "pass nodes= explicitly, and the rule's error_bound states its empirical "
+                    "error then"
+                )
+            if coarse is None:
+                coarse = _probe_integrals(box, nodes, integrand)
+            fine = _probe_integrals(box, 2 * nodes, integrand, coarse[1].size)
+            error = _empirical_error(coarse, fine)
+            if given or error <= tol:
+                break
+            nodes, coarse = 2 * nodes, fine
+        frozen = [_frozen(arr) for arr in (box, nodes, *coarse[0])]  # box, nodes, points, weights
+        return cls(*frozen, error, bandlimit=math.inf, empirical=True)
 
     @property
     def dim(self):

@@ -210,6 +210,118 @@ def test_given_nodes_and_the_same_formula():
     assert math.isclose(rule.integrate(np.ones(35)), 4.0, rel_tol=1e-14)
 
 
+# --------------------------------------------------------------------------- empirical rules
+PROBE_A = np.array([[1.3, -0.7], [-2.1, 0.4], [0.6, 1.8]])  # a_m (first d columns used)
+PROBE_C = np.array([0.2, -0.5, 1.1])
+
+
+def _probes(points):
+    """f_m(y) = tanh(a_m . y + c_m)^4 / 4!, m = 0, 1, 2: (3, Q), analytic on the box."""
+    return np.tanh(points @ PROBE_A[:, : points.shape[1]].T + PROBE_C).T ** 4 / 24
+
+
+def _probe_reference(box):
+    """int f_m (3,) by scipy.integrate.quad / dblquad (= int |f_m|: the probes are >= 0)."""
+    from scipy import integrate
+
+    def one(m):  # quad calls f(y0), dblquad f(y1, y0)
+        return lambda *y: _probes(np.array([y[::-1]]))[m, 0]
+
+    if len(box) == 1:
+        return np.array(
+            [integrate.quad(one(m), *box[0], epsabs=0, epsrel=1e-13)[0] for m in range(3)]
+        )
+    (lo0, hi0), (lo1, hi1) = box
+    return np.array(
+        [integrate.dblquad(one(m), lo0, hi0, lo1, hi1, epsabs=0, epsrel=1e-13)[0] for m in range(3)]
+    )
+
+
+@pytest.mark.parametrize("box", [[(-1.0, 1.5)], [(-1.0, 1.0), (0.0, 2.0)]])
+@pytest.mark.parametrize("tol", [1e-6, 1e-10])
+def test_samples_rule_integrates_smooth_probes(box, tol):
+    rule = QuadratureRule.for_samples(box, _probes, tol=tol)
+    assert rule.empirical and rule.bandlimit == math.inf and rule.tail == 0.0
+    assert rule.error_bound <= tol and rule.nodes.shape == (len(box),)
+    assert np.all(rule.nodes == rule.nodes[0]) and rule.nodes[0] >= 8  # 8, doubled
+    assert rule.points.shape == (int(np.prod(rule.nodes)), len(box))
+    exact = _probe_reference(box)
+    error = np.abs(rule.integrate(_probes(rule.points)) - exact) / exact
+    assert np.all(error <= 1.01 * rule.error_bound + 1e-12), (error, rule.error_bound)
+    if rule.nodes[0] > 8:  # the first of the doubled rules to reach tol
+        half = QuadratureRule.for_samples(box, _probes, nodes=rule.nodes // 2)
+        assert half.error_bound > tol
+    # the rigorous constructors stay non-empirical
+    assert not QuadratureRule.for_bandlimit(box, 1.0).empirical
+
+
+def test_samples_given_nodes_is_the_formula():
+    box = [(-1.0, 1.0), (0.5, 2.0)]
+
+    def integrand(points):  # the probes, a sign-changing one and one that vanishes
+        y0, y1 = points[:, 0], points[:, 1]
+        return np.vstack([_probes(points), np.sin(3 * y0) * np.cos(2 * y1), 0 * y0])
+
+    def rule_sum(n, values):  # independent tensor GL via numpy
+        (x0, w0), (x1, w1) = [np.polynomial.legendre.leggauss(nj) for nj in n]
+        (a0, b0), (a1, b1) = box
+        y0 = 0.5 * (a0 + b0) + 0.5 * (b0 - a0) * x0
+        y1 = 0.5 * (a1 + b1) + 0.5 * (b1 - a1) * x1
+        pts = np.array([(u, v) for u in y0 for v in y1])
+        w = np.outer(0.5 * (b0 - a0) * w0, 0.5 * (b1 - a1) * w1).ravel()
+        return values(integrand(pts)) @ w
+
+    rule = QuadratureRule.for_samples(box, integrand, nodes=(5, 7))
+    assert rule.nodes.tolist() == [5, 7] and rule.points.shape == (35, 2) and rule.empirical
+    coarse, fine = rule_sum((5, 7), lambda v: v), rule_sum((10, 14), lambda v: v)
+    scale = rule_sum((10, 14), np.abs)
+    assert scale[-1] == 0.0 and scale[:-1].min() > 0
+    expected = np.max(np.abs(coarse - fine)[:-1] / scale[:-1])  # the zero probe: 0
+    assert math.isclose(rule.error_bound, expected, rel_tol=1e-9), (rule.error_bound, expected)
+    assert rule.error_bound > 1e-6  # few nodes: the estimate says so
+    assert QuadratureRule.for_samples(box[0], integrand, nodes=5, dim=2).nodes.tolist() == [5, 5]
+
+
+def test_samples_kinked_integrand_is_refused():
+    def kinked(points):  # |y - 0.3|^3: a kink in the third derivative, algebraic convergence
+        return np.abs(points[:, 0] - 0.3)[None] ** 3
+
+    with pytest.raises(ValueError, match=r"max_points = 64 nodes.*nodes= explicitly"):
+        QuadratureRule.for_samples((-1.0, 1.0), kinked, tol=1e-12, max_points=64)
+    with pytest.raises(ValueError, match="no error was estimated"):
+        QuadratureRule.for_samples([(-1.0, 1.0)] * 3, kinked, tol=1e-12, max_points=64)
+    rule = QuadratureRule.for_samples((-1.0, 1.0), kinked, nodes=32)  # no tolerance check
+    assert rule.error_bound > 1e-12 and rule.empirical
+    # the same integrand smooth (no kink in the box) reaches the tolerance
+    smooth = QuadratureRule.for_samples((0.5, 1.0), kinked, tol=1e-12, max_points=64)
+    assert smooth.error_bound <= 1e-12
+
+
+def test_samples_validation():
+    box = (-1.0, 1.0)
+    with pytest.raises(TypeError, match="callable"):
+        QuadratureRule.for_samples(box, np.ones((2, 8)))
+    with pytest.raises(ValueError, match=r"\(M, Q\)"):
+        QuadratureRule.for_samples(box, lambda y: np.ones(len(y)))  # (Q,)
+    with pytest.raises(ValueError, match=r"\(M, Q\)"):
+        QuadratureRule.for_samples(box, lambda y: np.ones((2, len(y) + 1)))
+    with pytest.raises(ValueError, match=r"\(M, Q\)"):
+        QuadratureRule.for_samples(box, lambda y: np.ones((0, len(y))))
+    with pytest.raises(ValueError, match="not finite on the box"):
+        QuadratureRule.for_samples(box, lambda y: np.where(y.T > 0, 1.0, np.nan))
+    with pytest.raises(TypeError, match="real"):
+        QuadratureRule.for_samples(box, lambda y: np.ones((1, len(y))) * 1j)
+    count = iter(range(1, 10))
+    with pytest.raises(ValueError, match="same M"):
+        QuadratureRule.for_samples(box, lambda y: np.ones((next(count), len(y))))
+    with pytest.raises(ValueError, match="tol"):
+        QuadratureRule.for_samples(box, _probes, tol=0.0)
+    with pytest.raises(ValueError, match="max_points"):
+        QuadratureRule.for_samples(box, _probes, max_points=0)
+    with pytest.raises(ValueError, match=">= 1"):
+        QuadratureRule.for_samples(box, _probes, nodes=0)
+
+
 # --------------------------------------------------------------------------- validation
 def test_box_forms():
     one = check_box((-1, 2), 3)
