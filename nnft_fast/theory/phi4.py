@@ -1,4 +1,5 @@
-"""lambda phi^4 at first order for cos-net fields (docs/exact-results.md#phi4-first-order).
+"""lambda phi^4 at first order for cos-net fields and MLP outputs
+(docs/exact-results.md#phi4-first-order).
 
 The interacting ensemble deforms the parameter density of a cos-net (``nnft_fast.CosNet``),
 
@@ -38,12 +39,29 @@ error of each function is at most V M eps, M the integrand's total mass and eps 
 ``gl_error_bound(box, nodes, 2 Lambda or 4 Lambda)`` relative to the volume; Gaussian
 momenta add 2 n tail M V for n y-dependent factors beyond the effective band limit
 (``quadrature.field_bandlimit``). ``return_bound=True`` returns it with the value.
+
+**MLP outputs.** ``phi4_tadpole`` and ``phi4_tree_level`` also take an ``nf.Network``, the
+deformation S_int = (lambda / 4!) sum_i int_V phi_i(y)^4 d^{n_0} y acting on its outputs
+phi_i = z^(L)_i over a box V in input space. At infinite width the outputs are independent
+centred Gaussian processes with the covariance K = K^(L) (``kernel_recursion``), which is
+not translation invariant, so G(x - y) becomes K(x, y) and G(0) becomes K(y, y) (for one
+output neuron and for the neuron average alike). No band limit, so no rigorous bound:
+``nodes`` is required and ``return_bound`` refused; compare against doubled nodes.
 """
 
 import numpy as np
 
+from ..cosnet import CosNet
 from ..field_run import validate_points
-from ..quadrature import QuadratureRule, field_bandlimit, gl_error_bound
+from ..network import Network
+from ..quadrature import (
+    QuadratureRule,
+    check_box,
+    field_bandlimit,
+    gl_error_bound,
+    tensor_gauss_legendre,
+)
+from ..run import validate_inputs
 from ..tuples import check_tuples
 from .cosnet import (
     _check_net,
@@ -55,6 +73,7 @@ from .cosnet import (
     cosnet_propagator,
     cosnet_six_point,
 )
+from .infinite_width import kernel_recursion
 
 _CHUNK = 1 << 22  # entries of one (tuples x nodes) block
 _PAIR_NODES = 1 << 16  # (pairs x nodes) sextuples per call of the exact functions
@@ -86,38 +105,81 @@ def _propagator_to_nodes(net, X, rule):
     return cosnet_propagator(net, _norms(X[:, None, :] - rule.points[None, :, :]))
 
 
+def _kernel_to_nodes(net, X, box, nodes, return_bound):
+    """(K_xy (B, Q), K_yy (Q,), weights (Q,), rule): the covariance between the points X
+    and the quadrature nodes y_q, its diagonal at the nodes and the rule's weights.
+
+    Cos-net: K_xy = G(x_a - y_q), K_yy = G(0), the rule ``QuadratureRule.for_field``.
+    nf.Network: K = K^(L) of ``kernel_recursion`` on X u {nodes} (one call), the tensor
+    Gauss-Legendre rule with the required ``nodes``, and rule None (no bound)."""
+    if not isinstance(net, Network):
+        if not isinstance(net, CosNet):
+            raise TypeError(
+                f"net must be an nnft_fast.CosNet or nnft_fast.Network, got {type(net).__name__}"
+            )
+        net, X, rule = _setup(net, X, box, nodes)
+        kyy = np.full(rule.weights.size, _g0(net))
+        return _propagator_to_nodes(net, X, rule), kyy, rule.weights, rule
+    if nodes is None:
+        raise ValueError(
+            "nodes= is required for an nf.Network: an MLP output has no band limit from "
+            "which to choose the quadrature nodes (pass nodes and compare with 2 * nodes)"
+        )
+    if return_bound:
+        raise ValueError(
+            "return_bound=True is not available for an nf.Network: there is no rigorous "
+            "quadrature bound for MLP outputs; compare against the value at doubled nodes"
+        )
+    X = validate_inputs(net, X)
+    box = check_box(box, net.input_dim)
+    y, weights = tensor_gauss_legendre(box, nodes, dim=net.input_dim)
+    b = X.shape[0]
+    k = kernel_recursion(net, np.concatenate([X, y]))[-1]
+    return k[:b, b:], np.diag(k)[b:].copy(), weights, None
+
+
 def phi4_tadpole(net, X, box, nodes=None, *, return_bound=False):
     """The infinite-width first-order two-point function of lambda phi^4 on the box V,
 
-        dG(x_a, x_b) / d lambda = -(1/2) G(0) int_V G(x_a - y) G(y - x_b) d^d y,
+        dG(x_a, x_b) / d lambda = -(1/2) int_V K(x_a, y) K(y, y) K(y, x_b) dy,
 
-    on the points X (B, d): (B, B), G = ``cosnet_propagator`` (exact), the y-integral by
-    ``QuadratureRule.for_field(net, box, nodes)``. Its error is at most (1/2) G(0)^3 V eps,
-    eps = ``gl_error_bound`` at 2 Lambda (the integrand's band limit; Gaussian momenta:
-    the effective limit, plus the tail term, module docstring); ``return_bound=True``
-    returns (value, bound)."""
-    net, X, rule = _setup(net, X, box, nodes)
-    g0 = _g0(net)
-    gy = _propagator_to_nodes(net, X, rule)
-    value = -0.5 * g0 * ((gy * rule.weights) @ gy.T)
+    on the points X (B, d): (B, B).
+
+    Cos-net (``nf.CosNet``, V in R^d): K(x, y) = G(x - y) = ``cosnet_propagator`` (exact),
+    K(y, y) = G(0); the y-integral by ``QuadratureRule.for_field(net, box, nodes)``. Its
+    error is at most (1/2) G(0)^3 V eps, eps = ``gl_error_bound`` at 2 Lambda (the
+    integrand's band limit; Gaussian momenta: the effective limit, plus the tail term,
+    module docstring); ``return_bound=True`` returns (value, bound).
+
+    MLP (``nf.Network``, S_int = (lambda / 4!) sum_i int_V phi_i^4 on its outputs, X (B, n_0)
+    inputs, V in R^{n_0}): K = K^(L) (``kernel_recursion``), the same for one output neuron
+    and for the neuron average; the y-integral by the tensor Gauss-Legendre rule with
+    ``nodes`` (required). No bound (``return_bound=True`` is a ValueError): compare against
+    doubled nodes. Cost: the kernel at all (B + Q)^2 pairs of X u {nodes}."""
+    kxy, kyy, w, rule = _kernel_to_nodes(net, X, box, nodes, return_bound)
+    value = -0.5 * ((kxy * (kyy * w)) @ kxy.T)
     value = 0.5 * (value + value.T)
     if return_bound:
-        return value, _bound(net, rule, 2, 2, 0.5 * g0**3)
+        return value, _bound(net, rule, 2, 2, 0.5 * _g0(net) ** 3)
     return value
 
 
 def phi4_tree_level(net, X, box, quadruples=None, nodes=None, *, return_bound=False):
     """The infinite-width first-order connected four-point function of lambda phi^4,
 
-        dG4c(x1, x2, x3, x4) / d lambda = -int_V prod_{k=1..4} G(x_k - y) d^d y,
+        dG4c(x1, x2, x3, x4) / d lambda = -int_V prod_{k=1..4} K(x_k, y) dy,
 
     on the points X (B, d): the (B, B, B, B) tensor, or its (T,) entries at the index
-    ``quadruples`` (T, 4). The y-integral by ``QuadratureRule.for_field(net, box, nodes)``;
-    error at most G(0)^4 V eps, eps = ``gl_error_bound`` at 4 Lambda (Gaussian momenta:
-    effective, plus the tail term); ``return_bound=True`` returns (value, bound)."""
-    net, X, rule = _setup(net, X, box, nodes)
-    gy = _propagator_to_nodes(net, X, rule)
-    w = rule.weights
+    ``quadruples`` (T, 4).
+
+    Cos-net: K(x, y) = G(x - y), the y-integral by ``QuadratureRule.for_field(net, box,
+    nodes)``; error at most G(0)^4 V eps, eps = ``gl_error_bound`` at 4 Lambda (Gaussian
+    momenta: effective, plus the tail term); ``return_bound=True`` returns (value, bound).
+
+    MLP (``nf.Network``, the outputs deformed as in ``phi4_tadpole``, X (B, n_0), V in
+    R^{n_0}): K = K^(L), the tensor Gauss-Legendre rule with the required ``nodes``, no
+    bound (compare against doubled nodes); the kernel at all (B + Q)^2 pairs."""
+    gy, _, w, rule = _kernel_to_nodes(net, X, box, nodes, return_bound)
     b, nq = gy.shape
     if quadruples is None:
         pairs = (gy[:, None, :] * gy[None, :, :]).reshape(b * b, nq)
