@@ -16,11 +16,13 @@ from nnft_fast.kernels.cpu import ntk as cpu_ntk
 from nnft_fast.kernels.cpu.specialise import kernels_for
 
 
-def _batch_kernels(activation):
-    """(batch_statistics, batch_preactivations) for this activation."""
-    if activation.is_builtin:
+def _batch_kernels(args):
+    """(batch_statistics, batch_preactivations) for the run's activation and deformation
+    functions."""
+    user_activation = None if args.activation.is_builtin else args.activation.fn
+    if user_activation is None and args.potential_fn is None and args.action_fn is None:
         return cpu_moments.batch_statistics, cpu_moments.batch_preactivations
-    return kernels_for(activation.fn)
+    return kernels_for(user_activation, args.potential_fn, args.action_fn)
 
 
 class CpuEngine:
@@ -28,7 +30,7 @@ class CpuEngine:
 
     def __init__(self, args):
         self.args = args
-        self._batch_statistics, self._batch_preactivations = _batch_kernels(args.activation)
+        self._batch_statistics, self._batch_preactivations = _batch_kernels(args)
 
     def _run_kernel(self, kernel, *args):
         """kernel(*args), naming a user activation that fails in it: one that does not
@@ -66,13 +68,15 @@ class CpuEngine:
                 np.int64(start),
                 count,
                 a.seed,
-                *a.network_args,
+                a.forward_xt,
+                *a.network_args[1:],
                 *a.tables,
                 a.four_point,
                 stats,
                 a.save_layers,
                 a.save_neurons,
                 raw,
+                *a.deformation_args,
             )
             return stats, raw, None
         ntk_stats = np.empty((count, a.n_layers, a.n_ntk_stat))

@@ -1,12 +1,13 @@
-"""Accumulators of deformed cos-net field runs (docs/fields.md#deformations).
+"""Accumulators of deformed runs (docs/fields.md#deformations): cos-net fields and MLPs.
 
-Each network of the free ensemble brings its statistics x = [G | Q | GG | tuples] and its
-interaction s = S_int / coupling. Block b holds, for the networks e = b mod n_blocks,
+Each network of the free ensemble brings, per layer, its statistics x (``[G | Q | GG |
+tuples]`` of a field, ``[G | Q | GG]`` of an MLP layer) and its interaction s = S_int /
+coupling. Block b holds for every layer, for the networks e = b mod n_blocks,
 
     [sum x | sum s | sum s x | sum w | sum w x | sum w^2],   w = exp(-coupling s - shift_b),
 
 (``kernels.cpu.deformation.add_deformed_to_blocks``): the free sums (every estimator of
-``FieldAccumulator``), the first-order sums (covariances with s) and the reweighted sums
+the free accumulator), the first-order sums (covariances with s) and the reweighted sums
 with a per-block log-sum-exp shift (the block's largest -coupling s), so no weight
 overflows. Merging and the jackknife's leave-one-block-out totals bring the w-columns to a
 common shift first.
@@ -16,42 +17,29 @@ import numpy as np
 
 from nnft_fast.kernels.cpu.deformation import add_deformed_to_blocks
 
-from .accumulators import DEFAULT_BLOCKS, BlockAccumulator, diverged_counts
+from .accumulators import DEFAULT_BLOCKS, BlockAccumulator, MomentAccumulator, diverged_counts
 from .field_accumulator import FieldAccumulator
 
 
-class DeformedFieldAccumulator(FieldAccumulator):
-    """Block sums of the free, first-order and reweighted statistics (module docstring)."""
+class DeformedSums:
+    """The deformed block sums of a free accumulator class (module docstring); a mixin
+    before ``FieldAccumulator`` or ``MomentAccumulator``, set up by ``_deform``."""
 
-    def __init__(self, widths, n_inputs, four_point, tuples, coupling, n_blocks=DEFAULT_BLOCKS):
-        super().__init__(widths, n_inputs, four_point, tuples, n_blocks)
+    def _deform(self, coupling, n_base):
         self.coupling = float(coupling)
-        self.n_base = self.layout.n_stat + tuples.n_stat
-        BlockAccumulator.__init__(self, 1, 3 * self.n_base + 3, n_blocks)
+        self.n_base = n_base
+        BlockAccumulator.__init__(self, self.n_layers, 3 * n_base + 3, self.n_blocks)
         self.block_shift = np.zeros(self.n_blocks)
 
     def compatible(self, other):
         return (
-            isinstance(other, DeformedFieldAccumulator)
+            isinstance(other, DeformedSums)
             and super().compatible(other)
             and self.coupling == other.coupling
         )
 
-    def merge(self, other):
-        return self._add_sums(
-            other,
-            DeformedFieldAccumulator(
-                self.widths,
-                self.layout.n_inputs,
-                self.layout.four_point,
-                self.tuples,
-                self.coupling,
-                self.n_blocks,
-            ),
-        )
-
     def add(self, stats, first_network):
-        """Add per-network rows [x | s] (count, 1, n_base + 1) of networks first, ..."""
+        """Add per-network rows [x | s] (count, L, n_base + 1) of networks first, ..."""
         stats = np.ascontiguousarray(stats)
         add_deformed_to_blocks(
             stats,
@@ -88,35 +76,84 @@ class DeformedFieldAccumulator(FieldAccumulator):
         self.nonfinite = self.nonfinite + arrays["nonfinite"]
         self.block_shift = np.where((self.block_counts > 0), shift, 0.0)
 
-    def _layer_totals(self, idx):
-        """The free moment part (FieldAccumulator's estimators)."""
+    def _free_part(self, idx, stop):
+        """``BlockAccumulator._layer_totals`` of layer index ``idx``, columns [:stop]."""
         total, n_total, left, left_counts = BlockAccumulator._layer_totals(self, idx)
-        n_moment = self.layout.n_stat
-        return total[:n_moment], n_total, left[:, :n_moment], left_counts
+        return total[:stop], n_total, left[:, :stop], left_counts
 
-    def all_totals(self):
-        """The free part [x] of the totals (FieldAccumulator.all_totals)."""
-        total, n_total, left, left_counts = BlockAccumulator._layer_totals(self, 0)
-        return total[: self.n_base], n_total, left[:, : self.n_base], left_counts
+    def first_order_totals(self, idx=0):
+        """(totals, count, leave-one-block-out totals, counts) of [x | s | s x] at layer
+        index ``idx``."""
+        return self._free_part(idx, 2 * self.n_base + 1)
 
-    def first_order_totals(self):
-        """(totals, count, leave-one-block-out totals, counts) of [x | s | s x]."""
-        total, n_total, left, left_counts = BlockAccumulator._layer_totals(self, 0)
-        part = slice(0, 2 * self.n_base + 1)
-        return total[part], n_total, left[:, part], left_counts
-
-    def reweighted_totals(self):
-        """(totals, leave-one-block-out totals) of [w | w x | w^2], every block's
-        w-columns brought to the common shift max_b shift_b (the largest weight of the
-        ensemble is 1)."""
+    def reweighted_totals(self, idx=0):
+        """(totals, leave-one-block-out totals) of [w | w x | w^2] at layer index ``idx``,
+        every block's w-columns brought to the common shift max_b shift_b (the largest
+        weight of the ensemble is 1)."""
         n = self.n_base
         used = self.block_counts > 0
         if self.n_networks < 2:
             raise ValueError("estimates need at least 2 networks")
         shift = self.block_shift[used].max()
         scale = np.exp(self.block_shift[used] - shift)
-        columns = self.block_sums[used, 0, 2 * n + 1 :].copy()
+        columns = self.block_sums[used, idx, 2 * n + 1 :].copy()
         columns[:, :-1] *= scale[:, None]
         columns[:, -1] *= scale**2
         total = columns.sum(axis=0)
         return total, total - columns
+
+
+class DeformedFieldAccumulator(DeformedSums, FieldAccumulator):
+    """Block sums of the free, first-order and reweighted statistics of a cos-net field."""
+
+    def __init__(self, widths, n_inputs, four_point, tuples, coupling, n_blocks=DEFAULT_BLOCKS):
+        super().__init__(widths, n_inputs, four_point, tuples, n_blocks)
+        self._deform(coupling, self.layout.n_stat + tuples.n_stat)
+
+    def merge(self, other):
+        return self._add_sums(
+            other,
+            DeformedFieldAccumulator(
+                self.widths,
+                self.layout.n_inputs,
+                self.layout.four_point,
+                self.tuples,
+                self.coupling,
+                self.n_blocks,
+            ),
+        )
+
+    def _layer_totals(self, idx):
+        """The free moment part (FieldAccumulator's estimators)."""
+        return self._free_part(idx, self.layout.n_stat)
+
+    def all_totals(self):
+        """The free part [x] of the totals (FieldAccumulator.all_totals)."""
+        return self._free_part(0, self.n_base)
+
+
+class DeformedMomentAccumulator(DeformedSums, MomentAccumulator):
+    """Block sums of the free, first-order and reweighted statistics of every layer of a
+    deformed MLP run."""
+
+    tuples = None
+
+    def __init__(self, widths, n_inputs, four_point, coupling, n_blocks=DEFAULT_BLOCKS):
+        super().__init__(widths, n_inputs, four_point, n_blocks)
+        self._deform(coupling, self.layout.n_stat)
+
+    def merge(self, other):
+        return self._add_sums(
+            other,
+            DeformedMomentAccumulator(
+                self.widths,
+                self.layout.n_inputs,
+                self.layout.four_point,
+                self.coupling,
+                self.n_blocks,
+            ),
+        )
+
+    def _layer_totals(self, idx):
+        """The free part (MomentAccumulator's estimators)."""
+        return self._free_part(idx, self.n_base)

@@ -1,5 +1,6 @@
-"""Correlators of deformed cos-net ensembles (docs/fields.md#deformations): the reweighted
-estimators at the run's coupling and the first-order derivatives at zero coupling.
+"""Correlators of deformed ensembles, cos-net fields and MLP layers
+(docs/fields.md#deformations): the reweighted estimators at the run's coupling and the
+first-order derivatives at zero coupling.
 
 Reweighting (ratio estimators): with w_e = exp(-coupling s_e) (log-sum-exp shifted),
 <X>_lambda = sum_e w_e X_e / sum_e w_e for every per-network statistic X; connected
@@ -24,6 +25,9 @@ from .tuples import _moebius, set_partitions
 MIN_EFFECTIVE_FRACTION = 0.01  # warn when ESS < 1% of the networks
 
 
+PAIRINGS = (("ab", "cd"), ("ac", "bd"), ("ad", "bc"))  # the Wick pairings of abcd
+
+
 class LowEffectiveSampleWarning(RuntimeWarning):
     """Reweighted estimates whose effective sample size is a small fraction of the
     networks: the weights are dominated by a few networks and the errors unreliable."""
@@ -38,7 +42,8 @@ def _falling(n, k):
 
 
 class _View:
-    """Shared plumbing: the estimates of one kind on the ensemble's accumulator."""
+    """Shared plumbing: the estimates of one kind on the ensemble's accumulator. ``layer``
+    defaults to the deformed layer (a field's 1, an MLP's output layer L)."""
 
     def __init__(self, ensemble):
         self.ensemble = ensemble
@@ -47,33 +52,74 @@ class _View:
         self.tuples = self.acc.tuples
         self.n_base = self.acc.n_base
 
-    def _estimate(self, statistic, expand=None):
-        total, left = self._totals()
+    def _layer(self, layer):
+        layer = self.ensemble.n_layers if layer is None else layer
+        self.ensemble._check_layer(layer)
+        return layer
+
+    def _estimate(self, layer, statistic, expand=None):
+        total, left = self._totals(layer - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = statistic(*total)
             error = jackknife_error(statistic(*left))
         if expand is not None:
             value, error = expand(value), expand(error)
-        return self.ensemble._estimate_of(1, self.acc, value, error, False)
+        return self.ensemble._estimate_of(layer, self.acc, value, error, False)
 
-    def two_point(self, layer=1):
-        """The two-point function G(x_a, x_b), (B, B) (see the class docstring)."""
-        self.ensemble._check_layer(layer)
+    def two_point(self, layer=None):
+        """The two-point function K(x_a, x_b) = E[z_a z_b], (B, B) (the class docstring
+        says at which coupling)."""
+        layer = self._layer(layer)
         nb = self.layout.n_inputs
         p = self.layout.n_pairs
         return self._estimate(
-            lambda *t: self._mean_columns(t, np.arange(p)), lambda c: c[..., pair_index(nb)]
+            layer,
+            lambda *t: self._mean_columns(t, np.arange(p)),
+            lambda c: c[..., pair_index(nb)],
         )
 
-    def four_point(self, layer=1):
-        """The connected four-point function on all B^4 index quadruples (B <= 16, sampled
-        with 'four_point'), (B, B, B, B)."""
-        self.ensemble._check_layer(layer)
+    def four_point(self, layer=None, neurons="same"):
+        """The connected four-point function on all B^4 index quadruples (B <= 16 for a
+        field; sampled with 'four_point'), (B, B, B, B): neurons="same" one neuron's (minus
+        the three pairings), "distinct" two different neurons' (minus K_ab K_cd)."""
+        layer = self._layer(layer)
         if not self.layout.four_point:
             raise ValueError("this ensemble was sampled without 'four_point' in observables")
-        return self._estimate(self._full_four_point)
+        self.ensemble._check_neurons(neurons, layer)
+        if neurons == "same":
+            return self._estimate(layer, self._full_four_point)
+        width = self.acc.neurons[layer - 1]
+        return self._estimate(layer, lambda *t: self._distinct_four_point(t, width))
+
+    def vertex(self, layer=None):
+        """The Roberts-Yaida vertex V = n_{layer-1} * (distinct connected four-point)."""
+        layer = self._layer(layer)
+        self.four_point(layer, "distinct")  # validation
+        fan_in, width = self.acc.widths[layer - 1], self.acc.neurons[layer - 1]
+        return self._estimate(layer, lambda *t: fan_in * self._distinct_four_point(t, width))
+
+    def _full_four_point(self, *totals):
+        """Qbar - (KK_abcd + KK_acbd + KK_adbc) of the view's means and pair products."""
+        p, q = self.layout.n_pairs, self.layout.n_quads
+        _, quad_full, _ = self.layout.full_indices()
+        total = self._mean_columns(totals, p + np.arange(q))[..., quad_full]
+        for first, second in PAIRINGS:
+            total = total - self._pair_product(totals, first, second)
+        return total
+
+    def _distinct_four_point(self, totals, width):
+        """(n E[GG] - Qbar) / (n - 1) - KK_abcd: two different neurons of n."""
+        p, q = self.layout.n_pairs, self.layout.n_quads
+        _, quad_full, gg_full = self.layout.full_indices()
+        n_gg = p * (p + 1) // 2
+        qbar = self._mean_columns(totals, p + np.arange(q))[..., quad_full]
+        gg = self._mean_columns(totals, p + q + np.arange(n_gg))[..., gg_full]
+        raw = (width * gg - qbar) / (width - 1.0)
+        return raw - self._pair_product(totals, *PAIRINGS[0])
 
     def _tuple_rows(self, order):
+        if self.tuples is None:
+            raise ValueError("tuple correlators are for cos-net fields sampled with quadruples=")
         count4 = len(self.tuples.quadruples)
         if order == 4:
             if not count4:
@@ -86,24 +132,20 @@ class _View:
     def connected_four_point(self):
         """The connected four-point function at the sampled quadruples, (T4,)."""
         rows = self._tuple_rows(4)
-        return self._estimate(lambda *t: self._tuple_connected(t, rows))
+        return self._estimate(1, lambda *t: self._tuple_connected(t, rows))
 
     def connected_six_point(self):
         """The connected six-point function at the sampled sextuples, (T6,)."""
         rows = self._tuple_rows(6)
-        return self._estimate(lambda *t: self._tuple_connected(t, rows))
-
-    def _quad_indices(self):
-        pair_full, quad_full, _ = self.layout.full_indices()
-        return pair_full, quad_full
+        return self._estimate(1, lambda *t: self._tuple_connected(t, rows))
 
 
 class Reweighted(_View):
     """Correlators of the deformed ensemble at the run's coupling, by reweighting the free
-    ensemble (module docstring). Same methods as ``FieldEnsemble``."""
+    ensemble (module docstring). Same methods as the Ensemble."""
 
-    def _totals(self):
-        total, left = self.acc.reweighted_totals()
+    def _totals(self, idx):
+        total, left = self.acc.reweighted_totals(idx)
         return (total,), (left,)
 
     def effective_sample_size(self):
@@ -115,7 +157,7 @@ class Reweighted(_View):
         (t,) = totals
         return t[..., 1 + np.asarray(columns)] / t[..., :1]
 
-    def _estimate(self, statistic, expand=None):
+    def _estimate(self, layer, statistic, expand=None):
         ess = self.effective_sample_size()
         n = self.acc.n_networks
         if ess < MIN_EFFECTIVE_FRACTION * n:
@@ -125,19 +167,13 @@ class Reweighted(_View):
                 LowEffectiveSampleWarning,
                 stacklevel=3,
             )
-        return super()._estimate(statistic, expand)
+        return super()._estimate(layer, statistic, expand)
 
-    def _full_four_point(self, t):
-        p, q = self.layout.n_pairs, self.layout.n_quads
-        pair_full, quad_full = self._quad_indices()
-        k = self._mean_columns((t,), np.arange(p))[..., pair_full]
-        qbar = self._mean_columns((t,), p + np.arange(q))[..., quad_full]
-        return (
-            qbar
-            - np.einsum("...ab,...cd->...abcd", k, k)
-            - np.einsum("...ac,...bd->...abcd", k, k)
-            - np.einsum("...ad,...bc->...abcd", k, k)
-        )
+    def _pair_product(self, totals, first, second):
+        """<G_P1>_w <G_P2>_w (plug-in) for the pairing (P1, P2) of abcd."""
+        pair_full, _, _ = self.layout.full_indices()
+        k = self._mean_columns(totals, np.arange(self.layout.n_pairs))[..., pair_full]
+        return np.einsum(f"...{first},...{second}->...abcd", k, k)
 
     def _tuple_connected(self, totals, rows):
         offset = self.layout.n_stat
@@ -154,10 +190,10 @@ class Reweighted(_View):
 
 class FirstOrder(_View):
     """d/dlambda at lambda = 0 of the deformed ensemble's correlators, from the free
-    ensemble (module docstring). Same methods as ``FieldEnsemble``."""
+    ensemble (module docstring). Same methods as the Ensemble."""
 
-    def _totals(self):
-        total, count, left, left_counts = self.acc.first_order_totals()
+    def _totals(self, idx):
+        total, count, left, left_counts = self.acc.first_order_totals(idx)
         return (total, count), (left, left_counts)
 
     def _parts(self, t, n):
@@ -175,30 +211,27 @@ class FirstOrder(_View):
         t, n = totals
         return self._derivative_of_mean(t, n, np.asarray(columns))
 
-    def _full_four_point(self, t, n):
-        """d/dlambda of Qbar - (KK_abcd + KK_acbd + KK_adbc), every product unbiased."""
+    def _pair_product(self, totals, first, second):
+        """Unbiased d/dlambda of E[G_P1] E[G_P2] for the pairing (P1, P2) of abcd."""
+        t, n = totals
         p, q = self.layout.n_pairs, self.layout.n_quads
-        pair_full, quad_full, gg_full = self.layout.full_indices()
-        d_q = self._derivative_of_mean(t, n, p + np.arange(q))[..., quad_full]
+        pair_full, _, gg_full = self.layout.full_indices()
         tx, ts, tsx, n = self._parts(t, n)
         n = n[..., None, None, None, None]
         ts = ts[..., None, None, None, None]
         g, sg = tx[..., :p][..., pair_full], tsx[..., :p][..., pair_full]
         gg, sgg = tx[..., p + q :][..., gg_full], tsx[..., p + q :][..., gg_full]
-        total = d_q
-        for first, second in (("ab", "cd"), ("ac", "bd"), ("ad", "bc")):
-            outer = f"...{first},...{second}->...abcd"
-            arrange = f"...{first}{second}->...abcd"
-            total = total - _d_pairing(
-                ts,
-                n,
-                np.einsum(outer, g, g),
-                np.einsum(outer, sg, g),
-                np.einsum(outer, g, sg),
-                np.einsum(arrange, gg),
-                np.einsum(arrange, sgg),
-            )
-        return total
+        outer = f"...{first},...{second}->...abcd"
+        arrange = f"...{first}{second}->...abcd"
+        return _d_pairing(
+            ts,
+            n,
+            np.einsum(outer, g, g),
+            np.einsum(outer, sg, g),
+            np.einsum(outer, g, sg),
+            np.einsum(arrange, gg),
+            np.einsum(arrange, sgg),
+        )
 
     def _tuple_connected(self, totals, rows):
         t, n = totals

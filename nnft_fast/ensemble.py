@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .accumulators import LayerMoments, MomentAccumulator, NonFiniteWarning, jackknife_error
+from .deformed_estimates import FirstOrder, Reweighted
 from .memory import check_memory, estimate_need
 from .ntk import NTKFluctuations
 
@@ -83,6 +84,11 @@ class Ensemble:
     Layers are numbered 1..L as in docs/conventions.md#network. All tensors index inputs
     alpha = 0..B-1.
 
+    A deformed run (``nf.sample(..., deformation=...)``) also has ``quadrature``, the
+    quadrature rule of its interaction (``nnft_fast.quadrature.QuadratureRule``: nodes
+    per dimension, ``error_bound``; None without a local interaction), and the views
+    ``reweighted`` and ``first_order``.
+
     Provenance: ``backend``, the backend(s) that computed the networks ("cpu", "cuda" or
     "cpu,cuda"; the networks are the same on both; None when unknown, e.g. an Ensemble
     built from another library's samples); ``store_path``, the store file it was read
@@ -121,9 +127,42 @@ class Ensemble:
         self.store_path = store_path
         self.target_networks = target_networks
 
+    quadrature = None
+
     @property
     def n_networks(self):
         return self.accumulator.n_networks
+
+    @property
+    def is_deformed(self):
+        """Whether the run carried a deformation (``nf.sample(..., deformation=...)``)."""
+        return hasattr(self.accumulator, "reweighted_totals")
+
+    def _deformed(self):
+        if not self.is_deformed:
+            raise ValueError("this ensemble was sampled without deformation=")
+
+    @property
+    def coupling(self):
+        """The deformation's coupling (reweighted estimates are at this value)."""
+        self._deformed()
+        return self.accumulator.coupling
+
+    @property
+    def reweighted(self):
+        """The correlators of the deformed ensemble at ``coupling``, by reweighting these
+        free networks with exp(-S_int) (``deformed_estimates.Reweighted``: two_point,
+        four_point, vertex, connected_four_point, connected_six_point,
+        effective_sample_size; every layer, by default the deformed one)."""
+        self._deformed()
+        return Reweighted(self)
+
+    @property
+    def first_order(self):
+        """d/dlambda at lambda = 0 of the deformed correlators (``deformed_estimates.
+        FirstOrder``: the same methods), unbiased, from these free networks."""
+        self._deformed()
+        return FirstOrder(self)
 
     @property
     def nonfinite(self):
@@ -296,15 +335,20 @@ class Ensemble:
         Wick pairings if connected).
         """
         self._four_point_available()
-        if not isinstance(neurons, str) or neurons not in NEURON_CHOICES:
-            raise ValueError(f"neurons must be one of {NEURON_CHOICES}, got {neurons!r}")
         if not isinstance(connected, (bool, np.bool_)):
             raise TypeError("connected must be True or False")
         self._check_layer(layer)
-        if neurons == "distinct" and self.accumulator.neurons[layer - 1] < 2:
-            raise ValueError(f"layer {layer} has one neuron: no distinct-neuron correlator")
+        self._check_neurons(neurons, layer)
         field = f"{neurons}_{'connected' if connected else 'raw'}"
         return self.estimate(layer, lambda m: getattr(m, field))
+
+    def _check_neurons(self, neurons, layer):
+        """ValueError unless ``neurons`` is one of NEURON_CHOICES ("distinct" needs two
+        neurons at ``layer``)."""
+        if not isinstance(neurons, str) or neurons not in NEURON_CHOICES:
+            raise ValueError(f"neurons must be one of {NEURON_CHOICES}, got {neurons!r}")
+        if neurons == "distinct" and self.accumulator.neurons[layer - 1] < 2:
+            raise ValueError(f"layer {layer} has one neuron: no distinct-neuron correlator")
 
     def vertex(self, layer):
         """Roberts-Yaida four-point vertex V = n_{layer-1} * (distinct connected)."""
@@ -349,7 +393,7 @@ class Ensemble:
         target = None
         if None not in targets:
             target = sum(targets) if store_path is None else max(targets)
-        return type(self)(
+        merged = type(self)(
             self.network,
             self.inputs,
             self.seed,
@@ -362,6 +406,8 @@ class Ensemble:
             store_path=store_path,
             target_networks=target,
         )
+        merged.quadrature = self.quadrature
+        return merged
 
 
 __all__ = ["Estimate", "Ensemble", "LayerMoments", "TooFewNetworksWarning"]

@@ -13,7 +13,6 @@ import numpy as np
 from scipy import sparse
 
 from .accumulators import jackknife_error
-from .deformed_estimates import FirstOrder, Reweighted
 from .ensemble import Ensemble
 from .points import pair_index, separations
 
@@ -22,19 +21,7 @@ DEFAULT_SEPARATION_DECIMALS = 9  # separations equal to this many decimals share
 
 
 class FieldEnsemble(Ensemble):
-    """Streaming statistics of ``n_networks`` cos-net fields on the points X (B x d).
-
-    ``quadrature``: for a deformed run, the quadrature rule of its interaction
-    (``nnft_fast.quadrature.QuadratureRule``: nodes per dimension, ``error_bound``), else
-    None.
-    """
-
-    quadrature = None
-
-    def merge(self, other):
-        merged = super().merge(other)
-        merged.quadrature = self.quadrature
-        return merged
+    """Streaming statistics of ``n_networks`` cos-net fields on the points X (B x d)."""
 
     def __repr__(self):
         net = self.network
@@ -62,36 +49,6 @@ class FieldEnsemble(Ensemble):
     def sextuples(self):
         """The sampled sextuples of point indices, (T6, 6)."""
         return self._tuples().sextuples
-
-    @property
-    def is_deformed(self):
-        """Whether the run carried a deformation (``nf.sample(..., deformation=...)``)."""
-        return hasattr(self.accumulator, "reweighted_totals")
-
-    def _deformed(self):
-        if not self.is_deformed:
-            raise ValueError("this ensemble was sampled without deformation=")
-
-    @property
-    def coupling(self):
-        """The deformation's coupling (reweighted estimates are at this value)."""
-        self._deformed()
-        return self.accumulator.coupling
-
-    @property
-    def reweighted(self):
-        """The correlators of the deformed ensemble at ``coupling``, by reweighting these
-        free networks with exp(-S_int) (``deformed_estimates.Reweighted``: two_point,
-        four_point, connected_four_point, connected_six_point, effective_sample_size)."""
-        self._deformed()
-        return Reweighted(self)
-
-    @property
-    def first_order(self):
-        """d/dlambda at lambda = 0 of the deformed correlators (``deformed_estimates.
-        FirstOrder``: the same methods), unbiased, from these free networks."""
-        self._deformed()
-        return FirstOrder(self)
 
     def _tuples(self):
         if not self.has_tuples:

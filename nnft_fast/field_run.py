@@ -26,7 +26,7 @@ from .accumulators import DEFAULT_BLOCKS, MomentLayout
 from .backends import resolve_backend
 from .cosnet import GL_NODES, CosNet
 from .cpu_field_engine import FieldCpuEngine
-from .deformations import DEFORMATIONS, deformation_from_config
+from .deformations import DEFORMATION_NOT_STORABLE, check_deformation, deformation_from_config
 from .deformed_accumulator import DeformedFieldAccumulator
 from .field_accumulator import FieldAccumulator
 from .field_ensemble import FieldEnsemble
@@ -111,23 +111,6 @@ def _field_save(net, save):
         count = check_int("save[1] (outputs)", count, 1, net.n_out + 1)
         spec.append((layer, count))
     return tuple(spec)
-
-
-def _check_deformation(net, deformation):
-    """(deformation, its quadrature rule) validated for ``net``'s field (one output), or
-    (None, None)."""
-    if deformation is None:
-        return None, None
-    if not isinstance(deformation, DEFORMATIONS):
-        raise TypeError(
-            "deformation must be nf.Phi4, nf.LocalInteraction or nf.ParameterInteraction, "
-            f"got {type(deformation).__name__}"
-        )
-    if net.n_out != 1:
-        raise ValueError(
-            f"deformations act on one field: the cos-net must have n_out = 1, got {net.n_out}"
-        )
-    return deformation, deformation.rule(net)  # the rule validates the box
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,7 +248,7 @@ class FieldRun(BatchRun):
         self.save = _field_save(net, save)
         self.layout = MomentLayout(nb, "four_point" in self.observables)
         self.tuples = TupleLayout.build(quadruples, sextuples, nb)
-        self.deformation, self.rule = _check_deformation(net, deformation)
+        self.deformation, self.rule = check_deformation(net, deformation)
         statistics = kind == "statistics"
         if statistics:
             check_memory(self._needs(1) + [self._accumulator_need()])
@@ -403,11 +386,7 @@ class FieldRun(BatchRun):
         """JSON-able description that fully determines the run's results (a deformation
         with user functions cannot be described: such runs are not stored or sharded)."""
         if self.deformation is not None and not self.deformation.storable:
-            raise ValueError(
-                "a deformation with a user potential or parameter action cannot be stored "
-                "or sharded (the file, or a worker, rebuilds the run from its description); "
-                "use nf.Phi4 or run in memory"
-            )
+            raise ValueError(DEFORMATION_NOT_STORABLE)
         config = {
             "network": self.network.config(),
             "seed": self.seed,

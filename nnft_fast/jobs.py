@@ -17,7 +17,8 @@ RUN_TYPES = (EnsembleRun, FieldRun)
 def make_run(network, X, seed, *, quadruples=None, sextuples=None, deformation=None, **options):
     """The run of ``network``: a FieldRun for an ``nf.CosNet`` (``options``: method, dtype,
     observables, save, backend; quadruples, sextuples and deformation), else an
-    EnsembleRun (every option of ``EnsembleRun``; the three are for fields only).
+    EnsembleRun (every option of ``EnsembleRun`` and deformation; the tuples are for
+    fields only).
     ``observables=None`` is each kind's default."""
     if isinstance(network, CosNet):
         field_options = {
@@ -34,13 +35,11 @@ def make_run(network, X, seed, *, quadruples=None, sextuples=None, deformation=N
             deformation=deformation,
             **field_options,
         )
-    if quadruples is not None or sextuples is not None or deformation is not None:
-        raise ValueError(
-            "quadruples=, sextuples= and deformation= are for cos-net fields (nf.CosNet) only"
-        )
+    if quadruples is not None or sextuples is not None:
+        raise ValueError("quadruples= and sextuples= are for cos-net fields (nf.CosNet) only")
     if options.get("observables", DEFAULT_OBSERVABLES) is None:
         options["observables"] = DEFAULT_OBSERVABLES
-    return EnsembleRun(network, X, seed, **options)
+    return EnsembleRun(network, X, seed, deformation=deformation, **options)
 
 
 def run_config(run, n_networks, first_network):

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnft_fast.kernels.cpu.codes import METHOD_CODES
+from nnft_fast.kernels.cpu.codes import (
+    METHOD_CODES,
+    PARAMETER_ACTION_NONE,
+    POTENTIAL_NONE,
+    POTENTIAL_USER,
+)
 
 from .activations import Activation
 from .ntk import ntk_statistics_size
@@ -52,17 +57,28 @@ class KernelArgs:
     dtype: np.dtype
     activation: Activation
     ntk: object = None
+    forward_xt: np.ndarray = None
+    deformation_args: tuple = (False, np.zeros(0), POTENTIAL_NONE, PARAMETER_ACTION_NONE)
+    potential_fn: object = None
+    action_fn: object = None
 
     @classmethod
-    def build(cls, network, inputs, seed, method, dtype, layout, save, ntk):
+    def build(
+        cls, network, inputs, seed, method, dtype, layout, save, ntk, deformation=None, rule=None
+    ):
         """The arguments of a validated run: ``network``, inputs (B, n_0) float64,
         ``seed``, method "dense" or "projected", ``dtype``, its ``MomentLayout``, raw
-        selection ((layer, n_neurons), ...) and NTK settings (or None)."""
+        selection ((layer, n_neurons), ...), NTK settings (or None), and its deformation
+        with the deformation's quadrature rule (or None)."""
         widths = np.array(network.widths, np.int64)
         offsets = np.concatenate([[0], np.cumsum(widths[1:] * inputs.shape[0])]).astype(np.int64)
+        xt = np.ascontiguousarray(inputs.T)
+        deformed = deformation is not None
+        nodes = rule.points if rule is not None else np.zeros((0, inputs.shape[1]))
+        user_potential = deformed and deformation.potential_code == POTENTIAL_USER
         return cls(
             seed=np.uint64(seed),
-            xt=np.ascontiguousarray(inputs.T),
+            xt=xt,
             widths=widths,
             cw=network.cw_array,
             cb=network.cb_array,
@@ -71,13 +87,22 @@ class KernelArgs:
             method_code=METHOD_CODES[method],
             tables=layout.kernel_tables(),
             four_point=layout.four_point,
-            n_stat=layout.n_stat,
+            n_stat=layout.n_stat + deformed,
             offsets=offsets,
             save_layers=np.array([layer for layer, _ in save], np.int64),
             save_neurons=np.array([count for _, count in save], np.int64),
             dtype=np.dtype(dtype),
             activation=network.activation,
             ntk=ntk,
+            forward_xt=np.ascontiguousarray(np.concatenate([inputs, nodes]).T) if deformed else xt,
+            deformation_args=(
+                deformed,
+                np.ascontiguousarray(rule.weights) if rule is not None else np.zeros(0),
+                deformation.potential_code if deformed else POTENTIAL_NONE,
+                deformation.parameter_code if deformed else PARAMETER_ACTION_NONE,
+            ),
+            potential_fn=deformation.potential if user_potential else None,
+            action_fn=deformation.action if deformed else None,
         )
 
     @property

@@ -126,6 +126,7 @@ def _scratch_need(run, kind, in_flight):
     """Need of the CPU kernels' buffers of ``in_flight`` networks computed at once."""
     widths = np.array(run.network.widths, np.float64)  # absurd widths: huge, no overflow
     nb, n_max, n_layers = run.inputs.shape[0], widths.max(), run.network.n_layers
+    n_forward = run.n_forward  # B, plus a deformation's quadrature nodes
     dense = run.method == "dense"
     method_code = METHOD_CODES[run.method]
     layer = int(np.argmax(widths[1:] * widths[:-1])) + 1
@@ -133,7 +134,7 @@ def _scratch_need(run, kind, in_flight):
     # matrix, its copy and the Gaussian it is the QR of (dense); the frame's Gaussian
     transient = 0.0
     if run.network.init == "orthogonal":
-        transient = 3 * widths[layer] * widths[layer - 1] if dense else nb * n_max
+        transient = 3 * widths[layer] * widths[layer - 1] if dense else n_forward * n_max
     statistics = kind == "statistics"
     stat_work = statistics_workspace_size(n_max, nb, nb * (nb + 1) // 2) if statistics else 0
     if kind == "ntk_samples" or (statistics and run.ntk is not None):
@@ -150,7 +151,7 @@ def _scratch_need(run, kind, in_flight):
     else:
         buffers = 2 if statistics else 1  # preactivations and activations
         nbytes = run.dtype.itemsize * (
-            forward_workspace_size(method_code, widths, nb) + buffers * n_max * nb
+            forward_workspace_size(method_code, widths, n_forward) + buffers * n_max * n_forward
         ) + 8 * (transient + stat_work)
         if dense:
             what = (
@@ -159,7 +160,10 @@ def _scratch_need(run, kind, in_flight):
                 f"{', with float64 Haar QR buffers' if transient else ''})"
             )
         else:
-            what = f"the projected sampler's factors and layer buffers (up to {int(n_max)} x {nb})"
+            what = (
+                f"the projected sampler's factors and layer buffers (up to {int(n_max)} x "
+                f"{n_forward})"
+            )
     return Need(f"{what} per network in flight ({in_flight} at once)", in_flight * nbytes)
 
 

@@ -540,7 +540,7 @@ def coupling_rows(ens, rule):
         return None
     net, X = ens.network, ens.points
     fo = ens.first_order
-    (total, count), (left, left_counts) = fo._totals()
+    (total, count), (left, left_counts) = fo._totals(0)
     acc = ens.accumulator
     x, n, left_x, left_n = acc.all_totals()
     nb = len(X)

@@ -17,9 +17,19 @@ import numbers
 import numba
 import numpy as np
 
+from nnft_fast.kernels.cpu.codes import PARAMETER_ACTION_NONE
+
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
 from .backends import resolve_backend
 from .cpu_engine import CpuEngine
+from .deformations import (
+    DEFORMATION_NOT_STORABLE,
+    PROBE_NETWORKS,
+    PROBE_SEED,
+    check_deformation,
+    deformation_from_config,
+)
+from .deformed_accumulator import DeformedMomentAccumulator
 from .ensemble import Ensemble
 from .kernel_args import KernelArgs
 from .memory import accumulator_need, check_memory, fits, moment_statistics_size, run_needs
@@ -308,6 +318,7 @@ class EnsembleRun(BatchRun):
         lambda_w=DEFAULT_LAMBDA_W,
         ntk_readouts=DEFAULT_NTK_READOUTS,
         backend=DEFAULT_BACKEND,
+        deformation=None,
         kind="statistics",
     ):
         self.network = network
@@ -316,10 +327,13 @@ class EnsembleRun(BatchRun):
         self.observables = _resolve_observables(observables)
         lambda_b, lambda_w, ntk_readouts = validate_ntk_options(lambda_b, lambda_w, ntk_readouts)
         wants_ntk = "ntk" in self.observables
+        self.dtype = _resolve_dtype(dtype)
+        self.deformation, self.rule = check_deformation(network, deformation, self._probe)
+        if self.deformation is not None:
+            method = _deformed_method(self.deformation, method, wants_ntk)
         self.method = resolve_method(
             network, method, (self.inputs.shape[0], ntk_readouts) if wants_ntk else None
         )
-        self.dtype = _resolve_dtype(dtype)
         self.save = resolve_save(network, save)
         self.layout = MomentLayout(self.inputs.shape[0], "four_point" in self.observables)
         self.ntk = (
@@ -339,6 +353,8 @@ class EnsembleRun(BatchRun):
             self.layout,
             self.save,
             self.ntk,
+            self.deformation,
+            self.rule,
         )
         self._cpu_engine = CpuEngine(self.kernel_args)
         self._cuda_engine = None
@@ -350,10 +366,31 @@ class EnsembleRun(BatchRun):
             if problem:  # "auto": the CPU runs what the GPU kernels do not cover
                 self.backend = "cpu"
 
+    @property
+    def n_forward(self):
+        """Inputs pushed through each network: B, plus the Q quadrature nodes of a local
+        deformation."""
+        return self.inputs.shape[0] + (0 if self.rule is None else len(self.rule.weights))
+
+    def _probe(self, points):
+        """The outputs (M, n_L, Q) at ``points`` of the PROBE_NETWORKS dense networks of
+        PROBE_SEED that estimate a deformation's quadrature error (``nnft_fast.deformations``)."""
+        probe = EnsembleRun(
+            self.network,
+            points,
+            PROBE_SEED,
+            method="dense",
+            dtype=self.dtype,
+            kind="preactivations",
+        )
+        return probe.preactivations(0, PROBE_NETWORKS)[-1]
+
     def _cuda_limitation(self):
         """Why the CUDA kernels cannot run this job (None if they can)."""
         from .gpu_engine import MAX_INPUTS, ntk_supported
 
+        if self.deformation is not None:
+            return "deformed runs are computed on the CPU only"
         if self.dtype != np.float64:
             return "the GPU kernels compute in float64 only"
         if not self.network.activation.is_builtin:
@@ -384,14 +421,10 @@ class EnsembleRun(BatchRun):
     def _accumulator_needs(self):
         """Memory of ``new_accumulator`` and ``new_ntk_accumulator``."""
         n_layers, nb = self.network.n_layers, self.inputs.shape[0]
-        needs = [
-            accumulator_need(
-                "accumulators",
-                DEFAULT_BLOCKS,
-                n_layers,
-                moment_statistics_size(nb, self.layout.four_point),
-            )
-        ]
+        columns = moment_statistics_size(nb, self.layout.four_point)
+        if self.deformation is not None:
+            columns = 3 * columns + 3  # DeformedMomentAccumulator
+        needs = [accumulator_need("accumulators", DEFAULT_BLOCKS, n_layers, columns)]
         if self.ntk is not None:
             needs.append(
                 accumulator_need(
@@ -423,9 +456,10 @@ class EnsembleRun(BatchRun):
         )
 
     def new_accumulator(self):
-        return MomentAccumulator(
-            self.network.widths, self.inputs.shape[0], self.layout.four_point, DEFAULT_BLOCKS
-        )
+        args = (self.network.widths, self.inputs.shape[0], self.layout.four_point)
+        if self.deformation is not None:
+            return DeformedMomentAccumulator(*args, self.deformation.coupling, DEFAULT_BLOCKS)
+        return MomentAccumulator(*args, DEFAULT_BLOCKS)
 
     def default_batch_size(self, n_networks):
         """Networks per batch: statistics of about STATS_BYTES_PER_BATCH
@@ -481,8 +515,9 @@ class EnsembleRun(BatchRun):
     ):
         """The Ensemble of networks first_network .. first_network + n_networks - 1 held
         by ``accumulator`` (and ``ntk_accumulator``); its provenance (``Ensemble``)
-        defaults to this run's backend and no store."""
-        return Ensemble(
+        defaults to this run's backend and no store; a deformed run's carries its
+        quadrature rule (``Ensemble.quadrature``)."""
+        ensemble = Ensemble(
             self.network,
             self.inputs,
             self.seed,
@@ -495,6 +530,23 @@ class EnsembleRun(BatchRun):
             store_path=store_path,
             target_networks=target_networks,
         )
+        ensemble.quadrature = self.rule
+        return ensemble
+
+
+def _deformed_method(deformation, method, wants_ntk):
+    """The method a deformed run may use: a parameter action needs the explicit weights
+    ("auto" becomes "dense"); the NTK is not computed for deformed runs."""
+    if wants_ntk:
+        raise ValueError("deformed runs do not compute the NTK; leave 'ntk' out of observables")
+    if deformation.parameter_code == PARAMETER_ACTION_NONE:
+        return method
+    if method == "projected":
+        raise ValueError(
+            "a parameter action acts on the explicit weights: method='projected' never draws "
+            "them; use method='dense' (or 'auto')"
+        )
+    return "dense" if method == DEFAULT_METHOD else method
 
 
 def run_config(run: EnsembleRun, n_networks, first_network):
@@ -517,6 +569,10 @@ def run_config(run: EnsembleRun, n_networks, first_network):
         "first_network": int(first_network),
         "n_inputs": int(run.inputs.shape[0]),
     }
+    if run.deformation is not None:
+        if not run.deformation.storable:
+            raise ValueError(DEFORMATION_NOT_STORABLE)
+        config["deformation"] = run.deformation.config(run.network, run.rule)
     if run.ntk is not None:
         config["ntk"] = {
             "lambda_b": run.ntk.lambda_b,
@@ -545,4 +601,7 @@ def run_from_config(config, inputs, backend=READER_BACKEND):
         lambda_w=ntk.get("lambda_w", DEFAULT_LAMBDA_W),
         ntk_readouts=ntk.get("readouts", DEFAULT_NTK_READOUTS),
         backend=backend,
+        deformation=(
+            deformation_from_config(config["deformation"]) if "deformation" in config else None
+        ),
     )

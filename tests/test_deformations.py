@@ -204,23 +204,11 @@ def test_bad_deformations():
             "box",
         ),
         (lambda: nf.sample(NET, X, 10, deformation=nf.Phi4(1.0, (1.0, -1.0))), ValueError, "box"),
-        (
-            lambda: nf.sample(
-                nf.CosNet(1, 4, 1.0, 2.0, n_out=2), X, 10, deformation=nf.Phi4(1.0, BOX)
-            ),
-            ValueError,
-            "n_out",
-        ),
         (lambda: nf.sample(NET, X, 10, deformation="phi4"), TypeError, "deformation"),
         (
             lambda: nf.sample(NET, X, 10, deformation=nf.Phi4(1.0, BOX), backend="cuda"),
             ValueError,
             "cuda",
-        ),
-        (
-            lambda: nf.sample(nf.Network((1, 4)), X, 10, deformation=nf.Phi4(1.0, BOX)),
-            ValueError,
-            "cos-net",
         ),
     ]
     for call, error, match in cases:

@@ -12,8 +12,9 @@ All sums are float64 whatever the forward dtype.
 import numpy as np
 from numba import njit, prange
 
-from .codes import METHOD_DENSE
+from .codes import METHOD_DENSE, PARAMETER_ACTION_NONE
 from .config import FASTMATH, FASTMATH_REDUCTIONS
+from .deformation import network_interaction
 from .forward import (
     activate_layer,
     dense_preactivation,
@@ -185,6 +186,10 @@ def batch_statistics(
     save_layers,
     save_neurons,
     raw,
+    deformed,
+    node_weights,
+    pot_code,
+    par_code,
 ):
     """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over
     chunks of networks, each with its own buffers; each layer's statistics are taken
@@ -194,25 +199,39 @@ def batch_statistics(
     ``save_neurons[j]`` neurons of layer ``save_layers[j]`` (increasing) are copied,
     neuron-major (z_ia at i * B + a), into consecutive slots of ``raw[t]`` (shape
     (count, sum_j save_neurons[j] * B)).
+
+    A ``deformed`` run: the columns of xt are the B inputs followed by the Q quadrature
+    nodes (weights ``node_weights``), pushed through the network together (so the
+    projected sampler draws one network on all B + Q); the statistics are those of the B
+    inputs, and the last slot of every layer's row holds the network's interaction s
+    (``deformation.network_interaction``: the potential on the last layer's outputs at
+    the nodes, plus the parameter action).
     """
-    nb = xt.shape[1]
+    nb_all = xt.shape[1]
+    nb = nb_all - node_weights.size
+    n_base = stats.shape[2] - (1 if deformed else 0)
     n_max = widths.max()
-    n_scratch = forward_workspace_size(method_code, widths, nb)
+    n_layers = widths.size - 1
+    n_scratch = forward_workspace_size(method_code, widths, nb_all)
     n_stat_work = statistics_workspace_size(n_max, nb, pair_a.size)
+    n_action = dense_workspace_size(widths, nb) if par_code != PARAMETER_ACTION_NONE else 0
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
-        zt_buf = np.empty(n_max * nb, raw.dtype)
-        s_buf = np.empty(n_max * nb, raw.dtype)
+        zt_buf = np.empty(n_max * nb_all, raw.dtype)
+        s_buf = np.empty(n_max * nb_all, raw.dtype)
         scratch = np.empty(n_scratch, raw.dtype)
         stat_work = np.empty(n_stat_work)
+        w_buf = np.empty(n_action)
+        b_buf = np.empty(n_max if n_action else 0)
         start, stop = chunk_bounds(count, n_chunks, chunk)
         for t in range(start, stop):
-            st = s_buf[: nb * xt.shape[0]].reshape((nb, xt.shape[0]))
+            st = s_buf[: nb_all * xt.shape[0]].reshape((nb_all, xt.shape[0]))
             st[:, :] = xt.T
             pos = 0
             j = 0
             for layer in range(1, widths.size):
-                zt = zt_buf[: nb * widths[layer]].reshape((nb, widths[layer]))
+                n = widths[layer]
+                zt = zt_buf[: nb_all * n].reshape((nb_all, n))
                 preactivation(
                     method_code,
                     first + t,
@@ -225,15 +244,40 @@ def batch_statistics(
                     zt,
                     scratch,
                 )
+                zt_points = zt_buf[: nb * n].reshape((nb, n))  # the first B rows
                 layer_statistics(
-                    zt, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[t, layer - 1], stat_work
+                    zt_points,
+                    pair_a,
+                    pair_b,
+                    quad_p1,
+                    quad_p2,
+                    four_point,
+                    stats[t, layer - 1, :n_base],
+                    stat_work,
                 )
                 if j < save_layers.size and save_layers[j] == layer:
                     size = save_neurons[j] * nb
-                    copy_neurons(zt, raw[t, pos : pos + size])
+                    copy_neurons(zt_points, raw[t, pos : pos + size])
                     pos += size
                     j += 1
-                st = s_buf[: nb * widths[layer]].reshape((nb, widths[layer]))
+                if deformed and layer == n_layers:
+                    s = network_interaction(
+                        pot_code,
+                        par_code,
+                        node_weights,
+                        zt_buf[nb * n : nb_all * n].reshape((nb_all - nb, n)),
+                        first + t,
+                        seed,
+                        widths,
+                        cw,
+                        cb,
+                        init_code,
+                        w_buf,
+                        b_buf,
+                    )
+                    for l in range(n_layers):
+                        stats[t, l, n_base] = s
+                st = s_buf[: nb_all * n].reshape((nb_all, n))
                 activate_layer(act_code, zt, st)
 
 

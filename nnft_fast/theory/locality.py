@@ -255,7 +255,7 @@ def _first_order(ensemble, rule, order, two_point):
         coupling = -lam * _lower(gi, derivative(t, n), order)
         return _with_weight(coupling, order)
 
-    return _locality(view._estimate(statistic), b, order)
+    return _locality(view._estimate(1, statistic), b, order)
 
 
 def _free(ensemble, rule):
