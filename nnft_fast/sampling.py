@@ -142,9 +142,11 @@ def sample(
         functions are accumulated (``FieldEnsemble.connected_four_point``,
         ``connected_six_point``), for any B.
     deformation : nf.Phi4, nf.LocalInteraction or nf.ParameterInteraction, optional
-        Cos-net fields with one output: each network also carries its interaction
-        s = S_int / coupling (docs/fields.md#deformations); the result's ``reweighted``
-        and ``first_order`` give the deformed correlators (CPU only).
+        Each network also carries its interaction s = S_int / coupling, the potential
+        acting on every output of a cos-net or of an MLP's last layer (an MLP's box lies
+        in its input space; docs/fields.md#deformations); the result's ``reweighted`` and
+        ``first_order`` give the deformed correlators of every layer and ``quadrature``
+        states the rule (CPU only, no NTK).
 
     Returns
     -------
