@@ -36,6 +36,20 @@ def test_interaction_of_every_network_matches_reference():
     np.testing.assert_allclose(stats[:, 0, -1], s, rtol=1e-11)
 
 
+def test_every_output_is_deformed():
+    """n_out = 2: s = sum_i sum_q W_q phi_i(y_q)^4 / 4!, both outputs' fields."""
+    net = nf.CosNet(1, 6, 1.0, 3.0, alpha=0.0, n_out=2)
+    deformation = nf.Phi4(0.5, BOX)
+    run = FieldRun(net, X, 7, deformation=deformation)
+    stats, _, _ = FieldCpuEngine(run.kernel_args).compute(3, 5)
+    rule = deformation.rule(net)
+    nodes = ref.cosnet_fields(net, rule.points, 7, range(3, 8))  # (M, n_out, Q)
+    s = sum(ref.phi4_interaction(nodes[:, i, :], rule.weights) for i in range(2))
+    np.testing.assert_allclose(stats[:, 0, -1], s, rtol=1e-11)
+    one = ref.phi4_interaction(nodes[:, 0, :], rule.weights)
+    assert np.all(np.abs(stats[:, 0, -1] - one) > 1e-6 * np.abs(s))  # not the first alone
+
+
 def test_free_part_is_the_undeformed_run():
     free = nf.sample(NET, X, 300, seed=2, quadruples=QUADS)
     deformed = nf.sample(NET, X, 300, seed=2, quadruples=QUADS, deformation=nf.Phi4(0.2, BOX))
