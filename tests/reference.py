@@ -944,3 +944,55 @@ def block_jackknife(function, n_networks, n_blocks=64, first=0):
     value = np.asarray(function(np.ones(n_networks, bool)))
     replicas = [np.asarray(function(block != b)) for b in np.unique(block)]
     return value, jackknife_error(replicas, value.shape)
+
+
+# MLP layers (nnft_fast.deformations on nf.Network): per-network neuron averages G (M, B, B)
+# and Q (M, B, B, B, B) of one layer (``per_network_statistics``) and the interaction s (M,).
+
+
+def _pairings(kk):
+    """KK_abcd + KK_acbd + KK_adbc of a pair-product tensor KK_abcd = K_ab K_cd."""
+    return kk + kk.transpose(0, 2, 1, 3) + kk.transpose(0, 2, 3, 1)
+
+
+def _distinct_raw(g, q, width):
+    """Per network (n G_ab G_cd - Q_abcd) / (n - 1): two different neurons of n."""
+    return (width * np.einsum("eab,ecd->eabcd", g, g) - q) / (width - 1.0)
+
+
+def first_order_pair_product(g, s):
+    """d/dlambda of K_ab K_cd, unbiased: -(E[s G_ab] E[G_cd] - E[s] E[G_ab] E[G_cd]) - (the
+    same with the factors exchanged), every product over different networks."""
+    m = g.shape[0]
+    sg = s[:, None, None] * g
+    outer = lambda x, y: np.einsum("ab,cd->abcd", x.sum(axis=0), y.sum(axis=0))  # noqa: E731
+    same = lambda x, y: np.einsum("eab,ecd->abcd", x, y)  # noqa: E731
+    u_sg_g = (outer(sg, g) - same(sg, g)) / (m * (m - 1.0))
+    u_g_sg = (outer(g, sg) - same(g, sg)) / (m * (m - 1.0))
+    u_s_g_g = (
+        s.sum() * outer(g, g)
+        - outer(sg, g)
+        - outer(g, sg)
+        - s.sum() * same(g, g)
+        + 2.0 * same(sg, g)
+    ) / (m * (m - 1.0) * (m - 2.0))
+    return -(u_sg_g - u_s_g_g) - (u_g_sg - u_s_g_g)
+
+
+def first_order_layer_four_point(g, q, s, width):
+    """d/dlambda of the connected four-point functions of a layer of ``width`` neurons:
+    (same neuron: Qbar - three pairings, distinct neurons: P - K_ab K_cd), unbiased."""
+    dkk = first_order_pair_product(g, s)
+    same = first_order_mean(q, s) - _pairings(dkk)
+    distinct = first_order_mean(_distinct_raw(g, q, width), s) - dkk
+    return same, distinct
+
+
+def reweighted_layer_four_point(g, q, s, coupling, width):
+    """The reweighted connected four-point functions of a layer (plug-in products):
+    (<Q>_w - three pairings of <G>_w, <P>_w - <G_ab>_w <G_cd>_w)."""
+    k = reweighted_mean(g, s, coupling)
+    kk = np.einsum("ab,cd->abcd", k, k)
+    same = reweighted_mean(q, s, coupling) - _pairings(kk)
+    distinct = reweighted_mean(_distinct_raw(g, q, width), s, coupling) - kk
+    return same, distinct
