@@ -69,7 +69,8 @@ class KernelArgs:
         """The arguments of a validated run: ``network``, inputs (B, n_0) float64,
         ``seed``, method "dense" or "projected", ``dtype``, its ``MomentLayout``, raw
         selection ((layer, n_neurons), ...), NTK settings (or None), and its deformation
-        with the deformation's quadrature rule (or None)."""
+        with the deformation's quadrature rule (or None). ``layout`` None: no statistics
+        tables (runs that only draw preactivations or NTKs, on any number of inputs)."""
         widths = np.array(network.widths, np.int64)
         offsets = np.concatenate([[0], np.cumsum(widths[1:] * inputs.shape[0])]).astype(np.int64)
         xt = np.ascontiguousarray(inputs.T)
@@ -85,9 +86,9 @@ class KernelArgs:
             init_code=network.init_code,
             act_code=max(network.activation.code, 0),
             method_code=METHOD_CODES[method],
-            tables=layout.kernel_tables(),
-            four_point=layout.four_point,
-            n_stat=layout.n_stat + deformed,
+            tables=layout.kernel_tables() if layout is not None else (np.zeros(0, np.int64),) * 4,
+            four_point=layout is not None and layout.four_point,
+            n_stat=(layout.n_stat if layout is not None else 0) + deformed,
             offsets=offsets,
             save_layers=np.array([layer for layer, _ in save], np.int64),
             save_neurons=np.array([count for _, count in save], np.int64),

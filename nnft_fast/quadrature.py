@@ -63,7 +63,7 @@ DEFAULT_TOL = 1e-10
 GAUSSIAN_TAIL_SIGMAS = 8.0  # effective band limit (sqrt(d) + 8) / length of Gaussian momenta
 FIELD_POWER = 4  # phi^4: band limit 4 Lambda
 EMPIRICAL_START_NODES = 8  # for_samples: the first n per dimension, doubled until err(n) <= tol
-MAX_EMPIRICAL_POINTS = 2**14  # for_samples: most nodes of the finer rule Q_2n of the estimate
+MAX_EMPIRICAL_POINTS = 2**12  # for_samples: most nodes of the finer rule Q_2n of the estimate
 
 
 # --------------------------------------------------------------------------- validation

@@ -350,7 +350,7 @@ class EnsembleRun(BatchRun):
             self.seed,
             self.method,
             self.dtype,
-            self.layout,
+            self.layout if kind == "statistics" else None,
             self.save,
             self.ntk,
             self.deformation,
@@ -381,6 +381,7 @@ class EnsembleRun(BatchRun):
             PROBE_SEED,
             method="dense",
             dtype=self.dtype,
+            observables=("two_point",),
             kind="preactivations",
         )
         return probe.preactivations(0, PROBE_NETWORKS)[-1]
