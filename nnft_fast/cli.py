@@ -18,7 +18,7 @@ from .backends import BACKENDS
 from .config import ConfigError, load_config
 from .network import Network
 from .progress import Progress, ShardProgress
-from .report import weights_summary, write_report
+from .report import quadrature_summary, weights_summary, write_report
 from .run import DEFAULT_BACKEND, DEFAULT_SEED
 from .sampling import sample
 
@@ -101,6 +101,8 @@ def _cmd_run(args):
         )
         if getattr(ens, "is_deformed", False):
             print(f"weights: {weights_summary(ens)['summary']}")
+            if ens.quadrature is not None:
+                print(f"quadrature: {quadrature_summary(ens.quadrature)['summary']}")
 
 
 def _cmd_resume(args):
@@ -117,8 +119,10 @@ def _cmd_resume(args):
 
 def _cmd_info(args):
     info = store.store_info(args.file, verify_raw=args.verify_raw)
-    if "deformation" in info.get("config", {}):  # a deformed cos-net run: its weights
-        info["weights"] = weights_summary(store.open_store(args.file))
+    if "deformation" in info.get("config", {}):  # a deformed run (cos-net or MLP)
+        ens = store.open_store(args.file)
+        info["weights"] = weights_summary(ens)
+        info["quadrature"] = quadrature_summary(ens.quadrature)
     print(json.dumps(info, indent=2, default=str))
 
 
@@ -214,7 +218,7 @@ def build_parser():
     info = sub.add_parser(
         "info",
         help="print a store's header and progress as JSON (a deformed run: also its weights' "
-        "coupling, effective sample size and largest share)",
+        "coupling, effective sample size and largest share, and its quadrature rule)",
     )
     info.add_argument("file")
     info.add_argument(

@@ -29,6 +29,8 @@ Format (every table and key is checked; unknown keys and wrong types name the ke
     save = "default"            # "default" | "none" | {"8" = 4}  (layer = neurons)
     compression = "lzf"         # lzf | gzip | none
 
+    [deformation]               # optional: lambda phi^4 on the outputs (below)
+
 Cos-net fields (``nf.CosNet``, docs/fields.md) take ``kind = "cosnet"`` in [network] and
 their points in [points] instead of [inputs]; the field is layer 1 of the store::
 
@@ -59,12 +61,21 @@ their points in [points] instead of [inputs]; the field is layer 1 of the store:
 
     [store]                     # as above; save = {"1" = n} keeps n outputs raw
 
-    [deformation]               # optional, cos-nets with n_out = 1: lambda phi^4 (nf.Phi4)
-    kind = "phi4"               # S_int = (coupling / 4!) int_box phi^4 d^d x
+    [deformation]               # optional, cos-nets and MLPs: lambda phi^4 (nf.Phi4)
+    kind = "phi4"               # S_int = (coupling / 4!) sum_i int_box phi_i^4 d^d x
     coupling = 0.5
     box = [-2.0, 2.0]           # one [lo, hi] for every dimension, or one per dimension
     nodes = 48                  # Gauss-Legendre nodes: int or one per dimension (optional;
                                 # default: chosen so the quadrature error is below 1e-10)
+
+The deformation acts on every output phi_i of the network: the n_out fields of a cos-net
+(the box in R^d, d = network.dim) or the last layer z^(L)_i of an MLP (the box in its input
+space R^{n_0}, n_0 = network.widths[0]). A cos-net's default nodes follow from its cut-off
+with a rigorous error bound; an MLP output has no band limit, so its rule is empirical:
+by default the nodes are doubled from 8 per dimension until the error estimated against
+twice as many is below 1e-10, and the run refuses a field that does not converge within
+``quadrature.MAX_EMPIRICAL_POINTS`` nodes (give nodes then; the error estimate is reported
+either way).
 """
 
 import math
@@ -85,7 +96,7 @@ from .deformations import Phi4
 from .memory import Need, check_memory
 from .network import DEFAULT_ACTIVATION, DEFAULT_CB, DEFAULT_CW, DEFAULT_INIT, Network
 from .points import grid_points
-from .quadrature import check_box, field_bandlimit
+from .quadrature import EMPIRICAL_START_NODES, check_box, field_bandlimit
 from .run import (
     DEFAULT_COMPRESSION,
     DEFAULT_DTYPE,
@@ -99,7 +110,8 @@ from .run import (
 )
 from .tuples import check_tuples
 
-# The [run] keys of every kind of run.
+# The [deformation] keys of both kinds of network, and the [run] keys of every kind of run.
+_DEFORMATION_SCHEMA = {"kind": str, "coupling": (int, float), "box": list, "nodes": (int, list)}
 _RUN_SCHEMA = {
     "n_networks": int,
     "seed": int,
@@ -125,6 +137,7 @@ _SCHEMA = {
         "ntk_readouts": int,
     },
     "store": {"out": str, "save": (str, dict), "compression": str},
+    "deformation": _DEFORMATION_SCHEMA,
 }
 _REQUIRED = {"network": ("widths",), "run": ("n_networks",)}
 
@@ -147,7 +160,7 @@ _COSNET_SCHEMA = {
     "points": {"values": list, "grid": dict},
     "run": {**_RUN_SCHEMA, "quadruples": list, "sextuples": list},
     "store": _SCHEMA["store"],
-    "deformation": {"kind": str, "coupling": _REAL, "box": list, "nodes": (int, list)},
+    "deformation": _DEFORMATION_SCHEMA,
 }
 DEFORMATION_KINDS = ("phi4",)  # deformation.kind: lambda phi^4 / 4! (nf.Phi4)
 _COSNET_REQUIRED = {"network": ("dim", "width"), "run": ("n_networks",)}
@@ -179,7 +192,7 @@ class RunConfig:
     ntk_readouts: int = DEFAULT_NTK_READOUTS
     quadruples: np.ndarray = None  # cos-net fields: (T4, 4) point indices, or None
     sextuples: np.ndarray = None  # (T6, 6), or None
-    deformation: object = None  # cos-net fields: an nf.Phi4 ([deformation]), or None
+    deformation: object = None  # an nf.Phi4 ([deformation]), or None
 
 
 def _check_table(name, value, allowed):
@@ -388,23 +401,41 @@ def _finite(value):
         return False
 
 
+def _input_space(net):
+    """(d, its TOML key): the dimension of the space holding a deformation's box, the
+    points of a cos-net (network.dim) or the inputs of an MLP (n_0 = network.widths[0])."""
+    if isinstance(net, CosNet):
+        return net.dim, "network.dim"
+    return net.input_dim, "network.widths[0]"
+
+
 def _check_quadrature_size(net, box, nodes):
     """Refuse a quadrature rule that cannot fit in memory before it is built: with nodes
-    None the rule needs at least K h_j / 4 nodes in dimension j (K the band limit of
-    phi^4, h_j the half-length; ``quadrature.nodes_for_bandlimit``)."""
-    if nodes is None:
+    None a cos-net's rule needs at least K h_j / 4 nodes in dimension j (K the band limit
+    of phi^4, h_j the half-length; ``quadrature.nodes_for_bandlimit``), an MLP's empirical
+    rule at least EMPIRICAL_START_NODES, and an MLP's rule comes with the one of twice the
+    nodes in every dimension, 2^d times as many, that estimates its error
+    (``QuadratureRule.for_samples``)."""
+    d = len(box)
+    mlp = isinstance(net, Network)
+    if nodes is not None:
+        counts = np.broadcast_to(np.asarray(nodes, np.float64), (d,))
+    elif mlp:
+        counts = np.full(d, float(EMPIRICAL_START_NODES))
+    else:
         k, _ = field_bandlimit(net)
         counts = [max(1.0, k * 0.5 * (hi - lo) / 4.0 - 1.0) for lo, hi in box]
-    else:
-        counts = [float(n) for n in np.broadcast_to(nodes, (net.dim,))]
-    total = float(np.prod(counts))
+    with np.errstate(over="ignore"):  # an absurd request is inf, refused below
+        total = float(np.prod(counts, dtype=np.float64))
+        built = total * (1.0 + np.exp2(d)) if mlp else total
     what = "given" if nodes is not None else "at least"
+    estimate = f", with the 2^{d} times as many of its error estimate" if mlp else ""
     try:
         check_memory(
             [
                 Need(
-                    f"the quadrature nodes of [deformation] ({what} {total:.3g})",
-                    3 * 8.0 * total * (net.dim + 1),  # points, weights, the grids
+                    f"the quadrature nodes of [deformation] ({what} {total:.3g}{estimate})",
+                    3 * 8.0 * built * (d + 1),  # points, weights, the grids
                 )
             ],
             "'deformation.box' / 'deformation.nodes'",
@@ -413,8 +444,19 @@ def _check_quadrature_size(net, box, nodes):
         raise ConfigError(str(exc)) from None
 
 
+def _zero_probe(net):
+    """For ``LocalInteraction.rule``: None for a cos-net (its rule needs no probe); for an
+    MLP zero outputs (1, n_L, Q) at the points, no network computed, so building the rule
+    checks the box and the nodes against n_0 (and, nodes None, that the first error
+    estimate is within its limit) at once; the run probes its networks for real."""
+    if isinstance(net, CosNet):
+        return None
+    return lambda points: np.zeros((1, net.widths[-1], len(points)))
+
+
 def _deformation(table, net):
-    """The nf.Phi4 of a [deformation] table (types already checked) for the cos-net."""
+    """The nf.Phi4 of a [deformation] table (types already checked) for the cos-net or
+    MLP ``net``: the box in R^d of a cos-net's points or of an MLP's inputs."""
     for key in ("kind", "coupling", "box"):
         if key not in table:
             raise ConfigError(f"missing required key 'deformation.{key}'")
@@ -423,10 +465,7 @@ def _deformation(table, net):
             f"'deformation.kind' must be one of {', '.join(DEFORMATION_KINDS)}, "
             f"got {table['kind']!r}"
         )
-    if net.n_out != 1:
-        raise ConfigError(
-            f"[deformation] acts on one field: it needs network.n_out = 1, got {net.n_out}"
-        )
+    dim, dim_key = _input_space(net)
     box = table["box"]
     leaves = list(_leaves(box))
     bad = [v for v in leaves if isinstance(v, bool) or not isinstance(v, (int, float))]
@@ -439,35 +478,42 @@ def _deformation(table, net):
         raise ConfigError("'deformation.box' must be finite numbers")
     nested = any(isinstance(v, list) for v in box)
     pairs = box if nested else [box]
-    if (nested and len(box) != net.dim) or any(
+    if (nested and len(box) != dim) or any(
         not isinstance(p, list) or len(p) != 2 or any(isinstance(v, list) for v in p) for p in pairs
     ):
         raise ConfigError(
-            f"'deformation.box' must be [lo, hi] or network.dim = {net.dim} pairs "
+            f"'deformation.box' must be [lo, hi] or {dim_key} = {dim} pairs "
             f"[[lo, hi], ...], got {box!r}"
         )
     nodes = table.get("nodes")
     if isinstance(nodes, list):
         if any(isinstance(v, bool) or not isinstance(v, int) for v in nodes):
             raise ConfigError("'deformation.nodes' must be an integer or a list of integers")
-        if len(nodes) != net.dim:
+        if len(nodes) != dim:
             raise ConfigError(
-                f"'deformation.nodes' must be an integer or have network.dim = {net.dim} "
+                f"'deformation.nodes' must be an integer or have {dim_key} = {dim} "
                 f"entries, got {len(nodes)}"
             )
     try:
         deformation = Phi4(table["coupling"], box, nodes)
-        _check_quadrature_size(net, check_box(box, net.dim), nodes)
-        deformation.rule(net)  # the box and the nodes against the dimension
+        box = check_box(box, dim)
     except OverflowError:  # an integer beyond the float range
         raise ConfigError("'deformation.coupling' must be a finite number") from None
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
         key = str(exc).split(" ", 1)[0]
-        where = f"'deformation.{key}'" if key in ("box", "nodes", "coupling") else "[deformation]"
+        where = f"'deformation.{key}'" if key in ("box", "coupling") else "[deformation]"
         raise ConfigError(f"{where}: {exc}") from None
+    _check_quadrature_size(net, box, nodes)
+    try:  # the box is valid: what the rule refuses are the nodes
+        deformation.rule(net, _zero_probe(net))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"'deformation.nodes': {exc}") from None
     return deformation
+
+
+def _optional_deformation(data, net):
+    """The deformation of the [deformation] table for ``net``, or None without one."""
+    return _deformation(data["deformation"], net) if "deformation" in data else None
 
 
 def _store_options(data):
@@ -512,7 +558,7 @@ def _parse_cosnet(data):
         compression=compression,
         quadruples=_tuples(run, "quadruples", 4, len(points)),
         sextuples=_tuples(run, "sextuples", 6, len(points)),
-        deformation=_deformation(data["deformation"], network) if "deformation" in data else None,
+        deformation=_optional_deformation(data, network),
     )
 
 
@@ -555,6 +601,7 @@ def parse_config(text):
         lambda_b=run.get("lambda_b", DEFAULT_LAMBDA_B),
         lambda_w=run.get("lambda_w", DEFAULT_LAMBDA_W),
         ntk_readouts=run.get("ntk_readouts", DEFAULT_NTK_READOUTS),
+        deformation=_optional_deformation(data, network),
     )
 
 

@@ -22,21 +22,26 @@ Cos-net fields (``nf.CosNet`` stores) get their own plots, one series per ensemb
   * six_point.png (with sampled sextuples): the same for ``theory.cosnet_six_point``.
 summary.md then has, per field ensemble, the G(r) table and the chi^2 of every set.
 
-Deformed cos-net fields (stores of ``nf.sample(..., deformation=nf.Phi4(...))``; the box
-from ``FieldEnsemble.quadrature``) add:
+Deformed cos-net fields and MLPs (stores of ``nf.sample(..., deformation=nf.Phi4(...))``;
+the box from ``Ensemble.quadrature``, in the points' space R^d of a cos-net or the input
+space R^{n_0} of an MLP, whose outputs z^(L) are deformed) add:
   * phi4_four_point.png (with four-point statistics): the first-order connected
-    four-point function dG4c/dlambda (``FieldEnsemble.first_order``) and the reweighted
+    four-point function dG4c/dlambda of one output (``Ensemble.first_order``, the output
+    layer L of an MLP) and the reweighted
     (G4c_lambda - G4c_0) / lambda at the run's coupling (``reweighted_shift``: both on
     the same networks, the jackknife of the difference) against tree level
-    ``theory.phi4_tree_level`` (N -> infinity; finite width adds O(1/N)), with error bars
-    and the identity line, and the pulls of the first order against tree level;
-  * phi4_coupling.png (with the full four-point tensor, B <= 16): heat maps with colour
+    ``theory.phi4_tree_level`` (N -> infinity, G = K^(L) of ``kernel_recursion`` for an
+    MLP; finite width adds O(1/N)), with error bars and the identity line, and the pulls
+    of the first order against tree level;
+  * phi4_coupling.png (with the full four-point tensor): heat maps with colour
     bars of the quartic coupling lambda_aabb per unit lambda reconstructed by
-    ``theory.quartic_coupling`` from the measured dG4c/dlambda (jackknife errors on the
-    cells for B <= 8) and from tree level;
+    ``theory.quartic_coupling`` from the measured G and dG4c/dlambda (jackknife errors on
+    the cells for B <= 8) and from tree level with the exact G (a cos-net's) or the
+    infinite-width K^(L) (an MLP's); left out where G is singular (repeated points);
   * in summary.md the weights (``weights_summary``: coupling, effective sample size and
-    its fraction of the networks, the largest weight's share), the mean pull^2 of every
-    set and the coupling's diagonal and off-diagonal means.
+    its fraction of the networks, the largest weight's share), the quadrature rule
+    (``quadrature_summary``: its error bound, or an MLP's empirical error estimate), the
+    mean pull^2 of every set and the coupling's diagonal and off-diagonal means.
 """
 
 import itertools
@@ -95,7 +100,9 @@ def per_layer(ens):
     theory = predict(ens.network, ens.inputs[:1])  # input 0 only
     rows["K_theory"] = np.array([float(theory.kernels[l - 1][0, 0]) for l in layers])
     if ens.has_four_point:
-        v = [normalised_vertex(ens, l) for l in layers]
+        # a layer of one neuron (an MLP's single output) has no distinct-neuron vertex: NaN
+        neurons, nan = ens.accumulator.neurons, Estimate(np.nan, np.nan)
+        v = [normalised_vertex(ens, l) if neurons[l - 1] > 1 else nan for l in layers]
         rows["VK2"] = np.array([float(e.value) for e in v])
         rows["VK2_err"] = np.array([float(e.error) for e in v])
         if theory.vertices is not None:
@@ -392,24 +399,23 @@ def write_field_report(plt, ensembles, out_dir):
         path = os.path.join(out_dir, fname)
         if _plot_correlator(plt, data, key, title, quantity, path):
             paths[key] = path
-    text = field_markdown(ensembles, tables)
-    deformed = [e for e in ensembles if is_deformed(e)]
-    if deformed:
-        deformed_paths, deformed_text = write_deformed_report(plt, deformed, out_dir)
-        paths.update(deformed_paths)
-        text += "\n" + deformed_text
-    return paths, text
+    return paths, field_markdown(ensembles, tables)
 
 
-# ------------------------------------------------------------------ deformed fields
+# ------------------------------------------------------------------ deformed ensembles
 def is_deformed(ens):
-    """Whether ``ens`` is a deformed cos-net field ensemble (``nf.sample(...,
+    """Whether ``ens`` is a deformed ensemble, cos-net field or MLP (``nf.sample(...,
     deformation=nf.Phi4(...))``)."""
-    return is_field(ens) and getattr(ens, "is_deformed", False)
+    return getattr(ens, "is_deformed", False)
+
+
+def _deformed_index(ens):
+    """The layer index of the deformed outputs: 0 for a field, L - 1 for an MLP."""
+    return ens.n_layers - 1
 
 
 def weights_summary(ens):
-    """The reweighting weights w = exp(-S_int) of a deformed field ensemble: {'coupling',
+    """The reweighting weights w = exp(-S_int) of a deformed ensemble: {'coupling',
     'n_networks', 'effective_sample_size' (sum w)^2 / sum w^2, 'effective_fraction' (of the
     networks), 'max_weight_share' max w / sum w, 'summary' (one line)}; None values (and
     the reason in 'summary') with fewer than 2 networks."""
@@ -435,8 +441,26 @@ def weights_summary(ens):
     return out
 
 
+def quadrature_summary(rule):
+    """A deformation's quadrature rule: {'box', 'nodes', 'empirical', 'error' (its
+    error_bound: a rigorous bound, or for an empirical rule, an MLP's, an estimate),
+    'summary' (one line)}."""
+    nodes = [int(n) for n in rule.nodes]
+    kind = "empirical error estimate" if rule.empirical else "quadrature error bound"
+    return {
+        "box": np.asarray(rule.box).tolist(),
+        "nodes": nodes,
+        "empirical": bool(rule.empirical),
+        "error": float(rule.error_bound),
+        "summary": (
+            f"{' x '.join(str(n) for n in nodes)} Gauss-Legendre nodes, "
+            f"{kind} {rule.error_bound:.2g}"
+        ),
+    }
+
+
 def phi4_rule(ens):
-    """The quadrature rule (box, nodes; ``FieldEnsemble.quadrature``) of a deformed
+    """The quadrature rule (box, nodes; ``Ensemble.quadrature``) of a deformed
     ensemble read from a store, whose deformation is lambda phi^4 (the one kind a store
     holds), or None for an ensemble in memory (its potential may be a user's)."""
     if ens.store_path is None:
@@ -444,23 +468,24 @@ def phi4_rule(ens):
     return getattr(ens, "quadrature", None)
 
 
-def _free_as_weighted(acc):
-    """The free totals in the reweighted layout [w | w x | w^2] with w = 1: (totals,
-    leave-one-block-out totals), for ``Reweighted``'s estimators at coupling 0."""
-    x, n, left_x, left_n = acc.all_totals()
+def _free_as_weighted(acc, idx):
+    """The free totals of layer index ``idx`` in the reweighted layout [w | w x | w^2]
+    with w = 1: (totals, leave-one-block-out totals), for ``Reweighted``'s estimators at
+    coupling 0."""
+    x, n, left_x, left_n = acc._free_part(idx, acc.n_base)
     n = np.float64(n)
     left_n = np.asarray(left_n, np.float64)[:, None]
     return np.concatenate([[n], x, [n]]), np.concatenate([left_n, left_x, left_n], axis=1)
 
 
 def reweighted_shift(ens, quadruples=False):
-    """(G4c_lambda - G4c_0) / lambda of a deformed field ensemble as an ``Estimate``: the
-    reweighted connected four-point function at the run's coupling minus the free one,
-    per unit coupling, with the jackknife error of the difference (both on the same
-    networks and blocks, so their common noise cancels; the free part is the same ratio
-    estimator at w = 1, so the two share their O(1/n) bias). The full (B, B, B, B) tensor, or
-    with ``quadruples`` its (T4,) entries at the sampled quadruples; it tends to
-    ``first_order`` as lambda -> 0."""
+    """(G4c_lambda - G4c_0) / lambda of a deformed ensemble as an ``Estimate``: the
+    reweighted connected four-point function of the deformed outputs (a field's, an MLP's
+    layer L) at the run's coupling minus the free one, per unit coupling, with the
+    jackknife error of the difference (both on the same networks and blocks, so their
+    common noise cancels; the free part is the same ratio estimator at w = 1, so the two
+    share their O(1/n) bias). The full (B, B, B, B) tensor, or with ``quadruples`` its
+    (T4,) entries at the sampled quadruples; it tends to ``first_order`` as lambda -> 0."""
     from .accumulators import jackknife_error
 
     if ens.coupling == 0.0:
@@ -476,9 +501,10 @@ def reweighted_shift(ens, quadruples=False):
         if not rw.layout.four_point:
             raise ValueError("this ensemble was sampled without 'four_point' in observables")
         statistic = rw._full_four_point
+    idx = _deformed_index(ens)
     (t_w, left_w), (t_0, left_0) = (
-        ens.accumulator.reweighted_totals(),
-        _free_as_weighted(ens.accumulator),
+        ens.accumulator.reweighted_totals(idx),
+        _free_as_weighted(ens.accumulator, idx),
     )
     c = ens.coupling
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -488,14 +514,14 @@ def reweighted_shift(ens, quadruples=False):
 
 
 def deformed_rows(ens, rule):
-    """The first-order connected four-point function of a deformed field ensemble against
-    tree level: a list of {'name', 'value', 'error', 'exact' (tree level, N -> infinity),
-    'pull', 'shift', 'shift_error' (``reweighted_shift``, NaN at coupling 0)} flat sets:
-    the full function once per index multiset a <= b <= c <= d and the sampled
-    quadruples."""
+    """The first-order connected four-point function of a deformed ensemble (one output of
+    a field, of an MLP's layer L) against tree level: a list of {'name', 'value', 'error',
+    'exact' (tree level, N -> infinity), 'pull', 'shift', 'shift_error'
+    (``reweighted_shift``, NaN at coupling 0)} flat sets: the full function once per index
+    multiset a <= b <= c <= d and the sampled quadruples."""
     from .theory import phi4_tree_level
 
-    net, X = ens.network, ens.points
+    net, X = ens.network, ens.inputs
     box, nodes = rule.box, rule.nodes
     sets = []
     if ens.has_four_point:
@@ -510,7 +536,7 @@ def deformed_rows(ens, rule):
             shift = reweighted_shift(ens)
             one["shift"], one["shift_error"] = shift.value[index], shift.error[index]
         sets.append(one)
-    if ens.has_tuples and len(ens.quadruples):
+    if getattr(ens, "has_tuples", False) and len(ens.quadruples):  # fields only
         first = ens.first_order.connected_four_point()
         tree = phi4_tree_level(net, X, box, ens.quadruples, nodes=nodes)
         one = _compare_set("sampled quadruples", first.value, first.error, tree)
@@ -531,18 +557,20 @@ def coupling_rows(ens, rule):
     four-point function, ``theory.quartic_coupling(G_0, dG4c/dlambda)`` (the couplings
     are linear in G4c; the O(1/N) term G4c_0 dG^-1/dlambda is left out), on every
     jackknife replica: {'value', 'error' (B, B, B, B), 'tree' (the same of
-    ``theory.phi4_tree_level`` with the exact G)}, or None without the four-point tensor
-    (or with a singular G, repeated points)."""
+    ``theory.phi4_tree_level`` with the exact G of a cos-net, the infinite-width K^(L) of
+    an MLP)}, or None without the four-point tensor (or with a singular G, e.g. repeated
+    points). An MLP's G and G4c are those of its output layer L."""
     from .accumulators import jackknife_error
-    from .theory import cosnet_propagator, phi4_tree_level, quartic_coupling
+    from .theory import cosnet_propagator, kernel_recursion, phi4_tree_level, quartic_coupling
 
     if not ens.has_four_point:
         return None
-    net, X = ens.network, ens.points
+    net, X = ens.network, ens.inputs
+    idx = _deformed_index(ens)
     fo = ens.first_order
-    (total, count), (left, left_counts) = fo._totals(0)
+    (total, count), (left, left_counts) = fo._totals(idx)
     acc = ens.accumulator
-    x, n, left_x, left_n = acc.all_totals()
+    x, n, left_x, left_n = acc._free_part(idx, acc.n_base)
     nb = len(X)
     pairs = nb * (nb + 1) // 2
     index = pair_index(nb)
@@ -550,34 +578,45 @@ def coupling_rows(ens, rule):
     def two_point(t, c):
         return (t[..., :pairs] / np.asarray(c, np.float64)[..., None])[..., index]
 
-    r = np.sqrt(np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1))
+    if is_field(ens):
+        r = np.sqrt(np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1))
+        exact = cosnet_propagator(net, r)
+    else:
+        exact = kernel_recursion(net, X)[-1]
     try:
         lam, _ = quartic_coupling(two_point(x, n), fo._full_four_point(total, count))
         replicas, _ = quartic_coupling(
             two_point(left_x, left_n), fo._full_four_point(left, left_counts)
         )
-        tree, _ = quartic_coupling(
-            cosnet_propagator(net, r),
-            phi4_tree_level(net, X, rule.box, nodes=rule.nodes),
-        )
+        tree, _ = quartic_coupling(exact, phi4_tree_level(net, X, rule.box, nodes=rule.nodes))
     except ValueError:  # G singular (repeated points) or not positive definite
         return None
     return {"value": lam, "error": jackknife_error(replicas), "tree": tree}
 
 
+def _deformed_names(ens):
+    """(the plots' short name, the Markdown heading's name, the number of deformed
+    outputs) of a deformed field or MLP ensemble."""
+    net, c = ens.network, ens.coupling
+    if is_field(ens):
+        return f"N={net.width}, λ={c:g}", field_label(ens), net.n_out
+    short = f"{net.activation.name} n={max(net.widths[1:])}, λ={c:g}"
+    return short, f"the outputs of the MLP {label(ens)}", net.widths[-1]
+
+
 def deformed_markdown(ens, rule, sets, coupling):
-    """Markdown of a deformed field ensemble: the weights, the first-order four-point
-    function against tree level, the reconstructed coupling's diagonal/off-diagonal."""
+    """Markdown of a deformed field or MLP ensemble: the weights, the quadrature rule, the
+    first-order four-point function against tree level, the reconstructed coupling's
+    diagonal/off-diagonal."""
     w = weights_summary(ens)
-    lines = [f"### φ⁴ deformation of {field_label(ens)}\n"]
+    _, name, outputs = _deformed_names(ens)
+    lines = [f"### φ⁴ deformation of {name}\n"]
     where = " (in memory: no box known, no comparison with tree level)"
     if rule is not None:
-        where = (
-            f" on the box {np.asarray(rule.box).tolist()} "
-            f"({' x '.join(str(n) for n in rule.nodes)} Gauss-Legendre nodes, "
-            f"quadrature error bound {rule.error_bound:.2g})"
-        )
-    lines.append(f"- S_int = (λ/4!) ∫ φ⁴ with λ = {w['coupling']:g}{where}")
+        box, quadrature = np.asarray(rule.box).tolist(), quadrature_summary(rule)["summary"]
+        where = f" on the box {box} ({quadrature})"
+    s_int = "∫ φ⁴" if outputs == 1 else f"Σ_i ∫ φ_i⁴ (i = 1..{outputs})"
+    lines.append(f"- S_int = (λ/4!) {s_int} with λ = {w['coupling']:g}{where}")
     if w["effective_sample_size"] is not None:
         lines.append(
             f"- effective sample size (Σw)²/Σw² = {w['effective_sample_size']:,.1f} of "
@@ -659,7 +698,7 @@ def _plot_deformed_four_point(plt, data, path):
     if not np.isfinite(lo):
         lo, hi = -1.0, 1.0
     _identity_line(ax, lo, hi, "= tree level")
-    ax.set_xlabel(r"tree level $dG_4^c/d\lambda = -\int_V \prod_k G(x_k - y)\,dy$ ($N\to\infty$)")
+    ax.set_xlabel(r"tree level $dG_4^c/d\lambda = -\int_V \prod_k G(x_k, y)\,dy$ ($N\to\infty$)")
     ax.set_ylabel(r"measured $dG_4^c/d\lambda$")
     ax.set_title("λφ⁴: connected four-point function per unit coupling", fontsize=10)
     ax.legend(fontsize=6)
@@ -724,11 +763,12 @@ def _plot_coupling(plt, data, path):
 
 
 def write_deformed_report(plt, ensembles, out_dir):
-    """phi4_four_point.png and phi4_coupling.png of the deformed field ensembles (module
-    docstring) into ``out_dir``: (paths by key 'phi4_G4c', 'phi4_coupling', Markdown)."""
+    """phi4_four_point.png and phi4_coupling.png of the deformed field and MLP ensembles
+    (module docstring) into ``out_dir``: (paths by key 'phi4_G4c', 'phi4_coupling',
+    Markdown)."""
     four, couplings, text = [], [], []
     for ens in ensembles:
-        name = f"N={ens.network.width}, λ={ens.coupling:g}"
+        name, _, _ = _deformed_names(ens)
         rule = phi4_rule(ens)
         sets = [] if rule is None else deformed_rows(ens, rule)
         coupling = None if rule is None else coupling_rows(ens, rule)
@@ -759,7 +799,9 @@ def markdown_table(ensembles, tables=None):
         )
         lines.append("|---|---|---|---|---|" + ("---|---|---|" if ntk else ""))
         for i, layer in enumerate(rows["layers"]):
-            vk = f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}" if "VK2" in rows else "—"
+            vk = "—"
+            if "VK2" in rows and np.isfinite(rows["VK2"][i]):
+                vk = f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}"
             vk_theory = f"{rows['VK2_theory'][i]:.4g}" if "VK2_theory" in rows else "—"
             line = (
                 f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | "
@@ -780,7 +822,8 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
     """Write two_point.png, vertex.png (with four-point data), ntk.png and
     ntk_fluctuations.png (with NTK data) and summary.md into ``out_dir``; returns paths.
     Cos-net field ensembles get propagator.png, four_point.png and six_point.png instead
-    (where they hold those statistics; module docstring)."""
+    (where they hold those statistics), deformed stores of either kind also
+    phi4_four_point.png and phi4_coupling.png (module docstring)."""
     try:
         import matplotlib
 
@@ -789,6 +832,7 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
     except ImportError:
         raise ImportError("reports need matplotlib: pip install 'nnft_fast[plot]'") from None
     os.makedirs(out_dir, exist_ok=True)
+    deformed = [e for e in ensembles if is_deformed(e)]
     fields = [e for e in ensembles if is_field(e)]
     ensembles = [e for e in ensembles if not is_field(e)]
     tables = [per_layer(e) for e in ensembles]
@@ -838,6 +882,10 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
         field_paths, field_text = write_field_report(plt, fields, out_dir)
         paths.update(field_paths)
         text += ("\n" if text else "") + field_text
+    if deformed:
+        deformed_paths, deformed_text = write_deformed_report(plt, deformed, out_dir)
+        paths.update(deformed_paths)
+        text += ("\n" if text else "") + deformed_text
     summary = os.path.join(out_dir, SUMMARY_MD)
     with open(summary, "w") as fh:
         fh.write(f"# {title}\n\n" + text)
