@@ -6,6 +6,8 @@ estimators of every layer against reference values and jackknife errors; lambda 
 at large width against the infinite-width theory (z-scores with negative controls);
 reproducibility, merging, stores, the empirical quadrature rule and validation."""
 
+import concurrent.futures as cf
+
 import numba
 import numpy as np
 import pytest
@@ -326,6 +328,11 @@ def test_batches_threads_and_merge():
     merged = right.merge(left)
     assert merged.quadrature is not None and merged.n_networks == 300
     _assert_same_estimates(merged, whole)
+    with cf.ThreadPoolExecutor(2) as pool:  # shards: rebuilt from the run's description
+        sharded = nf.sample(net, X2, 300, 6, executor=pool, shard_size=100, **kwargs)
+    np.testing.assert_array_equal(sharded.accumulator.block_counts, whole.accumulator.block_counts)
+    assert sharded.quadrature is not None
+    _assert_same_estimates(sharded, whole)
 
 
 def test_store_round_trip_and_resume(tmp_path):
