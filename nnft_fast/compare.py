@@ -1,14 +1,19 @@
 """Measured ensembles against theory: per-layer z-scores and a Markdown table.
 
-``predict(network, X)`` gathers the package's predictions for a network on inputs X:
-the infinite-width kernel K^(l) (``theory.kernel_recursion``) and, for Gaussian or Haar
-weights, the leading-order vertex V^(l) = n_{l-1} x (distinct-neuron connected four-point
-function) (``theory.vertex_recursion``). ``compare(ensemble)`` sets them beside the
-measured K and V with z = (measured - predicted) / (jackknife error), entry by entry.
+``predict(network, X, lambda_b, lambda_w)`` gathers the package's predictions for a network
+on inputs X: the infinite-width kernel K^(l) (``theory.kernel_recursion``), for Gaussian or
+Haar weights the leading-order vertex V^(l) = n_{l-1} x (distinct-neuron connected
+four-point function) (``theory.vertex_recursion``), the infinite-width mean NTK Theta^(l)
+(``theory.ntk_recursion``) and, for Gaussian weights, the leading-order NTK fluctuations
+A, B, D, F (``theory.ntk_fluctuation_recursion``, the normalisation of
+``Ensemble.ntk_fluctuations``). ``compare(ensemble)`` sets them beside the measured K, V
+and, for ensembles with NTK statistics, Theta, A, B, D, F, with
+z = (measured - predicted) / (jackknife error), entry by entry.
 
-Both predictions are leading order: K has O(1/n) corrections for non-linear activations
-and V has O(1/n) corrections (the four-point function O(1/n^2)), which a large ensemble
-resolves -- a growing |z| with depth at fixed width is physics, not a bug.
+All predictions are leading order: K and Theta have O(1/n) corrections for non-linear
+activations and V, A, B, D, F have O(1/n) corrections (the four-point functions O(1/n^2)),
+which a large ensemble resolves -- a growing |z| with depth at fixed width is physics, not
+a bug. Layer 2 of Gaussian weights is exact at any width for all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .theory import kernel_recursion, vertex_recursion
+from .run import DEFAULT_LAMBDA_B, DEFAULT_LAMBDA_W
+from .theory import kernel_recursion, ntk_fluctuation_recursion, ntk_recursion, vertex_recursion
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,16 +37,31 @@ if TYPE_CHECKING:
 VERTEX_INITS = ("gaussian", "orthogonal")
 
 
+NTK_FLUCTUATION_INITS = ("gaussian",)
+NTK_FLUCTUATIONS = ("A", "B", "D", "F")
+
+
 @dataclass
 class Prediction:
     """Per-layer predictions (index l - 1 holds layer l); ``vertices`` None when the
-    weight law has no vertex recursion here."""
+    weight law has no vertex recursion here, ``ntk_fluctuations`` None when it has no
+    NTK-fluctuation recursion (each entry a ``theory.PredictedNTKFluctuations``);
+    ``lambda_b``, ``lambda_w`` the learning rates of ``ntk`` and ``ntk_fluctuations``."""
 
     kernels: list
     vertices: list = None
+    ntk: list = None
+    ntk_fluctuations: list = None
+    lambda_b: float = None
+    lambda_w: float = None
 
 
-def predict(network: Network, X: ArrayLike) -> Prediction:
+def predict(
+    network: Network,
+    X: ArrayLike,
+    lambda_b: float = DEFAULT_LAMBDA_B,
+    lambda_w: float = DEFAULT_LAMBDA_W,
+) -> Prediction:
     """The package's leading-order predictions for ``network`` on the inputs X.
 
     Parameters
@@ -49,6 +70,8 @@ def predict(network: Network, X: ArrayLike) -> Prediction:
         The architecture; its weight law decides which predictions exist.
     X : array_like, shape (B, n_0)
         The inputs, one per row.
+    lambda_b, lambda_w : float, default 1.0
+        The NTK learning rates (docs/conventions.md#ntk), as passed to ``nf.sample``.
 
     Returns
     -------
@@ -56,13 +79,23 @@ def predict(network: Network, X: ArrayLike) -> Prediction:
         ``kernels``: the infinite-width kernel K^(l) (B, B) of every layer
         (``theory.kernel_recursion``); ``vertices``: for Gaussian and orthogonal weights the
         leading-order vertex V^(l) (B, B, B, B) of every layer
-        (``theory.vertex_recursion``, docs/conventions.md#vertex), else None. Index
-        l - 1 holds layer l.
+        (``theory.vertex_recursion``, docs/conventions.md#vertex), else None; ``ntk``: the
+        infinite-width mean NTK Theta^(l) (B, B) (``theory.ntk_recursion``, every weight
+        law); ``ntk_fluctuations``: for Gaussian weights the leading-order A, B, D, F
+        (B, B, B, B) of every layer in the normalisation of ``Ensemble.ntk_fluctuations``
+        (``theory.ntk_fluctuation_recursion``), else None. Index l - 1 holds layer l.
     """
+    lambda_b, lambda_w = float(lambda_b), float(lambda_w)
+    if network.init in NTK_FLUCTUATION_INITS:
+        theory = ntk_fluctuation_recursion(network, X, lambda_b, lambda_w)
+        return Prediction(
+            theory.kernels, theory.vertices, theory.ntk, theory.fluctuations, lambda_b, lambda_w
+        )
+    thetas = ntk_recursion(network, X, lambda_b, lambda_w)
     if network.init in VERTEX_INITS:
         kernels, vertices = vertex_recursion(network, X)
-        return Prediction(kernels, vertices)
-    return Prediction(kernel_recursion(network, X))
+        return Prediction(kernels, vertices, thetas, None, lambda_b, lambda_w)
+    return Prediction(kernel_recursion(network, X), None, thetas, None, lambda_b, lambda_w)
 
 
 @dataclass
@@ -104,12 +137,15 @@ class Comparison:
     __str__ = table
 
 
-def _zscores(estimate, predicted):
+def _zscores(estimate, predicted, scale=None):
     """(measured - predicted) / error; where the error is 0 to rounding (a quantity every
     network gives exactly, e.g. K^(1) of Haar weights on one input) z is 0 if the values
-    agree to rounding and infinite otherwise."""
+    agree to rounding and infinite otherwise. ``scale``: the size rounding is judged
+    against (default max |predicted|; a prediction of exactly 0 needs one)."""
     diff = estimate.value - predicted
-    scale = max(np.max(np.abs(predicted)), 1e-300)
+    if scale is None:
+        scale = np.max(np.abs(predicted))
+    scale = max(float(scale), 1e-300)
     exact = np.abs(diff) <= 1e-10 * scale
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(
@@ -119,9 +155,9 @@ def _zscores(estimate, predicted):
         )
 
 
-def _row(observable, layer, estimate, predicted):
+def _row(observable, layer, estimate, predicted, scale=None):
     predicted = np.asarray(predicted, dtype=np.float64)
-    z = _zscores(estimate, predicted)
+    z = _zscores(estimate, predicted, scale)
     index = np.unravel_index(int(np.argmax(np.abs(z))), z.shape)
     row = ComparisonRow(
         layer,
@@ -135,32 +171,70 @@ def _row(observable, layer, estimate, predicted):
     return row, z
 
 
+def _check_lengths(prediction, n_layers):
+    for name in ("kernels", "vertices", "ntk", "ntk_fluctuations"):
+        values = getattr(prediction, name)
+        if values is not None and len(values) != n_layers:
+            raise ValueError(
+                f"prediction covers {len(values)} layers ({name}), the ensemble's "
+                f"network has {n_layers}"
+            )
+
+
+def _ntk_candidates(ensemble, prediction, layer):
+    """(observable, Estimate, predicted, scale) rows of the NTK mean and fluctuations."""
+    theta = ensemble.ntk(layer)
+    out = [("ntk", theta, prediction.ntk[layer - 1], None)]
+    if prediction.ntk_fluctuations is not None:
+        measured = ensemble.ntk_fluctuations(layer)
+        predicted = prediction.ntk_fluctuations[layer - 1]
+        # A, B, F of layer 1 are 0 in every network: rounding judged against n Theta^2
+        scale = ensemble.network.widths[layer - 1] * np.max(np.abs(prediction.ntk[layer - 1])) ** 2
+        for name in NTK_FLUCTUATIONS:
+            out.append((f"ntk_{name}", getattr(measured, name), getattr(predicted, name), scale))
+    return out
+
+
 def compare(
     ensemble: Ensemble, prediction: Prediction | None = None, layers: Iterable[int] | None = None
 ) -> Comparison:
-    """z-scores of the measured two-point function and vertex against ``prediction``
-    (default: ``predict(ensemble.network, ensemble.inputs)``), for the ensemble's layers
-    (or ``layers``). Returns a Comparison; print it for the Markdown table."""
+    """z-scores of the measured two-point function and vertex, and of the NTK mean and
+    fluctuations A, B, D, F when the ensemble has NTK statistics (observables "ntk",
+    "ntk_A", ..., "ntk_F"), against ``prediction`` (default: ``predict(ensemble.network,
+    ensemble.inputs)`` at the ensemble's learning rates), for the ensemble's layers (or
+    ``layers``). Returns a Comparison; print it for the Markdown table."""
+    has_ntk = getattr(ensemble, "has_ntk", False)
+    rates = {}
+    if has_ntk:
+        acc = ensemble.ntk_accumulator
+        rates = {"lambda_b": acc.lambda_b, "lambda_w": acc.lambda_w}
     if prediction is None:
-        prediction = predict(ensemble.network, ensemble.inputs)
+        prediction = predict(ensemble.network, ensemble.inputs, **rates)
     if not isinstance(prediction, Prediction):
         raise TypeError(f"prediction must be a Prediction, got {type(prediction).__name__}")
-    n_layers = ensemble.network.n_layers
-    if len(prediction.kernels) != n_layers or (
-        prediction.vertices is not None and len(prediction.vertices) != n_layers
+    _check_lengths(prediction, ensemble.network.n_layers)
+    use_ntk = has_ntk and prediction.ntk is not None
+    if use_ntk and (prediction.lambda_b, prediction.lambda_w) != (
+        rates["lambda_b"],
+        rates["lambda_w"],
     ):
         raise ValueError(
-            f"prediction covers {len(prediction.kernels)} layers, the ensemble's "
-            f"network has {n_layers}"
+            f"prediction made at lambda_b = {prediction.lambda_b}, lambda_w = "
+            f"{prediction.lambda_w}; the ensemble's NTK has lambda_b = {rates['lambda_b']}, "
+            f"lambda_w = {rates['lambda_w']}"
         )
     layers = list(ensemble.accumulator.layers) if layers is None else list(layers)
     result = Comparison()
     for layer in layers:
-        candidates = [("two_point", ensemble.two_point, prediction.kernels)]
+        candidates = [("two_point", ensemble.two_point(layer), prediction.kernels[layer - 1], None)]
         if ensemble.has_four_point and prediction.vertices is not None:
-            candidates.append(("vertex", ensemble.vertex, prediction.vertices))
-        for name, measure, values in candidates:
-            row, z = _row(name, layer, measure(layer), values[layer - 1])
+            candidates.append(
+                ("vertex", ensemble.vertex(layer), prediction.vertices[layer - 1], None)
+            )
+        if use_ntk:
+            candidates += _ntk_candidates(ensemble, prediction, layer)
+        for name, estimate, values, scale in candidates:
+            row, z = _row(name, layer, estimate, values, scale)
             result.rows.append(row)
             result.zscores[name, layer] = z
     return result

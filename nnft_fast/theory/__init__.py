@@ -3,6 +3,8 @@
 - ``infinite_width``: the infinite-width kernel and mean-NTK recursions;
 - ``criticality``: susceptibilities chi_par, chi_perp and the critical (C_b, C_W) finder;
 - ``vertex``: the 1/n four-point vertex recursion, Gaussian and Haar-orthogonal weights;
+- ``ntk_fluctuations``: the 1/n NTK fluctuations A, B, D, F (Roberts-Yaida ch. 8),
+  Gaussian weights;
 - ``single_layer``: exact one-hidden-layer results (Halverson-Maiti-Stoner) with samplers;
 - ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
 - ``gaussian_integrals``: the Gaussian integrals behind them;
@@ -24,6 +26,11 @@ from .cosnet import (
 from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
 from .infinite_width import kernel_recursion, ntk_recursion
+from .ntk_fluctuations import (
+    NTKTheory,
+    PredictedNTKFluctuations,
+    ntk_fluctuation_recursion,
+)
 from .locality import (
     Locality,
     coupling_locality,
@@ -39,6 +46,8 @@ from .vertex import same_neuron_connected, vertex_recursion
 __all__ = [
     "CriticalPoint",
     "Locality",
+    "NTKTheory",
+    "PredictedNTKFluctuations",
     "SingleLayerNet",
     "cosnet_four_point",
     "cosnet_h",
@@ -55,6 +64,7 @@ __all__ = [
     "local_quartic_coupling",
     "measured_coupling",
     "node_sextuples",
+    "ntk_fluctuation_recursion",
     "ntk_recursion",
     "phi4_first_order_two_point",
     "phi4_tadpole",
