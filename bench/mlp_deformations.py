@@ -124,7 +124,9 @@ def forward_method(cfg, run, label, threads):
         if sink.get("n", 0) < n:
             sink.update(n=n, array=np.empty(n))
         with thread_limit(threads):
-            forward_only(code, n, a.seed, xt, *a.network_args[1:], offsets, sink["array"][:n])
+            forward_only(
+                code, n, a.seed, xt, *a.network_args[1:], offsets, sink["array"][:n], a.xi, a.gamma
+            )
 
     suffix = "all threads" if threads is None else f"{threads} thread"
     return CallMethod(f"{label}_t{threads or 'all'}", f"forward only, {label} ({suffix})", call)

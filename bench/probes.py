@@ -55,9 +55,11 @@ def rng_only(first, count, seed, normals_per_layer, sink):
 
 
 @njit(parallel=True)
-def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_code, offsets, sink):
+def forward_only(
+    method_code, count, seed, xt, widths, cw, cb, init_code, act_code, offsets, sink, xi, gamma
+):
     """Per network: ``forward_one`` (all layers) into buffers reused within a chunk, as in
-    ``batch_statistics``; no statistics."""
+    ``batch_statistics``; no statistics (xi, gamma: the residual coefficients)."""
     nb = xt.shape[1]
     n_scratch = forward_workspace_size(method_code, widths, nb)
     n_chunks = chunk_count(count)
@@ -81,6 +83,8 @@ def forward_only(method_code, count, seed, xt, widths, cw, cb, init_code, act_co
                 offsets,
                 s_buf,
                 scratch,
+                xi,
+                gamma,
             )
             sink[t] = zbuf[zbuf.size - 1]
 
@@ -135,6 +139,8 @@ class Probes:
             *g.network_args,
             g.offsets,
             self.pre,
+            g.xi,
+            g.gamma,
         )
 
     def sink(self, n):
@@ -149,7 +155,9 @@ class Probes:
     def forward(self, method="projected", init="gaussian"):
         a = self.args[init]
         code = METHOD_CODES[method]
-        return lambda n: forward_only(code, n, self.seed, *a.network_args, a.offsets, self.sink(n))
+        return lambda n: forward_only(
+            code, n, self.seed, *a.network_args, a.offsets, self.sink(n), a.xi, a.gamma
+        )
 
     def moments(self, four_point=True):
         a = self.args["gaussian"]

@@ -285,10 +285,10 @@ net_args, offsets = args.network_args, args.offsets
 pre = np.empty((4, offsets[-1]))
 for key, code in (("projected", codes.METHOD_PROJECTED), ("dense", codes.METHOD_DENSE)):
     twice(f"forward_batch_preactivations_{key}", lambda: moments.batch_preactivations(
-        code, zero, 4, seed, *net_args, offsets, pre))
+        code, zero, 4, seed, *net_args, offsets, pre, args.xi, args.gamma))
 sink = np.empty(4)
 twice("forward_only_probe", lambda: probes.forward_only(
-    codes.METHOD_PROJECTED, 4, seed, *net_args, offsets, sink))
+    codes.METHOD_PROJECTED, 4, seed, *net_args, offsets, sink, args.xi, args.gamma))
 acc = MomentAccumulator(R1.widths, R1.n_inputs, True)
 stats = np.zeros((16, R1.n_layers, MomentLayout(R1.n_inputs, True).n_stat))
 twice("accumulate_add_to_blocks", lambda: acc.add(stats, 0))

@@ -8,6 +8,8 @@ Format (every table and key is checked; unknown keys and wrong types name the ke
     init = "gaussian"           # gaussian | orthogonal | uniform
     cw = 2.0                    # number or one per layer
     cb = 0.0
+    xi = 0.0                    # residual connections, number or one per layer (optional:
+    gamma = 1.0                 # docs/conventions.md#residual; 0 and 1 mean none)
 
     [inputs]                    # either explicit rows ...
     values = [[1.0, 0.0], [0.0, 1.0]]
@@ -94,7 +96,15 @@ from .cosnet import (
 )
 from .deformations import Phi4
 from .memory import Need, check_memory
-from .network import DEFAULT_ACTIVATION, DEFAULT_CB, DEFAULT_CW, DEFAULT_INIT, Network
+from .network import (
+    DEFAULT_ACTIVATION,
+    DEFAULT_CB,
+    DEFAULT_CW,
+    DEFAULT_GAMMA,
+    DEFAULT_INIT,
+    DEFAULT_XI,
+    Network,
+)
 from .points import grid_points
 from .quadrature import EMPIRICAL_START_NODES, check_box, field_bandlimit
 from .run import (
@@ -128,6 +138,8 @@ _SCHEMA = {
         "init": str,
         "cw": (int, float, list),
         "cb": (int, float, list),
+        "xi": (int, float, list),
+        "gamma": (int, float, list),
     },
     "inputs": {"values": list, "n": int, "seed": int, "scale": (int, float)},
     "run": {
@@ -581,6 +593,8 @@ def parse_config(text):
             net.get("init", DEFAULT_INIT),
             cw=net.get("cw", DEFAULT_CW),
             cb=net.get("cb", DEFAULT_CB),
+            xi=net.get("xi", DEFAULT_XI),
+            gamma=net.get("gamma", DEFAULT_GAMMA),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[network]: {exc}") from None

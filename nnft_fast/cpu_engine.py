@@ -77,6 +77,8 @@ class CpuEngine:
                 a.save_neurons,
                 raw,
                 *a.deformation_args,
+                a.xi,
+                a.gamma,
             )
             return stats, raw, None
         ntk_stats = np.empty((count, a.n_layers, a.n_ntk_stat))
@@ -134,6 +136,8 @@ class CpuEngine:
             *a.network_args,
             a.offsets,
             out,
+            a.xi,
+            a.gamma,
         )
         # The kernels write each layer input-major (B x n_l); hand out (count, n_l, B).
         return [

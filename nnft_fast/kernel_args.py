@@ -37,7 +37,9 @@ class KernelArgs:
     preactivations of one network start at offsets[l - 1] of its flat row; save_layers,
     save_neurons: the raw outputs kept, the first save_neurons[k] neurons of layer
     save_layers[k]; dtype: the forward arithmetic; ntk: the run's NTK settings
-    (lambda_b, lambda_w, readouts) or None without the NTK.
+    (lambda_b, lambda_w, readouts) or None without the NTK; xi, gamma: the residual
+    coefficients per layer, (L,) float64 (0 and 1 where a layer has no residual
+    connection; the forward kernels take them after their other arguments).
     """
 
     seed: np.uint64
@@ -61,6 +63,8 @@ class KernelArgs:
     deformation_args: tuple = (False, np.zeros(0), POTENTIAL_NONE, PARAMETER_ACTION_NONE)
     potential_fn: object = None
     action_fn: object = None
+    xi: np.ndarray = None
+    gamma: np.ndarray = None
 
     @classmethod
     def build(
@@ -104,6 +108,8 @@ class KernelArgs:
             ),
             potential_fn=deformation.potential if user_potential else None,
             action_fn=deformation.action if deformed else None,
+            xi=network.xi_array,
+            gamma=network.gamma_array,
         )
 
     @property

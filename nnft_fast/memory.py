@@ -149,7 +149,8 @@ def _scratch_need(run, kind, in_flight):
         part = "the dense weights of every layer" if dense else "the projected factors"
         what = f"the NTK workspace ({part} and {n_layers * r * nb} backward vectors)"
     else:
-        buffers = 2 if statistics else 1  # preactivations and activations
+        # preactivations and activations (and z^(l-1) for a residual connection)
+        buffers = (3 if run.network.is_residual else 2) if statistics else 1
         nbytes = run.dtype.itemsize * (
             forward_workspace_size(method_code, widths, n_forward) + buffers * n_max * n_forward
         ) + 8 * (transient + stat_work)

@@ -14,6 +14,8 @@ DEFAULT_ACTIVATION = "relu"
 DEFAULT_INIT = "gaussian"
 DEFAULT_CW = 1.0
 DEFAULT_CB = 0.0
+DEFAULT_XI = 0.0  # residual connections (docs/conventions.md#residual): none by default
+DEFAULT_GAMMA = 1.0
 # Laws for which the projected sampler (docs/projected-sampler.md) is exact (rotation invariant).
 PROJECTABLE_INITS = ("gaussian", "orthogonal")
 
@@ -38,10 +40,11 @@ def _number(name, value):
         ) from None
 
 
-def _per_layer(name, value, n_layers):
+def _per_layer(name, value, n_layers, nonnegative=True):
     """Scalar or length-L sequence -> float64 array of length L, validated (bools, alone
     or inside a sequence or array, are refused: a variance is not a truth value; so are
-    strings, None and complex numbers, alone or inside)."""
+    strings, None and complex numbers, alone or inside); negative values are refused
+    unless ``nonnegative`` is False (the residual coefficients xi, gamma)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if np.isscalar(value) or value is None:
@@ -74,8 +77,40 @@ def _per_layer(name, value, n_layers):
             )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {arr.tolist()}")
-    if np.any(arr < 0):
+    if nonnegative and np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative, got {arr.tolist()}")
+    return arr
+
+
+def residual_layers(widths):
+    """The layers l >= 2 that can carry a residual connection: n_l = n_{l-1}."""
+    return tuple(l for l in range(2, len(widths)) if widths[l] == widths[l - 1])
+
+
+def _residual(name, value, widths, plain):
+    """xi or gamma as a float64 array of length L: a scalar applies to every residual
+    layer (``residual_layers``) and ``plain`` (xi = 0, gamma = 1) to the others; a
+    per-layer sequence must hold ``plain`` at the layers without a residual connection
+    (layer 1, and every layer that changes the width)."""
+    n_layers = len(widths) - 1
+    scalar = (
+        np.isscalar(value) or value is None or (isinstance(value, np.ndarray) and value.ndim == 0)
+    )
+    arr = _per_layer(name, value, n_layers, nonnegative=False)
+    allowed = residual_layers(widths)
+    if scalar:
+        return np.array([arr[l - 1] if l in allowed else plain for l in range(1, n_layers + 1)])
+    for l in range(1, n_layers + 1):
+        if l not in allowed and arr[l - 1] != plain:
+            why = (
+                "layer 1 has no residual connection (z^(1) = b + W x)"
+                if l == 1
+                else f"layer {l} changes the width ({widths[l - 1]} -> {widths[l]}), so it "
+                "has no residual connection"
+            )
+            raise ValueError(
+                f"{name}[{l - 1}] = {float(arr[l - 1])!r}: {why}; {name} must be {plain} there"
+            )
     return arr
 
 
@@ -89,6 +124,12 @@ class Network:
     activation : registry name (see ``nf.ACTIVATIONS``) or ``nf.Activation``.
     init : "gaussian" | "orthogonal" | "uniform"; entry variance cw_l / n_{l-1} for all.
     cw, cb : weight and bias variances, a scalar or one value per layer (length L).
+    xi, gamma : residual connections (docs/conventions.md#residual): at the layers
+        l >= 2 with n_l = n_{l-1}, z^(l) = xi_l z^(l-1) + gamma_l (b^(l) + W^(l)
+        sigma(z^(l-1))). Finite reals; a scalar applies to all those layers, a sequence
+        (length L) gives one value per layer and must hold xi = 0, gamma = 1 at the
+        others (layer 1, layers that change the width). Defaults xi = 0, gamma = 1: no
+        residual connections.
     """
 
     widths: tuple[int, ...]
@@ -96,8 +137,12 @@ class Network:
     init: str = DEFAULT_INIT
     cw: float | Sequence[float] = DEFAULT_CW
     cb: float | Sequence[float] = DEFAULT_CB
+    xi: float | Sequence[float] = DEFAULT_XI
+    gamma: float | Sequence[float] = DEFAULT_GAMMA
     cw_array: np.ndarray = field(init=False, repr=False, compare=False)
     cb_array: np.ndarray = field(init=False, repr=False, compare=False)
+    xi_array: np.ndarray = field(init=False, repr=False, compare=False)
+    gamma_array: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         widths = self.widths
@@ -125,6 +170,10 @@ class Network:
             raise ValueError(f"unknown init {self.init!r}; choose one of {INITS}")
         object.__setattr__(self, "cw_array", _per_layer("cw", self.cw, self.n_layers))
         object.__setattr__(self, "cb_array", _per_layer("cb", self.cb, self.n_layers))
+        object.__setattr__(self, "xi_array", _residual("xi", self.xi, self.widths, DEFAULT_XI))
+        object.__setattr__(
+            self, "gamma_array", _residual("gamma", self.gamma, self.widths, DEFAULT_GAMMA)
+        )
 
     @property
     def n_layers(self):
@@ -139,15 +188,27 @@ class Network:
     def init_code(self):
         return INIT_CODES[self.init]
 
+    @property
+    def is_residual(self):
+        """Whether some layer has a residual connection or a gamma != 1."""
+        return bool(
+            np.any(self.xi_array != DEFAULT_XI) or np.any(self.gamma_array != DEFAULT_GAMMA)
+        )
+
     def config(self):
-        """Plain-Python description (for stores and reports)."""
-        return {
+        """Plain-Python description (for stores and reports); xi and gamma only for a
+        residual network, so the description of any other network is what it always was."""
+        config = {
             "widths": list(self.widths),
             "activation": self.activation.name,
             "init": self.init,
             "cw": self.cw_array.tolist(),
             "cb": self.cb_array.tolist(),
         }
+        if self.is_residual:
+            config["xi"] = self.xi_array.tolist()
+            config["gamma"] = self.gamma_array.tolist()
+        return config
 
     def __hash__(self):
         return hash(
@@ -157,6 +218,8 @@ class Network:
                 self.init,
                 tuple(self.cw_array),
                 tuple(self.cb_array),
+                tuple(self.xi_array),
+                tuple(self.gamma_array),
             )
         )
 
@@ -168,4 +231,4 @@ class Network:
         )
 
 
-__all__ = ["Network", "Activation", "INITS", "PROJECTABLE_INITS"]
+__all__ = ["Network", "Activation", "INITS", "PROJECTABLE_INITS", "residual_layers"]

@@ -33,7 +33,7 @@ from .deformed_accumulator import DeformedMomentAccumulator
 from .ensemble import Ensemble
 from .kernel_args import KernelArgs
 from .memory import accumulator_need, check_memory, fits, moment_statistics_size, run_needs
-from .network import PROJECTABLE_INITS, Network
+from .network import DEFAULT_GAMMA, DEFAULT_XI, PROJECTABLE_INITS, Network
 from .ntk import NTKAccumulator, ntk_statistics_size
 
 METHODS = ("auto", "dense", "projected")
@@ -327,6 +327,11 @@ class EnsembleRun(BatchRun):
         self.observables = _resolve_observables(observables)
         lambda_b, lambda_w, ntk_readouts = validate_ntk_options(lambda_b, lambda_w, ntk_readouts)
         wants_ntk = "ntk" in self.observables
+        if wants_ntk and network.is_residual:
+            raise ValueError(
+                "the NTK is not yet supported for residual networks (xi != 0 or gamma != 1); "
+                "leave 'ntk' out of observables"
+            )
         self.dtype = _resolve_dtype(dtype)
         self.deformation, self.rule = check_deformation(network, deformation, self._probe)
         if self.deformation is not None:
@@ -587,7 +592,13 @@ def run_from_config(config, inputs, backend=READER_BACKEND):
     """Rebuild the EnsembleRun described by a stored config (on ``backend``)."""
     net = config["network"]
     network = Network(
-        tuple(net["widths"]), net["activation"], net["init"], cw=net["cw"], cb=net["cb"]
+        tuple(net["widths"]),
+        net["activation"],
+        net["init"],
+        cw=net["cw"],
+        cb=net["cb"],
+        xi=net.get("xi", DEFAULT_XI),
+        gamma=net.get("gamma", DEFAULT_GAMMA),
     )
     ntk = config.get("ntk", {})
     return EnsembleRun(

@@ -996,3 +996,77 @@ def reweighted_layer_four_point(g, q, s, coupling, width):
     same = reweighted_mean(q, s, coupling) - _pairings(kk)
     distinct = reweighted_mean(_distinct_raw(g, q, width), s, coupling) - kk
     return same, distinct
+
+
+# ---------------------------------------------------------------------------------------
+# Residual networks (docs/conventions.md#residual)
+# ---------------------------------------------------------------------------------------
+
+
+def residual_forward(method, widths, act, init, cw, cb, xi, gamma, x, seed, network):
+    """Forward pass of a residual network: u^(l) = W^(l) s^(l-1) + b^(l), the plain layer of
+    ``dense_forward`` (dense weights) or ``projected_layer`` (F R + b, the same draws), then
+        z^(l) = xi_l z^(l-1) + gamma_l u^(l)   at the layers with xi_l != 0 or gamma_l != 1
+    (they have l >= 2 and n_l = n_{l-1}), z^(l) = u^(l) elsewhere; s^(l) = act(z^(l)).
+    xi, gamma: scalars or per-layer sequences (length L). Returns the list over layers of
+    z^(l), each (n_l, B) float64."""
+    widths, n_layers, s, cw, cb = _prepare(widths, x, cw, cb)
+    xi, gamma = per_layer(xi, n_layers), per_layer(gamma, n_layers)
+    out = []
+    for layer in range(1, n_layers + 1):
+        n_in, n_out = widths[layer - 1], widths[layer]
+        if method == "dense":
+            w = dense_weights(init, cw[layer - 1], n_in, n_out, seed, network, layer)
+            u = w @ s + bias(cb[layer - 1], n_out, seed, network, layer)[:, None]
+        elif method == "projected":
+            f, r, b = projected_layer(
+                s, init, cw[layer - 1], cb[layer - 1], n_out, seed, network, layer
+            )
+            u = f @ r + b[:, None]
+        else:
+            raise ValueError(f"unknown method {method!r}")
+        if xi[layer - 1] != 0.0 or gamma[layer - 1] != 1.0:
+            if layer == 1 or n_in != n_out:
+                raise ValueError(f"layer {layer} cannot carry a residual connection")
+            u = xi[layer - 1] * out[-1] + gamma[layer - 1] * u
+        out.append(u)
+        s = act(u)
+    return out
+
+
+def deep_linear_residual_moments(widths, cw, cb, xi, gamma, x):
+    """Exact finite-width (K, E[z_i^4], E[z_i^2 z_j^2] for i != j) of every layer of a deep
+    linear network with Gaussian weights and biases on one input x (n_0,), with residual
+    coefficients xi, gamma per layer (layers l >= 2 of equal width where they act).
+
+    Layer 1 is Gaussian: K = C_b + C_W |x|^2 / n_0, A = 3 K^2, D = K^2. Given layer l
+    (width n), u_i = b_i + sum_j W_ij z_j are independent N(0, g), g = C_b + C_W S,
+    S = (1/n) sum_k z_k^2, and z'_i = xi z_i + gamma u_i, so with M = E[S^2] = E[z_i^2 S]
+    = (A + (n - 1) D) / n (exchangeable neurons):
+        K' = xi^2 K + gamma^2 (C_b + C_W K)
+        A' = xi^4 A + 6 xi^2 gamma^2 E[g z_i^2] + 3 gamma^4 E[g^2]
+        D' = xi^4 D + 2 xi^2 gamma^2 E[g z_i^2] + gamma^4 E[g^2]
+    with E[g z_i^2] = C_b K + C_W M and E[g^2] = C_b^2 + 2 C_b C_W K + C_W^2 M. (At the
+    layers that change the width, xi = 0 and gamma = 1 give the plain recursion.)"""
+    widths = [int(w) for w in widths]
+    n_layers = len(widths) - 1
+    cw, cb = per_layer(cw, n_layers), per_layer(cb, n_layers)
+    xi, gamma = per_layer(xi, n_layers), per_layer(gamma, n_layers)
+    x = np.asarray(x, dtype=np.float64).ravel()
+    k = cb[0] + cw[0] * float(x @ x) / widths[0]
+    a, d = 3.0 * k * k, k * k
+    out = [(k, a, d)]
+    for layer in range(2, n_layers + 1):
+        n = widths[layer - 1]
+        c, v = cw[layer - 1], cb[layer - 1]
+        x2, g2 = xi[layer - 1] ** 2, gamma[layer - 1] ** 2
+        m = (a + (n - 1) * d) / n
+        gz = v * k + c * m
+        gg = v * v + 2.0 * v * c * k + c * c * m
+        k, a, d = (
+            x2 * k + g2 * (v + c * k),
+            x2 * x2 * a + 6.0 * x2 * g2 * gz + 3.0 * g2 * g2 * gg,
+            x2 * x2 * d + 2.0 * x2 * g2 * gz + g2 * g2 * gg,
+        )
+        out.append((k, a, d))
+    return out

@@ -9,7 +9,8 @@ per-neuron loop (matmul, activation, moments) runs over contiguous memory.
 the flat buffer of all layers.
 
 Conventions (docs/conventions.md): z^(1) = W^(1) x + b^(1),
-z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1); biases
+z^(l+1) = W^(l+1) act(z^(l)) + b^(l+1) (a residual layer: ``add_residual`` then makes it
+xi z^(l) + gamma (W^(l+1) act(z^(l)) + b^(l+1)), docs/conventions.md#residual); biases
 N(0, cb_l); weight entries of variance cw_l / n_{l-1}:
   INIT_GAUSSIAN    iid N(0, cw/n_in)
   INIT_ORTHOGONAL  sqrt(cw * max(1, n_out/n_in)) * Haar (orthonormal columns or rows)
@@ -96,6 +97,29 @@ def add_bias(zt, cb, seed, network, layer):
         for a in range(nb):
             for i in range(n):
                 zt[a, i] += b[i]
+
+
+@njit(cache=True, inline="always")
+def mixes_residual(xi, gamma, layer):
+    """Whether layer ``layer`` (>= 1) has a residual connection or a gamma != 1 (xi,
+    gamma: (L,) per layer); every other layer is left exactly as the kernel wrote it."""
+    return layer >= 2 and (xi[layer - 1] != 0.0 or gamma[layer - 1] != 1.0)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def add_residual(zt, zt_prev, xi, gamma):
+    """zt = xi zt_prev + gamma zt (all B x n): the residual connection of a layer for which
+    a preactivation kernel left b + W S in zt, zt_prev = z^(l-1) (not read when xi == 0).
+    Exact in law on both paths: the projected sampler draws W S in law given S alone."""
+    nb, n = zt.shape
+    if xi != 0.0:
+        for a in range(nb):
+            for i in range(n):
+                zt[a, i] = xi * zt_prev[a, i] + gamma * zt[a, i]
+    else:
+        for a in range(nb):
+            for i in range(n):
+                zt[a, i] = gamma * zt[a, i]
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)

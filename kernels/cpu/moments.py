@@ -17,8 +17,10 @@ from .config import FASTMATH, FASTMATH_REDUCTIONS
 from .deformation import network_interaction
 from .forward import (
     activate_layer,
+    add_residual,
     dense_preactivation,
     dense_workspace_size,
+    mixes_residual,
     projected_preactivation,
     projected_workspace_size,
 )
@@ -118,10 +120,13 @@ def forward_one(
     offsets,
     s_buf,
     scratch,
+    xi,
+    gamma,
 ):
     """All layers of network ``network`` into the flat buffer ``zbuf``: layer l is
     zt^(l) (B x n_l) at zbuf[offsets[l-1]:offsets[l]]. s_buf: at least n_max * B
-    elements (the activations); scratch: ``forward_workspace_size`` elements."""
+    elements (the activations); scratch: ``forward_workspace_size`` elements; xi, gamma:
+    the residual coefficients per layer (``forward.add_residual``)."""
     nb = xt.shape[1]
     st = s_buf[: nb * xt.shape[0]].reshape((nb, xt.shape[0]))
     st[:, :] = xt.T
@@ -139,6 +144,9 @@ def forward_one(
             zt,
             scratch,
         )
+        if mixes_residual(xi, gamma, layer):
+            prev = zbuf[offsets[layer - 2] : offsets[layer - 1]].reshape((nb, widths[layer]))
+            add_residual(zt, prev, xi[layer - 1], gamma[layer - 1])
         st = s_buf[: nb * widths[layer]].reshape((nb, widths[layer]))
         activate_layer(act_code, zt, st)
 
@@ -190,6 +198,8 @@ def batch_statistics(
     node_weights,
     pot_code,
     par_code,
+    xi,
+    gamma,
 ):
     """stats[t, l-1, :] = statistics of layer l of network first + t (parallel over
     chunks of networks, each with its own buffers; each layer's statistics are taken
@@ -206,6 +216,9 @@ def batch_statistics(
     inputs, and the last slot of every layer's row holds the network's interaction s
     (``deformation.network_interaction``: the potential on the last layer's outputs at
     the nodes, plus the parameter action).
+
+    xi, gamma: the residual coefficients per layer (``forward.add_residual``); a residual
+    layer keeps z^(l-1) in a buffer of its own while its kernel overwrites the layer's.
     """
     nb_all = xt.shape[1]
     nb = nb_all - node_weights.size
@@ -215,10 +228,15 @@ def batch_statistics(
     n_scratch = forward_workspace_size(method_code, widths, nb_all)
     n_stat_work = statistics_workspace_size(n_max, nb, pair_a.size)
     n_action = dense_workspace_size(widths, nb) if par_code != PARAMETER_ACTION_NONE else 0
+    n_residual = 0
+    for layer in range(1, widths.size):
+        if mixes_residual(xi, gamma, layer) and xi[layer - 1] != 0.0:
+            n_residual = n_max * nb_all
     n_chunks = chunk_count(count)
     for chunk in prange(n_chunks):
         zt_buf = np.empty(n_max * nb_all, raw.dtype)
         s_buf = np.empty(n_max * nb_all, raw.dtype)
+        prev_buf = np.empty(n_residual, raw.dtype)
         scratch = np.empty(n_scratch, raw.dtype)
         stat_work = np.empty(n_stat_work)
         w_buf = np.empty(n_action)
@@ -232,6 +250,10 @@ def batch_statistics(
             for layer in range(1, widths.size):
                 n = widths[layer]
                 zt = zt_buf[: nb_all * n].reshape((nb_all, n))
+                residual = mixes_residual(xi, gamma, layer)
+                n_prev = nb_all * n if residual and xi[layer - 1] != 0.0 else 0
+                prev = prev_buf[:n_prev]
+                prev[:] = zt_buf[:n_prev]  # z^(l-1), of the same width
                 preactivation(
                     method_code,
                     first + t,
@@ -244,6 +266,13 @@ def batch_statistics(
                     zt,
                     scratch,
                 )
+                if residual:
+                    add_residual(
+                        zt,
+                        prev.reshape((nb_all, n_prev // nb_all)),
+                        xi[layer - 1],
+                        gamma[layer - 1],
+                    )
                 zt_points = zt_buf[: nb * n].reshape((nb, n))  # the first B rows
                 layer_statistics(
                     zt_points,
@@ -283,10 +312,23 @@ def batch_statistics(
 
 @njit(fastmath=FASTMATH, parallel=True, cache=True)
 def batch_preactivations(
-    method_code, first, count, seed, xt, widths, cw, cb, init_code, act_code, offsets, out
+    method_code,
+    first,
+    count,
+    seed,
+    xt,
+    widths,
+    cw,
+    cb,
+    init_code,
+    act_code,
+    offsets,
+    out,
+    xi,
+    gamma,
 ):
     """out[t] = flat preactivations (all layers, input-major: layer l is zt^(l), B x n_l,
-    at offsets[l-1]) of network first + t."""
+    at offsets[l-1]) of network first + t; xi, gamma: the residual coefficients."""
     nb = xt.shape[1]
     n_scratch = forward_workspace_size(method_code, widths, nb)
     n_chunks = chunk_count(count)
@@ -309,6 +351,8 @@ def batch_preactivations(
                 offsets,
                 s_buf,
                 scratch,
+                xi,
+                gamma,
             )
 
 

@@ -3,6 +3,11 @@
 Kernel, docs/exact-results.md#infinite-width:
     K^(1)_ab     = C_b^(1) + C_W^(1) x_a . x_b / n_0
     K^(l+1)_ab   = C_b^(l+1) + C_W^(l+1) <sigma(z_a) sigma(z_b)>_{K^(l)}
+and with a residual connection (docs/conventions.md#residual),
+z^(l+1) = xi z^(l) + gamma (b + W sigma(z^(l))):
+    K^(l+1)_ab   = xi^2 K^(l)_ab + gamma^2 (C_b^(l+1) + C_W^(l+1) <sigma(z_a) sigma(z_b)>_{K^(l)})
+(xi, gamma of layer l+1): the cross term 2 xi gamma E[z_{i;a} (b_i + sum_j W_ij sigma_{j;b})]
+vanishes, since W and b are independent of z^(l) and have mean zero, at every width.
 Mean NTK with learning rates (lambda_b, lambda_W), docs/conventions.md#ntk normalisation:
     Theta^(1)_ab   = lambda_b + lambda_W x_a . x_b / n_0
     Theta^(l+1)_ab = lambda_b + lambda_W <sigma(z_a) sigma(z_b)>_{K^(l)}
@@ -34,9 +39,19 @@ def _kernels_and_pairs(network, x, n_nodes):
     kernels, pairs = [k], []
     for layer in range(1, network.n_layers):
         pairs.append(_map_pairs(k, lambda a, b, c: sigma_pair(act, a, b, c, n_nodes)))
-        k = network.cb_array[layer] + network.cw_array[layer] * pairs[-1]
+        plain = network.cb_array[layer] + network.cw_array[layer] * pairs[-1]
+        if is_residual_layer(network, layer + 1):
+            xi, gamma = network.xi_array[layer], network.gamma_array[layer]
+            k = xi * xi * k + gamma * gamma * plain
+        else:
+            k = plain
         kernels.append(k)
     return kernels, pairs
+
+
+def is_residual_layer(network, layer):
+    """Whether layer ``layer`` (1-based) of ``network`` has xi != 0 or gamma != 1."""
+    return network.xi_array[layer - 1] != 0.0 or network.gamma_array[layer - 1] != 1.0
 
 
 def kernel_recursion(network: Network, X, n_nodes=DEFAULT_NODES):
@@ -59,6 +74,11 @@ def ntk_recursion(
     form (linear, relu, leaky_relu, erf, sin, cos, exp), otherwise as in kernel_recursion.
     """
     x = validate_inputs(network, X)
+    if network.is_residual:
+        raise ValueError(
+            "ntk_recursion: the NTK is not yet supported for residual networks "
+            "(xi != 0 or gamma != 1)"
+        )
     act = network.activation
     kernels, pairs = _kernels_and_pairs(network, x, n_nodes)
     theta = lambda_b + lambda_w * (x @ x.T) / network.input_dim
@@ -70,4 +90,4 @@ def ntk_recursion(
     return thetas
 
 
-__all__ = ["kernel_recursion", "ntk_recursion", "numpy_activation"]
+__all__ = ["is_residual_layer", "kernel_recursion", "ntk_recursion", "numpy_activation"]

@@ -30,6 +30,39 @@ marginal M:  D = M^{-1} <s_a s_b (z z^T - M)> M^{-1}, so kinks (ReLU) are harmle
 Gaussian averages of up to four distinct inputs use tensor-product Gauss-Hermite
 quadrature on the Cholesky factor of the marginal covariance.
 Single input checks (exact at this order): V/K^2 = 2(l-1) linear, 5(l-1) ReLU at criticality.
+
+Residual connections (docs/conventions.md#residual): z'_i = xi z_i + gamma u_i with
+u_i = b_i + sum_j W_ij s_j, z = z^(l), z' = z^(l+1), s = sigma(z), n = n_l = n_{l-1} (a
+residual layer keeps the width). Given layer l, the u_i are centred and, for Gaussian
+weights, independent Gaussians with covariance Ghat_ab = C_b + (C_W / n) sum_k s_ka s_kb,
+the same for every i, and independent of z. For i != j the terms odd in u_i or in u_j
+vanish, so
+    E[z'_ia z'_ib z'_jc z'_jd]
+        = E[(xi^2 z_ia z_ib + gamma^2 Ghat_ab)(xi^2 z_jc z_jd + gamma^2 Ghat_cd)],
+and with K' = xi^2 K + gamma^2 E[Ghat] (``infinite_width``) the connected function is
+    xi^4 Cov(z_ia z_ib, z_jc z_jd) + gamma^4 Cov(Ghat_ab, Ghat_cd)
+    + xi^2 gamma^2 [Cov(z_ia z_ib, Ghat_cd) + Cov(Ghat_ab, z_jc z_jd)].
+Times n: the first term is xi^4 V^(l), the second gamma^4 times the plain right-hand side.
+In the middle term, Cov(z_ia z_ib, Ghat_cd) = (C_W / n) sum_k Cov(z_ia z_ib, s_kc s_kd):
+the neuron k = i gives, by Gaussian integration by parts,
+<z_a z_b s_c s_d> - K_ab <s_c s_d> = sum_ef K_ae K_bf D^{ef}_{cd}; the n - 1 neurons k != i
+give the distinct-neuron covariance of functions at order 1/n,
+Cov(F(z_i), G(z_j)) = (1 / 4 n_{l-1}) sum V_{(ef)(gh)} <d_e d_f F> <d_g d_h G> (the cross
+cumulant V / n_{l-1} of the layer, 6 of the 4! derivative orders, the term that gives the
+plain propagation), here with F = z_a z_b, <d_e d_f F> = d_ea d_fb + d_eb d_fa. So
+    V^(l+1) = xi^4 V^(l) + gamma^4 [plain right-hand side, V^(l) propagated through D]
+              + xi^2 gamma^2 C_W (X_{abcd} + X_{cdab}),
+    X_{abcd} = sum_ef (K_ae K_bf + (n_l / 2 n_{l-1}) V^(l)_{(ab)(ef)}) D^{ef}_{cd}.
+Deep linear, one input, no biases: V'/K'^2 = V/K^2 + 2 (1 - xi^4 / chi^2), chi = xi^2 + gamma^2 C_W,
+the 1/n expansion of the exact finite-width recursion (tests/test_residual.py); ReLU at
+criticality (gamma^2 C_W = 2 (1 - xi^2) = g): V'/K'^2 = V/K^2 + 5 g^2 / 4 + 2 xi^2 g
+(5 for xi = 0). Haar weights: given z, the u_i are the rows of s O S plus biases, with
+E[u_ib u_jd | S] = 0 for i != j (E[O_ik O_jm] = d_ij d_km / N) and E[u_ia u_ib | S] = Ghat_ab,
+so only the gamma^4 term changes, by the Weingarten cross cumulant above: the Haar
+recursion with residual connections is the Gaussian one plus gamma^4 times the Haar term.
+The same-neuron relation holds as well (by induction over the layers: the xi^4 term
+carries it from layer l, and the other terms are those of the distinct-neuron sum over
+the three pairings).
 """
 
 import itertools
@@ -40,7 +73,7 @@ import numpy as np
 from nnft_fast.run import validate_inputs
 
 from .gaussian_integrals import numpy_activation
-from .infinite_width import kernel_recursion
+from .infinite_width import is_residual_layer, kernel_recursion
 
 NODES_BY_DIMENSION = {1: 160, 2: 80, 3: 40, 4: 22}
 
@@ -92,6 +125,21 @@ def _haar_cross_cumulant(c, fan_in, fan_out):
     )
 
 
+def _residual_vertex(network, layer, v, plain, k, d, ratio):
+    """V^(layer) of a residual layer (module docstring): xi^4 V + gamma^4 (plain right-hand
+    side) + xi^2 gamma^2 C_W (X_abcd + X_cdab) from the layer below's V, K, D (d[a, b, e, f])
+    and ratio n_{l-1} / n_{l-2} (1 wherever xi != 0)."""
+    xi = network.xi_array[layer - 1]
+    gamma = network.gamma_array[layer - 1]
+    cw = network.cw_array[layer - 1]
+    mixed = np.einsum("ae,bf,cdef->abcd", k, k, d) + 0.5 * ratio * np.einsum(
+        "abef,cdef->abcd", v, d
+    )
+    mixed = mixed + np.transpose(mixed, (2, 3, 0, 1))
+    xi2, gamma2 = xi * xi, gamma * gamma
+    return xi2 * xi2 * ratio * v + gamma2 * gamma2 * plain + xi2 * gamma2 * cw * mixed
+
+
 def vertex_recursion(network, X):
     """Leading-order vertices V^(l) (B, B, B, B) for l = 1..L, Gaussian or Haar weights.
 
@@ -132,9 +180,12 @@ def vertex_recursion(network, X):
                 cw * cw * (four[tuple(sorted((a, b, c, e)))] - pair[a, b] * pair[c, e])
             )
         propagated = np.einsum("efgh,abef,cdgh->abcd", v, d, d)
-        v = new + 0.25 * cw * cw * ratio * propagated
+        plain = new + 0.25 * cw * cw * ratio * propagated
         if haar:
-            v = v + _haar_cross_cumulant(cw * pair, widths[layer], widths[layer + 1])
+            plain = plain + _haar_cross_cumulant(cw * pair, widths[layer], widths[layer + 1])
+        if is_residual_layer(network, layer + 1):
+            plain = _residual_vertex(network, layer + 1, v, plain, k, d, ratio)
+        v = plain
         vertices.append(v)
     return kernels, vertices
 
