@@ -4,7 +4,7 @@
 on inputs X: the infinite-width kernel K^(l) (``theory.kernel_recursion``), for Gaussian or
 Haar weights the leading-order vertex V^(l) = n_{l-1} x (distinct-neuron connected
 four-point function) (``theory.vertex_recursion``), the infinite-width mean NTK Theta^(l)
-(``theory.ntk_recursion``) and, for Gaussian weights, the leading-order NTK fluctuations
+(``theory.ntk_recursion``) and, for Gaussian or Haar weights, the leading-order NTK fluctuations
 A, B, D, F (``theory.ntk_fluctuation_recursion``, the normalisation of
 ``Ensemble.ntk_fluctuations``). ``compare(ensemble)`` sets them beside the measured K, V
 and, for ensembles with NTK statistics, Theta, A, B, D, F, with
@@ -13,7 +13,8 @@ z = (measured - predicted) / (jackknife error), entry by entry.
 All predictions are leading order: K and Theta have O(1/n) corrections for non-linear
 activations and V, A, B, D, F have O(1/n) corrections (the four-point functions O(1/n^2)),
 which a large ensemble resolves -- a growing |z| with depth at fixed width is physics, not
-a bug. Layer 2 of Gaussian weights is exact at any width for all of them.
+a bug. Layer 2 of Gaussian weights is exact at any width for all of them (not for Haar
+weights, whose first layer is not Gaussian).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .run import DEFAULT_LAMBDA_B, DEFAULT_LAMBDA_W
-from .theory import kernel_recursion, ntk_fluctuation_recursion, ntk_recursion, vertex_recursion
+from .theory import kernel_recursion, ntk_fluctuation_recursion, ntk_recursion
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
     from .network import Network
 
 VERTEX_INITS = ("gaussian", "orthogonal")
-
-
-NTK_FLUCTUATION_INITS = ("gaussian",)
 NTK_FLUCTUATIONS = ("A", "B", "D", "F")
 
 
@@ -81,20 +79,17 @@ def predict(
         leading-order vertex V^(l) (B, B, B, B) of every layer
         (``theory.vertex_recursion``, docs/conventions.md#vertex), else None; ``ntk``: the
         infinite-width mean NTK Theta^(l) (B, B) (``theory.ntk_recursion``, every weight
-        law); ``ntk_fluctuations``: for Gaussian weights the leading-order A, B, D, F
-        (B, B, B, B) of every layer in the normalisation of ``Ensemble.ntk_fluctuations``
+        law); ``ntk_fluctuations``: for Gaussian and orthogonal weights the leading-order
+        A, B, D, F (B, B, B, B) of every layer in the normalisation of ``Ensemble.ntk_fluctuations``
         (``theory.ntk_fluctuation_recursion``), else None. Index l - 1 holds layer l.
     """
     lambda_b, lambda_w = float(lambda_b), float(lambda_w)
-    if network.init in NTK_FLUCTUATION_INITS:
+    if network.init in VERTEX_INITS:  # the NTK-fluctuation recursion covers the same laws
         theory = ntk_fluctuation_recursion(network, X, lambda_b, lambda_w)
         return Prediction(
             theory.kernels, theory.vertices, theory.ntk, theory.fluctuations, lambda_b, lambda_w
         )
     thetas = ntk_recursion(network, X, lambda_b, lambda_w)
-    if network.init in VERTEX_INITS:
-        kernels, vertices = vertex_recursion(network, X)
-        return Prediction(kernels, vertices, thetas, None, lambda_b, lambda_w)
     return Prediction(kernel_recursion(network, X), None, thetas, None, lambda_b, lambda_w)
 
 

@@ -4,7 +4,7 @@
 - ``criticality``: susceptibilities chi_par, chi_perp and the critical (C_b, C_W) finder;
 - ``vertex``: the 1/n four-point vertex recursion, Gaussian and Haar-orthogonal weights;
 - ``ntk_fluctuations``: the 1/n NTK fluctuations A, B, D, F (Roberts-Yaida ch. 8),
-  Gaussian weights;
+  Gaussian and Haar-orthogonal weights;
 - ``single_layer``: exact one-hidden-layer results (Halverson-Maiti-Stoner) with samplers;
 - ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
 - ``gaussian_integrals``: the Gaussian integrals behind them;

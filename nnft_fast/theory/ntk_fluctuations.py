@@ -1,4 +1,4 @@
-"""Leading-order NTK fluctuations A, B, D, F (Roberts & Yaida ch. 8), Gaussian weights, B inputs.
+"""Leading-order NTK fluctuations A, B, D, F (Roberts & Yaida ch. 8): Gaussian or Haar weights.
 
 Normalisation (docs/conventions.md#ntk; the estimators of ``nnft_fast/ntk.py``): at layer l,
 with n = n_{l-1}, i's neurons of layer l, a's inputs, dH = H - E[H],
@@ -74,10 +74,30 @@ deep linear with C_W = 1, C_b = 0, theta = lambda_b + lambda_W K:
     B = theta^2 (l-1) l (2l-1) / 6, F = theta K l (l-1) / 2, D = lambda_W K^2 l (l-1),
     A = lambda_W^2 K^2 (l-1) l (2l-1) / 3.
 
-Haar-orthogonal weights are not covered yet: their Weingarten cross cumulants enter
-A, B, D, F at the same order 1/n (e.g. the -d_{j1j2} d_{j3j4} / N^3 term of
-E[O_ij1 O_kj2 O_ij3 O_kj4] adds -C^2 (n'/N) Th Th <t t>^2-type terms to B) and are left
-for later; ``ntk_fluctuation_recursion`` refuses them.
+Haar-orthogonal weights W = s O (O an n_{l+1} x n_l frame of an N x N Haar matrix,
+N = max(n_l, n_{l+1}), s^2 = C N / n_l, docs/conventions.md#haar). Two W's have the
+Gaussian moments exactly, so Th, Kh, and the exact identities for A and D above are
+unchanged. Four W's follow the O(N) Weingarten function,
+    E[W_i1j1 W_i2j2 W_i3j3 W_i4j4] = (C/n')^2 [ sum_p d_p(i) d_p(j) (1 + O(1/N^2))
+                                              - (1/N) sum_{p != q} d_p(i) d_q(j) ],
+p, q the three pairings of 1..4. In E[H_{i1i2} H_{i3i4} | l] and E[H_{i1i2} z_i3 z_i4 | l]
+the cross terms with q = (12)(34) on the j's meet the O(n'^2) sums
+sum_{j,k} t_j t_j H_jj t_k t_k H_kk = n'^2 Om Om and sum_{j,k} t_j t_j H_jj s_k s_k =
+n'^2 Om G; every other cross term is O(n') and drops at this order, and those with
+p = (12)(34) on the i's (A, D) are O(1/n^2). So A and D keep their recursion (with the Haar
+V, A, D of layer l) and B, F gain
+    B^(l+1)_acbd += -(n'/N) C^2 Theta_ab Theta_cd <t_a t_b> <t_c t_d>,
+    F^(l+1)_acbd += -(n'/N) C^2 Theta_ab <t_a t_b> <s_c s_d>,
+the analogue of the vertex's -C^2 (n'/N) (<s_a s_c> <s_b s_d> + <s_a s_d> <s_b s_c>)
+(``theory.vertex``). Layer 1 has no fluctuations (H^(1) is deterministic), but V^(1) != 0
+enters A, D of layer 2, which is therefore not exact at finite width for Haar weights.
+Checks, one input, square hidden layers n_l = n >= n_0, C_b = 0: deep linear (C_W = 1)
+gives A = B = D = F = 0 at every layer, as it must: W O-scaled keeps |z^(l)| and the
+Jacobians deterministic, so the NTK of every network is the same; ReLU (C_W = 2) gives the
+Gaussian forms with 5/4 -> 3/4 in A and D and halved B and F:
+    B = theta^2 (l-1) l (2l-1) / 6,   F = theta K l (l-1) / 2,
+    D = (3/4) lambda_W K^2 l (l-1) + theta K l (l-1) / 2,
+    A = [(3/4) lambda_W^2 K^2 + theta^2] (l-1) l (2l-1) / 6 + theta lambda_W K (l-1) l (l+1) / 6.
 """
 
 import itertools
@@ -243,10 +263,12 @@ def _layer_tables(mom, nb):
     return s2, t2, s4, t4, m4, dss, dtt, p
 
 
-def fluctuation_step(mom, theta, vertex, prev, cw, lambda_w, ratio):
+def fluctuation_step(mom, theta, vertex, prev, cw, lambda_w, ratio, haar_ratio=None):
     """A, B, D, F of layer l+1 from layer l (module docstring): ``mom`` the Gaussian moments
     under K^(l), ``theta`` Theta^(l), ``vertex`` V^(l), ``prev`` the layer-l
-    PredictedNTKFluctuations, cw = C_W^(l+1), ratio = n_l / n_{l-1}."""
+    PredictedNTKFluctuations, cw = C_W^(l+1), ratio = n_l / n_{l-1}; haar_ratio = n_l / N
+    (N = max(n_l, n_{l+1})) adds the Weingarten terms of Haar weights W^(l+1), None for
+    Gaussian weights."""
     nb = theta.shape[0]
     s2, t2, s4, t4, m4, dss, dtt, p = _layer_tables(mom, nb)
     outer = "ab,cd->abcd"
@@ -284,24 +306,32 @@ def fluctuation_step(mom, theta, vertex, prev, cw, lambda_w, ratio):
     f_new = cw * cw * theta[:, None, :, None] * np.einsum("prqs->pqrs", m4) + ratio * cw * cw * (
         np.einsum("perf,pqe,rsf->pqrs", prev.F, p, p)
     )
+    if (
+        haar_ratio is not None
+    ):  # -(n_l / N) C^2 Omega_ab (Omega_cd | <s_c s_d>), Omega = Theta <t t>
+        omega = theta * t2
+        b_new = b_new - haar_ratio * cw * cw * np.einsum("pr,qs->pqrs", omega, omega)
+        f_new = f_new - haar_ratio * cw * cw * np.einsum("pr,qs->pqrs", omega, s2)
     return PredictedNTKFluctuations(a_new, b_new, d_new, f_new)
 
 
 def ntk_fluctuation_recursion(
     network, X, lambda_b=DEFAULT_LAMBDA_B, lambda_w=DEFAULT_LAMBDA_W, nodes=None
 ):
-    """Leading-order NTK fluctuations of every layer (module docstring), Gaussian weights.
+    """Leading-order NTK fluctuations of every layer (module docstring), Gaussian or
+    Haar-orthogonal weights.
 
     Parameters: the network, the inputs X (B, n_0), the learning rates (scalars, the same
     for every layer, as ``nf.sample``'s) and optionally the Gauss-Hermite nodes per
     dimension ({1: 160, 2: 80, 3: 40, 4: 22}). Returns an NTKTheory: the infinite-width
     K^(l) and Theta^(l) (B, B), the vertex V^(l) and PredictedNTKFluctuations per layer.
     """
-    if network.init != "gaussian":
+    if network.init not in ("gaussian", "orthogonal"):
         raise ValueError(
-            "ntk_fluctuation_recursion covers gaussian weights (the Haar-orthogonal "
-            f"Weingarten terms are not derived yet); got init={network.init!r}"
+            "ntk_fluctuation_recursion covers gaussian and orthogonal weights; "
+            f"got init={network.init!r}"
         )
+    haar = network.init == "orthogonal"
     x = validate_inputs(network, X)
     kernels, vertices = vertex_recursion(network, x)
     thetas = ntk_recursion(network, x, lambda_b=lambda_b, lambda_w=lambda_w)
@@ -322,6 +352,7 @@ def ntk_fluctuation_recursion(
             float(network.cw_array[layer]),
             float(lambda_w),
             widths[layer] / widths[layer - 1],
+            widths[layer] / max(widths[layer], widths[layer + 1]) if haar else None,
         )
         out.append(fl)
     return NTKTheory(kernels, thetas, vertices, out)
