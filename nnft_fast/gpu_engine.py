@@ -71,15 +71,19 @@ class CudaEngine:
     def __init__(self, args):
         self.args = args
         self.codes = (int(args.method_code), int(args.init_code), int(args.act_code))
-        self.xt, self.widths, self.cw, self.cb = (
-            cuda.to_device(a) for a in (args.xt, args.widths, args.cw, args.cb)
+        self.xt, self.widths, self.cw, self.cb, self.xi, self.gamma = (
+            cuda.to_device(a) for a in (args.xt, args.widths, args.cw, args.cb, args.xi, args.gamma)
         )
         self.tables = tuple(cuda.to_device(t) for t in args.tables)
         self.save_layers = cuda.to_device(args.save_layers)
         self.save_neurons = cuda.to_device(args.save_neurons)
         if args.ntk is None:
             layout = gpu_forward.work_layout(
-                args.method_code, args.init_code, args.widths, args.n_inputs
+                args.method_code,
+                args.init_code,
+                args.widths,
+                args.n_inputs,
+                residual=bool(np.any(args.xi != 0.0)),
             )
         else:
             from nnft_fast.kernels.cuda import ntk as gpu_ntk
@@ -128,6 +132,8 @@ class CudaEngine:
                     raw[part],
                     work,
                     self.layout,
+                    self.xi,
+                    self.gamma,
                 )
             else:
                 from nnft_fast.kernels.cuda import ntk as gpu_ntk

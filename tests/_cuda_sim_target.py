@@ -56,17 +56,23 @@ def forward_statistics():
         [[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6], [0.8, -0.5, 1.1, 0.3, -0.9]]
     )  # repeated input: rank(S) = 2
     out = {}
+    plain = {"xi": 0.0, "gamma": 1.0}
     cases = (
-        ((5, 12, 7, 9), "tanh", 0.2, "gaussian", "projected"),
-        ((5, 150, 6), "relu", 0.0, "gaussian", "projected"),  # width > threads
-        ((5, 2, 9), "erf", 0.1, "gaussian", "projected"),  # B > n
-        ((5, 7, 4, 9), "tanh", 0.3, "orthogonal", "projected"),
-        ((5, 6, 9, 4), "relu", 0.1, "gaussian", "dense"),
-        ((5, 9, 4), "tanh", 0.0, "uniform", "dense"),
-        ((5, 3, 8, 6), "relu", 0.2, "orthogonal", "dense"),
+        ((5, 12, 7, 9), "tanh", 0.2, "gaussian", "projected", plain),
+        ((5, 150, 6), "relu", 0.0, "gaussian", "projected", plain),  # width > threads
+        ((5, 2, 9), "erf", 0.1, "gaussian", "projected", plain),  # B > n
+        ((5, 7, 4, 9), "tanh", 0.3, "orthogonal", "projected", plain),
+        ((5, 6, 9, 4), "relu", 0.1, "gaussian", "dense", plain),
+        ((5, 9, 4), "tanh", 0.0, "uniform", "dense", plain),
+        ((5, 3, 8, 6), "relu", 0.2, "orthogonal", "dense", plain),
+        # residual connections (docs/conventions.md#residual); a gamma-only layer
+        ((5, 12, 12, 12), "tanh", 0.2, "gaussian", "projected", {"xi": 0.7, "gamma": 0.8}),
+        ((5, 6, 6, 6), "tanh", 0.1, "orthogonal", "projected", {"xi": [0, 0.6, 0], "gamma": 0.9}),
+        ((5, 9, 9, 4), "relu", 0.1, "uniform", "dense", {"xi": -0.5, "gamma": 1.2}),
+        ((5, 6, 6, 6), "erf", 0.0, "orthogonal", "dense", {"xi": 0.0, "gamma": [1, 0.5, 2]}),
     )
-    for widths, act, cb, init, method in cases:
-        net = nf.Network(widths, act, init, 1.8, cb)
+    for widths, act, cb, init, method, residual in cases:
+        net = nf.Network(widths, act, init, 1.8, cb, **residual)
         run = EnsembleRun(
             net,
             x,
@@ -77,7 +83,7 @@ def forward_statistics():
             backend="cpu",
         )
         ref, ref_raw, got, raw = gpu_and_cpu(run)
-        name = f"stats {method} {init} {widths} {act}"
+        name = f"stats {method} {init} {widths} {act}{' residual' if net.is_residual else ''}"
         out[name] = float(np.max(np.abs(got - ref) / (np.abs(ref) + 1e-300)))
         out[name + " raw"] = float(np.max(np.abs(raw.reshape(ref_raw[0].shape) - ref_raw[0])))
         sums, counts = np.full((4,) + ref.shape[1:], 0.5), np.arange(4)
@@ -96,7 +102,8 @@ def gpu_and_cpu(run, first=5, count=3):
     ref, ref_raw, _ = run.compute(first, count)
     args = run.kernel_args
     xt, widths, cw, cbs, init_code, act_code = args.network_args
-    layout = gpu_forward.work_layout(args.method_code, init_code, widths, xt.shape[1])
+    residual = bool(np.any(args.xi != 0.0))
+    layout = gpu_forward.work_layout(args.method_code, init_code, widths, xt.shape[1], residual)
     got = np.zeros_like(ref)
     raw = np.zeros((count, int(args.save_neurons.sum()) * xt.shape[1]))
     gpu_moments.statistics_kernel[count, THREADS](
@@ -117,6 +124,8 @@ def gpu_and_cpu(run, first=5, count=3):
         raw,
         np.zeros((count, layout[-1])),
         layout,
+        args.xi,
+        args.gamma,
     )
     return ref, ref_raw, got, raw
 
@@ -203,6 +212,12 @@ def dispatch():
     out["dispatch sums stats"] = float(
         np.max(np.abs(gpu.accumulator.block_sums - cpu.accumulator.block_sums))
     )
+    residual = nf.Network((4, 6, 6), "tanh", "gaussian", 1.5, 0.1, xi=0.6, gamma=0.9)
+    sums = [
+        nf.sample(residual, x, 7, 3, backend=b, **kw).accumulator.block_sums
+        for b in ("cuda", "cpu")
+    ]
+    out["dispatch residual sums stats"] = float(np.max(np.abs(sums[0] - sums[1])))
     ntk = dict(kw, observables=("two_point", "four_point", "ntk"), lambda_w=0.8)
     gpu_ntk = nf.sample(net, x, 5, 3, backend="cuda", **ntk).ntk_accumulator
     cpu_ntk = nf.sample(net, x, 5, 3, backend="cpu", **ntk).ntk_accumulator

@@ -43,6 +43,8 @@ SIGNATURES = {
         float64[:, ::1],
         float64[:, ::1],
         _INDEX,
+        float64[::1],
+        float64[::1],
     ),
     "add_to_blocks_kernel": (float64[:, :, ::1], int64, float64[:, :, ::1], _INDEX),
     "nonfinite_rows_kernel": (float64[:, :, ::1], uint8[:, ::1]),
@@ -74,7 +76,7 @@ def test_simulator_draws_the_cpu_streams():
     """Same (seed, network, stream) -> the same numbers as the CPU kernels, to rounding
     (both evaluate one source; only FMA contraction may differ), over several blocks; and
     the projected forward + statistics kernel gives the CPU's per-network statistics
-    (repeated inputs, biases, a layer wider than a block of threads)."""
+    (repeated inputs, biases, a layer wider than a block of threads, residual networks)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
     done = subprocess.run(
@@ -96,7 +98,7 @@ def test_simulator_draws_the_cpu_streams():
         "nonfinite": 0.0,  # per-network finiteness flags
         "dispatch": 1e-12,
     }  # nf.sample / store / resume with backend="cuda" vs "cpu"
-    assert len(diffs) == 16 + 7 * 3 + 4 + 1 + 3 + 5
+    assert len(diffs) == 16 + 11 * 3 + 4 + 1 + 3 + 6
     for name, diff in diffs.items():
         kind = name.split()[-1] if name.endswith(("raw", "blocks")) else name.split()[0]
         assert diff <= limits[kind], (name, diff)

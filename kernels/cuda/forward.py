@@ -17,6 +17,7 @@ import numpy as np
 from numba import cuda, int32
 
 from ..cpu import activations as cpu_activations
+from ..cpu import forward as cpu_forward
 from ..cpu.codes import INIT_GAUSSIAN, INIT_ORTHOGONAL, INIT_UNIFORM, METHOD_DENSE
 from ..cpu import rng as cpu_rng
 from ..cpu.rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS
@@ -36,13 +37,15 @@ _act = device_twins(cpu_activations, ("sigmoid", "activate", "activate_derivativ
 activate = _act["activate"]
 activate_derivative = _act["activate_derivative"]
 stream_id = device_twins(cpu_rng, ("stream_id",))["stream_id"]
+mixes_residual = device_twins(cpu_forward, ("mixes_residual",))["mixes_residual"]
 
 
-def work_layout(method_code, init_code, widths, nb):
-    """Offsets (int64[7]) of s, z, factor, q, beta, rdiag, bias and the end, in one
+def work_layout(method_code, init_code, widths, nb, residual=False):
+    """Offsets (int64[9]) of s, z, factor, q, beta, rdiag, bias, prev and the end, in one
     float64 work row per network: s, z (n_max B each); factor: W (dense) or G^T / the Haar
     buffer (projected); q: the Haar Q (orthogonal weights only); beta, rdiag (2 n_max each:
-    the QR of S and the Haar QR); bias (n_max)."""
+    the QR of S and the Haar QR); bias (n_max); prev: z^(l-1) of a residual connection
+    (n_max B if ``residual``, else empty)."""
     widths = [int(w) for w in widths]
     n_max = max(widths)
     pairs = list(zip(widths[:-1], widths[1:]))
@@ -51,7 +54,8 @@ def work_layout(method_code, init_code, widths, nb):
     else:
         factor = max(min(n_in, nb) * max(n_in, n_out) for n_in, n_out in pairs)
     q = factor if init_code == INIT_ORTHOGONAL else 0
-    sizes = (n_max * nb, n_max * nb, factor, q, 2 * n_max, 2 * n_max, n_max)
+    prev = n_max * nb if residual else 0
+    sizes = (n_max * nb, n_max * nb, factor, q, 2 * n_max, 2 * n_max, n_max, prev)
     return np.cumsum((0,) + sizes).astype(np.int64)
 
 
@@ -273,6 +277,30 @@ def preactivation(
             shared,
             small,
         )
+
+
+@cuda.jit(device=True)
+def copy_layer(z, out, size):
+    """out[e] = z[e] for e < size (z^(l-1) kept for a residual connection)."""
+    e = cuda.threadIdx.x
+    while e < size:
+        out[e] = z[e]
+        e += THREADS
+    cuda.syncthreads()
+
+
+@cuda.jit(device=True)
+def add_residual(z, prev, size, xi, gamma):
+    """z[e] = xi prev[e] + gamma z[e] for e < size (the CPU ``forward.add_residual``;
+    prev not read when xi == 0)."""
+    e = cuda.threadIdx.x
+    while e < size:
+        if xi != 0.0:
+            z[e] = xi * prev[e] + gamma * z[e]
+        else:
+            z[e] = gamma * z[e]
+        e += THREADS
+    cuda.syncthreads()
 
 
 @cuda.jit(device=True)

@@ -12,7 +12,15 @@ import math
 from numba import cuda, float64
 
 from .block import THREADS, block_sum
-from .forward import MAX_B, activate_layer, load_inputs, preactivation
+from .forward import (
+    MAX_B,
+    activate_layer,
+    add_residual,
+    copy_layer,
+    load_inputs,
+    mixes_residual,
+    preactivation,
+)
 
 
 @cuda.jit(device=True)
@@ -81,10 +89,13 @@ def statistics_kernel(
     raw,
     work,
     layout,
+    xi,
+    gamma,
 ):
     """stats[t, l-1, :] = statistics of layer l of network first + t, block t (the CPU
     ``batch_statistics``; raw outputs likewise). work: (count, layout[-1]) float64 cut by
-    ``forward.work_layout`` (layout)."""
+    ``forward.work_layout`` (layout; with its prev region wherever some xi != 0); xi,
+    gamma: the residual coefficients per layer (``forward.add_residual``)."""
     net = cuda.blockIdx.x
     if net >= stats.shape[0]:
         return
@@ -101,12 +112,16 @@ def statistics_kernel(
     beta = row[layout[4] : layout[5]]
     rdiag = row[layout[5] : layout[6]]
     bias = row[layout[6] : layout[7]]
+    prev = row[layout[7] : layout[8]]
     load_inputs(xt, s)
     pos = 0
     j = 0
     for layer in range(1, widths.size):
         n_in = widths[layer - 1]
         n_out = widths[layer]
+        residual = mixes_residual(xi, gamma, layer)
+        if residual and xi[layer - 1] != 0.0:
+            copy_layer(z, prev, nb * n_out)  # z^(l-1), of the same width
         preactivation(
             method_code,
             network,
@@ -129,6 +144,8 @@ def statistics_kernel(
             shared,
             small,
         )
+        if residual:
+            add_residual(z, prev, nb * n_out, xi[layer - 1], gamma[layer - 1])
         layer_statistics(
             z, n_out, pair_a, pair_b, quad_p1, quad_p2, four_point, stats[net, layer - 1], shared
         )
