@@ -87,30 +87,6 @@ def linear_closed_form(layer, k, lambda_b, lambda_w):
     }
 
 
-@pytest.mark.parametrize(
-    "activation,cw,closed_form",
-    [("relu", 2.0, relu_closed_form), ("linear", 1.0, linear_closed_form)],
-)
-def test_single_input_closed_forms(activation, cw, closed_form):
-    lambda_b, lambda_w = 0.4, 1.3
-    net = nf.Network((3,) + (10,) * 6, activation, "gaussian", cw=cw)
-    theory = ntk_fluctuation_recursion(net, X1, lambda_b, lambda_w)
-    k = float(theory.kernels[0][0, 0])
-    for layer in range(1, 7):
-        expected = closed_form(layer, k, lambda_b, lambda_w)
-        got = {name: float(v[0, 0, 0, 0]) for name, v in fluct(theory, layer).items()}
-        got["Theta"] = float(theory.ntk[layer - 1][0, 0])
-        for name, value in expected.items():
-            assert got[name] == pytest.approx(value, rel=1e-10, abs=1e-10), (layer, name)
-    # ReLU at criticality, lambda_b = 0: A / Theta^2 = (l - 1)(7l - 2) / (3l), the growth
-    # with depth that Roberts-Yaida (and Day-Kahn-Roberts for orthogonal weights) discuss
-    if activation == "relu":
-        theory = ntk_fluctuation_recursion(net, X1, 0.0, 1.0)
-        for layer in range(2, 7):
-            ratio = theory.fluctuations[layer - 1].A[0, 0, 0, 0] / theory.ntk[layer - 1][0, 0] ** 2
-            assert ratio == pytest.approx((layer - 1) * (7 * layer - 2) / (3 * layer), rel=1e-10)
-
-
 def test_closed_form_has_power():
     """A coefficient slip in the recursion shows at layer 3: with the vertex term of D taken
     as lambda_W V (C^2/4 instead of C/4 in front of V Df Dss), D^(3) moves by lambda_W V^(2)/2."""
@@ -149,12 +125,17 @@ def haar_linear_closed_form(layer, k, lambda_b, lambda_w):
 
 
 @pytest.mark.parametrize(
-    "activation,cw,closed_form",
-    [("relu", 2.0, haar_relu_closed_form), ("linear", 1.0, haar_linear_closed_form)],
+    "activation,init,cw,closed_form",
+    [
+        ("relu", "gaussian", 2.0, relu_closed_form),
+        ("linear", "gaussian", 1.0, linear_closed_form),
+        ("relu", "orthogonal", 2.0, haar_relu_closed_form),
+        ("linear", "orthogonal", 1.0, haar_linear_closed_form),
+    ],
 )
-def test_haar_single_input_closed_forms(activation, cw, closed_form):
+def test_single_input_closed_forms(activation, init, cw, closed_form):
     lambda_b, lambda_w = 0.4, 1.3
-    net = nf.Network((3,) + (10,) * 6, activation, "orthogonal", cw=cw)
+    net = nf.Network((3,) + (10,) * 6, activation, init, cw=cw)
     theory = ntk_fluctuation_recursion(net, X1, lambda_b, lambda_w)
     k = float(theory.kernels[0][0, 0])
     scale = (6 * (lambda_b + lambda_w * k)) ** 2
@@ -164,8 +145,15 @@ def test_haar_single_input_closed_forms(activation, cw, closed_form):
         got["Theta"] = float(theory.ntk[layer - 1][0, 0])
         for name, value in expected.items():
             assert got[name] == pytest.approx(value, rel=1e-10, abs=1e-12 * scale), (layer, name)
-    # without the Weingarten terms of B and F the deep linear cancellation fails
-    if activation == "linear":
+    if (activation, init) == ("relu", "gaussian"):
+        # lambda_b = 0: A / Theta^2 = (l - 1)(7l - 2) / (3l), the growth with depth that
+        # Roberts-Yaida (and Day-Kahn-Roberts for orthogonal weights) discuss
+        theory = ntk_fluctuation_recursion(net, X1, 0.0, 1.0)
+        for layer in range(2, 7):
+            ratio = theory.fluctuations[layer - 1].A[0, 0, 0, 0] / theory.ntk[layer - 1][0, 0] ** 2
+            assert ratio == pytest.approx((layer - 1) * (7 * layer - 2) / (3 * layer), rel=1e-10)
+    if (activation, init) == ("linear", "orthogonal"):
+        # without the Weingarten terms of B and F the deep linear cancellation fails
         gauss = ntk_fluctuation_recursion(
             nf.Network(net.widths, "linear", "gaussian", cw=cw), X1, lambda_b, lambda_w
         )
