@@ -485,13 +485,18 @@ def ntk_one(
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
 def ntk_statistics(h, zt, out):
     """Per-network NTK statistics of one layer, h (r, r, B, B), zt (B x n), into ``out``:
-    [h_diag | h_off | G | A | B | D | F | hh | hG], means over readouts i and ordered
-    pairs i != j:
-        h_diag = <H_ii>, h_off = <H_ij>, G = (1/n) zt zt^T (B x B each),
+    [h_diag | h_off | G | A | B | D | F | hh | hG], with Z_k = z_k z_k^T (B x B) and means
+    over readouts i < r, ordered readout pairs i != j, or (for G and D) the pairs (i < r,
+    j != i) of a readout and any other neuron j < n of the layer:
+        h_diag = <H_ii>, h_off = <H_ij>, G = <Z_j>_(i, j != i) = (sum_k Z_k - G_r)/(n - 1)
+        (G_r = (1/r) sum_{i<r} Z_i; B x B each),
         A_abcd = <H_ii,ab H_jj,cd>, B_abcd = <H_ij,ab H_ij,cd>,
-        D_abcd = <H_ii,ab z_j,c z_j,d>, F_abcd = <H_ij,ab z_i,c z_j,d>,
-        hh = h_diag (x) h_diag, hG = h_diag (x) G (B^4 each); length 3 B^2 + 6 B^4
-    (``nnft_fast.ntk.ntk_statistics_size``).
+        D_abcd = <H_ii,ab Z_j,cd>_(i, j != i) = h_diag,ab G_cd
+                 - (1/(r (n - 1))) sum_{i<r} (H_ii,ab - h_diag,ab) Z_i,cd,
+        F_abcd = <H_ij,ab z_i,c z_j,d>, hh = h_diag (x) h_diag, hG = h_diag (x) G
+    (B^4 each); length 3 B^2 + 6 B^4 (``nnft_fast.ntk.ntk_statistics_size``). G and D pair
+    H_ii with the same z_j z_j^T, so D - hG keeps no first-order fluctuation of either
+    (``nnft_fast.ntk``, docs/estimators.md#ntk-estimators).
     """
     r = h.shape[0]
     nb, n = zt.shape
@@ -499,6 +504,7 @@ def ntk_statistics(h, zt, out):
     b4 = b2 * b2
     out[: 3 * b2 + 6 * b4] = 0.0
     inv_pairs = 1.0 / (r * (r - 1))
+    inv_rest = 1.0 / (n - 1)
     for a in range(nb):
         for b in range(nb):
             acc = 0.0
@@ -514,7 +520,10 @@ def ntk_statistics(h, zt, out):
             acc = 0.0
             for k in range(n):
                 acc += zt[a, k] * zt[b, k]
-            out[2 * b2 + a * nb + b] = acc / n
+            own = 0.0
+            for i in range(r):
+                own += zt[a, i] * zt[b, i]
+            out[2 * b2 + a * nb + b] = (acc - own / r) * inv_rest
     base = 3 * b2
     for i in range(r):
         for j in range(r):
@@ -530,11 +539,19 @@ def ntk_statistics(h, zt, out):
                             e = idx + c * nb + d
                             out[base + e] += hii * h[j, j, c, d]
                             out[base + b4 + e] += hij * h[i, j, c, d]
-                            out[base + 2 * b4 + e] += hii * zt[c, j] * zt[d, j]
                             out[base + 3 * b4 + e] += hij * zt[c, i] * zt[d, j]
+    inv_own = inv_rest / r
     for ab in range(b2):
+        a = ab // nb
+        b = ab % nb
         for cd in range(b2):
+            c = cd // nb
+            d = cd % nb
             e = ab * b2 + cd
+            acc = 0.0
+            for i in range(r):
+                acc += (h[i, i, a, b] - out[ab]) * zt[c, i] * zt[d, i]
+            out[base + 2 * b4 + e] = out[ab] * out[2 * b2 + cd] - acc * inv_own
             out[base + 4 * b4 + e] = out[ab] * out[cd]
             out[base + 5 * b4 + e] = out[ab] * out[2 * b2 + cd]
 

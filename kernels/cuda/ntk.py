@@ -481,12 +481,14 @@ def ntk_network(
 @cuda.jit(device=True)
 def ntk_layer_statistics(h, r, z, n, nb, out, shared):
     """The CPU ``ntk_statistics`` of one layer: h flat (r, r, B, B), z[a n + i];
-    out = [h_diag | h_off | G | A | B | D | F | hh | hG]. G by block sums, the rest one
-    output element per thread, summed over readout pairs in the CPU order."""
+    out = [h_diag | h_off | G | A | B | D | F | hh | hG]. The sum of z z^T over all
+    neurons by block sums, the rest one output element per thread, summed over readouts
+    and readout pairs in the CPU order."""
     tid = cuda.threadIdx.x
     b2 = nb * nb
     b4 = b2 * b2
     inv_pairs = 1.0 / (r * (r - 1))
+    inv_rest = 1.0 / (n - 1)
     for a in range(nb):
         for b in range(a, nb):
             part = 0.0
@@ -496,8 +498,12 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
                 i += THREADS
             total = block_sum(part, shared)
             if tid == 0:
-                out[2 * b2 + a * nb + b] = total / n
-                out[2 * b2 + b * nb + a] = total / n
+                own = 0.0
+                for i in range(r):
+                    own += z[a * n + i] * z[b * n + i]
+                g = (total - own / r) * inv_rest
+                out[2 * b2 + a * nb + b] = g
+                out[2 * b2 + b * nb + a] = g
     e = tid
     while e < b2:
         diag = 0.0
@@ -513,6 +519,7 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
         e += THREADS
     cuda.syncthreads()
     base = 3 * b2
+    inv_own = inv_rest / r
     e = tid
     while e < b4:
         ab = e // b2
@@ -521,7 +528,6 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
         d = cd % nb
         s_a = 0.0
         s_b = 0.0
-        s_d = 0.0
         s_f = 0.0
         for i in range(r):
             for j in range(r):
@@ -531,11 +537,13 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
                 hij = h[(i * r + j) * b2 + ab] * inv_pairs
                 s_a += hii * h[(j * r + j) * b2 + cd]
                 s_b += hij * h[(i * r + j) * b2 + cd]
-                s_d += hii * z[c * n + j] * z[d * n + j]
                 s_f += hij * z[c * n + i] * z[d * n + j]
+        s_d = 0.0
+        for i in range(r):
+            s_d += (h[(i * r + i) * b2 + ab] - out[ab]) * z[c * n + i] * z[d * n + i]
         out[base + e] = s_a
         out[base + b4 + e] = s_b
-        out[base + 2 * b4 + e] = s_d
+        out[base + 2 * b4 + e] = out[ab] * out[2 * b2 + cd] - s_d * inv_own
         out[base + 3 * b4 + e] = s_f
         out[base + 4 * b4 + e] = out[ab] * out[cd]
         out[base + 5 * b4 + e] = out[ab] * out[2 * b2 + cd]
