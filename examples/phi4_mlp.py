@@ -28,7 +28,7 @@ BOX = (-1.0, 1.0)
 COUPLING = 0.1
 SEED = 5
 POINTS = np.array([[-0.8], [-0.3], [0.2], [0.7]])
-QUADRUPLE = (0, 1, 2, 3)
+QUADRUPLE = (0, 0, 3, 3)
 
 
 def network(width):
@@ -69,7 +69,7 @@ def table(results):
             for a, b in ((0, 0), (0, 3), (1, 2))
         ]
         est = r["four_point"]
-        entries.append(("dG4c_0123/dλ", est.value[QUADRUPLE], est.error[QUADRUPLE], r["tree"]))
+        entries.append(("dG4c_0033/dλ", est.value[QUADRUPLE], est.error[QUADRUPLE], r["tree"]))
         for name, value, error, exact in entries:
             lines.append(
                 f"| {n} | {name} | {exact:+.5f} | {value:+.5f} ± {error:.5f} | "
@@ -123,8 +123,10 @@ def plot(results, outdir):
     axes[1].axhline(results[-1]["tree"], color="k", lw=1, label="tree level (n = ∞)")
     axes[1].set(
         xscale="log",
+        xticks=widths,
+        xticklabels=[str(w) for w in widths],
         xlabel="width n",
-        ylabel="dG4c(x_0, x_1, x_2, x_3)/dλ",
+        ylabel="dG4c(x_0, x_0, x_3, x_3)/dλ",
         title="first-order connected four-point function",
     )
     for ax in axes:
