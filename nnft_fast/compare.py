@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .run import DEFAULT_LAMBDA_B, DEFAULT_LAMBDA_W
-from .theory import kernel_recursion, ntk_fluctuation_recursion, ntk_recursion
+from .theory import kernel_recursion, ntk_fluctuation_recursion, ntk_recursion, vertex_recursion
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -80,11 +80,17 @@ def predict(
         (``theory.vertex_recursion``, docs/conventions.md#vertex), else None; ``ntk``: the
         infinite-width mean NTK Theta^(l) (B, B) (``theory.ntk_recursion``, every weight
         law); ``ntk_fluctuations``: for Gaussian and orthogonal weights the leading-order
-        A, B, D, F (B, B, B, B) of every layer in the normalisation of ``Ensemble.ntk_fluctuations``
-        (``theory.ntk_fluctuation_recursion``), else None. Index l - 1 holds layer l.
+        A, B, D, F (B, B, B, B) of every layer in the normalisation of
+        ``Ensemble.ntk_fluctuations`` (``theory.ntk_fluctuation_recursion``), else None;
+        ``ntk`` and ``ntk_fluctuations`` are None for residual networks (no recursion
+        yet). Index l - 1 holds layer l.
     """
     lambda_b, lambda_w = float(lambda_b), float(lambda_w)
-    if network.init in VERTEX_INITS:  # the NTK-fluctuation recursion covers the same laws
+    if network.is_residual:  # the NTK recursions do not cover residual connections yet
+        if network.init in VERTEX_INITS:
+            return Prediction(*vertex_recursion(network, X))
+        return Prediction(kernel_recursion(network, X))
+    if network.init in VERTEX_INITS:
         theory = ntk_fluctuation_recursion(network, X, lambda_b, lambda_w)
         return Prediction(
             theory.kernels, theory.vertices, theory.ntk, theory.fluctuations, lambda_b, lambda_w

@@ -539,3 +539,8 @@ def test_predict_other_weight_laws():
     np.testing.assert_allclose(uni.ntk[1], orth.ntk[1])  # one infinite-width mean NTK
     with pytest.raises(ValueError, match="gaussian and orthogonal"):
         ntk_fluctuation_recursion(nf.Network((3, 8, 8), "tanh", "uniform"), x)
+    residual = nf.Network((3, 8, 8), "tanh", "gaussian", xi=1.0, gamma=0.5)
+    with pytest.raises(ValueError, match="residual"):
+        ntk_fluctuation_recursion(residual, x)
+    res = nf.predict(residual, x)
+    assert res.ntk is None and res.ntk_fluctuations is None and res.vertices is not None

@@ -331,6 +331,11 @@ def ntk_fluctuation_recursion(
             "ntk_fluctuation_recursion covers gaussian and orthogonal weights; "
             f"got init={network.init!r}"
         )
+    if network.is_residual:
+        raise ValueError(
+            "ntk_fluctuation_recursion covers networks without residual connections "
+            "(xi = 0, gamma = 1)"
+        )
     haar = network.init == "orthogonal"
     x = validate_inputs(network, X)
     kernels, vertices = vertex_recursion(network, x)
