@@ -2,11 +2,14 @@
 at the layers l >= 2 of unchanged width.
 
 The API and its validation; every kernel (dense and projected, every weight law, the
-forward pass and the statistics driver) against the NumPy reference per network; the
-store and TOML round trips; the exact finite-width moments of deep linear residual
-networks (tests/reference.py) and the kernel, vertex and criticality theory against
-ensembles by z-scores.
+forward pass and the statistics driver, user activations, deformations) against the NumPy
+reference per network; the store and TOML round trips; the exact finite-width moments of
+deep linear residual networks (tests/reference.py) and the kernel, vertex and criticality
+theory against ensembles by z-scores. (The NTK of residual networks:
+tests/test_residual_ntk.py.)
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -84,19 +87,6 @@ def test_bad_residual_coefficients(param, value, exc, match):
 def test_residual_connections_need_equal_widths(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nf.Network((3, 4, 4, 2), **kwargs)
-
-
-def test_ntk_is_refused_for_residual_networks():
-    net = nf.Network((3, 4, 4), "tanh", xi=0.5)
-    x = make_inputs(2, 3)
-    for call in (
-        lambda: nf.sample(net, x, 4, observables=("two_point", "ntk")),
-        lambda: nf.ntk_samples(net, x, 2),
-        lambda: theory.ntk_recursion(net, x),
-    ):
-        with pytest.raises(ValueError, match="not yet supported for residual networks"):
-            call()
-    nf.sample(nf.Network((3, 4, 4), "tanh"), x, 4, observables=("two_point", "ntk"))
 
 
 def test_store_and_toml_round_trips(tmp_path):
@@ -325,3 +315,239 @@ def test_projected_and_dense_samplers_agree_in_law():
         assert_methods_agree(dense, projected, _observables, f"{init} dense vs projected")
         plain = nf.sample(nf.Network((3, 8, 8, 8), "tanh", init, cw=1.5, cb=0.1), x, 30_000, 2)
         assert max(comparison_z(dense, plain, _observables).values()) > 20
+
+
+# ------------------------------------------------------------ the vertex against ensembles
+
+RELU = dict(cw=1.0, cb=0.1, xi=0.7, gamma=0.9)
+
+
+def _scaled_deviations(init, widths_n, n_networks, seed):
+    """{n: [(n (V_measured - V_predicted), n error, ensemble, predictions) per layer]} of a
+    residual ReLU network (3, n, n, n, n) on one input."""
+    x = np.array([[1.0, 0.3, -0.5]])
+    out = {}
+    for n in widths_n:
+        net = nf.Network((3,) + (n,) * 4, "relu", init, **RELU)
+        _, vs = theory.vertex_recursion(net, x)
+        ens = nf.sample(net, x, n_networks, seed + n)
+        out[n] = [
+            (n * (ens.vertex(l).value - vs[l - 1]), n * ens.vertex(l).error, ens, vs)
+            for l in range(1, 5)
+        ]
+    return out
+
+
+@pytest.mark.parametrize("init", ["gaussian", "orthogonal"])
+def test_vertex_recursion_is_the_1_over_n_term_of_residual_relu_networks(init):
+    """n (V_measured - V_predicted) is the same at n = 16 and 64 at every layer (the next
+    order), so the prediction is the 1/n term; Gaussian layer 2 is exact at any width. A
+    10% error of the prediction at layer 4 fails the same check. (ReLU has
+    <d(s s)> != 0: the residual neurons carry three-point cross cumulants at order 1/n,
+    which a recursion of V alone misses by 25% at layer 4.)"""
+    dev = _scaled_deviations(init, (16, 64), 200_000, 7 if init == "gaussian" else 9)
+    for layer in range(2, 5):
+        (a, ea, ens16, vs), (b, eb, ens64, _) = dev[16][layer - 1], dev[64][layer - 1]
+        z = (a - b) / np.hypot(ea, eb)
+        assert np.max(np.abs(z)) < 4.5, (init, layer, a, ea, b, eb)
+        if init == "gaussian" and layer == 2:
+            assert_agrees(ens64.vertex(2), vs[1], "Gaussian V^(2) exact at n = 64")
+    (_, ea, ens16, vs16), (_, eb, ens64, vs64) = dev[16][3], dev[64][3]
+    wrong = [
+        16 * (ens16.vertex(4).value - 1.1 * vs16[3]),
+        64 * (ens64.vertex(4).value - 1.1 * vs64[3]),
+    ]
+    assert np.max(np.abs((wrong[0] - wrong[1]) / np.hypot(ea, eb))) > 8
+
+
+def test_vertex_and_same_neuron_function_at_layer_two_are_exact():
+    """Layer 2 of a residual net with Gaussian weights is exact at any width (layer 1 is
+    Gaussian): V^(2), and the same-neuron connected function = the sum of V^(2) over the
+    three pairings / n_1, two inputs, tanh, width 12; dropping the xi^2 gamma^2 term
+    (the plain recursion times gamma^4) is rejected."""
+    x = np.array([[1.0, 0.3, -0.5], [0.2, -1.0, 0.4]])
+    net = nf.Network((3, 12, 12), "tanh", cw=1.5, cb=0.1, xi=0.6, gamma=0.9)
+    _, vs = theory.vertex_recursion(net, x)
+    ens = nf.sample(net, x, 100_000, 3)
+    assert_agrees(ens.vertex(2), vs[1], "V^(2)")
+    same = ens.four_point(2, connected=True, neurons="same")
+    assert_agrees(same, theory.same_neuron_connected(vs[1], 12), "same-neuron layer 2")
+    _, no_cross = theory.vertex_recursion(
+        nf.Network((3, 12, 12), "tanh", cw=1.5, cb=0.1, gamma=0.9), x
+    )
+    assert_rejects(ens.vertex(2), no_cross[1], "V^(2) without the xi^2 gamma^2 term")
+
+
+def test_functional_recursion_reduces_to_the_plain_one():
+    """The residual recursion (C_l of arbitrary functions) evaluated on plain networks,
+    Gaussian and Haar, gives the plain vertex recursion (to quadrature accuracy)."""
+    from nnft_fast.theory.vertex import _ResidualVertex
+
+    x = np.array([[1.0, 0.3, -0.5], [0.2, -1.0, 0.4]])
+    for init in ("gaussian", "orthogonal"):
+        net = nf.Network((3, 8, 10, 10), "erf", init, cw=1.5, cb=0.1, gamma=[1, 1, 1.2])
+        ks, vs = theory.vertex_recursion(net, x)
+        general = _ResidualVertex(net, ks, init == "orthogonal")
+        for layer in (2, 3):
+            scale = np.max(np.abs(vs[layer - 1]))
+            np.testing.assert_allclose(general.vertex(layer), vs[layer - 1], atol=1e-6 * scale)
+
+
+# ------------------------------------------------------------------------------ criticality
+
+
+@pytest.mark.parametrize(
+    "activation,cls",
+    [
+        ("relu", "scale-invariant"),
+        ("linear", "scale-invariant"),
+        ("tanh", "K*=0"),
+        ("gelu", "K*>0"),
+    ],
+)
+def test_residual_critical_points(activation, cls):
+    """The plain critical (C_b, C_W) times (1 - xi^2) / gamma^2, same K* and class, and
+    chi_par = chi_perp = 1 there (at K*, or at any K for the scale-invariant class)."""
+    xi, gamma = 0.6, 0.8
+    plain = theory.find_critical(activation)
+    point = theory.find_critical(activation, xi=xi, gamma=gamma)
+    assert (point.xi, point.gamma, point.universality_class) == (xi, gamma, cls)
+    scale = (1 - xi * xi) / (gamma * gamma)
+    assert point.cw == pytest.approx(plain.cw * scale, rel=1e-12)
+    assert point.cb == pytest.approx(plain.cb * scale, rel=1e-12, abs=1e-15)
+    assert point.k_star == plain.k_star
+    for k in (0.4, 2.5) if point.k_star is None else (point.k_star or 1e-6,):
+        chis = theory.susceptibilities(activation, point.cb, point.cw, k, xi=xi, gamma=gamma)
+        assert chis == pytest.approx((1.0, 1.0), abs=1e-5 if point.k_star == 0 else 1e-9)
+    if activation == "relu":
+        assert point.cw == pytest.approx(2 * (1 - xi * xi) / gamma**2, rel=1e-12)
+    if cls == "K*>0":  # K* is a fixed point of the residual kernel recursion
+        widths = (1,) + (6,) * 4
+        net = nf.Network(
+            widths,
+            activation,
+            cw=[1.0] + [point.cw] * 3,
+            cb=[0.0] + [point.cb] * 3,
+            xi=xi,
+            gamma=gamma,
+        )
+        ks = theory.kernel_recursion(net, [[math.sqrt(point.k_star)]])
+        np.testing.assert_allclose([k[0, 0] for k in ks], point.k_star, rtol=1e-9)
+
+
+def test_susceptibilities_are_the_derivatives_of_the_kernel_recursion():
+    """chi_par = d K'/d K and chi_perp = d(K'_aa - K'_ab) / d(K_aa - K_ab) at coinciding
+    inputs, by finite differences of kernel_recursion on a residual layer."""
+    xi, gamma, cw, cb = 0.5, 1.3, 1.4, 0.2
+    for activation in ("tanh", "relu", "gelu"):
+        net = nf.Network((2, 5, 5), activation, cw=[1.0, cw], cb=[0.0, cb], xi=xi, gamma=gamma)
+        k1, h = 0.8, 1e-5
+        x = np.array([[math.sqrt(2 * k1), 0.0]])
+
+        def k2(scale):
+            return theory.kernel_recursion(net, x * scale)[1][0, 0]
+
+        chi_par_fd = (k2(math.sqrt(1 + h)) - k2(math.sqrt(1 - h))) / (2 * h * k1)
+        eps = 1e-4
+        pair = np.array([[1.0, 0.0], [math.cos(eps), math.sin(eps)]]) * math.sqrt(2 * k1)
+        ka, kb = theory.kernel_recursion(net, pair)
+        chi_perp_fd = (kb[0, 0] - kb[0, 1]) / (ka[0, 0] - ka[0, 1])
+        chi_par, chi_perp = theory.susceptibilities(activation, cb, cw, k1, xi=xi, gamma=gamma)
+        assert chi_par_fd == pytest.approx(chi_par, rel=1e-6), activation
+        assert chi_perp_fd == pytest.approx(chi_perp, rel=1e-3), activation
+        plain = theory.susceptibilities(activation, cb, cw, k1)
+        assert chi_par == pytest.approx(xi**2 + gamma**2 * plain[0], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match,in_chi",
+    [
+        ({"xi": 1.0}, ValueError, r"xi\^2 >= 1", False),
+        ({"xi": -1.5}, ValueError, r"xi\^2 >= 1", False),
+        ({"gamma": 0.0, "xi": 0.5}, ValueError, "gamma = 0", False),
+        ({"xi": float("nan")}, ValueError, "xi must be finite", True),
+        ({"gamma": "1"}, TypeError, "gamma must be a real number", True),
+        ({"xi": True}, TypeError, "xi must be a real number", True),
+    ],
+)
+def test_residual_criticality_validation(kwargs, exc, match, in_chi):
+    """find_critical needs xi^2 < 1 and gamma != 0; both it and susceptibilities take
+    finite real coefficients only."""
+    with pytest.raises(exc, match=match):
+        theory.find_critical("relu", **kwargs)
+    if in_chi:
+        with pytest.raises(exc, match=match):
+            theory.susceptibilities("relu", 0.0, 1.0, 1.0, **kwargs)
+
+
+def test_kernel_recursion_at_layer_two_is_exact():
+    """K^(2) = xi^2 K^(1) + gamma^2 (C_b + C_W <s s>) holds at any width (layer 1 is
+    Gaussian and W is independent of it): width 6, three inputs, z-scores; the recursion
+    without the xi^2 K term is rejected."""
+    x = np.array([[1.0, 0.5, -0.2], [0.2, -1.0, 0.4], [0.9, 0.1, 0.1]])
+    net = nf.Network((3, 6, 6), "erf", cw=1.5, cb=0.1, xi=0.8, gamma=0.7)
+    ens = nf.sample(net, x, 40_000, 13, observables=("two_point",))
+    ks = theory.kernel_recursion(net, x)
+    for layer in (1, 2):
+        assert_agrees(ens.two_point(layer), ks[layer - 1], f"K^({layer})")
+    assert_rejects(ens.two_point(2), ks[1] - 0.64 * ks[0], "K^(2) without xi^2 K^(1)")
+
+
+# ------------------------------------------------------- user activations and deformations
+
+
+def test_user_activation_residual_network_matches_reference():
+    """The kernels re-jitted for a user activation (kernels/cpu/specialise.py) carry the
+    residual connections too (the forward pass; the statistics driver is the same source
+    as for the built-in activations)."""
+    cube = nf.Activation("cube", lambda z: z * z * z, lambda z: 3.0 * z * z)
+    widths = (3, 5, 5, 5)
+    net = nf.Network(widths, cube, cw=0.8, cb=0.1, xi=0.6, gamma=[1, 0.7, 1.2])
+    x = make_inputs(2, 3)
+    for method in ("dense", "projected"):
+        zs = nf.preactivations(net, x, 2, 21, method=method)
+        for t in range(2):
+            expected = ref.residual_forward(
+                method,
+                widths,
+                lambda z: z**3,
+                "gaussian",
+                0.8,
+                0.1,
+                net.xi_array,
+                net.gamma_array,
+                x,
+                21,
+                t,
+            )
+            for z, ez in zip(zs, expected):
+                assert_close_scaled(z[t], ez)
+
+
+def test_deformed_residual_network_matches_reference():
+    """A lambda phi^4 deformation of a residual MLP: the interaction s of every network
+    from the outputs at the quadrature nodes, pushed through the same residual network
+    as the inputs (dense and projected), against the reference."""
+    widths = (2, 5, 5, 3)
+    net = nf.Network(widths, "tanh", cw=1.5, cb=0.1, xi=0.6, gamma=0.8)
+    x = np.array([[0.1, -0.3], [0.5, 0.2], [-0.4, 0.7]])
+    for method in ("dense", "projected"):
+        run = EnsembleRun(net, x, 5, method=method, deformation=nf.Phi4(1.0, (-1.0, 1.0), nodes=3))
+        stats, _, _ = run.compute(2, 3)
+        joint = np.concatenate([x, run.rule.points])
+        for t in range(3):
+            z = ref.residual_forward(
+                method,
+                widths,
+                np.tanh,
+                "gaussian",
+                1.5,
+                0.1,
+                net.xi_array,
+                net.gamma_array,
+                joint,
+                5,
+                2 + t,
+            )
+            s = (z[-1][:, 3:] ** 4 / 24.0).sum(axis=0) @ run.rule.weights
+            assert stats[t, 0, -1] == pytest.approx(s, rel=1e-10)

@@ -31,40 +31,52 @@ Gaussian averages of up to four distinct inputs use tensor-product Gauss-Hermite
 quadrature on the Cholesky factor of the marginal covariance.
 Single input checks (exact at this order): V/K^2 = 2(l-1) linear, 5(l-1) ReLU at criticality.
 
-Residual connections (docs/conventions.md#residual): z'_i = xi z_i + gamma u_i with
-u_i = b_i + sum_j W_ij s_j, z = z^(l), z' = z^(l+1), s = sigma(z), n = n_l = n_{l-1} (a
-residual layer keeps the width). Given layer l, the u_i are centred and, for Gaussian
-weights, independent Gaussians with covariance Ghat_ab = C_b + (C_W / n) sum_k s_ka s_kb,
-the same for every i, and independent of z. For i != j the terms odd in u_i or in u_j
-vanish, so
-    E[z'_ia z'_ib z'_jc z'_jd]
-        = E[(xi^2 z_ia z_ib + gamma^2 Ghat_ab)(xi^2 z_jc z_jd + gamma^2 Ghat_cd)],
-and with K' = xi^2 K + gamma^2 E[Ghat] (``infinite_width``) the connected function is
-    xi^4 Cov(z_ia z_ib, z_jc z_jd) + gamma^4 Cov(Ghat_ab, Ghat_cd)
-    + xi^2 gamma^2 [Cov(z_ia z_ib, Ghat_cd) + Cov(Ghat_ab, z_jc z_jd)].
-Times n: the first term is xi^4 V^(l), the second gamma^4 times the plain right-hand side.
-In the middle term, Cov(z_ia z_ib, Ghat_cd) = (C_W / n) sum_k Cov(z_ia z_ib, s_kc s_kd):
-the neuron k = i gives, by Gaussian integration by parts,
-<z_a z_b s_c s_d> - K_ab <s_c s_d> = sum_ef K_ae K_bf D^{ef}_{cd}; the n - 1 neurons k != i
-give the distinct-neuron covariance of functions at order 1/n,
-Cov(F(z_i), G(z_j)) = (1 / 4 n_{l-1}) sum V_{(ef)(gh)} <d_e d_f F> <d_g d_h G> (the cross
-cumulant V / n_{l-1} of the layer, 6 of the 4! derivative orders, the term that gives the
-plain propagation), here with F = z_a z_b, <d_e d_f F> = d_ea d_fb + d_eb d_fa. So
-    V^(l+1) = xi^4 V^(l) + gamma^4 [plain right-hand side, V^(l) propagated through D]
-              + xi^2 gamma^2 C_W (X_{abcd} + X_{cdab}),
-    X_{abcd} = sum_ef (K_ae K_bf + (n_l / 2 n_{l-1}) V^(l)_{(ab)(ef)}) D^{ef}_{cd}.
-Deep linear, one input, no biases: V'/K'^2 = V/K^2 + 2 (1 - xi^4 / chi^2), chi = xi^2 + gamma^2 C_W,
-the 1/n expansion of the exact finite-width recursion (tests/test_residual.py); ReLU at
-criticality (gamma^2 C_W = 2 (1 - xi^2) = g): V'/K'^2 = V/K^2 + 5 g^2 / 4 + 2 xi^2 g
-(5 for xi = 0). Haar weights: given z, the u_i are the rows of s O S plus biases, with
-E[u_ib u_jd | S] = 0 for i != j (E[O_ik O_jm] = d_ij d_km / N) and E[u_ia u_ib | S] = Ghat_ab,
-so only the gamma^4 term changes, by the Weingarten cross cumulant above: the Haar
-recursion with residual connections is the Gaussian one plus gamma^4 times the Haar term.
-The same-neuron relation holds as well (by induction over the layers: the xi^4 term
-carries it from layer l, and the other terms are those of the distinct-neuron sum over
-the three pairings).
+Residual connections (docs/conventions.md#residual), z' = xi z + gamma u at a layer of
+unchanged width n, u_i = b_i + sum_j W_ij s_j, z = z^(l), z' = z^(l+1), s = sigma(z). Given
+layer l the u_i are, for Gaussian weights, independent N(0, Ghat) with the shared
+Ghat_ab = C_b + (C_W / n) sum_k s_ka s_kb, and independent of z. Without the residual
+term every function of one neuron depends on the others only through Ghat, so the
+distinct-neuron covariance of any two functions is (1/4n) V <d d F> <d d G>: V is all
+there is at order 1/n. With xi != 0, z'_i keeps its own z_i, and Ghat depends on z_i
+(through the k = i term) in a way that is not quadratic: the layer's neurons carry, at
+order 1/n, cross cumulants of every order (three-point E[z_ia z_ib z_jc] for any sigma with
+<d(s s)> != 0, such as ReLU; five-point ones for tanh), and V alone no longer propagates.
+What does close is the distinct-neuron covariance of arbitrary functions,
+    C_l[F, G] = n_{l-1} Cov(F(z_i), G(z_j)),   i != j,   V^(l) = C_l[z_a z_b, z_c z_d].
+With F~(z; Ghat) = E_u[F(xi z + gamma u)] the conditional mean given layer l,
+Cov(F(z'_i), G(z'_j)) = Cov(F~(z_i; Ghat), G~(z_j; Ghat)); expanding Ghat = G0 + dGhat
+(G0 = C_b + C_W <s s>_K) to first order, with d F~ / d Ghat_ef = (gamma^2 / 2) <d_e d_f F>
+and n Cov(F~_0(z_i), Ghat_gh) = C_W [Cov_K(F~_0, s_g s_h) + r C_l[F~_0, s_g s_h]]
+(the k = i neuron, then the n - 1 others), r = n_l / n_{l-1}:
+    C_{l+1}[F, G] = r C_l[F~_0, G~_0]
+        + (gamma^2 C_W / 2) sum_gh <d_g d_h G>' (Cov_K(F~_0, s_g s_h) + r C_l[F~_0, s_g s_h])
+        + (the same with F and G exchanged)
+        + (gamma^4 C_W^2 / 4) sum <d_e d_f F>' <d_g d_h G>'
+          (Cov_K(s_e s_f, s_g s_h) + r C_l[s_e s_f, s_g s_h]),
+with <.>' the average at K' = K^(l+1) and Cov_K the same-neuron (Gaussian, K = K^(l))
+covariance; Gaussian layer 1: C_1 = 0. F~_0(z) = E[F(xi z + gamma u)], u ~ N(0, G0), is F
+carried one layer down: a function F of z^(p) enters layer m < p as E[F(z^(p)) | z^(m)]
+under the infinite-width law of one neuron, z^(p) = A z^(m) + (independent Gaussian),
+A = xi_{m+1} ... xi_p, Cov(z^(p), z^(m)) = A K^(m); so <d d F~_0> = A^2 <d d F>_{K^(p)} and
+Cov_K(F~_0, s s) = Cov(F(z^(p)), s s(z^(m))) is a Gaussian integral over both layers of
+one neuron (at most four variables). ``vertex_recursion`` evaluates C_l on the functions
+z_a z_b and s_a s_b of every layer, memoised, from the top down. Checks: xi = 0 gives the
+plain recursion above (times gamma^4); F = z_a z_b gives F~_0 = xi^2 z_a z_b + const, so
+    V^(l+1) = xi^4 r V^(l) + gamma^4 [plain right-hand side with C_l[s s, s s]]
+              + xi^2 gamma^2 C_W [(K D K)_(ab)(cd) + r C_l[z_a z_b, s_c s_d] + (ab <-> cd)],
+(K D K)_(ab)(cd) = sum_ef K_ae K_bf D^ef_cd = Cov_K(z_a z_b, s_c s_d), all exact at layer 2
+at any width; deep linear, one input, no biases: V'/K'^2 = V/K^2 + 2 (1 - xi^4 / chi^2),
+chi = xi^2 + gamma^2 C_W, the 1/n expansion of the exact finite-width recursion
+(tests/test_residual.py). Haar weights: given z, the rows u_i are conditionally Gaussian
+given a shared fluctuation of the frame (independent of z), E[u_ia u_ib | S] = Ghat_ab and
+E[u_ib u_jd | S] = 0 for i != j, so only the gamma^4 term changes, by the Weingarten term
+above: n Cov(Ghat_ef, Ghat_gh) gains -C_W^2 (n_l / N)(<s_e s_g> <s_f s_h> + <s_e s_h> <s_f s_g>),
+and layer 1 has C_1[F, G] = (1/4) V^(1) <d d F> <d d G>. The same-neuron relation holds
+with residual connections too (the xi^4 term carries it up from layer l; the others are
+those of the distinct-neuron function summed over the three pairings).
 """
 
+import functools
 import itertools
 import math
 
@@ -73,23 +85,31 @@ import numpy as np
 from nnft_fast.run import validate_inputs
 
 from .gaussian_integrals import numpy_activation
-from .infinite_width import is_residual_layer, kernel_recursion
+from .infinite_width import kernel_recursion
 
 NODES_BY_DIMENSION = {1: 160, 2: 80, 3: 40, 4: 22}
+
+
+@functools.cache
+def _tensor_rule(d, n_nodes):
+    """The d-dimensional tensor Gauss-Hermite grid (points, weights) for N(0, I_d)."""
+    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    w = w / math.sqrt(2.0 * math.pi)
+    grid = np.stack(np.meshgrid(*([x] * d), indexing="ij"), axis=-1).reshape(-1, d)
+    weights = np.prod(
+        np.stack(np.meshgrid(*([w] * d), indexing="ij"), axis=-1).reshape(-1, d), axis=1
+    )
+    grid.flags.writeable = weights.flags.writeable = False
+    return grid, weights
 
 
 def gaussian_average(fn, cov, n_nodes=None):
     """<fn(z)> for z ~ N(0, cov) (d <= 4 dimensions); fn maps (..., d) points to values."""
     d = cov.shape[0]
     n_nodes = n_nodes or NODES_BY_DIMENSION[d]
-    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
-    w = w / math.sqrt(2.0 * math.pi)
+    grid, weights = _tensor_rule(d, n_nodes)
     evals, evecs = np.linalg.eigh(cov)
     root = evecs * np.sqrt(np.clip(evals, 0.0, None))  # cov = root root^T, PSD-safe
-    grid = np.stack(np.meshgrid(*([x] * d), indexing="ij"), axis=-1).reshape(-1, d)
-    weights = np.prod(
-        np.stack(np.meshgrid(*([w] * d), indexing="ij"), axis=-1).reshape(-1, d), axis=1
-    )
     return float(np.dot(weights, fn(grid @ root.T)))
 
 
@@ -125,23 +145,168 @@ def _haar_cross_cumulant(c, fan_in, fan_out):
     )
 
 
-def _residual_vertex(network, layer, v, plain, k, d, ratio):
-    """V^(layer) of a residual layer (module docstring): xi^4 V + gamma^4 (plain right-hand
-    side) + xi^2 gamma^2 C_W (X_abcd + X_cdab) from the layer below's V, K, D (d[a, b, e, f])
-    and ratio n_{l-1} / n_{l-2} (1 wherever xi != 0)."""
-    xi = network.xi_array[layer - 1]
-    gamma = network.gamma_array[layer - 1]
-    cw = network.cw_array[layer - 1]
-    mixed = np.einsum("ae,bf,cdef->abcd", k, k, d) + 0.5 * ratio * np.einsum(
-        "abef,cdef->abcd", v, d
-    )
-    mixed = mixed + np.transpose(mixed, (2, 3, 0, 1))
-    xi2, gamma2 = xi * xi, gamma * gamma
-    return xi2 * xi2 * ratio * v + gamma2 * gamma2 * plain + xi2 * gamma2 * cw * mixed
+class _ResidualVertex:
+    """C_l[F, G] of a network with residual connections (module docstring), memoised.
+
+    A function is (kind, p, a, b): z^(p)_a z^(p)_b (kind "z") or s^(p)_a s^(p)_b (kind
+    "s"), a <= b, of one neuron's preactivations at layer p (1-based), evaluated at any
+    layer l <= p through the infinite-width law of the neuron across layers."""
+
+    def __init__(self, network, kernels, haar):
+        self.network = network
+        self.kernels = kernels
+        self.haar = haar
+        self.sigma = numpy_activation(network.activation)
+        self.nb = kernels[0].shape[0]
+        self._c, self._cov, self._dd, self._pair = {}, {}, {}, {}
+
+    def transfer(self, p, m):
+        """A = xi_{m+1} ... xi_p: z^(p) = A z^(m) + (independent of z^(m))."""
+        return float(np.prod(self.network.xi_array[m:p]))
+
+    def covariance(self, var_a, var_b):
+        """Cov(z^(p)_a, z^(q)_c) of one neuron at infinite width, var = (p, a)."""
+        (p, a), (q, c) = var_a, var_b
+        lo, hi = min(p, q), max(p, q)
+        return self.transfer(hi, lo) * self.kernels[lo - 1][a, c]
+
+    def _values(self, fn, z, slots):
+        kind = fn[0]
+        x, y = z[:, slots[0]], z[:, slots[1]]
+        return x * y if kind == "z" else self.sigma(x) * self.sigma(y)
+
+    def gauss_cov(self, f, g):
+        """Cov(F(z^(p_F)), G(z^(p_G))) of one neuron at infinite width."""
+        key = (f, g) if f <= g else (g, f)
+        if key not in self._cov:
+            variables = [(f[1], f[2]), (f[1], f[3]), (g[1], g[2]), (g[1], g[3])]
+            unique = sorted(set(variables))
+            slots = [unique.index(v) for v in variables]
+            cov = np.array([[self.covariance(u, v) for v in unique] for u in unique])
+
+            def mean(fn, pos):
+                own = sorted(set(pos))
+                sub = cov[np.ix_(own, own)]
+                return gaussian_average(
+                    lambda z: self._values(fn, z, [own.index(s) for s in pos]), sub
+                )
+
+            joint = gaussian_average(
+                lambda z: self._values(f, z, slots[:2]) * self._values(g, z, slots[2:]), cov
+            )
+            self._cov[key] = joint - mean(f, slots[:2]) * mean(g, slots[2:])
+        return self._cov[key]
+
+    def second_derivatives(self, f, layer):
+        """<d_e d_f F> (B x B) of F carried down to ``layer`` (A^2 times its own)."""
+        key = (f, layer)
+        if key not in self._dd:
+            kind, p, a, b = f
+            if kind == "z":
+                own = np.zeros((self.nb, self.nb))
+                own[a, b] += 1.0
+                own[b, a] += 1.0
+            else:
+                own = _second_derivative_average(self.sigma, self.kernels[p - 1], a, b)
+            self._dd[key] = self.transfer(p, layer) ** 2 * own
+        return self._dd[key]
+
+    def pair(self, layer):
+        """<s_a s_b> (B x B) at layer ``layer``."""
+        if layer not in self._pair:
+            k = self.kernels[layer - 1]
+            self._pair[layer] = np.array(
+                [
+                    [
+                        gaussian_average(
+                            lambda z: self.sigma(z[:, 0]) * self.sigma(z[:, 1]),
+                            k[np.ix_([a, b], [a, b])],
+                        )
+                        for b in range(self.nb)
+                    ]
+                    for a in range(self.nb)
+                ]
+            )
+        return self._pair[layer]
+
+    def _support(self, dd):
+        """The (e, f), e <= f, where the symmetric dd is non-zero, with their weight in a
+        sum over all ordered pairs."""
+        return [
+            ((e, f), dd[e, f] * (1.0 if e == f else 2.0))
+            for e in range(self.nb)
+            for f in range(e, self.nb)
+            if dd[e, f] != 0.0
+        ]
+
+    def value(self, layer, f, g):
+        """C_layer[F, G] for functions of layers >= ``layer``."""
+        key = (layer, f, g) if f <= g else (layer, g, f)
+        if key in self._c:
+            return self._c[key]
+        if self.transfer(f[1], layer) == 0.0 or self.transfer(g[1], layer) == 0.0:
+            result = 0.0  # a function carried below a plain layer is a constant
+        elif layer == 1:
+            result = 0.0
+            if self.haar:
+                v1 = _haar_cross_cumulant(
+                    self.kernels[0] - self.network.cb_array[0], *self.network.widths[:2]
+                )
+                result = 0.25 * np.einsum(
+                    "efgh,ef,gh->", v1, self.second_derivatives(f, 1), self.second_derivatives(g, 1)
+                )
+        else:
+            result = self._step(layer - 1, f, g)
+        self._c[key] = result
+        return result
+
+    def _step(self, l, f, g):
+        """C_{l+1}[F, G] from layer l (module docstring)."""
+        net = self.network
+        widths = net.widths
+        cw = net.cw_array[l]
+        gamma2 = net.gamma_array[l] ** 2
+        r = widths[l] / widths[l - 1]
+
+        def s(e, h):
+            return ("s", l, min(e, h), max(e, h))
+
+        def mixed(fn, dd):  # sum_gh <d_g d_h G>' (Cov_K(F~_0, s_g s_h) + r C_l[F~_0, s_g s_h])
+            return sum(
+                w * (self.gauss_cov(fn, s(*eh)) + r * self.value(l, fn, s(*eh)))
+                for eh, w in self._support(dd)
+            )
+
+        df, dg = self.second_derivatives(f, l + 1), self.second_derivatives(g, l + 1)
+        result = r * self.value(l, f, g)
+        result += 0.5 * gamma2 * cw * (mixed(f, dg) + mixed(g, df))
+        pair = self.pair(l) if self.haar else None
+        n_big = max(widths[l], widths[l + 1])
+        for ef, wf in self._support(df):
+            for gh, wg in self._support(dg):
+                shared = self.gauss_cov(s(*ef), s(*gh)) + r * self.value(l, s(*ef), s(*gh))
+                if self.haar:
+                    (e, e2), (h, h2) = ef, gh
+                    shared -= (widths[l] / n_big) * (
+                        pair[e, h] * pair[e2, h2] + pair[e, h2] * pair[e2, h]
+                    )
+                result += 0.25 * gamma2 * gamma2 * cw * cw * wf * wg * shared
+        return result
+
+    def vertex(self, layer):
+        """V^(layer) = C_layer[z_a z_b, z_c z_d], (B, B, B, B)."""
+        nb = self.nb
+        v = np.empty((nb,) * 4)
+        for a, b, c, d in itertools.product(range(nb), repeat=4):
+            v[a, b, c, d] = self.value(
+                layer, ("z", layer, min(a, b), max(a, b)), ("z", layer, min(c, d), max(c, d))
+            )
+        return v
 
 
 def vertex_recursion(network, X):
-    """Leading-order vertices V^(l) (B, B, B, B) for l = 1..L, Gaussian or Haar weights.
+    """Leading-order vertices V^(l) (B, B, B, B) for l = 1..L, Gaussian or Haar weights,
+    with or without residual connections (module docstring).
 
     Returns (kernels, vertices): the infinite-width K^(l) and V^(l) lists.
     """
@@ -153,6 +318,9 @@ def vertex_recursion(network, X):
     x = validate_inputs(network, X)
     sigma = numpy_activation(network.activation)
     kernels = kernel_recursion(network, x)
+    if np.any(network.xi_array != 0.0):
+        residual = _ResidualVertex(network, kernels, haar)
+        return kernels, [residual.vertex(layer) for layer in range(1, network.n_layers + 1)]
     nb = x.shape[0]
     widths = network.widths
     v = np.zeros((nb,) * 4)
@@ -180,12 +348,12 @@ def vertex_recursion(network, X):
                 cw * cw * (four[tuple(sorted((a, b, c, e)))] - pair[a, b] * pair[c, e])
             )
         propagated = np.einsum("efgh,abef,cdgh->abcd", v, d, d)
-        plain = new + 0.25 * cw * cw * ratio * propagated
+        v = new + 0.25 * cw * cw * ratio * propagated
         if haar:
-            plain = plain + _haar_cross_cumulant(cw * pair, widths[layer], widths[layer + 1])
-        if is_residual_layer(network, layer + 1):
-            plain = _residual_vertex(network, layer + 1, v, plain, k, d, ratio)
-        v = plain
+            v = v + _haar_cross_cumulant(cw * pair, widths[layer], widths[layer + 1])
+        gamma = network.gamma_array[layer]
+        if gamma != 1.0:  # z' = gamma u: no residual term (xi = 0 everywhere here)
+            v = gamma**4 * v
         vertices.append(v)
     return kernels, vertices
 
