@@ -72,20 +72,31 @@ def ntk_recursion(
     lambda_b, lambda_w: scalars (the same learning rates for every layer).
     <sigma' sigma'> is exact where ``gaussian_integrals.closed_form_dpair`` has a closed
     form (linear, relu, leaky_relu, erf, sin, cos, exp), otherwise as in kernel_recursion.
+
+    Residual layers (docs/conventions.md#residual), z^(l) = xi z^(l-1) + gamma (b + W s):
+        Theta^(l)_ab = xi^2 Theta^(l-1)_ab + gamma^2 [lambda_b + lambda_W <sigma sigma>
+                       + C_W^(l) <sigma' sigma'> Theta^(l-1)_ab]
+    (xi, gamma of layer l; the averages over K^(l-1), the residual kernel). Layer l's
+    parameters enter z^(l) times gamma, and dz^(l)/dz^(l-1) = xi I + gamma W diag(sigma'),
+    so H^(l)_ij = gamma^2 (lambda_b + lambda_W Gs) delta_ij + xi^2 H^(l-1)_ij
+    + xi gamma sum_k (W_jk sigma'_k H^(l-1)_ik + W_ik sigma'_k H^(l-1)_kj)
+    + gamma^2 sum_kk' W_ik W_jk' sigma'_k sigma'_k' H^(l-1)_kk'; W = W^(l) is independent
+    of layer l - 1 with mean zero, so the cross terms vanish in expectation (at any width)
+    and the last term averages to C_W <sigma' sigma'> Theta at infinite width.
     """
     x = validate_inputs(network, X)
-    if network.is_residual:
-        raise ValueError(
-            "ntk_recursion: the NTK is not yet supported for residual networks "
-            "(xi != 0 or gamma != 1)"
-        )
     act = network.activation
     kernels, pairs = _kernels_and_pairs(network, x, n_nodes)
     theta = lambda_b + lambda_w * (x @ x.T) / network.input_dim
     thetas = [theta]
     for layer in range(1, network.n_layers):
         dpair = _map_pairs(kernels[layer - 1], lambda a, b, c: dsigma_pair(act, a, b, c, n_nodes))
-        theta = lambda_b + lambda_w * pairs[layer - 1] + network.cw_array[layer] * dpair * theta
+        plain = lambda_b + lambda_w * pairs[layer - 1] + network.cw_array[layer] * dpair * theta
+        if is_residual_layer(network, layer + 1):
+            xi, gamma = network.xi_array[layer], network.gamma_array[layer]
+            theta = xi * xi * theta + gamma * gamma * plain
+        else:
+            theta = plain
         thetas.append(theta)
     return thetas
 
