@@ -99,6 +99,8 @@ class CpuEngine:
             a.save_layers,
             a.save_neurons,
             raw,
+            a.xi,
+            a.gamma,
         )
         return stats, raw, ntk_stats
 
@@ -118,6 +120,8 @@ class CpuEngine:
             a.ntk.lambda_w,
             a.offsets,
             out,
+            a.xi,
+            a.gamma,
         )
         return [np.ascontiguousarray(out[:, l]) for l in range(a.n_layers)]
 

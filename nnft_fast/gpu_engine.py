@@ -89,7 +89,12 @@ class CudaEngine:
             from nnft_fast.kernels.cuda import ntk as gpu_ntk
 
             layout = gpu_ntk.ntk_work_layout(
-                args.method_code, args.init_code, args.widths, args.n_inputs, args.ntk.readouts
+                args.method_code,
+                args.init_code,
+                args.widths,
+                args.n_inputs,
+                args.ntk.readouts,
+                residual=bool(np.any(args.xi != 0.0)),
             )
         self.layout = cuda.to_device(layout)
         self.row = int(layout[-1])
@@ -160,6 +165,8 @@ class CudaEngine:
                     raw[part],
                     work,
                     self.layout,
+                    self.xi,
+                    self.gamma,
                 )
         host_raw = raw.copy_to_host()[:, :n_raw] if n_raw else np.empty((count, 0))
         cuda.synchronize()

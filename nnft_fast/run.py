@@ -327,11 +327,6 @@ class EnsembleRun(BatchRun):
         self.observables = _resolve_observables(observables)
         lambda_b, lambda_w, ntk_readouts = validate_ntk_options(lambda_b, lambda_w, ntk_readouts)
         wants_ntk = "ntk" in self.observables
-        if wants_ntk and network.is_residual:
-            raise ValueError(
-                "the NTK is not yet supported for residual networks (xi != 0 or gamma != 1); "
-                "leave 'ntk' out of observables"
-            )
         self.dtype = _resolve_dtype(dtype)
         self.deformation, self.rule = check_deformation(network, deformation, self._probe)
         if self.deformation is not None:

@@ -1,7 +1,8 @@
 """Run under NUMBA_ENABLE_CUDASIM=1 by test_cuda_ntk.py: the CUDA NTK kernels on the
 simulator against the CPU kernels. Prints JSON {case: max difference relative to the
 largest reference entry}; cases named "control ..." compare with a different network or
-learning rate and must differ."""
+learning rate (or, for residual networks, with the network without its residual
+connections) and must differ."""
 
 import json
 import sys
@@ -32,6 +33,15 @@ CASES = (
     ((3, 11, 6, 7), "tanh", 0.2, "orthogonal", "projected", X2),
     ((3, 5, 12), "relu", 0.1, "orthogonal", "projected", X3),
 )
+# residual networks: (widths, activation, cb, init, method, inputs, xi, gamma)
+RESIDUAL_CASES = (
+    ((3, 10, 10, 10), "tanh", 0.2, "gaussian", "dense", X3, 0.7, 0.8),
+    ((3, 9, 9), "relu", 0.1, "uniform", "dense", X3, 0.5, 1.2),
+    ((3, 5, 9, 9), "tanh", 0.1, "orthogonal", "dense", X3, [0, 0, 0.6], [1, 1, 0.9]),
+    ((3, 10, 10, 10), "tanh", 0.3, "gaussian", "projected", X3, 0.7, 0.8),  # rank(S) = 2
+    ((3, 9, 9, 5), "erf", 0.1, "gaussian", "projected", X3, 0.0, [1, 1.3, 1]),  # gamma only
+    ((3, 11, 11, 11), "tanh", 0.2, "orthogonal", "projected", X2, 0.6, 0.9),
+)
 
 
 def rel(got, ref):
@@ -42,7 +52,9 @@ def gpu_ntk_samples(run, lambda_b, lambda_w):
     args = run.kernel_args
     xt, widths, cw, cb, init_code, act_code = args.network_args
     nb, r = xt.shape[1], run.ntk.readouts
-    layout = gpu_ntk.ntk_work_layout(args.method_code, init_code, widths, nb, r)
+    layout = gpu_ntk.ntk_work_layout(
+        args.method_code, init_code, widths, nb, r, residual=bool(np.any(args.xi != 0.0))
+    )
     out = np.zeros((COUNT, len(widths) - 1, r, r, nb, nb))
     gpu_ntk.ntk_kernel[COUNT, THREADS](
         args.method_code,
@@ -59,12 +71,35 @@ def gpu_ntk_samples(run, lambda_b, lambda_w):
         out,
         np.full((COUNT, layout[-1]), np.nan),
         layout,
+        args.xi,
+        args.gamma,
     )
     return out
 
 
-def compare(widths, act, cb, init, method, x):
-    net = nf.Network(widths, act, init, 1.8, cb)
+def cpu_ntk_samples(run, lambda_w, xi, gamma):
+    """The CPU ``batch_ntk`` of ``run``'s networks at lambda_b = 0.7 and ``lambda_w``."""
+    args = run.kernel_args
+    nb, n_layers, r = args.xt.shape[1], args.n_layers, run.ntk.readouts
+    out = np.empty((COUNT, n_layers, r, r, nb, nb))
+    cpu_ntk.batch_ntk(
+        args.method_code,
+        np.int64(FIRST),
+        COUNT,
+        np.uint64(SEED),
+        *args.network_args,
+        0.7,
+        lambda_w,
+        args.offsets,
+        out,
+        xi,
+        gamma,
+    )
+    return out
+
+
+def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
+    net = nf.Network(widths, act, init, 1.8, cb, xi=xi, gamma=gamma)
     run = EnsembleRun(
         net,
         x,
@@ -81,31 +116,18 @@ def compare(widths, act, cb, init, method, x):
     xt, w, cw, cbs, init_code, act_code = args.network_args
     nb, n_layers, r = x.shape[0], len(widths) - 1, run.ntk.readouts
     name = f"{method} {init} {widths} {act} B={nb}"
+    if net.is_residual:
+        name += f" xi={xi} gamma={gamma}"
     out = {}
 
-    ref = {}
-    for lambda_w in (1.3, 2.0):
-        ref[lambda_w] = np.empty((COUNT, n_layers, r, r, nb, nb))
-        cpu_ntk.batch_ntk(
-            args.method_code,
-            np.int64(FIRST),
-            COUNT,
-            np.uint64(SEED),
-            xt,
-            w,
-            cw,
-            cbs,
-            init_code,
-            act_code,
-            0.7,
-            lambda_w,
-            args.offsets,
-            ref[lambda_w],
-        )
+    ref = {lambda_w: cpu_ntk_samples(run, lambda_w, args.xi, args.gamma) for lambda_w in (1.3, 2.0)}
     got = gpu_ntk_samples(run, 0.7, 1.3)
     out[f"ntk {name}"] = rel(got, ref[1.3])
     out[f"control network {name}"] = rel(got[1], ref[1.3][0])
     out[f"control lambda {name}"] = rel(got, ref[2.0])
+    if net.is_residual:  # the same weights without the residual connections
+        plain = cpu_ntk_samples(run, 1.3, np.zeros_like(args.xi), np.ones_like(args.gamma))
+        out[f"control residual {name}"] = rel(got, plain)
 
     stats = np.empty((COUNT, n_layers, run.layout.n_stat))
     ntk_stats = np.empty((COUNT, n_layers, ntk_statistics_size(nb)))
@@ -132,8 +154,12 @@ def compare(widths, act, cb, init, method, x):
         args.save_layers,
         args.save_neurons,
         raw,
+        args.xi,
+        args.gamma,
     )
-    layout = gpu_ntk.ntk_work_layout(args.method_code, init_code, w, nb, r)
+    layout = gpu_ntk.ntk_work_layout(
+        args.method_code, init_code, w, nb, r, residual=bool(np.any(args.xi != 0.0))
+    )
     got = np.zeros_like(stats)
     got_ntk = np.zeros((COUNT, n_layers, ntk_statistics_size(nb)))
     got_raw = np.zeros_like(raw)
@@ -159,6 +185,8 @@ def compare(widths, act, cb, init, method, x):
         got_raw,
         np.full((COUNT, layout[-1]), np.nan),
         layout,
+        args.xi,
+        args.gamma,
     )
     out[f"stats {name}"] = rel(got, stats)
     out[f"ntk_stats {name}"] = rel(got_ntk, ntk_stats)
@@ -168,7 +196,7 @@ def compare(widths, act, cb, init, method, x):
 
 def main():
     out = {}
-    for case in CASES:
+    for case in CASES + RESIDUAL_CASES:
         out.update(compare(*case))
     json.dump(out, sys.stdout)
 

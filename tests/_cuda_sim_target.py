@@ -222,6 +222,13 @@ def dispatch():
     gpu_ntk = nf.sample(net, x, 5, 3, backend="cuda", **ntk).ntk_accumulator
     cpu_ntk = nf.sample(net, x, 5, 3, backend="cpu", **ntk).ntk_accumulator
     out["dispatch ntk sums"] = float(np.max(np.abs(gpu_ntk.block_sums - cpu_ntk.block_sums)))
+    ntk_sums = [  # the residual work row (u kept for the skip of the projected backward)
+        nf.sample(residual, x, 5, 3, backend=b, method="projected", **ntk).ntk_accumulator
+        for b in ("cuda", "cpu")
+    ]
+    out["dispatch residual ntk sums"] = float(
+        np.max(np.abs(ntk_sums[0].block_sums - ntk_sums[1].block_sums))
+    )
     # K ~ 1e100^l: z^4 overflows from layer 2 (the simulator's math.exp would raise)
     exploding = nf.Network((4, 6, 6, 6), "relu", "gaussian", 1e100, 0.0)
     counts = [nf.sample(exploding, x, 7, 3, backend=b, **kw).nonfinite for b in ("cuda", "cpu")]

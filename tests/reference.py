@@ -1070,3 +1070,85 @@ def deep_linear_residual_moments(widths, cw, cb, xi, gamma, x):
         )
         out.append((k, a, d))
     return out
+
+
+def residual_forward_with_parameters(weights, biases, act, x, xi, gamma):
+    """z^(l) (n_l, B), l = 1..L, of a residual network with explicit parameters:
+    u^(l) = W^(l) s^(l-1) + b^(l), z^(l) = xi_l z^(l-1) + gamma_l u^(l) at the layers with
+    xi_l != 0 or gamma_l != 1 (l >= 2, n_l = n_{l-1}), z^(l) = u^(l) elsewhere; x (B, n_0),
+    xi, gamma per layer (length L; xi = 0, gamma = 1 at the plain layers, as
+    ``Network.xi_array`` / ``gamma_array``)."""
+    n_layers = len(weights)
+    xi, gamma = per_layer(xi, n_layers), per_layer(gamma, n_layers)
+    s = np.atleast_2d(np.asarray(x, dtype=np.float64)).T
+    out = []
+    for layer, (w, b) in enumerate(zip(weights, biases), start=1):
+        z = w @ s + b[:, None]
+        if xi[layer - 1] != 0.0 or gamma[layer - 1] != 1.0:
+            z = xi[layer - 1] * out[-1] + gamma[layer - 1] * z
+        out.append(z)
+        s = act(z)
+    return out
+
+
+def residual_ntk_from_parameters(
+    weights, biases, act, dact, x, xi, gamma, lambda_b, lambda_w, readouts
+):
+    """NTK of one residual network with explicit parameters from its explicit Jacobians.
+
+    Per input a, the layer-to-layer Jacobian matrices (n_l x n_{l-1}) of
+    ``residual_forward_with_parameters``
+        M^(l)_a = dz^(l)_a / dz^(l-1)_a = xi_l I + gamma_l W^(l) diag(act'(z^(l-1)_a))
+    (xi_l = 0, gamma_l = 1 at the plain layers) give dz^(l)_a/dz^(l')_a = M^(l)_a ...
+    M^(l'+1)_a, and the parameter Jacobian of z^(l)_a is the (n_l x P_l) matrix of
+        dz^(l)_a / db^(l')_j     = gamma_l' [dz^(l)_a/dz^(l')_a]_{:, j},
+        dz^(l)_a / dW^(l')_{jk}  = gamma_l' [dz^(l)_a/dz^(l')_a]_{:, j} s^(l'-1)_{k;a},
+    over every parameter of the layers l' <= l, each column scaled by the square root of
+    its learning rate (lambda_b; lambda_w / n_{l'-1} for the weights). Then
+        H^(l)_{i1 i2; a1 a2} = sum_p Jp^(l)_{a1}[i1, p] Jp^(l)_{a2}[i2, p].
+    Returns the list over l = 1..L of H^(l) for i1, i2 < readouts: (r, r, B, B)."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    n_layers = len(weights)
+    xi, gamma = per_layer(xi, n_layers), per_layer(gamma, n_layers)
+    zs = residual_forward_with_parameters(weights, biases, act, x, xi, gamma)
+    ss = [x.T] + [act(z) for z in zs]
+    nb, r = x.shape[0], int(readouts)
+    residual = [xi[l] != 0.0 or gamma[l] != 1.0 for l in range(n_layers)]
+    g = [gamma[l] if residual[l] else 1.0 for l in range(n_layers)]
+    out = []
+    for layer in range(1, n_layers + 1):
+        jacobians = []  # per input: (n_l, P_l)
+        for a in range(nb):
+            chain = np.eye(weights[layer - 1].shape[0])  # dz^(l)/dz^(lp)
+            columns = []
+            for lp in range(layer, 0, -1):
+                w = weights[lp - 1]
+                n_in = w.shape[1]
+                s_prev = ss[lp - 1][:, a]
+                columns.append(math.sqrt(lambda_b) * g[lp - 1] * chain)
+                columns.append(
+                    math.sqrt(lambda_w / n_in)
+                    * g[lp - 1]
+                    * np.einsum("ij,k->ijk", chain, s_prev).reshape(chain.shape[0], -1)
+                )
+                if lp > 1:
+                    step = g[lp - 1] * w * dact(zs[lp - 2][:, a])[None, :]
+                    if residual[lp - 1]:
+                        step = step + xi[lp - 1] * np.eye(n_in)
+                    chain = chain @ step
+            jacobians.append(np.concatenate(columns, axis=1)[:r])
+        jac = np.stack(jacobians)  # (B, r, P)
+        out.append(np.einsum("aip,bjp->ijab", jac, jac))
+    return out
+
+
+def residual_dense_ntk(
+    widths, act, dact, init, cw, cb, xi, gamma, x, seed, network, lambda_b, lambda_w, readouts
+):
+    """Per-network NTK of the dense residual network ``network`` of ``seed`` (the weights of
+    ``residual_forward(method="dense")``): list over layers of (r, r, B, B), see
+    ``residual_ntk_from_parameters``."""
+    weights, biases = dense_parameters(widths, init, cw, cb, seed, network)
+    return residual_ntk_from_parameters(
+        weights, biases, act, dact, x, xi, gamma, lambda_b, lambda_w, readouts
+    )

@@ -98,7 +98,7 @@ def test_simulator_draws_the_cpu_streams():
         "nonfinite": 0.0,  # per-network finiteness flags
         "dispatch": 1e-12,
     }  # nf.sample / store / resume with backend="cuda" vs "cpu"
-    assert len(diffs) == 16 + 11 * 3 + 4 + 1 + 3 + 6
+    assert len(diffs) == 16 + 11 * 3 + 4 + 1 + 3 + 7
     for name, diff in diffs.items():
         kind = name.split()[-1] if name.endswith(("raw", "blocks")) else name.split()[0]
         assert diff <= limits[kind], (name, diff)

@@ -47,8 +47,11 @@ SIGNATURES = {
         float64[:, ::1],
         float64[:, ::1],
         _INDEX,
-    ),
-    "ntk_kernel": _RUN + (float64[:, :, :, :, :, ::1], float64[:, ::1], _INDEX),
+        float64[::1],
+        float64[::1],
+    ),  # ... work, layout, xi, gamma
+    "ntk_kernel": _RUN
+    + (float64[:, :, :, :, :, ::1], float64[:, ::1], _INDEX, float64[::1], float64[::1]),
 }
 
 
@@ -71,8 +74,10 @@ def test_every_cuda_ntk_kernel_compiles_to_ptx_for_sm90(monkeypatch):
 def test_simulator_ntk_matches_the_cpu():
     """Per-network NTKs and [stats | NTK statistics | raw] of the CUDA kernels equal the
     CPU's to rounding for every (method, init) — biases, a repeated input (rank-deficient
-    S), B > n, layers wider than a block — and the comparison has power: another network
-    index or another lambda_w gives clearly different NTKs."""
+    S), B > n, layers wider than a block, residual networks (xi, gamma; a gamma-only one) —
+    and the comparison has power: another network index or another lambda_w (and, for a
+    residual network, the same weights without the residual connections) gives clearly
+    different NTKs."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
     done = subprocess.run(
@@ -83,7 +88,7 @@ def test_simulator_ntk_matches_the_cpu():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     diffs = json.loads(done.stdout)
-    assert len(diffs) == 7 * 6
+    assert len(diffs) == 7 * 6 + 6 * 7  # plain cases, residual cases (one more control)
     for name, diff in diffs.items():
         if name.startswith("control"):
             assert diff > 0.05, (name, diff)

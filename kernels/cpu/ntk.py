@@ -18,6 +18,22 @@ W~^T is needed on all the vectors that ever cross layer l' at once: with the thi
 U^T = Q_U R_U of those vectors, U W~ = R_U^T (Q_U^T W~) and Q_U^T W~ (rank x n_in) is iid
 N(0, cw/n_in), drawn from stream (l', PURPOSE_NTK). Exact jointly over layers and targets.
 
+Residual layers (docs/conventions.md#residual; xi_l, gamma_l with xi_l != 0 or
+gamma_l != 1 only at layers l >= 2 with n_l = n_{l-1}, ``forward.mixes_residual``):
+    z^(l) = xi_l z^(l-1) + gamma_l (b^(l) + W^(l) s^(l-1)),
+so dz^(l)/db^(l) and dz^(l)/dW^(l) carry a factor gamma_l and dz^(l)/dz^(l-1) =
+xi_l I + gamma_l W^(l) diag(act'(z^(l-1))):
+    c^(l')_ab = gamma_l'^2 (lambda_b + lambda_w Gs^(l'-1)_ab),
+    J^(l,l'-1)_{i;a} = xi_l' J^(l,l')_{i;a}
+                       + gamma_l' act'(z^(l'-1)_{.;a}) * (W^(l')^T J^(l,l')_{i;a}).
+W^(l')^T J is the same product as above (dense, or projected in law: the forward pass
+still fixes only W Q = F, as later layers see W^(l') only through z^(l')), and
+act' is taken at the residual z^(l'-1). The skip needs J^(l,l') after W^T has crossed
+it: the dense and Haar backward passes leave u intact; the Gaussian projected one
+factors u in place, so its rows are first copied into the PADDED region (unused there).
+Layers without a residual connection take the plain path (bit-identical to a network
+without xi, gamma).
+
 Arithmetic in float64. ``act_code`` selects a built-in activation and its derivative.
 """
 
@@ -29,7 +45,14 @@ from numba import njit, prange
 from .activations import activate_derivative
 from .codes import INIT_GAUSSIAN, METHOD_DENSE
 from .config import FASTMATH, FASTMATH_REDUCTIONS
-from .forward import activate_layer, orthogonal_scale, projected_scratch, projected_workspace_size
+from .forward import (
+    activate_layer,
+    add_residual,
+    mixes_residual,
+    orthogonal_scale,
+    projected_scratch,
+    projected_workspace_size,
+)
 from .haar import extract_r, form_q, householder_factor, sign_fix
 from .moments import (
     chunk_bounds,
@@ -54,7 +77,8 @@ ROW_BLOCK = 8
 # vectors before and after crossing a layer, m_max x n_max each, m_max = L r B) and, on the
 # projected path only (empty on the dense one), Q (n_max x B), FU (m_max x B), BETA_U,
 # RDIAG_U (m_max each), R_U (m_max^2): the QR of the vectors, GAMMA, PADDED, PERP
-# (m_max n_max each; PADDED and PERP are used by Haar weights).
+# (m_max n_max each; PADDED and PERP are used by Haar weights, PADDED by Gaussian weights
+# of a residual layer to keep u for the skip).
 COEFS = 0
 LAYER_S = 0
 LAYER_KEEP = 1
@@ -349,6 +373,8 @@ def ntk_one(
     offsets,
     work,
     h,
+    xi,
+    gamma,
 ):
     """NTK h (L, r, r, B, B) of network ``network`` at every layer, readouts i < r, and its
     preactivations in ``zbuf`` (layer l: zt^(l), B x n_l, at offsets[l-1]).
@@ -356,6 +382,8 @@ def ntk_one(
     work: ``ntk_workspace_size`` float64 elements, carved by ``ntk_work_layout`` (the region
     names above the layout). Projected: Gaussian or Haar weights
     (Haar: exact while L r B <= max(n_{l-1}, n_l) - min(n_{l-1}, B) at every layer).
+    xi, gamma: the residual coefficients per layer ((L,), ``forward.add_residual``; the
+    residual NTK in the module docstring).
     """
     n_layers = widths.size - 1
     nb = xt.shape[1]
@@ -378,6 +406,12 @@ def ntk_one(
         for a in range(nb):
             for b in range(nb):
                 coefs[layer - 1, a, b] = lambda_b + lambda_w * coefs[layer - 1, a, b]
+        residual = mixes_residual(xi, gamma, layer)
+        if residual:  # the layer's parameters enter z^(l) times gamma_l
+            g2 = gamma[layer - 1] * gamma[layer - 1]
+            for a in range(nb):
+                for b in range(nb):
+                    coefs[layer - 1, a, b] *= g2
         zt = zbuf[offsets[layer - 1] : offsets[layer]].reshape((nb, widths[layer]))
         preactivation(
             method_code,
@@ -391,6 +425,9 @@ def ntk_one(
             zt,
             region(work, layout, layer_region(n_layers, layer, LAYER_KEEP)),
         )
+        if residual:
+            zprev = zbuf[offsets[layer - 2] : offsets[layer - 1]].reshape((nb, widths[layer]))
+            add_residual(zt, zprev, xi[layer - 1], gamma[layer - 1])
         if layer < n_layers:
             st_next = region(work, layout, layer_region(n_layers, layer + 1, LAYER_S)).reshape(
                 (nb, widths[layer])
@@ -414,6 +451,14 @@ def ntk_one(
         n_in = widths[lp - 1]
         v = v_flat[: m * n_in].reshape((m, n_in))
         scratch = region(work, layout, layer_region(n_layers, lp, LAYER_KEEP))
+        residual = mixes_residual(xi, gamma, lp)
+        skip_xi = xi[lp - 1] if residual else 0.0
+        skip = u  # J^(l,l') for the skip (n_in == n_lp there); dense and Haar keep u
+        if skip_xi != 0.0 and method_code != METHOD_DENSE and init_code == INIT_GAUSSIAN:
+            skip = region(work, layout, tail_region(n_layers, TAIL_PADDED))[: m * n_lp].reshape(
+                (m, n_lp)
+            )
+            skip[:, :] = u  # projected_backward factors u in place
         if method_code == METHOD_DENSE:
             dense_backward(scratch[: n_lp * n_in].reshape((n_lp, n_in)), u, m, v)
         else:
@@ -427,7 +472,7 @@ def ntk_one(
             beta_u = region(work, layout, tail_region(n_layers, TAIL_BETA_U))
             rdiag_u = region(work, layout, tail_region(n_layers, TAIL_RDIAG_U))
             r_u = region(work, layout, tail_region(n_layers, TAIL_R_U))
-            gamma = region(work, layout, tail_region(n_layers, TAIL_GAMMA))
+            gauss = region(work, layout, tail_region(n_layers, TAIL_GAMMA))
             if init_code == INIT_GAUSSIAN:
                 projected_backward(
                     network,
@@ -446,7 +491,7 @@ def ntk_one(
                     beta_u,
                     rdiag_u,
                     r_u,
-                    gamma,
+                    gauss,
                 )
             else:
                 big_n = max(n_lp, n_in)
@@ -467,7 +512,7 @@ def ntk_one(
                     beta_u,
                     rdiag_u,
                     r_u,
-                    gamma,
+                    gauss,
                     region(work, layout, tail_region(n_layers, TAIL_PADDED)),
                     region(work, layout, tail_region(n_layers, TAIL_PERP)),
                 )
@@ -476,10 +521,23 @@ def ntk_one(
             for i in range(n_in):
                 dsig[a, i] = activate_derivative(act_code, zprev[a, i])
         u = u_flat[: m * n_in].reshape((m, n_in))
-        for row in range(m):
-            da = dsig[row % nb, :n_in]
-            for i in range(n_in):
-                u[row, i] = v[row, i] * da[i]
+        if not residual:
+            for row in range(m):
+                da = dsig[row % nb, :n_in]
+                for i in range(n_in):
+                    u[row, i] = v[row, i] * da[i]
+        elif skip_xi == 0.0:  # gamma only: J <- gamma act' * (W^T J)
+            g = gamma[lp - 1]
+            for row in range(m):
+                da = dsig[row % nb, :n_in]
+                for i in range(n_in):
+                    u[row, i] = g * (v[row, i] * da[i])
+        else:  # J <- xi J + gamma act' * (W^T J)
+            g = gamma[lp - 1]
+            for row in range(m):
+                da = dsig[row % nb, :n_in]
+                for i in range(n_in):
+                    u[row, i] = skip_xi * skip[row, i] + g * (v[row, i] * da[i])
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, cache=True)
@@ -582,9 +640,12 @@ def batch_ntk_statistics(
     save_layers,
     save_neurons,
     raw,
+    xi,
+    gamma,
 ):
     """As ``moments.batch_statistics`` (stats, raw) plus ntk_stats[t, l-1, :] =
-    ``ntk_statistics`` of layer l of network first + t, readouts i < n_readouts."""
+    ``ntk_statistics`` of layer l of network first + t, readouts i < n_readouts; xi,
+    gamma: the residual coefficients per layer."""
     n_layers = widths.size - 1
     nb = xt.shape[1]
     n_work = ntk_workspace_size(method_code, widths, nb, n_readouts)
@@ -613,6 +674,8 @@ def batch_ntk_statistics(
                 offsets,
                 work,
                 h,
+                xi,
+                gamma,
             )
             pos = 0
             j = 0
@@ -645,8 +708,11 @@ def batch_ntk(
     lambda_w,
     offsets,
     out,
+    xi,
+    gamma,
 ):
-    """out[t] (L, r, r, B, B) = NTK of network first + t at every layer."""
+    """out[t] (L, r, r, B, B) = NTK of network first + t at every layer; xi, gamma: the
+    residual coefficients per layer."""
     nb = xt.shape[1]
     n_work = ntk_workspace_size(method_code, widths, nb, out.shape[2])
     n_chunks = chunk_count(count)
@@ -671,4 +737,6 @@ def batch_ntk(
                 offsets,
                 work,
                 out[t],
+                xi,
+                gamma,
             )

@@ -10,6 +10,10 @@ down to 1 carries the vectors J^(l,l') of every target layer l >= l' at once (ro
 numbers come from the CPU's stream positions (weights, biases, frames: as the forward;
 the conditional weights of the backward pass: stream (l', PURPOSE_NTK)), and the QRs
 follow the CPU's canonical rules, so network e of seed s has the CPU's NTK to rounding.
+Residual layers (xi, gamma per layer: the CPU module docstring) scale c^(l') by
+gamma_l'^2 and cross layer l' as J <- xi_l' J + gamma_l' act' * (W^T J); the Gaussian
+projected backward factors u in place, so a residual network's work row has a padded
+region there too, for the copy of u the skip needs (``ntk_work_layout(residual=True)``).
 
 Supported: dense (Gaussian, uniform, orthogonal weights) and projected (Gaussian:
 ``projected_backward``; orthogonal: ``projected_orthogonal_backward``, exact under the
@@ -24,10 +28,10 @@ Kernels (block t = network first + t; work (count, layout[-1]) float64, layout f
 ``ntk_work_layout``):
     ntk_statistics_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code,
         lambda_b, lambda_w, pair_a, pair_b, quad_p1, quad_p2, four_point, stats, ntk_stats,
-        n_readouts, save_layers, save_neurons, raw, work, layout)
+        n_readouts, save_layers, save_neurons, raw, work, layout, xi, gamma)
         the CPU ``batch_ntk_statistics`` (stats, ntk_stats, raw)
     ntk_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code, lambda_b,
-        lambda_w, out, work, layout)
+        lambda_w, out, work, layout, xi, gamma)
         the CPU ``batch_ntk``: out[t] (L, r, r, B, B)
 """
 
@@ -43,7 +47,10 @@ from .forward import (
     MAX_B,
     activate_derivative,
     activate_layer,
+    add_residual,
+    copy_layer,
     load_inputs,
+    mixes_residual,
     orthogonal_scale,
     preactivation,
     stream_id,
@@ -74,14 +81,15 @@ _PER_LAYER = 5
 _S, _Z, _KEEP, _BETA, _RDIAG = range(_PER_LAYER)
 
 
-def ntk_work_layout(method_code, init_code, widths, nb, readouts):
+def ntk_work_layout(method_code, init_code, widths, nb, readouts, residual=False):
     """int64 offsets of the regions of one float64 work row per network (last element:
     the row length):
       coefs (L B^2): c^(l)_ab; h (L r^2 B^2): the NTK (statistics kernel);
       scratch: Gaussian buffer of the Haar draws; bias (n_max);
       u, v: the backward vectors, m_l max(n_{l-1}, n_l) with m_l = (L - l + 1) r B;
       projected only: q (Q of S), fu (F^T u, or V^T u~), beta_u, rdiag_u, r_u (QR of the
-      vectors), gamma; Haar only: padded (u~), perp (the complement frame);
+      vectors), gamma; Haar only: padded (u~), perp (the complement frame); projected
+      Gaussian with ``residual`` (some xi != 0): padded (u kept for the skip);
       per layer: s (B n_{l-1}), z (B n_l), the kept factor (dense: W; projected: G^T or
       the Haar frame V), beta and rdiag (the QR of S, then the Haar frame's)."""
     widths = [int(w) for w in widths]
@@ -121,7 +129,7 @@ def ntk_work_layout(method_code, init_code, widths, nb, readouts):
         most(
             min(s, m) * (big if haar else n_in) for s, (n_in, _, _, big, m) in zip(span, backward)
         ),
-        most(m * big for _, _, _, big, m in backward) if haar else 0,
+        most(m * big for _, _, _, big, m in backward) if haar or residual else 0,
         most(min(big, m) * big for _, _, _, big, m in backward) if haar else 0,
     ]
     for n_in, n_out, k, big, _ in layers:
@@ -380,10 +388,13 @@ def ntk_network(
     rsh,
     shared,
     small,
+    xi,
+    gamma,
 ):
     """The CPU ``ntk_one``: h (flat (L, r, r, B, B)) = NTK of network ``network`` at every
     layer, readouts i < r; every layer's preactivations stay in its z region of ``row``
-    (region i of the row: row[layout[i]:layout[i + 1]])."""
+    (region i of the row: row[layout[i]:layout[i + 1]]); xi, gamma: the residual
+    coefficients per layer."""
     tid = cuda.threadIdx.x
     n_layers = widths.size - 1
     nb = xt.shape[1]
@@ -400,9 +411,16 @@ def ntk_network(
         s = row[layout[at] : layout[at + 1]]
         z = row[layout[at + _Z] : layout[at + _Z + 1]]
         keep = row[layout[at + _KEEP] : layout[at + _KEEP + 1]]
-        learning_coefficients(
-            s, n_in, nb, lambda_b, lambda_w, coefs[(layer - 1) * nb * nb : layer * nb * nb], shared
-        )
+        coef = coefs[(layer - 1) * nb * nb : layer * nb * nb]
+        learning_coefficients(s, n_in, nb, lambda_b, lambda_w, coef, shared)
+        residual = mixes_residual(xi, gamma, layer)
+        if residual:  # the layer's parameters enter z^(l) times gamma_l
+            g2 = gamma[layer - 1] * gamma[layer - 1]
+            e = tid
+            while e < nb * nb:
+                coef[e] *= g2
+                e += THREADS
+            cuda.syncthreads()
         preactivation(
             method_code,
             network,
@@ -425,6 +443,11 @@ def ntk_network(
             shared,
             small,
         )
+        if residual:
+            at = slot(layer - 1, _Z)
+            add_residual(
+                z, row[layout[at] : layout[at + 1]], nb * n_out, xi[layer - 1], gamma[layer - 1]
+            )
         if layer < n_layers:
             at = slot(layer + 1, _S)
             activate_layer(act_code, z, row[layout[at] : layout[at + 1]], nb * n_out)
@@ -452,6 +475,12 @@ def ntk_network(
         if lp == 1:
             break
         n_in = widths[lp - 1]
+        residual = mixes_residual(xi, gamma, lp)
+        skip_xi = xi[lp - 1] if residual else 0.0
+        skip = u  # J^(l,l') for the skip (n_in == n_lp there); dense and Haar keep u
+        if skip_xi != 0.0 and method_code != METHOD_DENSE and not haar:
+            skip = row[layout[_PADDED] : layout[_PADDED + 1]]
+            copy_layer(u, skip, m * n_lp)  # projected_backward factors u in place
         if method_code == METHOD_DENSE:
             at = slot(lp, _KEEP)
             scale, row_stride, col_stride = dense_weight_layout(init_code, cw[lp - 1], n_in, n_lp)
@@ -468,12 +497,20 @@ def ntk_network(
             )
         at = slot(lp - 1, _Z)
         zprev = row[layout[at] : layout[at + 1]]
+        g = gamma[lp - 1] if residual else 1.0
         i = tid
-        while i < n_in:  # u = act'(z^(l'-1)) * v
+        while i < n_in:  # u = act'(z^(l'-1)) * v; residual: xi u + gamma act' * v
             for a in range(nb):
                 d = activate_derivative(act_code, zprev[a * n_in + i])
                 for rw in range(a, m, nb):
-                    u[rw * n_in + i] = v[rw * n_in + i] * d
+                    if not residual:
+                        u[rw * n_in + i] = v[rw * n_in + i] * d
+                    elif skip_xi == 0.0:
+                        u[rw * n_in + i] = g * (v[rw * n_in + i] * d)
+                    else:
+                        u[rw * n_in + i] = skip_xi * skip[rw * n_in + i] + g * (
+                            v[rw * n_in + i] * d
+                        )
             i += THREADS
         cuda.syncthreads()
 
@@ -577,9 +614,12 @@ def ntk_statistics_kernel(
     raw,
     work,
     layout,
+    xi,
+    gamma,
 ):
     """stats, ntk_stats, raw of network first + t in block t (the CPU
-    ``batch_ntk_statistics``); work (count, layout[-1]), layout from ``ntk_work_layout``."""
+    ``batch_ntk_statistics``); work (count, layout[-1]), layout from ``ntk_work_layout``
+    (residual=True where some xi != 0); xi, gamma: the residual coefficients per layer."""
     net = cuda.blockIdx.x
     if net >= stats.shape[0]:
         return
@@ -608,6 +648,8 @@ def ntk_statistics_kernel(
         rsh,
         shared,
         small,
+        xi,
+        gamma,
     )
     per_layer = n_readouts * n_readouts * nb * nb
     pos = 0
@@ -651,9 +693,12 @@ def ntk_kernel(
     out,
     work,
     layout,
+    xi,
+    gamma,
 ):
     """out[t] (L, r, r, B, B) = NTK of network first + t, block t (the CPU ``batch_ntk``);
-    work (count, layout[-1]), layout from ``ntk_work_layout``."""
+    work (count, layout[-1]), layout from ``ntk_work_layout`` (residual=True where some
+    xi != 0); xi, gamma: the residual coefficients per layer."""
     net = cuda.blockIdx.x
     if net >= out.shape[0]:
         return
@@ -679,6 +724,8 @@ def ntk_kernel(
         rsh,
         shared,
         small,
+        xi,
+        gamma,
     )
 
 
