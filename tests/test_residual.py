@@ -551,3 +551,21 @@ def test_deformed_residual_network_matches_reference():
             )
             s = (z[-1][:, 3:] ** 4 / 24.0).sum(axis=0) @ run.rule.weights
             assert stats[t, 0, -1] == pytest.approx(s, rel=1e-10)
+
+
+# ------------------------------------------------------------------------------ the example
+
+
+def test_residual_depth_example_runs(tmp_path, capsys):
+    """examples/residual_depth.py on a small ensemble writes its table and figure."""
+    pytest.importorskip("matplotlib")
+    from ._examples import load_example
+
+    example = load_example("residual_depth")
+    results = example.main(str(tmp_path), 2_000, width=16, depth=4)
+    out = capsys.readouterr().out
+    assert "| network | weights | layer | V/K^2 measured | theory | pull |" in out
+    assert len([line for line in out.splitlines() if line.startswith("| residual")]) == 4 * 3
+    assert (tmp_path / "residual_depth.png").stat().st_size > 10_000
+    plain = results["plain", "gaussian"]["vk2_theory"]
+    np.testing.assert_allclose(plain, 5.0 * np.arange(4), atol=1e-9)  # 5 (l - 1)
