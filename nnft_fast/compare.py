@@ -82,14 +82,15 @@ def predict(
         law); ``ntk_fluctuations``: for Gaussian and orthogonal weights the leading-order
         A, B, D, F (B, B, B, B) of every layer in the normalisation of
         ``Ensemble.ntk_fluctuations`` (``theory.ntk_fluctuation_recursion``), else None;
-        ``ntk`` and ``ntk_fluctuations`` are None for residual networks (no recursion
-        yet). Index l - 1 holds layer l.
+        ``ntk_fluctuations`` is None for residual networks (no fluctuation recursion with
+        residual connections yet). Index l - 1 holds layer l.
     """
     lambda_b, lambda_w = float(lambda_b), float(lambda_w)
-    if network.is_residual:  # the NTK recursions do not cover residual connections yet
+    if network.is_residual:  # the fluctuation recursion does not cover residual connections
+        thetas = ntk_recursion(network, X, lambda_b, lambda_w)
         if network.init in VERTEX_INITS:
-            return Prediction(*vertex_recursion(network, X))
-        return Prediction(kernel_recursion(network, X))
+            return Prediction(*vertex_recursion(network, X), thetas, None, lambda_b, lambda_w)
+        return Prediction(kernel_recursion(network, X), None, thetas, None, lambda_b, lambda_w)
     if network.init in VERTEX_INITS:
         theory = ntk_fluctuation_recursion(network, X, lambda_b, lambda_w)
         return Prediction(

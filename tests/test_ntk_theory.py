@@ -32,7 +32,7 @@ from scipy import integrate
 from scipy.special import gamma
 
 import nnft_fast as nf
-from nnft_fast.theory import PredictedNTKFluctuations, ntk_fluctuation_recursion
+from nnft_fast.theory import PredictedNTKFluctuations, ntk_fluctuation_recursion, ntk_recursion
 from nnft_fast.theory.gaussian_integrals import NUMPY_ACTIVATIONS, NUMPY_DERIVATIVES
 from nnft_fast.theory.ntk_fluctuations import GaussianMoments, fluctuation_step
 
@@ -543,4 +543,6 @@ def test_predict_other_weight_laws():
     with pytest.raises(ValueError, match="residual"):
         ntk_fluctuation_recursion(residual, x)
     res = nf.predict(residual, x)
-    assert res.ntk is None and res.ntk_fluctuations is None and res.vertices is not None
+    assert res.ntk_fluctuations is None and res.vertices is not None
+    np.testing.assert_allclose(res.ntk[1], ntk_recursion(residual, x)[1])  # the residual Theta
+    assert not np.allclose(res.ntk[1], nf.predict(nf.Network((3, 8, 8), "tanh"), x).ntk[1])
