@@ -12,7 +12,8 @@ Estimators from totals T over N networks (layer width n):
     C_distinct      = P - KK
     C_same          = Qbar - (KK_abcd + KK_acbd + KK_adbc)
     V               = n_{l-1} C_distinct                        Roberts-Yaida vertex
-Standard errors: delete-one-block jackknife over the non-empty blocks.
+Standard errors: delete-one-block jackknife over the non-empty blocks; the skewness of
+the replicas flags error bars that heavy tails make unreliable (``SKEWNESS_LIMIT``).
 
 Non-finite networks: ``nonfinite[l-1]`` counts the networks with a non-finite statistic
 (an overflowed or NaN preactivation) at layer l or an earlier one; such a network stays
@@ -304,10 +305,42 @@ def jackknife_error(replicas):
     sqrt((g - 1)/g sum_r (x_r - mean)^2), with each element's deviations scaled by the
     power of two 2^-e of their largest (exact), so their squares neither over- nor
     underflow where the error itself is representable."""
+    return _jackknife(replicas, skewness=False)[0]
+
+
+def jackknife_error_and_skewness(replicas):
+    """(``jackknife_error(replicas)``, the sample skewness of the replicas along axis 0,
+    sqrt(g) sum_r d_r^3 / (sum_r d_r^2)^(3/2) with d_r = x_r - mean; NaN for g < 3 or
+    where all replicas are equal). The error is the same, bit for bit.
+
+    A skewness beyond ``SKEWNESS_LIMIT`` in absolute value says that one or a few blocks
+    dominate the spread of the replicas: heavy-tailed per-network statistics, whose
+    jackknife errors are too small in most ensembles (docs/estimators.md#coverage)."""
+    return _jackknife(replicas, skewness=True)
+
+
+# |skewness| of the delete-one-block replicas above which an error bar is flagged as
+# unreliable (docs/estimators.md#coverage): normal replicas exceed it with probability
+# < 0.2% at any number of blocks (none in 4e5 draws at 64 blocks); the heavy-tailed
+# kurtosis ratios of deep narrow ReLU networks, whose 1-sigma coverage is ~58% instead of
+# 68% with 3,000 networks, exceed it in 81-94% of such ensembles.
+SKEWNESS_LIMIT = 2.0
+
+
+def _jackknife(replicas, skewness):
     g = replicas.shape[0]
+    nan = np.full(replicas.shape[1:], np.nan)
     if g < 2:
-        return np.full(replicas.shape[1:], np.nan)
+        return nan, nan
     dev = replicas - replicas.mean(axis=0)
     e = np.frexp(np.max(np.abs(dev), axis=0))[1]
     dev = np.ldexp(dev, -e)
-    return np.ldexp(np.sqrt((g - 1.0) / g * np.sum(dev * dev, axis=0)), e)
+    square = dev * dev
+    sum_squares = np.sum(square, axis=0)
+    error = np.ldexp(np.sqrt((g - 1.0) / g * sum_squares), e)
+    if not skewness or g < 3:
+        return error, nan
+    square *= dev  # the cubes, in place: no further replica-sized array
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skew = math.sqrt(g) * np.sum(square, axis=0) / sum_squares**1.5
+    return error, skew

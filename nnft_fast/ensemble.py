@@ -6,7 +6,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .accumulators import LayerMoments, MomentAccumulator, NonFiniteWarning, jackknife_error
+from .accumulators import (
+    SKEWNESS_LIMIT,
+    LayerMoments,
+    MomentAccumulator,
+    NonFiniteWarning,
+    jackknife_error_and_skewness,
+)
 from .deformed_estimates import FirstOrder, Reweighted
 from .memory import check_memory, estimate_need
 from .ntk import NTKFluctuations
@@ -18,6 +24,13 @@ FOUR_POINT_MISSING = "this ensemble was sampled without 'four_point' in observab
 class TooFewNetworksWarning(UserWarning):
     """An estimate's standard error is NaN: the ensemble has too few networks for the
     jackknife (the reason is also the Estimate's ``note``)."""
+
+
+class UnreliableErrorWarning(UserWarning):
+    """An estimate whose jackknife error bars are probably too small: the delete-one-block
+    replicas of some entries are strongly skewed (|skewness| > ``SKEWNESS_LIMIT``), the
+    mark of heavy-tailed per-network statistics that the ensemble does not sample well
+    (docs/estimators.md#coverage; the Estimate's ``note`` says the same)."""
 
 
 def _outside_stacklevel():
@@ -63,7 +76,8 @@ class _TwoPointMoments:
 @dataclass(frozen=True)
 class Estimate:
     """An ensemble estimate with its standard error (same shape, jackknife); ``note`` says
-    why errors are NaN when the ensemble is too small for them (else None)."""
+    why errors are NaN when the ensemble is too small for them, or why they are probably
+    too small (``UnreliableErrorWarning``), else None."""
 
     value: np.ndarray
     error: np.ndarray
@@ -225,19 +239,56 @@ class Ensemble:
                     f"{value.shape} for the ensemble but {replica_values.shape} "
                     f"for its {g} jackknife replicas"
                 )
-            error = jackknife_error(replica_values)
-        return self._estimate_of(layer, accumulator, value, error, two_point_only)
+            error, skewness = jackknife_error_and_skewness(replica_values)
+        return self._estimate_of(layer, accumulator, value, error, two_point_only, skewness)
 
-    def _estimate_of(self, layer, accumulator, value, error, two_point_only):
+    def _estimate_of(self, layer, accumulator, value, error, two_point_only, skewness=None):
         """The Estimate (value, jackknife error) of ``layer``, with its warnings: non-finite
-        networks or values, and too few networks for error bars (then its ``note``)."""
+        networks or values, too few networks for error bars, and (given the ``skewness``
+        of the jackknife replicas) unreliable error bars; the last two set its ``note``."""
         self._warn_nonfinite(layer, accumulator, value)
-        note = None
+        notes = []
         if np.any(np.isnan(error) & ~np.isnan(value)):
             note = self._too_few_networks(accumulator, two_point_only)
             if note is not None:
                 warnings.warn(note, TooFewNetworksWarning, stacklevel=_outside_stacklevel())
-        return Estimate(value, error, note)
+                notes.append(note)
+        if skewness is not None:
+            note = self._skewed_replicas(layer, accumulator, value, error, skewness)
+            if note is not None:
+                warnings.warn(note, UnreliableErrorWarning, stacklevel=_outside_stacklevel())
+                notes.append(note)
+        return Estimate(value, error, "; ".join(notes) if notes else None)
+
+    def _skewed_replicas(self, layer, accumulator, value, error, skewness):
+        """Why the error bars of ``layer``'s estimate are unreliable, or None: entries
+        whose jackknife replicas have |skewness| > SKEWNESS_LIMIT (heavy tails; entries
+        whose error is at the rounding level of the estimate's values are not judged)."""
+        with np.errstate(invalid="ignore"):
+            size = np.abs(value)
+            finite = size[np.isfinite(size)]
+            floor = 1e-10 * np.maximum(size, finite.max() if finite.size else 0.0)
+            judged = np.isfinite(error) & (error > floor)
+            bad = judged & (np.abs(skewness) > SKEWNESS_LIMIT)
+        n_bad = int(np.count_nonzero(bad))
+        if not n_bad:
+            return None
+        worst = float(np.max(np.abs(skewness[bad])))
+        g = int(np.count_nonzero(accumulator.block_counts))
+        if np.size(value) == 1:
+            what = "the jackknife error bar is probably too small: its"
+        else:
+            what = (
+                f"the jackknife error bars of {n_bad} of {np.size(value)} entries are "
+                "probably too small: their"
+            )
+        return (
+            f"layer {layer}: {what} {g} delete-one-block replicas are skewed (|skewness| "
+            f"up to {worst:.2g} > {SKEWNESS_LIMIT:g}), the mark of heavy-tailed "
+            f"per-network statistics that these {self.n_networks} networks sample poorly, "
+            "so that value +- error covers the answer less often than 68% "
+            "(docs/estimators.md#coverage); sample more networks"
+        )
 
     def _too_few_networks(self, accumulator, two_point_only):
         """Why the jackknife has no error bars here, or None: it needs networks in at least
@@ -410,4 +461,10 @@ class Ensemble:
         return merged
 
 
-__all__ = ["Estimate", "Ensemble", "LayerMoments", "TooFewNetworksWarning"]
+__all__ = [
+    "Estimate",
+    "Ensemble",
+    "LayerMoments",
+    "TooFewNetworksWarning",
+    "UnreliableErrorWarning",
+]
