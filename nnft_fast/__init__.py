@@ -11,7 +11,13 @@ from .compare import Comparison, Prediction, compare, predict
 from .cosnet import CosNet
 from .deformations import LocalInteraction, ParameterInteraction, Phi4
 from .deformed_estimates import LowEffectiveSampleWarning
-from .ensemble import Ensemble, Estimate, LayerMoments, TooFewNetworksWarning
+from .ensemble import (
+    Ensemble,
+    Estimate,
+    LayerMoments,
+    TooFewNetworksWarning,
+    UnreliableErrorWarning,
+)
 from .field_ensemble import FieldEnsemble
 from .extrapolate import Extrapolation, extrapolate
 from .h5format import StoreError, open_store as open
@@ -62,5 +68,6 @@ __all__ = [
     "store_info",
     "thread_limit",
     "TooFewNetworksWarning",
+    "UnreliableErrorWarning",
     "__version__",
 ]
