@@ -7,8 +7,13 @@ Plotted per layer with error bars, one curve per ensemble:
     the leading-order 1/n prediction (``theory.vertex_recursion``, Gaussian or Haar
     weights) as a dashed line;
   * for runs with the NTK: the mean NTK Theta_00 with the infinite-width recursion
-    (``theory.ntk_recursion``) dashed, and the normalised NTK fluctuation A/Theta^2
-    (input 0, Roberts-Yaida normalisation).
+    (``theory.ntk_recursion``) dashed (ntk.png), and in ntk_fluctuations.png one panel
+    each for the normalised NTK fluctuations A/Theta^2, B/Theta^2, D/(Theta K) and
+    F/(Theta K) (input 0, Roberts-Yaida normalisation, docs/conventions.md#ntk):
+    measured with jackknife errors, and, where ``nf.predict`` has them (Gaussian and
+    Haar weights), the leading-order 1/n predictions of
+    ``theory.ntk_fluctuation_recursion`` at the run's learning rates dashed; summary.md
+    gets their table with z = (measured - predicted) / error.
 
 Cos-net fields (``nf.CosNet`` stores) get their own plots, one series per ensemble:
   * propagator.png: the translation-averaged two-point function |G(r)| measured
@@ -50,11 +55,10 @@ import os
 
 import numpy as np
 
-from .compare import predict
+from .compare import _zscores, predict
 from .cosnet import CosNet
 from .ensemble import Estimate
 from .points import pair_index
-from .theory import ntk_recursion
 
 TWO_POINT_PNG = "two_point.png"
 VERTEX_PNG = "vertex.png"
@@ -77,10 +81,75 @@ def normalised_vertex(ens, layer, alpha=0):
     return ens.estimate(layer, lambda m: m.vertex[..., a, a, a, a] / m.two_point[..., a, a] ** 2)
 
 
-def normalised_ntk_fluctuation(ens, layer, alpha=0):
-    """A/Theta^2 for input ``alpha``, jackknife Estimate."""
-    a = alpha
-    return ens.estimate_ntk(layer, lambda m: m.A[..., a, a, a, a] / m.theta[..., a, a] ** 2)
+NTK_FLUCTUATIONS = ("A", "B", "D", "F")
+# (Markdown name, axis label, title) of the normalised fluctuations; A, B scale like
+# Theta^2 and D, F like Theta K
+NTK_FLUCTUATION_NAMES = {
+    "A": ("A/Theta^2", r"$A^{(\ell)}/\Theta^2$", "A/Θ²"),
+    "B": ("B/Theta^2", r"$B^{(\ell)}/\Theta^2$", "B/Θ²"),
+    "D": ("D/(Theta K)", r"$D^{(\ell)}/(\Theta K)$", "D/(ΘK)"),
+    "F": ("F/(Theta K)", r"$F^{(\ell)}/(\Theta K)$", "F/(ΘK)"),
+}
+
+
+def normalised_ntk_fluctuations(ens, layer):
+    """{'A', 'B', 'D', 'F': Estimate} of A/Theta^2, B/Theta^2, D/(Theta K), F/(Theta K) at
+    input 0 (entries 0000 and 00): jackknife over the NTK statistics with Theta, K the
+    measured ones (Theta inside the jackknife; K's relative error, ~1/sqrt(N n), is left
+    out)."""
+    k = float(ens.two_point(layer).value[0, 0])
+
+    def statistic(name):
+        if name in "AB":
+            return lambda m: getattr(m, name)[..., 0, 0, 0, 0] / m.theta[..., 0, 0] ** 2
+        return lambda m: getattr(m, name)[..., 0, 0, 0, 0] / (m.theta[..., 0, 0] * k)
+
+    return {name: ens.estimate_ntk(layer, statistic(name)) for name in NTK_FLUCTUATIONS}
+
+
+def predicted_ntk_fluctuations(prediction, layer):
+    """{'A', 'B', 'D', 'F': float} of the same ratios at input 0 from a ``Prediction``
+    (its infinite-width Theta and K), or None where it has no NTK fluctuations."""
+    if prediction.ntk_fluctuations is None:
+        return None
+    theta = float(prediction.ntk[layer - 1][0, 0])
+    k = float(prediction.kernels[layer - 1][0, 0])
+    fluct = prediction.ntk_fluctuations[layer - 1]
+    return {
+        name: float(getattr(fluct, name)[0, 0, 0, 0]) / (theta**2 if name in "AB" else theta * k)
+        for name in NTK_FLUCTUATIONS
+    }
+
+
+def ntk_prediction(ens):
+    """``predict`` for input 0 of an NTK ensemble, at its learning rates."""
+    acc = ens.ntk_accumulator
+    return predict(ens.network, ens.inputs[:1], lambda_b=acc.lambda_b, lambda_w=acc.lambda_w)
+
+
+def ntk_fluctuation_rows(ens, prediction=None):
+    """Per layer of an NTK ensemble, input 0: for X in A, B, D, F the arrays 'ntk_X' and
+    'ntk_X_err' (``normalised_ntk_fluctuations``), 'ntk_X_theory' (the leading-order
+    prediction; NaN where ``prediction`` has none) and 'ntk_X_z' = (measured - predicted) /
+    error (0 where both are 0 to rounding, as at layer 1), and 'layers'. ``prediction``:
+    a ``Prediction`` whose input 0 is the ensemble's (default ``ntk_prediction(ens)``)."""
+    prediction = ntk_prediction(ens) if prediction is None else prediction
+    layers = list(ens.accumulator.layers)
+    rows = {"layers": np.array(layers)}
+    measured = [normalised_ntk_fluctuations(ens, layer) for layer in layers]
+    predicted = [predicted_ntk_fluctuations(prediction, layer) for layer in layers]
+    for name in NTK_FLUCTUATIONS:
+        value = np.array([float(m[name].value) for m in measured])
+        error = np.array([float(m[name].error) for m in measured])
+        theory = np.array([np.nan if p is None else p[name] for p in predicted])
+        # the ratios are O(1): rounding judged against 1; no z without an error bar (too
+        # few networks) or a prediction
+        with np.errstate(invalid="ignore"):
+            z = _zscores(Estimate(value, error), theory, scale=1.0)
+        z = np.where(np.isfinite(error) & np.isfinite(theory), z, np.nan)
+        rows.update({f"ntk_{name}": value, f"ntk_{name}_err": error})
+        rows.update({f"ntk_{name}_theory": theory, f"ntk_{name}_z": z})
+    return rows
 
 
 def label(ens):
@@ -89,7 +158,11 @@ def label(ens):
 
 
 def per_layer(ens):
-    """{'layers', 'K', 'K_err', 'VK2', 'VK2_err'} arrays over the ensemble's layers."""
+    """{'layers', 'K', 'K_err', 'K_theory', 'VK2', 'VK2_err', 'VK2_theory'} arrays over
+    the ensemble's layers (input 0; the vertex with four-point statistics and a vertex
+    recursion), for NTK runs also 'Theta', 'Theta_err', 'Theta_theory' and the
+    ``ntk_fluctuation_rows`` arrays 'ntk_A', 'ntk_A_err', 'ntk_A_theory', 'ntk_A_z', ...
+    (predictions at the run's learning rates)."""
     layers = list(ens.accumulator.layers)
     k = [ens.two_point(l) for l in layers]
     rows = {
@@ -97,7 +170,8 @@ def per_layer(ens):
         "K": np.array([float(e.value[0, 0]) for e in k]),
         "K_err": np.array([float(e.error[0, 0]) for e in k]),
     }
-    theory = predict(ens.network, ens.inputs[:1])  # input 0 only
+    # input 0 only; an NTK run's learning rates for Theta and A, B, D, F
+    theory = ntk_prediction(ens) if ens.has_ntk else predict(ens.network, ens.inputs[:1])
     rows["K_theory"] = np.array([float(theory.kernels[l - 1][0, 0]) for l in layers])
     if ens.has_four_point:
         # a layer of one neuron (an MLP's single output) has no distinct-neuron vertex: NaN
@@ -116,12 +190,10 @@ def per_layer(ens):
         theta = [ens.ntk(l) for l in layers]
         rows["Theta"] = np.array([float(e.value[0, 0]) for e in theta])
         rows["Theta_err"] = np.array([float(e.error[0, 0]) for e in theta])
-        acc = ens.ntk_accumulator
-        thetas = ntk_recursion(ens.network, ens.inputs[:1], acc.lambda_b, acc.lambda_w)
-        rows["Theta_theory"] = np.array([float(thetas[l - 1][0, 0]) for l in layers])
-        fluct = [normalised_ntk_fluctuation(ens, l) for l in layers]
-        rows["AT2"] = np.array([float(e.value) for e in fluct])
-        rows["AT2_err"] = np.array([float(e.error) for e in fluct])
+        if theory.ntk is not None:
+            rows["Theta_theory"] = np.array([float(theory.ntk[l - 1][0, 0]) for l in layers])
+        fluct = ntk_fluctuation_rows(ens, theory)
+        rows.update({k: v for k, v in fluct.items() if k != "layers"})
     return rows
 
 
@@ -785,9 +857,41 @@ def write_deformed_report(plt, ensembles, out_dir):
     return paths, "\n".join(text)
 
 
+def _cell(value, error=None, digits=4):
+    """A table cell: value (± error), or — where the value is not finite."""
+    if not np.isfinite(value):
+        return "—"
+    return f"{value:.{digits}g}" + ("" if error is None else f" ± {error:.2g}")
+
+
+def ntk_fluctuation_markdown(rows, extra=None):
+    """Markdown lines of an ``ntk_fluctuation_rows`` table: per layer, for A/Theta^2,
+    B/Theta^2, D/(Theta K), F/(Theta K) the measured value ± error, the leading-order
+    prediction and z (— where there is none). ``extra``: (header, cells) of a column put
+    after the layer's, one cell per layer."""
+    head = "| layer |" + (f" {extra[0]} |" if extra else "")
+    for name in NTK_FLUCTUATIONS:
+        head += f" {NTK_FLUCTUATION_NAMES[name][0]} | leading 1/n | z |"
+    lines = [head, "|---:|" + ("---:|" if extra else "") + "---:|---:|---:|" * 4]
+    for i, layer in enumerate(rows["layers"]):
+        line = f"| {layer} |" + (f" {extra[1][i]} |" if extra else "")
+        for name in NTK_FLUCTUATIONS:
+            key = f"ntk_{name}"
+            z = rows[key + "_z"][i]
+            line += (
+                f" {_cell(rows[key][i], rows[key + '_err'][i])} |"
+                f" {_cell(rows[key + '_theory'][i])} |"
+                f" {'—' if not np.isfinite(z) else f'{z:+.2f}'} |"
+            )
+        lines.append(line)
+    return lines
+
+
 def markdown_table(ensembles, tables=None):
-    """One Markdown table: layer x ensemble, K and V/K^2 with errors; ``tables``: the
-    ensembles' ``per_layer`` results when already computed."""
+    """Markdown, per ensemble: a table layer by layer of K and V/K^2 with errors and their
+    predictions (and Theta_00 for NTK runs), and for NTK runs the table of the normalised
+    fluctuations against their leading-order predictions (``ntk_fluctuation_markdown``);
+    ``tables``: the ensembles' ``per_layer`` results when already computed."""
     lines = []
     tables = tables or [per_layer(ens) for ens in ensembles]
     for ens, rows in zip(ensembles, tables):
@@ -795,9 +899,9 @@ def markdown_table(ensembles, tables=None):
         ntk = "Theta" in rows
         lines.append(
             "| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 leading 1/n |"
-            + (" Theta_00 | Theta_00 infinite width | A/Theta^2 |" if ntk else "")
+            + (" Theta_00 | Theta_00 infinite width |" if ntk else "")
         )
-        lines.append("|---|---|---|---|---|" + ("---|---|---|" if ntk else ""))
+        lines.append("|---|---|---|---|---|" + ("---|---|" if ntk else ""))
         for i, layer in enumerate(rows["layers"]):
             vk = "—"
             if "VK2" in rows and np.isfinite(rows["VK2"][i]):
@@ -808,14 +912,86 @@ def markdown_table(ensembles, tables=None):
                 f"{rows['K_theory'][i]:.6g} | {vk} | {vk_theory} |"
             )
             if ntk:
+                theory = rows.get("Theta_theory", np.full(len(rows["layers"]), np.nan))[i]
                 line += (
                     f" {rows['Theta'][i]:.6g} ± {rows['Theta_err'][i]:.2g} |"
-                    f" {rows['Theta_theory'][i]:.6g} |"
-                    f" {rows['AT2'][i]:.4g} ± {rows['AT2_err'][i]:.2g} |"
+                    f" {_cell(theory, digits=6)} |"
                 )
             lines.append(line)
         lines.append("")
+        if ntk:
+            acc = ens.ntk_accumulator
+            lines.append(
+                f"NTK fluctuations, input 0 (lambda_b = {acc.lambda_b:g}, lambda_W = "
+                f"{acc.lambda_w:g}): measured ± jackknife error, the leading order in 1/n "
+                "(theory.ntk_fluctuation_recursion; Theta, K infinite width) and "
+                "z = (measured − predicted) / error\n"
+            )
+            lines += ntk_fluctuation_markdown(rows)
+            lines.append("")
     return "\n".join(lines)
+
+
+def plot_ntk_fluctuations(plt, data, path, title):
+    """ntk_fluctuations.png: one panel per A/Theta^2, B/Theta^2, D/(Theta K), F/(Theta K),
+    one row of panels per group (e.g. per activation: their scales differ), every NTK
+    ensemble of ``data`` ((name, group, ``per_layer`` rows) triples) measured with error
+    bars and its leading-order prediction dashed in the same colour; returns whether
+    anything was plotted."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    data = [(name, group, rows) for name, group, rows in data if "ntk_A" in rows]
+    if not data:
+        return False
+    groups = list(dict.fromkeys(group for _, group, _ in data))
+    fig, axes = plt.subplots(len(groups), 4, figsize=(16.0, 3.6 * len(groups) + 0.9), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles = []
+    for index, (name, group, rows) in enumerate(data):
+        color = colors[index % len(colors)]
+        panels = axes[groups.index(group)]
+        for ax, field in zip(panels, NTK_FLUCTUATIONS):
+            key = f"ntk_{field}"
+            bars = ax.errorbar(
+                rows["layers"],
+                rows[key],
+                yerr=rows[key + "_err"],
+                marker="o",
+                ms=4,
+                ls=":",
+                lw=0.8,
+                capsize=3,
+                color=color,
+            )
+            predicted = np.isfinite(rows[key + "_theory"]).any()
+            if predicted:
+                ax.plot(rows["layers"], rows[key + "_theory"], ls="--", color=color)
+        handles.append((bars, name if predicted else f"{name} (no prediction)"))
+    for group, panels in zip(groups, axes):
+        for ax, field in zip(panels, NTK_FLUCTUATIONS):
+            ax.axhline(0.0, color="grey", lw=0.5)
+            ax.set_xlabel(r"layer $\ell$")
+            ax.set_ylabel(NTK_FLUCTUATION_NAMES[field][1] + " (input 0)")
+            ax.set_title(f"{group}: {NTK_FLUCTUATION_NAMES[field][2]}", fontsize=10)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+    style = [
+        (Line2D([], [], color="k", marker="o", ls=":", lw=0.8), "measured (jackknife errors)"),
+        (Line2D([], [], color="k", ls="--"), "leading order 1/n"),
+    ]
+    legend = handles + style
+    ncol = min(len(legend), 3)
+    fig.legend(
+        [h for h, _ in legend], [n for _, n in legend], loc="lower center", ncol=ncol, fontsize=8
+    )
+    fig.suptitle(title)
+    legend_rows = -(-len(legend) // ncol)
+    bottom = (0.1 + 0.2 * legend_rows) / fig.get_figheight()
+    fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def write_report(ensembles, out_dir, title="nnft_fast report"):
@@ -843,7 +1019,6 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
         ("K", TWO_POINT_PNG, r"two-point $K_{00}^{(\ell)}$"),
         ("VK2", VERTEX_PNG, r"normalised vertex $V^{(\ell)}/K^2$"),
         ("Theta", NTK_PNG, r"mean NTK $\Theta_{00}^{(\ell)}$"),
-        ("AT2", NTK_FLUCTUATIONS_PNG, r"NTK fluctuation $A^{(\ell)}/\Theta^2$"),
     ):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         plotted = False
@@ -877,6 +1052,11 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
             fig.savefig(path, dpi=120)
             paths[key] = path
         plt.close(fig)
+    path = os.path.join(out_dir, NTK_FLUCTUATIONS_PNG)
+    groups = [e.network.activation.name for e in ensembles]
+    ntk_data = [(name, group, rows) for (name, rows), group in zip(data, groups)]
+    if plot_ntk_fluctuations(plt, ntk_data, path, title):
+        paths["AT2"] = path  # the key of the former A/Theta^2-only figure
     text = markdown_table(ensembles, tables)
     if fields:
         field_paths, field_text = write_field_report(plt, fields, out_dir)

@@ -73,9 +73,17 @@ def test_report_overlays_vertex_prediction(tmp_path):
 
 
 def test_day_kahn_roberts_example_runs(tmp_path, capsys):
-    """examples/day_kahn_roberts.py end to end on a small ensemble."""
+    """examples/day_kahn_roberts.py end to end on small ensembles: the vertex z-score
+    tables, the NTK fluctuation tables with their predictions, the orthogonal-against-
+    Gaussian answer and both reports."""
     pytest.importorskip("matplotlib")
-    load_example("day_kahn_roberts").main(str(tmp_path), 2_000)
+    load_example("day_kahn_roberts").main(str(tmp_path), 2_000, 200)
     out = capsys.readouterr().out
     assert out.count("| 8 | vertex |") == 4  # one table per ensemble, all layers
+    assert out.count("| layer | A/Theta^2 | leading 1/n | z | B/Theta^2 |") == 4
+    answer = out.split("Do orthogonal weights tame the NTK fluctuations?")[1]
+    # ReLU layer 8 closed forms: Gaussian B/Theta^2 = 7 * 15 / 24, Haar half of it
+    relu_b = next(line for line in answer.splitlines() if line.startswith("| relu B/Theta^2"))
+    assert [c.strip() for c in relu_b.split("|")[1:-1]][2::3] == ["4.375", "2.188"]
     assert (tmp_path / "vertex.png").stat().st_size > 10_000
+    assert (tmp_path / "ntk" / "ntk_fluctuations.png").stat().st_size > 10_000

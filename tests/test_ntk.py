@@ -832,35 +832,64 @@ def test_bad_input():
         nf.ntk_samples(unif, X2, 4, method="projected")
 
 
+def _table_row(text, layer):
+    """The cells of the Markdown rows of ``layer`` in ``text`` (one list per row)."""
+    return [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in text.splitlines()
+        if line.startswith(f"| {layer} |")
+    ]
+
+
 def test_ntk_fluctuations_example_runs(tmp_path, capsys):
-    """examples/ntk_fluctuations.py end to end on a small ensemble."""
+    """examples/ntk_fluctuations.py end to end on a small ensemble: its tables carry the
+    leading-order predictions (the ReLU closed forms at layer 8) beside the measured values."""
     load_example("ntk_fluctuations").main(str(tmp_path), 500)
     out = capsys.readouterr().out
-    assert out.count("| 8 | ") == 2  # one table per init, every layer
+    header = "| layer | Theta/(l K/2) | A/Theta^2 | leading 1/n | z | B/Theta^2 | leading 1/n | z |"
+    assert out.count(header) == 2  # one table per init
+    gaussian, orthogonal = _table_row(out, 8)  # every layer: 8 rows of each
+    # predicted A/Theta^2, B/Theta^2, D/(Theta K), F/(Theta K) (theory/ntk_fluctuations.py)
+    assert [gaussian[i] for i in (3, 6, 9, 12)] == ["15.75", "4.375", "21", "7"]
+    assert [orthogonal[i] for i in (3, 6, 9, 12)] == ["11.38", "2.188", "14", "3.5"]
+    assert all("±" in gaussian[i] and "±" in orthogonal[i] for i in (2, 5, 8, 11))
     assert (tmp_path / "ntk_fluctuations.png").stat().st_size > 10_000
 
 
 def test_report_plots_ntk(tmp_path):
-    """write_report adds ntk.png, ntk_fluctuations.png and NTK columns for NTK runs only;
-    Theta in the table is the ensemble's estimate and its theory column the recursion."""
-    from nnft_fast.report import write_report
+    """write_report of an NTK store adds ntk.png, ntk_fluctuations.png and NTK columns for
+    NTK runs only; Theta in the table is the ensemble's estimate and its theory column the
+    recursion; the fluctuation table has the leading-order A, B, D, F at the run's learning
+    rates (ReLU closed forms, layer 3) beside the measured values."""
+    from nnft_fast.report import per_layer, write_report
     from nnft_fast.theory import ntk_recursion
 
     net = nf.Network((8, 16, 16, 16), "relu", "gaussian", 2.0, 0.0)
     x = np.ones((1, 8))
-    with_ntk = nf.sample(
-        net, x, 500, seed=3, observables=("two_point", "ntk"), lambda_b=0.5, lambda_w=1.5
-    )
+    kw = dict(observables=("two_point", "ntk"), lambda_b=0.5, lambda_w=1.5)
+    nf.sample(net, x, 500, seed=3, store=tmp_path / "ntk.h5", **kw)
+    with_ntk = nf.open(tmp_path / "ntk.h5")
     paths = write_report([with_ntk], str(tmp_path / "a"))
     for key in ("Theta", "AT2"):
         assert os.path.getsize(paths[key]) > 10_000
+    assert paths["AT2"].endswith("ntk_fluctuations.png")
     summary = open(paths["summary"]).read()
-    assert "A/Theta^2" in summary
+    assert "A/Theta^2 | leading 1/n | z | B/Theta^2" in summary
     theory = ntk_recursion(net, x, 0.5, 1.5)[2][0, 0]
     assert f"{with_ntk.ntk(3).value[0, 0]:.6g}" in summary and f"{theory:.6g}" in summary
+    # theta = lambda_b + lambda_W K / 2 = 2, Theta = 3 theta, K = 2 at layer 3
+    closed = {"A": 100.25 / 36, "B": 40 / 36, "D": 57 / 12, "F": 2.0}
+    rows = per_layer(with_ntk)
+    for name, value in closed.items():
+        np.testing.assert_allclose(rows[f"ntk_{name}_theory"][2], value, rtol=1e-9)
+        z = (rows[f"ntk_{name}"][2] - value) / rows[f"ntk_{name}_err"][2]
+        np.testing.assert_allclose(rows[f"ntk_{name}_z"][2], z)
+    (_, fluct_row) = _table_row(summary, 3)  # the K/Theta table's and the fluctuations'
+    assert [fluct_row[i] for i in (2, 5, 8, 11)] == ["2.785", "1.111", "4.75", "2"]
     without = nf.sample(net, x, 500, seed=3)
     paths = write_report([without], str(tmp_path / "b"))
     assert "Theta" not in paths and "A/Theta^2" not in open(paths["summary"]).read()
+    assert "AT2" not in paths
 
 
 def test_store_checkpoints_ntk_and_resumes_bit_identical(tmp_path):
