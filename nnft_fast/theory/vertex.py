@@ -79,6 +79,7 @@ those of the distinct-neuron function summed over the three pairings).
 import functools
 import itertools
 import math
+import sys
 
 import numpy as np
 
@@ -143,6 +144,12 @@ def _haar_cross_cumulant(c, fan_in, fan_out):
     return -(fan_in / max(fan_in, fan_out)) * (
         np.einsum("ac,bd->abcd", c, c) + np.einsum("ad,bc->abcd", c, c)
     )
+
+
+# A function carried down through layers whose xi multiply to less than this is treated
+# as a constant (its covariances are O(xi ... xi) of the others): it keeps the recursion
+# over deep residual networks from visiting every pair of layers.
+_NEGLIGIBLE = 1e-13
 
 
 class _ResidualVertex:
@@ -244,7 +251,7 @@ class _ResidualVertex:
         key = (layer, f, g) if f <= g else (layer, g, f)
         if key in self._c:
             return self._c[key]
-        if self.transfer(f[1], layer) == 0.0 or self.transfer(g[1], layer) == 0.0:
+        if min(abs(self.transfer(f[1], layer)), abs(self.transfer(g[1], layer))) < _NEGLIGIBLE:
             result = 0.0  # a function carried below a plain layer is a constant
         elif layer == 1:
             result = 0.0
@@ -320,7 +327,13 @@ def vertex_recursion(network, X):
     kernels = kernel_recursion(network, x)
     if np.any(network.xi_array != 0.0):
         residual = _ResidualVertex(network, kernels, haar)
-        return kernels, [residual.vertex(layer) for layer in range(1, network.n_layers + 1)]
+        limit = sys.getrecursionlimit()  # the memoised recursion descends layer by layer
+        sys.setrecursionlimit(max(limit, 10 * network.n_layers + 1000))
+        try:
+            vertices = [residual.vertex(layer) for layer in range(1, network.n_layers + 1)]
+        finally:
+            sys.setrecursionlimit(limit)
+        return kernels, vertices
     nb = x.shape[0]
     widths = network.widths
     v = np.zeros((nb,) * 4)
