@@ -39,8 +39,9 @@ term every function of one neuron depends on the others only through Ghat, so th
 distinct-neuron covariance of any two functions is (1/4n) V <d d F> <d d G>: V is all
 there is at order 1/n. With xi != 0, z'_i keeps its own z_i, and Ghat depends on z_i
 (through the k = i term) in a way that is not quadratic: the layer's neurons carry, at
-order 1/n, cross cumulants of every order (three-point E[z_ia z_ib z_jc] for any sigma with
-<d(s s)> != 0, such as ReLU; five-point ones for tanh), and V alone no longer propagates.
+order 1/n, cross cumulants of higher orders (a three-point E[z_ia z_ib z_jc] wherever
+<d(s s)> != 0, as for ReLU; for odd sigma, such as tanh, the odd ones vanish, the six-point
+and higher ones do not), and V alone no longer propagates.
 What does close is the distinct-neuron covariance of arbitrary functions,
     C_l[F, G] = n_{l-1} Cov(F(z_i), G(z_j)),   i != j,   V^(l) = C_l[z_a z_b, z_c z_d].
 With F~(z; Ghat) = E_u[F(xi z + gamma u)] the conditional mean given layer l,
