@@ -35,11 +35,9 @@ Output: printed, and written to bench/deformations.txt and bench/deformations.js
 (``--txt``, ``--json``; with ``--smoke`` only when given).
 """
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -48,11 +46,10 @@ from nnft_fast.field_run import FieldRun
 from nnft_fast.threads import thread_limit
 
 from .configs import SAMPLE_SEED, TWO_FOUR, FieldConfig
-from .fields import NnftFieldMethod, _Tee, floor_methods
+from .fields import NnftFieldMethod, floor_methods, printout_main
 from .harness import finish, fmt_rate, parser, round_robin, write_json
 from .machine import load_average, machine_info, print_machine
 
-HERE = Path(__file__).resolve().parent
 COUPLING = 0.1
 EXACT_TOL = 1e-12
 TARGET_EXTRA_VS_FLOOR = 1.0
@@ -283,18 +280,7 @@ def config_json(result, threads):
 # --------------------------------------------------------------------------------------
 def main(argv=None):
     ap = parser("bench.deformations", __doc__, quick="short run (~1 min)")
-    ap.add_argument("--txt", metavar="PATH", help="the printout (default bench/deformations.txt)")
-    args = ap.parse_args(argv)
-    if not args.smoke:
-        args.txt = args.txt or str(HERE / "deformations.txt")
-        args.json = args.json or str(HERE / "deformations.json")
-    tee = _Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):
-        ok = run_all(args)
-    if args.txt:
-        Path(args.txt).write_text(tee.kept.getvalue())
-        print(f"wrote {args.txt}")
-    return 0 if ok else 1
+    return printout_main(ap, argv, lambda _: "deformations", run_all)
 
 
 def run_all(args):

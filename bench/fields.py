@@ -654,24 +654,33 @@ class _Tee(io.TextIOBase):
         self.stream.flush()
 
 
-def main(argv=None):
-    ap = parser("bench.fields", __doc__, quick="short run (~1.5 min)")
-    ap.add_argument("--txt", metavar="PATH", help="the printout (default bench/fields.txt)")
-    ap.add_argument("--scaling", action="store_true", help="also networks/s against B")
-    ap.add_argument("--scaling-only", action="store_true", help="only networks/s against B")
-    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+def printout_main(ap, argv, stem, run_all):
+    """Parse ``argv`` with ``ap`` (which gets --txt), default --txt / --json to
+    bench/<stem(args)>.txt / .json (not under --smoke), run ``run_all(args)`` with the
+    printout kept and written to --txt; exit status 0 if it returned a true value."""
+    ap.add_argument("--txt", metavar="PATH", help="the printout (default bench/<name>.txt)")
     args = ap.parse_args(argv)
-    if not args.smoke:  # --scaling-only: bench/fields_scaling.txt / .json
-        stem = "fields_scaling" if args.scaling_only else "fields"
-        args.txt = args.txt or str(HERE / f"{stem}.txt")
-        args.json = args.json or str(HERE / f"{stem}.json")
+    if not args.smoke:
+        args.txt = args.txt or str(HERE / f"{stem(args)}.txt")
+        args.json = args.json or str(HERE / f"{stem(args)}.json")
     tee = _Tee(sys.stdout)
     with contextlib.redirect_stdout(tee):
-        figures = run_all(args)
+        ok = run_all(args)
     if args.txt:
         Path(args.txt).write_text(tee.kept.getvalue())
         print(f"wrote {args.txt}")
-    return 0 if figures else 1
+    return 0 if ok else 1
+
+
+def main(argv=None):
+    ap = parser("bench.fields", __doc__, quick="short run (~1.5 min)")
+    ap.add_argument("--scaling", action="store_true", help="also networks/s against B")
+    ap.add_argument("--scaling-only", action="store_true", help="only networks/s against B")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    # --scaling-only: bench/fields_scaling.txt / .json
+    return printout_main(
+        ap, argv, lambda a: "fields_scaling" if a.scaling_only else "fields", run_all
+    )
 
 
 def run_all(args):

@@ -33,11 +33,9 @@ Output: printed, and written to bench/mlp_deformations.txt and .json (``--txt``,
 ``--json``; with ``--smoke`` only when given).
 """
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -47,12 +45,11 @@ from nnft_fast.run import EnsembleRun
 from nnft_fast.threads import thread_limit
 
 from .configs import SAMPLE_SEED
-from .fields import _Tee
+from .fields import printout_main
 from .harness import CallMethod, finish, fmt_rate, parser, round_robin, timed, write_json
 from .machine import load_average, machine_info, print_machine
 from .probes import forward_only
 
-HERE = Path(__file__).resolve().parent
 COUPLING = 0.1
 EXACT_TOL = 1e-12
 TARGET_EXTRA_VS_FORWARD = 1.0
@@ -294,20 +291,7 @@ def run_all(args):
 
 def main(argv=None):
     ap = parser("bench.mlp_deformations", __doc__, quick="short run (~40 s)")
-    ap.add_argument(
-        "--txt", metavar="PATH", help="the printout (default bench/mlp_deformations.txt)"
-    )
-    args = ap.parse_args(argv)
-    if not args.smoke:
-        args.txt = args.txt or str(HERE / "mlp_deformations.txt")
-        args.json = args.json or str(HERE / "mlp_deformations.json")
-    tee = _Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):
-        ok = run_all(args)
-    if args.txt:
-        Path(args.txt).write_text(tee.kept.getvalue())
-        print(f"wrote {args.txt}")
-    return 0 if ok else 1
+    return printout_main(ap, argv, lambda _: "mlp_deformations", run_all)
 
 
 if __name__ == "__main__":
