@@ -179,8 +179,8 @@ def test_bad_field_configs_exit_2_naming_the_key(tmp_path, capsys, old, new, nee
         (FIELD.replace(GRID, "values = [[0.0, 1.0, 2.0]]"),
          "'points.values' must have rows of length network.dim = 2"),
         (MLP + "\n[points]\nvalues = [[0.0]]\n",
-         "unknown table [points]; allowed: network, inputs, run, store ([points] is for "
-         "network.kind = 'cosnet')"),
+         "unknown table [points]; allowed: network, inputs, run, store, deformation "
+         "([points] is for network.kind = 'cosnet')"),
         (MLP.replace('kind = "mlp"', 'kind = "mlp"\ndim = 2'), "unknown key 'network.dim'"),
         (MLP.replace("n_networks = 300", "n_networks = 300\nquadruples = [[0, 0, 0, 0]]"),
          "unknown key 'run.quadruples'"),
