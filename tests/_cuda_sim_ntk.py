@@ -36,10 +36,8 @@ CASES = (
 # residual networks: (widths, activation, cb, init, method, inputs, xi, gamma)
 RESIDUAL_CASES = (
     ((3, 10, 10, 10), "tanh", 0.2, "gaussian", "dense", X3, 0.7, 0.8),
-    ((3, 9, 9), "relu", 0.1, "uniform", "dense", X3, 0.5, 1.2),
     ((3, 5, 9, 9), "tanh", 0.1, "orthogonal", "dense", X3, [0, 0, 0.6], [1, 1, 0.9]),
     ((3, 10, 10, 10), "tanh", 0.3, "gaussian", "projected", X3, 0.7, 0.8),  # rank(S) = 2
-    ((3, 9, 9, 5), "erf", 0.1, "gaussian", "projected", X3, 0.0, [1, 1.3, 1]),  # gamma only
     ((3, 11, 11, 11), "tanh", 0.2, "orthogonal", "projected", X2, 0.6, 0.9),
 )
 

@@ -77,7 +77,7 @@ def test_day_kahn_roberts_example_runs(tmp_path, capsys):
     tables, the NTK fluctuation tables with their predictions, the orthogonal-against-
     Gaussian answer and both reports."""
     pytest.importorskip("matplotlib")
-    load_example("day_kahn_roberts").main(str(tmp_path), 2_000, 60)
+    load_example("day_kahn_roberts").main(str(tmp_path), 600, 60)
     out = capsys.readouterr().out
     assert out.count("| 8 | vertex |") == 4  # one table per ensemble, all layers
     assert out.count("| layer | A/Theta^2 | leading 1/n | z | B/Theta^2 |") == 4
