@@ -215,7 +215,32 @@ def _check_table(name, value, allowed):
         if key not in allowed:
             raise ConfigError(f"unknown key '{name}.{key}'; allowed: {', '.join(allowed)}")
         if isinstance(item, bool) or not isinstance(item, allowed[key]):
-            raise ConfigError(f"'{name}.{key}' has the wrong type ({type(item).__name__})")
+            raise ConfigError(wrong_type(f"{name}.{key}", allowed[key], item))
+
+
+# TOML names of the Python types a key may take (for error messages).
+_TOML_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a float",
+    str: "a string",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def wrong_type(key, expected, item):
+    """The message for the TOML key ``key`` holding ``item`` instead of one of the types
+    ``expected`` (a type or a tuple of types), in TOML words."""
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    if int in expected and float in expected:
+        expected = ("a number (integer or float)",) + tuple(
+            t for t in expected if t not in (int, float)
+        )
+    names = [t if isinstance(t, str) else _TOML_TYPE_NAMES[t] for t in expected]
+    given = next((n for t, n in _TOML_TYPE_NAMES.items() if isinstance(item, t)), None)
+    given = given or f"a {type(item).__name__}"  # TOML dates and times
+    return f"'{key}' must be {' or '.join(names)}, got {given} ({item!r})"
 
 
 def _check_types(data, schema=_SCHEMA, required=_REQUIRED, kind="mlp"):
@@ -242,7 +267,7 @@ def _kind(data):
         raise ConfigError("[network] must be a table")
     kind = network.get("kind", "mlp")
     if not isinstance(kind, str):
-        raise ConfigError(f"'network.kind' has the wrong type ({type(kind).__name__})")
+        raise ConfigError(wrong_type("network.kind", str, kind))
     if kind not in KINDS:
         raise ConfigError(f"'network.kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     return kind

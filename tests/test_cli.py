@@ -79,7 +79,7 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
         ),
         (
             SMALL.format(init="gaussian", n=10).replace('activation = "relu"', "activation = 3"),
-            "'network.activation' has the wrong type",
+            "'network.activation' must be a string",
         ),
         (
             SMALL.format(init="gaussian", n=10).replace("widths = [4, 8, 8, 8]", "widths = [4, 0]"),
@@ -111,7 +111,7 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
             SMALL.format(init="gaussian", n=10).replace(
                 "values = [[1.0, 0.5, -0.5, 0.2], [0.1, -1.0, 0.3, 0.7]]", "n = 1e11"
             ),
-            "'inputs.n' has the wrong type (float)",
+            "'inputs.n' must be an integer, got a float",
         ),
         (
             SMALL.format(init="gaussian", n=10).replace(

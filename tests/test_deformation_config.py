@@ -128,10 +128,10 @@ def test_parse_deformation():
     "old,new,needle",
     [
         ("nodes = 40", "nodes = 40\nnode = 3", "unknown key 'deformation.node'; allowed: kind"),
-        ("coupling = 0.8", 'coupling = "0.8"', "'deformation.coupling' has the wrong type (str)"),
-        ("coupling = 0.8", "coupling = true", "'deformation.coupling' has the wrong type (bool)"),
-        ("box = [-1.5, 1.5]", 'box = "all"', "'deformation.box' has the wrong type (str)"),
-        ("nodes = 40", "nodes = 40.0", "'deformation.nodes' has the wrong type (float)"),
+        ("coupling = 0.8", 'coupling = "0.8"', "'deformation.coupling' must be a number (integer or float), got a string"),
+        ("coupling = 0.8", "coupling = true", "'deformation.coupling' must be a number (integer or float), got a boolean"),
+        ("box = [-1.5, 1.5]", 'box = "all"', "'deformation.box' must be an array, got a string"),
+        ("nodes = 40", "nodes = 40.0", "'deformation.nodes' must be an integer or an array, got a float"),
         ('kind = "phi4"', 'kind = "phi6"', "'deformation.kind' must be one of phi4, got 'phi6'"),
         ('kind = "phi4"\n', "", "missing required key 'deformation.kind'"),
         ("coupling = 0.8\n", "", "missing required key 'deformation.coupling'"),
@@ -178,7 +178,7 @@ def test_bad_deformations_exit_2_naming_the_key(tmp_path, capsys, old, new, need
         (PHI4.replace("nodes = 40\n", "").replace("[-1.5, 1.5]", "[-1e9, 1e9]"),
          "the quadrature nodes of [deformation] (at least"),
         (PHI4.replace("[deformation]", "[deformation]\n[deformation.box]"),
-         "'deformation.box' has the wrong type (dict)"),
+         "'deformation.box' must be an array, got a table"),
     ],
 )  # fmt: skip
 def test_bad_deformation_tables(text, needle):

@@ -117,7 +117,7 @@ def test_store_and_toml_round_trips(tmp_path):
     ).network.is_residual
     with pytest.raises(ConfigError, match=r"\[network\]: xi\[0\] = 0.5"):
         parse_config(text.replace("xi = [0.0,", "xi = [0.5,"))
-    with pytest.raises(ConfigError, match="'network.gamma' has the wrong type"):
+    with pytest.raises(ConfigError, match="'network.gamma' must be a number"):
         parse_config(text.replace("gamma = 0.9", "gamma = 'big'"))
 
 
