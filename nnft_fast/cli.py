@@ -1,21 +1,31 @@
-"""Command line ``nnft``: run, resume, info, report, demo.
+"""Command line ``nnft``: run, resume, info, report, demo (also ``python -m nnft_fast``).
 
 ``nnft demo`` is the built-in default job: Gaussian against Haar-orthogonal weights at
 criticality for ReLU (C_W = 2) and tanh (C_W = 1), narrow and deep, written to HDF5
 stores with a report (plots of K and V/K^2 per layer, Markdown table).
+
+Exit codes: 0 success; 2 a usage error, the command or its configuration is wrong (bad
+arguments, a malformed or impossible TOML config, an output that exists without
+--overwrite, a missing input file); 1 a runtime error, the run itself failed (a corrupt or
+mismatched store, a full disk or other I/O error, a failed shard, no GPU for --backend
+cuda); 130 interrupted (Ctrl-C: a store keeps every committed batch, ``nnft resume``
+continues it). Messages name things in CLI words: flags, TOML keys, ``nnft`` commands.
 """
 
 import argparse
 import json
+import logging
 import os
+import re
 import sys
 import time
 
 import numpy as np
 
-from . import store
-from .backends import BACKENDS
+from . import __version__, store
+from .backends import BACKENDS, BackendUnavailable
 from .config import ConfigError, load_config
+from .h5format import StoreError
 from .network import Network
 from .progress import Progress, ShardProgress
 from .report import quadrature_summary, weights_summary, write_report
@@ -27,18 +37,103 @@ DEMO_DEPTH = 12
 DEMO_INPUT_DIM = 16
 DEMO_CONFIGS = (("relu", 2.0), ("tanh", 1.0))
 DEMO_INITS = ("gaussian", "orthogonal")
+DEMO_NETWORKS = 400_000
+DEMO_OUT = "nnft-demo"
+
+EXIT_RUNTIME = 1  # the run itself failed
+EXIT_USAGE = 2  # the command or its configuration is wrong (argparse's own code)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
+
+# Library words -> CLI words in error messages.
+_CLI_WORDS = (
+    ("nf.resume / nnft resume", "nnft resume"),
+    ("nf.resume", "nnft resume"),
+    ("pass overwrite=True (CLI: --overwrite)", "pass --overwrite"),
+    ("overwrite=True", "--overwrite"),
+    ("nf.store_info", "nnft info"),
+)
+# Parameters of nf.sample that a run's TOML config sets, and their keys.
+_TOML_KEYS = {
+    "n_networks": "run.n_networks",
+    "seed": "run.seed",
+    "method": "run.method",
+    "dtype": "run.dtype",
+    "observables": "run.observables",
+    "lambda_b": "run.lambda_b",
+    "lambda_w": "run.lambda_w",
+    "ntk_readouts": "run.ntk_readouts",
+    "quadruples": "run.quadruples",
+    "sextuples": "run.sextuples",
+    "save": "store.save",
+    "compression": "store.compression",
+    "deformation": "[deformation]",
+}
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given (exit code 2)."""
+
+
+def in_cli_words(message):
+    """``message`` with the library's names of things replaced by the CLI's."""
+    for library, cli in _CLI_WORDS:
+        message = message.replace(library, cli)
+    return message
+
+
+def _naming_the_key(message):
+    """A validation message of nf.sample's, prefixed with the TOML key of the parameter it
+    starts with (``method must be ...`` -> ``'run.method': method must be ...``)."""
+    names = "|".join(_TOML_KEYS)
+    found = re.match(rf"(?:unknown )?({names})\b", message)
+    return f"'{_TOML_KEYS[found.group(1)]}': {message}" if found else message
 
 
 def _check_output(path):
     """Refuse an output path that is empty or an existing non-regular file (a device such
     as /dev/null, a directory, a pipe): a store is a regular HDF5 file."""
     if not path:
-        raise ValueError("the output path is empty: give --out FILE.h5")
+        raise UsageError("the output path is empty: give --out FILE.h5")
     if os.path.exists(path) and not os.path.isfile(path):
-        raise ValueError(
+        raise UsageError(
             f"output {path} exists and is not a regular file (a device, "
             "directory or pipe); give the path of an .h5 file"
         )
+
+
+def _sample_configured(cfg, **kw):
+    """nf.sample of a loaded config; a ValueError/TypeError raised while the run is set up
+    (an impossible value in the config) becomes a ConfigError naming its TOML key."""
+    started = []
+
+    def progress(done, total):
+        started.append(True)
+        if kw["progress"] is not None:
+            kw["progress"](done, total)
+
+    try:
+        return sample(
+            cfg.network,
+            cfg.inputs,
+            cfg.n_networks,
+            cfg.seed,
+            method=cfg.method,
+            dtype=cfg.dtype,
+            observables=cfg.observables,
+            save=cfg.save,
+            compression=cfg.compression,
+            lambda_b=cfg.lambda_b,
+            lambda_w=cfg.lambda_w,
+            ntk_readouts=cfg.ntk_readouts,
+            quadruples=cfg.quadruples,
+            sextuples=cfg.sextuples,
+            deformation=cfg.deformation,
+            **{**kw, "progress": progress},
+        )
+    except (ValueError, TypeError) as exc:
+        if started or isinstance(exc, (StoreError, BackendUnavailable, FileExistsError)):
+            raise
+        raise ConfigError(_naming_the_key(str(exc))) from None
 
 
 def _cmd_run(args):
@@ -48,34 +143,19 @@ def _cmd_run(args):
         raise ConfigError("no output file: give --out or set 'store.out' in the config")
     _check_output(out)
     start = time.perf_counter()
-    batch_size = args.batch_size if args.batch_size is not None else cfg.batch_size
     kw = dict(
-        method=cfg.method,
-        dtype=cfg.dtype,
-        observables=cfg.observables,
-        batch_size=batch_size,
+        batch_size=args.batch_size if args.batch_size is not None else cfg.batch_size,
         store=out,
-        save=cfg.save,
         overwrite=args.overwrite,
-        compression=cfg.compression,
-        lambda_b=cfg.lambda_b,
-        lambda_w=cfg.lambda_w,
-        ntk_readouts=cfg.ntk_readouts,
         backend=args.backend,
-        quadruples=cfg.quadruples,
-        sextuples=cfg.sextuples,
-        deformation=cfg.deformation,
     )
     if args.scheduler or args.workers:
         from .distributed import dask_executor
 
         threads = args.threads or (1 if args.workers else None)  # no oversubscription
         with dask_executor(scheduler=args.scheduler, workers=args.workers) as executor:
-            ens = sample(
-                cfg.network,
-                cfg.inputs,
-                cfg.n_networks,
-                cfg.seed,
+            ens = _sample_configured(
+                cfg,
                 **kw,
                 threads=threads,
                 progress=ShardProgress(args.quiet),
@@ -84,16 +164,8 @@ def _cmd_run(args):
             )
     else:
         if args.shard_size is not None:
-            raise ValueError("--shard-size needs --scheduler or --workers")
-        ens = sample(
-            cfg.network,
-            cfg.inputs,
-            cfg.n_networks,
-            cfg.seed,
-            **kw,
-            threads=args.threads,
-            progress=Progress(args.quiet),
-        )
+            raise UsageError("--shard-size needs --scheduler or --workers")
+        ens = _sample_configured(cfg, **kw, threads=args.threads, progress=Progress(args.quiet))
     if not args.quiet:
         print(
             f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s "
@@ -117,13 +189,69 @@ def _cmd_resume(args):
         print(f"{args.file}: {ens.n_networks:,} networks committed")
 
 
-def _cmd_info(args):
-    info = store.store_info(args.file, verify_raw=args.verify_raw)
+def _store_info(path, verify_raw):
+    """store_info of ``path``, with a deformed run's weights and quadrature summaries."""
+    info = store.store_info(path, verify_raw=verify_raw)
     if "deformation" in info.get("config", {}):  # a deformed run (cos-net or MLP)
-        ens = store.open_store(args.file)
+        ens = store.open_store(path)
         info["weights"] = weights_summary(ens)
         info["quadrature"] = quadrature_summary(ens.quadrature)
-    print(json.dumps(info, indent=2, default=str))
+    return info
+
+
+def _values(mapping):
+    """``key = value, ...`` of a JSON-able mapping, lists of equal entries shortened."""
+    parts = []
+    for key, value in mapping.items():
+        if isinstance(value, list) and value and all(v == value[0] for v in value):
+            value = f"{value[0]} (every layer)" if len(value) > 1 else value[0]
+        parts.append(f"{key} = {value}")
+    return ", ".join(parts)
+
+
+def describe_store(path, info):
+    """A person's summary of ``_store_info``: completeness, network, run, raw data and
+    provenance, one topic per line."""
+    config = info["config"]
+    target, committed = config["n_networks"], info["committed"]
+    state = "complete" if committed >= target else f"INCOMPLETE (nnft resume {path})"
+    lines = [f"{path}: {committed:,} of {target:,} networks committed, {state}"]
+    rows = [
+        ("network", _values(config["network"])),
+        ("inputs", f"{config['n_inputs']} (the store's /inputs)"),
+        (
+            "run",
+            f"seed {config['seed']}, networks {config['first_network']:,}.."
+            f"{config['first_network'] + target - 1:,}, method {config['method']}, "
+            f"{config['dtype']}, observables {', '.join(config['observables'])}",
+        ),
+    ]
+    if "ntk" in config:
+        rows.append(("ntk", _values(config["ntk"])))
+    if "deformation" in config:
+        rows.append(("deformation", _values(config["deformation"])))
+        rows.append(("weights", info["weights"]["summary"]))
+        rows.append(("quadrature", info["quadrature"]["summary"]))
+    raw = ", ".join(f"{name} {' x '.join(map(str, shape))}" for name, shape in info["raw"].items())
+    rows.append(("raw", raw or "none saved"))
+    rows.append(
+        (
+            "written",
+            f"{info.get('created', '?')} on {info.get('host', '?')} by nnft_fast "
+            f"{info.get('package_version', '?')} (schema {info.get('schema_version', '?')}), "
+            f"backend {info.get('backend', '?')}",
+        )
+    )
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(lines + [f"  {name:<{width}}  {text}" for name, text in rows])
+
+
+def _cmd_info(args):
+    info = _store_info(args.file, args.verify_raw)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(describe_store(args.file, info))
 
 
 def _cmd_report(args):
@@ -132,15 +260,31 @@ def _cmd_report(args):
     print("\n".join(f"wrote {p}" for p in paths.values()))
 
 
+def demo_paths(out):
+    """The demo's store files in the directory ``out``, in run order."""
+    return [
+        os.path.join(out, f"{activation}_{init}.h5")
+        for activation, _ in DEMO_CONFIGS
+        for init in DEMO_INITS
+    ]
+
+
 def _cmd_demo(args):
+    existing = [p for p in demo_paths(args.out) if os.path.exists(p)]
+    if existing and not args.overwrite:
+        raise UsageError(
+            f"{args.out} holds results of an earlier demo ({', '.join(existing)}); "
+            "pass --overwrite to replace them, or choose another --out"
+        )
     os.makedirs(args.out, exist_ok=True)
     x = np.ones((1, DEMO_INPUT_DIM))
     widths = (DEMO_INPUT_DIM,) + (DEMO_WIDTH,) * DEMO_DEPTH
     ensembles = []
+    paths = iter(demo_paths(args.out))
     for activation, cw in DEMO_CONFIGS:
         for init in DEMO_INITS:
             net = Network(widths, activation, init, cw=cw, cb=0.0)
-            path = os.path.join(args.out, f"{activation}_{init}.h5")
+            path = next(paths)
             if not args.quiet:
                 print(f"{activation} {init} (C_W={cw}) -> {path}")
             ensembles.append(
@@ -151,16 +295,16 @@ def _cmd_demo(args):
                     seed=args.seed,
                     threads=args.threads,
                     store=path,
-                    overwrite=True,
+                    overwrite=True,  # checked above, for all four files at once
                     progress=Progress(args.quiet),
                 )
             )
-    paths = write_report(
+    written = write_report(
         ensembles, args.out, title=f"Gaussian vs orthogonal at criticality, width {DEMO_WIDTH}"
     )
-    with open(paths["summary"]) as fh:
+    with open(written["summary"]) as fh:
         print(fh.read())
-    print("\n".join(f"wrote {p}" for p in paths.values()))
+    print("\n".join(f"wrote {p}" for p in written.values()))
 
 
 def _int_at_least(minimum):
@@ -178,10 +322,36 @@ def _int_at_least(minimum):
     return parse
 
 
+def _seed(text):
+    """argparse type: a seed, an integer 0 <= seed < 2^64."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in 0 .. 2^64 - 1, got {value}")
+    return value
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="nnft", description="nnft_fast command line")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="nnft",
+        description="nnft_fast: ensembles of random neural networks and the field theories "
+        "they define, streamed to HDF5 stores.",
+        epilog="Exit codes: 0 success, 1 the run failed, 2 usage error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"nnft_fast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     positive = _int_at_least(1)
+
+    def verbosity(p):
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="log the run's events (backend choice, resumes, shard retries) on stderr",
+        )
 
     def common(p):
         p.add_argument(
@@ -190,12 +360,19 @@ def build_parser():
             default=DEFAULT_BACKEND,
             help="cpu, cuda (a GPU is required) or auto (the GPU if Numba sees one); default auto",
         )
-        p.add_argument("--threads", type=positive, default=None, help="Numba threads")
-        p.add_argument("--batch-size", type=positive, default=None, help="networks per batch")
-        p.add_argument("--quiet", action="store_true", help="no progress output")
+        p.add_argument(
+            "--threads", type=positive, default=None, help="Numba threads (default: all cores)"
+        )
+        p.add_argument(
+            "--batch-size",
+            type=positive,
+            default=None,
+            help="networks per batch (default: sized to memory; results do not depend on it)",
+        )
+        verbosity(p)
 
     run = sub.add_parser("run", help="run a TOML configuration into an HDF5 store")
-    run.add_argument("config")
+    run.add_argument("config", help="the run's TOML configuration (README: Configuration files)")
     run.add_argument("--out", default=None, help="output .h5 (overrides store.out)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing file")
     run.add_argument(
@@ -210,36 +387,51 @@ def build_parser():
         default=None,
         help="run sharded on a local Dask cluster of N worker processes",
     )
-    run.add_argument("--shard-size", type=positive, default=None, help="networks per shard")
+    run.add_argument(
+        "--shard-size",
+        type=positive,
+        default=None,
+        help="networks per shard of a sharded run (default: a function of the run's size)",
+    )
     common(run)
     resume = sub.add_parser("resume", help="continue an interrupted run")
-    resume.add_argument("file")
+    resume.add_argument("file", help="the store .h5 of the interrupted run")
     common(resume)
     info = sub.add_parser(
         "info",
-        help="print a store's header and progress as JSON (a deformed run: also its weights' "
-        "coupling, effective sample size and largest share, and its quadrature rule)",
+        help="describe a store: progress, network, run, raw data, provenance (a deformed run: "
+        "also its weights and quadrature rule)",
     )
-    info.add_argument("file")
+    info.add_argument("file", help="a store .h5")
     info.add_argument(
         "--verify-raw",
         action="store_true",
         help="also read every committed raw row, checking its checksums",
     )
+    info.add_argument("--json", action="store_true", help="print the header as JSON")
+    info.add_argument("-v", "--verbose", action="store_true", help="log events on stderr")
     report = sub.add_parser("report", help="plots and a Markdown table for stores")
-    report.add_argument("files", nargs="+")
+    report.add_argument("files", nargs="+", help="store files (.h5) to report on together")
     report.add_argument("--out", required=True, help="output directory")
+    report.add_argument("-v", "--verbose", action="store_true", help="log events on stderr")
     demo = sub.add_parser("demo", help="Gaussian vs orthogonal weights at criticality")
     demo.add_argument(
         "--networks",
         type=_int_at_least(2),
-        default=400_000,
-        help="networks per ensemble (default 400000)",
+        default=DEMO_NETWORKS,
+        help=f"networks per ensemble (default {DEMO_NETWORKS})",
     )
-    demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    demo.add_argument("--out", default="nnft-demo", help="output directory")
-    demo.add_argument("--threads", type=positive, default=None)
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument(
+        "--seed", type=_seed, default=DEFAULT_SEED, help=f"seed (default {DEFAULT_SEED})"
+    )
+    demo.add_argument("--out", default=DEMO_OUT, help=f"output directory (default {DEMO_OUT})")
+    demo.add_argument(
+        "--overwrite", action="store_true", help="replace the stores of an earlier demo in --out"
+    )
+    demo.add_argument(
+        "--threads", type=positive, default=None, help="Numba threads (default: all cores)"
+    )
+    verbosity(demo)
     return parser
 
 
@@ -251,12 +443,13 @@ COMMANDS = {
     "demo": _cmd_demo,
 }
 
-
-# Errors that mean the command's arguments were wrong (exit 2); other OSErrors exit 1.
-_ARGUMENT_ERRORS = (
+# Errors that mean the run itself failed or cannot run here (exit 1: a missing optional
+# package too); other ValueError/TypeError and the file errors of a wrong path are usage
+# errors (exit 2); any other OSError (a full disk, an I/O error) exits 1.
+_RUNTIME_ERRORS = (StoreError, BackendUnavailable, ImportError, RuntimeError, MemoryError)
+_USAGE_ERRORS = (
     ValueError,
     TypeError,
-    ImportError,
     FileNotFoundError,
     FileExistsError,
     IsADirectoryError,
@@ -265,15 +458,30 @@ _ARGUMENT_ERRORS = (
 )
 
 
+def exit_code(exc):
+    """The exit code of a command that raised ``exc`` (module docstring)."""
+    if isinstance(exc, _RUNTIME_ERRORS):
+        return EXIT_RUNTIME
+    if isinstance(exc, _USAGE_ERRORS):
+        return EXIT_USAGE
+    return EXIT_RUNTIME  # OSError: a full disk, an I/O error
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        logging.basicConfig(level=logging.INFO, format="nnft: %(name)s: %(message)s")
     try:
         COMMANDS[args.command](args)
-    except _ARGUMENT_ERRORS as exc:
-        parser.exit(2, f"nnft {args.command}: error: {exc}\n")
-    except OSError as exc:  # the run itself failed (a full disk, an I/O error)
-        parser.exit(1, f"nnft {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(
+            EXIT_INTERRUPTED,
+            f"nnft {args.command}: interrupted; a store keeps its committed batches "
+            "(nnft resume FILE continues it)\n",
+        )
+    except (*_RUNTIME_ERRORS, *_USAGE_ERRORS, OSError) as exc:
+        parser.exit(exit_code(exc), f"nnft {args.command}: error: {in_cli_words(str(exc))}\n")
     return 0
 
 

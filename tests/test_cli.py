@@ -210,9 +210,12 @@ def test_info_and_resume(tmp_path, capsys):
     cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=300))
     out = str(tmp_path / "run.h5")
     assert run_cli(["run", cfg, "--out", out, "--quiet"], capsys)[0] == 0
-    code, text, _ = run_cli(["info", out], capsys)
+    code, text, _ = run_cli(["info", out, "--json"], capsys)
     info = json.loads(text)
     assert code == 0 and info["committed"] == 300 and info["config"]["seed"] == 3
+    code, text, _ = run_cli(["info", out], capsys)  # for a person: one topic per line
+    assert code == 0 and text.startswith(f"{out}: 300 of 300 networks committed, complete")
+    assert "widths = [4, 8, 8, 8]" in text and "seed 3" in text and "layer_3 300 x 4 x 2" in text
     code, text, _ = run_cli(["resume", out], capsys)
     assert code == 0 and "300 networks committed" in text
 
@@ -221,8 +224,8 @@ def test_report_on_corrupt_file_is_a_clean_error(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(os.urandom(4096))
     code, _, err = run_cli(["report", str(bad), "--out", str(tmp_path / "rep")], capsys)
-    assert code == 2 and "not an HDF5 file" in err
-    code, _, err = run_cli(["info", str(tmp_path / "missing.h5")], capsys)
+    assert code == 1 and "not an HDF5 file" in err  # the run (report) failed: exit 1
+    code, _, err = run_cli(["info", str(tmp_path / "missing.h5")], capsys)  # a wrong path
     assert code == 2 and "no such store file" in err
 
 
@@ -287,3 +290,85 @@ def test_console_script_entry_point(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "exists" in done.stderr
+
+
+# ------------------------------------------------------------------ CLI conventions
+
+
+def test_version_and_python_dash_m(capsys):
+    code, text, _ = run_cli(["--version"], capsys)
+    assert code == 0 and text.strip() == f"nnft_fast {nf.__version__}"
+    done = subprocess.run(
+        [sys.executable, "-m", "nnft_fast", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"nnft_fast {nf.__version__}"
+    done = subprocess.run([sys.executable, "-m", "nnft_fast"], capture_output=True, text=True)
+    assert done.returncode == 2 and "usage: nnft" in done.stderr
+
+
+def test_every_argument_has_help():
+    import argparse
+
+    from nnft_fast.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {c.dest: c.help for c in sub._choices_actions}
+    for name, command in sub.choices.items():
+        assert helps.get(name), f"nnft {name} has no help"
+        for action in command._actions:
+            assert action.help, f"nnft {name} {action.option_strings or action.dest}: no help"
+
+
+def test_exit_codes_usage_2_runtime_1_interrupt_130(tmp_path, capsys, monkeypatch):
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=50))
+    out = str(tmp_path / "run.h5")
+    # usage: an unknown flag, an impossible config value (named by its TOML key)
+    assert run_cli(["run", cfg, "--bogus"], capsys)[0] == 2
+    bad = write_config(
+        tmp_path, SMALL.format(init="gaussian", n=50) + 'method = "fast"\n', "m.toml"
+    )
+    code, _, err = run_cli(["run", bad, "--out", out], capsys)
+    assert code == 2 and "'run.method': method must be one of" in err
+    # runtime: a store that is not one (the command was right, the file is not)
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\0" * 4096)
+    code, _, err = run_cli(["resume", str(junk)], capsys)
+    assert code == 1 and "not an HDF5 file" in err
+    # runtime: no GPU for --backend cuda
+    import nnft_fast.backends as backends
+
+    monkeypatch.setattr(backends, "cuda_available", lambda: False)
+    code, _, err = run_cli(["run", cfg, "--out", out, "--backend", "cuda", "--quiet"], capsys)
+    assert code == 1 and "cuda" in err.lower()
+    assert not os.path.exists(out)
+    # interrupted: exit 130, and the message says how to go on
+    import nnft_fast.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "sample", interrupted)
+    code, _, err = run_cli(["run", cfg, "--out", out], capsys)
+    assert code == 130 and "nnft resume" in err
+
+
+def test_messages_use_cli_words(tmp_path, capsys):
+    cfg = write_config(tmp_path, SMALL.format(init="gaussian", n=50))
+    out = str(tmp_path / "run.h5")
+    assert run_cli(["run", cfg, "--out", out, "--quiet"], capsys)[0] == 0
+    code, _, err = run_cli(["run", cfg, "--out", out, "--quiet"], capsys)
+    assert code == 2 and "--overwrite" in err and "nnft resume" in err
+    assert "nf." not in err and "overwrite=True" not in err
+
+
+def test_demo_refuses_to_overwrite_without_flag(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--networks", "20", "--out", str(out), "--quiet"]
+    assert run_cli(args, capsys)[0] == 0
+    stamp = os.stat(out / "relu_gaussian.h5").st_mtime_ns
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "--overwrite" in err and "relu_gaussian.h5" in err
+    assert os.stat(out / "relu_gaussian.h5").st_mtime_ns == stamp  # untouched
+    assert run_cli(args + ["--overwrite"], capsys)[0] == 0
+    assert os.stat(out / "relu_gaussian.h5").st_mtime_ns != stamp

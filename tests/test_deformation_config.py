@@ -286,7 +286,7 @@ def _check_weights(weights, cfg):
 def _info(out, capsys, deformation):
     """``nnft info`` of a deformed store as a dict; its stored description of the
     deformation is ``deformation``."""
-    code, text, _ = run_cli(["info", out], capsys)
+    code, text, _ = run_cli(["info", out, "--json"], capsys)
     assert code == 0
     info = json.loads(text)
     assert info["config"]["deformation"] == deformation
@@ -427,7 +427,7 @@ def test_mlp_example_run_info_resume_report(tmp_path, capsys):
     code, text, err = run_cli(["run", cfg_path, "--out", out], capsys)
     assert code == 0, err
     assert "400 networks" in text and "empirical error estimate" in text
-    code, text, _ = run_cli(["info", out], capsys)
+    code, text, _ = run_cli(["info", out, "--json"], capsys)
     info = json.loads(text)
     assert code == 0 and info["committed"] == 400 and info["weights"]["n_networks"] == 400
     assert info["quadrature"]["empirical"] and info["quadrature"]["error"] <= 1e-10

@@ -219,7 +219,7 @@ def test_run_info_resume_report(tmp_path, capsys):
     assert np.array_equal(stored.accumulator.block_sums, direct.accumulator.block_sums)
     np.testing.assert_array_equal(stored.quadruples, parsed.quadruples)
 
-    code, text, _ = run_cli(["info", out], capsys)
+    code, text, _ = run_cli(["info", out, "--json"], capsys)
     info = json.loads(text)
     assert code == 0 and info["committed"] == 1500
     assert info["config"]["network"]["kind"] == "cosnet" and info["config"]["seed"] == 4

@@ -1491,7 +1491,7 @@ def cli_arguments(draw, stores, workdir):
 
         return ["resume", path] + common(), valid, check
     if command == "info":
-        return ["info", store_file()], valid, None
+        return ["info", store_file(), "--json"], valid, None
     if command == "report":
         files = [store_file() for _ in range(draw(st.integers(1, 2)))]
         out = draw(
