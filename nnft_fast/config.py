@@ -78,6 +78,15 @@ by default the nodes are doubled from 8 per dimension until the error estimated 
 twice as many is below 1e-10, and the run refuses a field that does not converge within
 ``quadrature.MAX_EMPIRICAL_POINTS`` nodes (give nodes then; the error estimate is reported
 either way).
+
+A parameter sweep adds a [sweep] table of lists; each point is the config with the swept
+values substituted, validated as a run of its own (``nnft sweep``, ``nnft_fast.sweep``,
+docs/sweeps.md). ``parse_config`` and ``load_config`` refuse a file with a [sweep]::
+
+    [sweep]
+    mode = "grid"                        # grid (outer product, the default) | zip
+    "network.cw" = [0.5, 1.0, 1.5, 2.0]  # "table.key" = [values]: any key of the schema
+    network.activation = ["tanh", "relu"]    # the dotted (sub-table) form works too
 """
 
 import math
@@ -180,6 +189,9 @@ _COSNET_REQUIRED = {"network": ("dim", "width"), "run": ("n_networks",)}
 # n_out, momenta); the propagator family needs mass and cutoff.
 _MOMENTA_KEYS = {"propagator": ("mass", "cutoff", "alpha"), "gaussian": ("length", "variance")}
 _GRID_SCHEMA = {"shape": list, "spacing": (int, float, list), "origin": (int, float, list)}
+
+
+SWEEP_TABLE = "sweep"  # the table of a parameter sweep (nnft_fast.sweep)
 
 
 class ConfigError(ValueError):
@@ -599,14 +611,31 @@ def _parse_cosnet(data):
     )
 
 
-def parse_config(text):
-    """RunConfig from TOML text; raises ConfigError naming the offending key."""
+def decode_config(text):
+    """The dict of the TOML text ``text`` (ConfigError for malformed TOML)."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of over 4300 digits
         raise ConfigError(f"malformed TOML: {exc}") from None
     except RecursionError:
         raise ConfigError("malformed TOML: arrays or tables nested too deeply") from None
+
+
+def parse_config(text):
+    """RunConfig from TOML text; raises ConfigError naming the offending key (and for a
+    sweep, a config with a [sweep] table: ``nnft sweep`` runs those)."""
+    data = decode_config(text)
+    if SWEEP_TABLE in data:
+        raise ConfigError(
+            f"this config has a [{SWEEP_TABLE}] table: it describes a parameter sweep, not "
+            "one run; run it with `nnft sweep CONFIG --out DIR` (nnft_fast.sweep.run_sweep)"
+        )
+    return parse_data(data)
+
+
+def parse_data(data):
+    """RunConfig from an already-decoded TOML dict without a [sweep] table (as
+    ``parse_config``)."""
     if _kind(data) == "cosnet":
         return _parse_cosnet(data)
     _check_types(data)
@@ -644,13 +673,17 @@ def parse_config(text):
     )
 
 
-def load_config(path):
-    """RunConfig from a TOML file."""
+def read_config_text(path):
+    """The text of the TOML file ``path`` (ConfigError when missing or not UTF-8)."""
     try:
         with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8")
+            return fh.read().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    return parse_config(text)
+
+
+def load_config(path):
+    """RunConfig from a TOML file."""
+    return parse_config(read_config_text(path))

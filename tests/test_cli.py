@@ -13,6 +13,7 @@ import pytest
 import nnft_fast as nf
 from nnft_fast.cli import main
 from nnft_fast.config import ConfigError, load_config, parse_config
+from nnft_fast.sweep import load_sweep
 
 from ._examples import EXAMPLES
 
@@ -194,7 +195,15 @@ def test_examples_parse():
     names = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".toml"))
     assert len(names) >= 3
     for name in names:
-        cfg = load_config(os.path.join(EXAMPLES, name))
+        path = os.path.join(EXAMPLES, name)
+        with open(path) as fh:
+            is_sweep = "[sweep]" in fh.read()
+        if is_sweep:  # a sweep: nnft run refuses it, every point parses (tests/test_sweep.py)
+            with pytest.raises(ConfigError, match="nnft sweep"):
+                load_config(path)
+            assert all(p.config.n_networks >= 2 for p in load_sweep(path).points)
+            continue
+        cfg = load_config(path)
         assert cfg.n_networks >= 2 and cfg.out.endswith(".h5")
 
 
