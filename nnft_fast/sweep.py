@@ -280,6 +280,11 @@ def manifest_path(out_dir):
     return os.path.join(os.fspath(out_dir), MANIFEST)
 
 
+def is_sweep_directory(path):
+    """Whether ``path`` is a sweep directory (it holds a manifest ``sweep.json``)."""
+    return os.path.isdir(path) and os.path.isfile(manifest_path(path))
+
+
 def read_manifest(out_dir):
     """The manifest dict of the sweep directory ``out_dir`` (SweepError where it is
     missing or not a sweep manifest)."""
@@ -586,6 +591,7 @@ __all__ = [
     "SweepPoint",
     "complete_points",
     "expand_sweep",
+    "is_sweep_directory",
     "load_sweep",
     "parse_sweep",
     "point_data",

@@ -19,6 +19,7 @@ from nnft_fast.sweep import (
     MANIFEST,
     SweepError,
     expand_sweep,
+    is_sweep_directory,
     load_sweep,
     read_manifest,
     run_sweep,
@@ -186,6 +187,7 @@ def test_manifest_lists_every_point(finished):
     with open(os.path.join(out, MANIFEST)) as fh:
         on_disk = json.load(fh)
     assert on_disk == manifest == read_manifest(out)
+    assert is_sweep_directory(out) and not is_sweep_directory(os.path.join(out, "point_000.h5"))
     assert on_disk["keys"] == ["network.cw", "network.init"] and on_disk["mode"] == "grid"
     sweep = load_sweep(config)
     assert on_disk["checksum"] == sweep.checksum
