@@ -98,17 +98,16 @@ def main(out_dir="dkr-report", n_networks=200_000, ntk_networks=20_000, seed=202
             print("\n".join(ntk_fluctuation_markdown(rows)))
     print("\n## Do orthogonal weights tame the NTK fluctuations?\n")
     print(answer_table(results))
-    paths = write_report(
-        ensembles, out_dir, title=f"Day-Kahn-Roberts: V/K^2, width {WIDTH}, theory dashed"
-    )
+    # each figure's first title line names what it plots; write_report adds the shared
+    # configuration (width, depth, networks) to these
+    paths = write_report(ensembles, out_dir, title="Day-Kahn-Roberts at criticality")
     paths.update(
         {
             f"ntk_{key}": path
             for key, path in write_report(
                 ntk_ensembles,
                 os.path.join(out_dir, "ntk"),
-                title=f"Day-Kahn-Roberts: NTK fluctuations, width {WIDTH}, "
-                f"λ_b = {LAMBDA_B:g}, λ_W = {LAMBDA_W:g}",
+                title=f"Day-Kahn-Roberts at criticality, λ_b = {LAMBDA_B:g}, λ_W = {LAMBDA_W:g}",
             ).items()
         }
     )

@@ -29,7 +29,12 @@ import sys
 import numpy as np
 
 import nnft_fast as nf
-from nnft_fast.report import ntk_fluctuation_markdown, ntk_fluctuation_rows, plot_ntk_fluctuations
+from nnft_fast.report import (
+    figure_labels,
+    ntk_fluctuation_markdown,
+    ntk_fluctuation_rows,
+    plot_ntk_fluctuations,
+)
 
 WIDTH = 64
 DEPTH = 8
@@ -45,7 +50,7 @@ def main(out_dir="ntk-report", n_networks=20_000, seed=5):
 
     x = np.ones((1, INPUT_DIM))
     widths = (INPUT_DIM,) + (WIDTH,) * DEPTH
-    data = []
+    ensembles, tables = [], []
     for init in INITS:
         net = nf.Network(widths, "relu", init, cw=2.0, cb=0.0)
         ens = nf.sample(
@@ -59,11 +64,14 @@ def main(out_dir="ntk-report", n_networks=20_000, seed=5):
             ratio.append(f"{theta.value[0, 0] / scale:.4f} ± {theta.error[0, 0] / scale:.4f}")
         print(f"\n## ReLU {init}, width {WIDTH}, {n_networks:,} networks ({ens.method})\n")
         print("\n".join(ntk_fluctuation_markdown(rows, ("Theta/(l K/2)", ratio))))
-        data.append((f"{init} (N = {n_networks:,})", f"ReLU, width {WIDTH}", rows))
+        ensembles.append(ens)
+        tables.append(rows)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "ntk_fluctuations.png")
-    title = f"NTK fluctuations, ReLU at criticality, width {WIDTH}: measured vs leading order 1/n"
-    plot_ntk_fluctuations(plt, data, path, title)
+    # short legend entries (the weight law), the shared configuration in the title
+    groups, series, config = figure_labels(ensembles)
+    title = f"ReLU at criticality, λ_b = 0, λ_W = 1: {config}"
+    plot_ntk_fluctuations(plt, list(zip(series, groups, tables)), path, title)
     print(f"\nwrote {path}")
 
 

@@ -92,7 +92,7 @@ def table(results, width):
     return "\n".join(lines)
 
 
-def plot(results, path):
+def plot(results, path, width=WIDTH):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,10 +113,15 @@ def plot(results, path):
             ax.plot(layers, r[key + "_theory"], style, color=color, lw=1)
     axes[0].set(
         xlabel="layer l",
-        ylabel="V/K²",
-        title=f"normalised vertex, critical ReLU, width {WIDTH}",
+        ylabel=r"$V^{(\ell)}/(K^{(\ell)})^2$",
+        title=r"normalised vertex $V^{(\ell)}/(K^{(\ell)})^2$, input 0, "
+        f"critical ReLU, width {width}",
     )
-    axes[1].set(xlabel="layer l", ylabel="K", title="kernel (constant at criticality)")
+    axes[1].set(
+        xlabel="layer l",
+        ylabel=r"$K^{(\ell)}$",
+        title=r"$K^{(\ell)} = E[z_i z_i]$, input 0 (constant at criticality)",
+    )
     axes[0].legend(fontsize=8)
     fig.text(
         0.5,
@@ -140,7 +145,7 @@ def main(out_dir="residual-depth", n_networks=50_000, width=WIDTH, depth=DEPTH):
     )
     print(table(results, width))
     path = os.path.join(out_dir, "residual_depth.png")
-    plot(results, path)
+    plot(results, path, width)
     print(f"\nfigure: {path}")
     return results
 

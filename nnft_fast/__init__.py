@@ -2,7 +2,13 @@
 
 Thin public re-exports; the implementation lives in the submodules and, for the
 compiled kernels, in ``nnft_fast.kernels``.
+
+Logging: every module logs on ``logging.getLogger(__name__)``, under the package logger
+``"nnft_fast"``, which has a ``NullHandler`` and nothing else; the library configures no
+handler (``logging.basicConfig(level=logging.INFO)`` shows its INFO lines).
 """
+
+import logging
 
 from .accumulators import NonFiniteWarning
 from .activations import ACTIVATIONS, Activation
@@ -27,6 +33,8 @@ from .points import grid_points
 from .sampling import haar_orthogonal, ntk_samples, preactivations, sample
 from .store import read_raw, reanalyze, resume, store_info
 from .threads import thread_limit
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

@@ -1,11 +1,19 @@
 """Reports: PNG plots (matplotlib) and a Markdown table, per layer, for one or more runs.
 
-Plotted per layer with error bars, one curve per ensemble:
-  * the diagonal two-point function K_aa (input 0), with the infinite-width prediction
-    (``theory.kernel_recursion``) as a dashed line;
-  * the normalised vertex V/K^2 = n_{l-1} (E[z_i^2 z_j^2] - K^2) / K^2 (input 0), with
-    the leading-order 1/n prediction (``theory.vertex_recursion``, Gaussian or Haar
-    weights) as a dashed line;
+Plotted per layer with error bars (``plot_per_layer``), one panel per activation (their
+scales differ), in it one colour per ensemble, named in the legend by its weight law
+("Gaussian", "orthogonal") and what else tells it from the panel's others; what all the
+ensembles share goes into the title under the line naming the quantity
+(``figure_labels``):
+  * two_point.png: the diagonal two-point function K^(l) = E[z_i z_i] (input 0), with the
+    infinite-width prediction (``theory.kernel_recursion``) dashed and, where it is
+    known, the exact finite-width value solid (the same numbers: for one input of a
+    linear or ReLU network K is the infinite-width one at any width);
+  * vertex.png: the normalised vertex V/K^2 = n_{l-1} (E[z_i^2 z_j^2] - K^2) / K^2
+    (input 0), with the leading-order 1/n prediction (``theory.vertex_recursion``,
+    Gaussian or Haar weights) dashed and the exact finite-width curve
+    (``theory.exact_network_moments``: Gaussian weights, linear or (leaky) ReLU, no
+    residual connections; docs/exact-results.md#deep-relu) solid;
   * for runs with the NTK: the mean NTK Theta_00 with the infinite-width recursion
     (``theory.ntk_recursion``) dashed (ntk.png), and in ntk_fluctuations.png one panel
     each for the normalised NTK fluctuations A/Theta^2, B/Theta^2, D/(Theta K) and
@@ -160,9 +168,13 @@ def label(ens):
 def per_layer(ens):
     """{'layers', 'K', 'K_err', 'K_theory', 'VK2', 'VK2_err', 'VK2_theory'} arrays over
     the ensemble's layers (input 0; the vertex with four-point statistics and a vertex
-    recursion), for NTK runs also 'Theta', 'Theta_err', 'Theta_theory' and the
+    recursion), 'K_exact' and 'VK2_exact' where the exact finite-width moments are known
+    (``theory.exact_network_moments``: Gaussian weights, linear or (leaky) ReLU, no
+    residual connections), for NTK runs also 'Theta', 'Theta_err', 'Theta_theory' and the
     ``ntk_fluctuation_rows`` arrays 'ntk_A', 'ntk_A_err', 'ntk_A_theory', 'ntk_A_z', ...
     (predictions at the run's learning rates)."""
+    from .theory import exact_network_moments
+
     layers = list(ens.accumulator.layers)
     k = [ens.two_point(l) for l in layers]
     rows = {
@@ -173,12 +185,18 @@ def per_layer(ens):
     # input 0 only; an NTK run's learning rates for Theta and A, B, D, F
     theory = ntk_prediction(ens) if ens.has_ntk else predict(ens.network, ens.inputs[:1])
     rows["K_theory"] = np.array([float(theory.kernels[l - 1][0, 0]) for l in layers])
+    exact = exact_network_moments(ens.network, ens.inputs[0])
+    index = np.array(layers) - 1
+    if exact is not None:
+        rows["K_exact"] = exact.kernel[index]
     if ens.has_four_point:
         # a layer of one neuron (an MLP's single output) has no distinct-neuron vertex: NaN
         neurons, nan = ens.accumulator.neurons, Estimate(np.nan, np.nan)
         v = [normalised_vertex(ens, l) if neurons[l - 1] > 1 else nan for l in layers]
         rows["VK2"] = np.array([float(e.value) for e in v])
         rows["VK2_err"] = np.array([float(e.error) for e in v])
+        if exact is not None:
+            rows["VK2_exact"] = exact.normalised_vertex[index]
         if theory.vertices is not None:
             rows["VK2_theory"] = np.array(
                 [
@@ -889,7 +907,8 @@ def ntk_fluctuation_markdown(rows, extra=None):
 
 def markdown_table(ensembles, tables=None):
     """Markdown, per ensemble: a table layer by layer of K and V/K^2 with errors and their
-    predictions (and Theta_00 for NTK runs), and for NTK runs the table of the normalised
+    predictions (V/K^2 exact at finite width where known, and at leading order in 1/n; and
+    Theta_00 for NTK runs), and for NTK runs the table of the normalised
     fluctuations against their leading-order predictions (``ntk_fluctuation_markdown``);
     ``tables``: the ensembles' ``per_layer`` results when already computed."""
     lines = []
@@ -898,18 +917,19 @@ def markdown_table(ensembles, tables=None):
         lines.append(f"### {label(ens)}\n")
         ntk = "Theta" in rows
         lines.append(
-            "| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 leading 1/n |"
-            + (" Theta_00 | Theta_00 infinite width |" if ntk else "")
+            "| layer | K_00 | K_00 infinite width | V/K^2 | V/K^2 exact finite width | "
+            "V/K^2 leading 1/n |" + (" Theta_00 | Theta_00 infinite width |" if ntk else "")
         )
-        lines.append("|---|---|---|---|---|" + ("---|---|" if ntk else ""))
+        lines.append("|---|---|---|---|---|---|" + ("---|---|" if ntk else ""))
         for i, layer in enumerate(rows["layers"]):
             vk = "—"
             if "VK2" in rows and np.isfinite(rows["VK2"][i]):
                 vk = f"{rows['VK2'][i]:.4g} ± {rows['VK2_err'][i]:.2g}"
+            vk_exact = f"{rows['VK2_exact'][i]:.4g}" if "VK2_exact" in rows else "—"
             vk_theory = f"{rows['VK2_theory'][i]:.4g}" if "VK2_theory" in rows else "—"
             line = (
                 f"| {layer} | {rows['K'][i]:.6g} ± {rows['K_err'][i]:.2g} | "
-                f"{rows['K_theory'][i]:.6g} | {vk} | {vk_theory} |"
+                f"{rows['K_theory'][i]:.6g} | {vk} | {vk_exact} | {vk_theory} |"
             )
             if ntk:
                 theory = rows.get("Theta_theory", np.full(len(rows["layers"]), np.nan))[i]
@@ -932,64 +952,231 @@ def markdown_table(ensembles, tables=None):
     return "\n".join(lines)
 
 
+INIT_NAMES = {"gaussian": "Gaussian", "orthogonal": "orthogonal", "uniform": "uniform"}
+# What each per-layer figure plots (the first line of its title) and its y-axis label
+PER_LAYER_PLOTS = {
+    "K": (
+        r"two-point function $K^{(\ell)} = E[z_i^{(\ell)} z_i^{(\ell)}]$, input 0",
+        r"$K^{(\ell)}$",
+    ),
+    "VK2": (
+        r"normalised vertex $V^{(\ell)}/(K^{(\ell)})^2$, input 0; "
+        r"$V^{(\ell)} = n_{\ell-1}\,(E[z_i^2 z_j^2] - K^2)$, $i \neq j$",
+        r"$V^{(\ell)}/(K^{(\ell)})^2$",
+    ),
+    "Theta": (
+        r"mean NTK $\Theta^{(\ell)} = E[H_{ii}^{(\ell)}]$, input 0",
+        r"$\Theta^{(\ell)}$",
+    ),
+}
+NTK_FLUCTUATIONS_TITLE = (
+    "normalised NTK fluctuations, input 0 (Roberts-Yaida normalisation, 1/n taken out)"
+)
+# the dashed line of each per-layer quantity
+THEORY_NAMES = {"K": "infinite width", "VK2": "leading 1/n", "Theta": "infinite width"}
+EXACT_NAME = "exact finite width"
+
+
+def _value(values, fmt):
+    """One value, or None where the layers differ."""
+    values = np.asarray(values, dtype=np.float64)
+    return fmt.format(values[0]) if np.all(values == values[0]) else None
+
+
+def _facts(ens):
+    """{name: short text} of an MLP ensemble's configuration, beside its activation and
+    weight law; None where a fact has no single value (C_W per layer)."""
+    net = ens.network
+    hidden = net.widths[1:]
+    width = (
+        f"width {hidden[0]}" if len(set(hidden)) == 1 else "widths " + "-".join(map(str, hidden))
+    )
+    facts = {
+        "C_W": _value(net.cw_array, "C_W = {:g}") or "C_W per layer",
+        "C_b": _value(net.cb_array, "C_b = {:g}") or "C_b per layer",
+        "width": width,
+        "depth": f"depth {net.n_layers}",
+        "n_0": f"n_0 = {net.widths[0]}",
+        "N": f"{ens.n_networks:,} networks",
+        "method": f"{ens.method}",
+        "dtype": f"{np.dtype(ens.dtype).name}",
+        "seed": f"seed {ens.seed}",
+    }
+    if net.is_residual:
+        xi = _value(net.xi_array[1:], "ξ = {:g}") or "ξ per layer"
+        gamma = _value(net.gamma_array[1:], "γ = {:g}") or "γ per layer"
+        facts["residual"] = f"residual {xi}, {gamma}"
+    return facts
+
+
+DRAWING = ("method", "dtype", "seed")
+
+
+def figure_labels(ensembles):
+    """Short names for the per-layer figures of MLP ensembles: (groups, series, config):
+    per ensemble its panel (the activation, with what its panel shares and the others do
+    not, e.g. C_W) and its series name in the legend (the weight law, with what tells it
+    from the others of its panel, e.g. the width), and one line of what all share (for
+    the title)."""
+    facts = [_facts(e) for e in ensembles]
+    activations = [e.network.activation.name for e in ensembles]
+    keys = list(dict.fromkeys(k for f in facts for k in f))
+
+    def common(members):
+        return [k for k in keys if len({facts[i].get(k) for i in members}) == 1]
+
+    everyone = common(range(len(ensembles)))
+    # how the networks were drawn tells series apart but is not the configuration
+    config = ", ".join(facts[0][k] for k in everyone if facts[0].get(k) and k not in DRAWING)
+    groups, series = [], []
+    for i, ens in enumerate(ensembles):
+        panel = [j for j, a in enumerate(activations) if a == activations[i]]
+        shared = [k for k in common(panel) if k not in everyone]
+        extra = [facts[i][k] for k in keys if k not in everyone + shared and facts[i].get(k)]
+        groups.append(
+            activations[i] + (f" ({', '.join(facts[i][k] for k in shared)})" if shared else "")
+        )
+        series.append(", ".join([INIT_NAMES.get(ens.network.init, ens.network.init)] + extra))
+    # a series name is its colour: ensembles of a panel that differ in nothing shown
+    # are numbered
+    pairs = list(zip(groups, series))
+    for i, pair in enumerate(pairs):
+        if pairs.count(pair) > 1:
+            series[i] += f" #{pairs[: i + 1].count(pair)}"
+    return groups, series, config
+
+
+def _series_colors(plt, names):
+    """One colour per distinct series name, the same in every panel."""
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {name: colors[i % len(colors)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _dodge(groups, step=0.08):
+    """Per series, a small shift in layer so that the error bars of a panel's series do
+    not cover each other (centred on the layer)."""
+    shift = []
+    for i, group in enumerate(groups):
+        count = groups.count(group)
+        shift.append((groups[:i].count(group) - (count - 1) / 2) * step)
+    return shift
+
+
+def _measured(ax, layers, value, error, color):
+    """Measured points with error bars, no line (the lines are theory)."""
+    ax.errorbar(
+        layers, value, yerr=error, marker="o", ms=4, ls="none", capsize=3, color=color, zorder=3
+    )
+
+
+def _finish_figure(fig, legend, title, path):
+    """The legend ((handle, text) pairs) under the panels, the title above, saved."""
+    ncol = min(len(legend), 4)
+    fig.legend(
+        [h for h, _ in legend], [n for _, n in legend], loc="lower center", ncol=ncol, fontsize=8
+    )
+    fig.suptitle(title, fontsize=10)
+    legend_rows = -(-len(legend) // ncol)
+    bottom = (0.1 + 0.2 * legend_rows) / fig.get_figheight()
+    fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
+    fig.savefig(path, dpi=120)
+
+
+def _style_legend(series, colors, dashed, exact=False):
+    """Legend entries: one per series (its colour, a measured point with an error bar),
+    then the line styles in black: the exact finite-width curve (solid) and the
+    dashed theory line."""
+    from matplotlib.lines import Line2D
+
+    legend = [
+        (Line2D([], [], color=colors[name], marker="o", ms=4, ls="none"), name)
+        for name in dict.fromkeys(series)
+    ]
+    if exact:
+        legend.append((Line2D([], [], color="k", lw=1.2), EXACT_NAME))
+    if dashed:
+        legend.append((Line2D([], [], color="k", ls="--"), dashed))
+    return legend
+
+
+def plot_per_layer(plt, data, key, path, title):
+    """A per-layer figure of ``key`` ('K', 'VK2' or 'Theta'; ``PER_LAYER_PLOTS``): one
+    panel per group (the activation: their scales differ), in each the series of ``data``
+    ((series, group, ``per_layer`` rows) triples) measured with error bars, the exact
+    finite-width curve solid where known ('<key>_exact') and the infinite-width or
+    leading-order line dashed ('<key>_theory'), one colour per series name; ``title``:
+    the run, under the line naming the quantity. Returns whether anything was plotted."""
+    from matplotlib.ticker import MaxNLocator
+
+    data = [(name, group, rows) for name, group, rows in data if key in rows]
+    if not data:
+        return False
+    what, ylabel = PER_LAYER_PLOTS[key]
+    groups = list(dict.fromkeys(group for _, group, _ in data))
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(max(6.4, 5.0 * len(groups)), 5.0), squeeze=False
+    )
+    colors = _series_colors(plt, [name for name, _, _ in data])
+    shift = _dodge([group for _, group, _ in data])
+    has_exact = has_theory = False
+    for (name, group, rows), dx in zip(data, shift):
+        ax, color = axes[0][groups.index(group)], colors[name]
+        if key + "_exact" in rows:
+            ax.plot(rows["layers"], rows[key + "_exact"], color=color, lw=1.2, zorder=1)
+            has_exact = True
+        if key + "_theory" in rows:
+            ax.plot(rows["layers"], rows[key + "_theory"], ls="--", color=color, zorder=2)
+            has_theory = True
+        _measured(ax, rows["layers"] + dx, rows[key], rows[key + "_err"], color)
+    for group, ax in zip(groups, axes[0]):
+        ax.set_xlabel(r"layer $\ell$")
+        ax.set_ylabel(ylabel)
+        ax.set_title(group, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    dashed = THEORY_NAMES[key] if has_theory else None
+    legend = _style_legend([name for name, _, _ in data], colors, dashed, has_exact)
+    _finish_figure(fig, legend, f"{what}\n{title}", path)
+    plt.close(fig)
+    return True
+
+
 def plot_ntk_fluctuations(plt, data, path, title):
     """ntk_fluctuations.png: one panel per A/Theta^2, B/Theta^2, D/(Theta K), F/(Theta K),
     one row of panels per group (e.g. per activation: their scales differ), every NTK
     ensemble of ``data`` ((name, group, ``per_layer`` rows) triples) measured with error
-    bars and its leading-order prediction dashed in the same colour; returns whether
-    anything was plotted."""
-    from matplotlib.lines import Line2D
+    bars and its leading-order prediction dashed in the same colour (one colour per
+    name, so keep names short: the weight law); ``title``: the run, under the line
+    naming the quantity (``NTK_FLUCTUATIONS_TITLE``). Returns whether anything was
+    plotted."""
     from matplotlib.ticker import MaxNLocator
 
     data = [(name, group, rows) for name, group, rows in data if "ntk_A" in rows]
     if not data:
         return False
     groups = list(dict.fromkeys(group for _, group, _ in data))
-    fig, axes = plt.subplots(len(groups), 4, figsize=(16.0, 3.6 * len(groups) + 0.9), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    handles = []
-    for index, (name, group, rows) in enumerate(data):
-        color = colors[index % len(colors)]
+    fig, axes = plt.subplots(len(groups), 4, figsize=(16.0, 3.6 * len(groups) + 1.2), squeeze=False)
+    colors = _series_colors(plt, [name for name, _, _ in data])
+    names, predicted = [], False
+    for (name, group, rows), dx in zip(data, _dodge([group for _, group, _ in data])):
         panels = axes[groups.index(group)]
         for ax, field in zip(panels, NTK_FLUCTUATIONS):
             key = f"ntk_{field}"
-            bars = ax.errorbar(
-                rows["layers"],
-                rows[key],
-                yerr=rows[key + "_err"],
-                marker="o",
-                ms=4,
-                ls=":",
-                lw=0.8,
-                capsize=3,
-                color=color,
-            )
-            predicted = np.isfinite(rows[key + "_theory"]).any()
-            if predicted:
-                ax.plot(rows["layers"], rows[key + "_theory"], ls="--", color=color)
-        handles.append((bars, name if predicted else f"{name} (no prediction)"))
+            _measured(ax, rows["layers"] + dx, rows[key], rows[key + "_err"], colors[name])
+            if np.isfinite(rows[key + "_theory"]).any():
+                ax.plot(rows["layers"], rows[key + "_theory"], ls="--", color=colors[name])
+                predicted = True
+        names.append(name)
     for group, panels in zip(groups, axes):
         for ax, field in zip(panels, NTK_FLUCTUATIONS):
             ax.axhline(0.0, color="grey", lw=0.5)
             ax.set_xlabel(r"layer $\ell$")
-            ax.set_ylabel(NTK_FLUCTUATION_NAMES[field][1] + " (input 0)")
+            ax.set_ylabel(NTK_FLUCTUATION_NAMES[field][1])
             ax.set_title(f"{group}: {NTK_FLUCTUATION_NAMES[field][2]}", fontsize=10)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-    style = [
-        (Line2D([], [], color="k", marker="o", ls=":", lw=0.8), "measured (jackknife errors)"),
-        (Line2D([], [], color="k", ls="--"), "leading order 1/n"),
-    ]
-    legend = handles + style
-    ncol = min(len(legend), 3)
-    fig.legend(
-        [h for h, _ in legend], [n for _, n in legend], loc="lower center", ncol=ncol, fontsize=8
-    )
-    fig.suptitle(title)
-    legend_rows = -(-len(legend) // ncol)
-    bottom = (0.1 + 0.2 * legend_rows) / fig.get_figheight()
-    fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
-    fig.savefig(path, dpi=120)
+    legend = _style_legend(names, colors, "leading 1/n" if predicted else None)
+    _finish_figure(fig, legend, f"{NTK_FLUCTUATIONS_TITLE}\n{title}", path)
     plt.close(fig)
     return True
 
@@ -1012,51 +1199,18 @@ def write_report(ensembles, out_dir, title="nnft_fast report"):
     fields = [e for e in ensembles if is_field(e)]
     ensembles = [e for e in ensembles if not is_field(e)]
     tables = [per_layer(e) for e in ensembles]
-    data = [(label(e), rows) for e, rows in zip(ensembles, tables)]
     paths = {}
-    theory_names = {"K": "infinite width", "VK2": "leading 1/n", "Theta": "infinite width"}
-    for key, fname, ylabel in (
-        ("K", TWO_POINT_PNG, r"two-point $K_{00}^{(\ell)}$"),
-        ("VK2", VERTEX_PNG, r"normalised vertex $V^{(\ell)}/K^2$"),
-        ("Theta", NTK_PNG, r"mean NTK $\Theta_{00}^{(\ell)}$"),
-    ):
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        plotted = False
-        for name, rows in data:
-            if key in rows:
-                bars = ax.errorbar(
-                    rows["layers"],
-                    rows[key],
-                    yerr=rows[key + "_err"],
-                    marker="o",
-                    capsize=3,
-                    label=name,
-                )
-                if key + "_theory" in rows:
-                    ax.plot(
-                        rows["layers"],
-                        rows[key + "_theory"],
-                        ls="--",
-                        color=bars[0].get_color(),
-                        label=f"{name}: {theory_names[key]}",
-                    )
-                plotted = True
-        if plotted:
-            ax.set_xlabel(r"layer $\ell$")
-            ax.set_ylabel(ylabel)
-            ax.set_title(title)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+    if ensembles:
+        groups, series, config = figure_labels(ensembles)
+        run = f"{title}: {config}" if config else title
+        data = list(zip(series, groups, tables))
+        for key, fname in (("K", TWO_POINT_PNG), ("VK2", VERTEX_PNG), ("Theta", NTK_PNG)):
             path = os.path.join(out_dir, fname)
-            fig.tight_layout()
-            fig.savefig(path, dpi=120)
-            paths[key] = path
-        plt.close(fig)
-    path = os.path.join(out_dir, NTK_FLUCTUATIONS_PNG)
-    groups = [e.network.activation.name for e in ensembles]
-    ntk_data = [(name, group, rows) for (name, rows), group in zip(data, groups)]
-    if plot_ntk_fluctuations(plt, ntk_data, path, title):
-        paths["AT2"] = path  # the key of the former A/Theta^2-only figure
+            if plot_per_layer(plt, data, key, path, run):
+                paths[key] = path
+        path = os.path.join(out_dir, NTK_FLUCTUATIONS_PNG)
+        if plot_ntk_fluctuations(plt, data, path, run):
+            paths["AT2"] = path  # the key of the former A/Theta^2-only figure
     text = markdown_table(ensembles, tables)
     if fields:
         field_paths, field_text = write_field_report(plt, fields, out_dir)

@@ -5,6 +5,8 @@
 - ``vertex``: the 1/n four-point vertex recursion, Gaussian and Haar-orthogonal weights;
 - ``ntk_fluctuations``: the 1/n NTK fluctuations A, B, D, F (Roberts-Yaida ch. 8),
   Gaussian and Haar-orthogonal weights;
+- ``exact_finite_width``: exact finite-width K, E[z^4], E[z_i^2 z_j^2] and V/K^2 of one
+  input through deep linear and (leaky) ReLU networks with Gaussian weights;
 - ``single_layer``: exact one-hidden-layer results (Halverson-Maiti-Stoner) with samplers;
 - ``couplings``: the quartic coupling and corrected quadratic term (first-order Edgeworth);
 - ``gaussian_integrals``: the Gaussian integrals behind them;
@@ -25,6 +27,13 @@ from .cosnet import (
 )
 from .couplings import layer_coupling, measured_coupling, quartic_coupling
 from .criticality import CriticalPoint, find_critical, susceptibilities
+from .exact_finite_width import (
+    ExactMoments,
+    deep_linear_normalised_vertex,
+    deep_relu_normalised_vertex,
+    exact_network_moments,
+    exact_single_input_moments,
+)
 from .infinite_width import kernel_recursion, ntk_recursion
 from .ntk_fluctuations import (
     NTKTheory,
@@ -45,6 +54,7 @@ from .vertex import same_neuron_connected, vertex_recursion
 
 __all__ = [
     "CriticalPoint",
+    "ExactMoments",
     "Locality",
     "NTKTheory",
     "PredictedNTKFluctuations",
@@ -56,7 +66,11 @@ __all__ = [
     "cosnet_six_point",
     "cosnet_two_point",
     "coupling_locality",
+    "deep_linear_normalised_vertex",
+    "deep_relu_normalised_vertex",
     "erf_net",
+    "exact_network_moments",
+    "exact_single_input_moments",
     "find_critical",
     "gauss_net",
     "kernel_recursion",
