@@ -37,11 +37,27 @@ together). ``committed`` is written last; the file is written under a temporary 
 renamed, so ``run.h5`` exists only complete. If the driver dies, running the same call
 again (without ``overwrite``) reuses every shard file whose configuration matches and
 only computes what is missing.
+
+The executor: anything with ``submit(fn, *args)`` returning a
+``concurrent.futures.Future`` (the driver waits with ``concurrent.futures.wait``): every
+``concurrent.futures.Executor`` (process and thread pools, ``mpi4py.futures``,
+``dask.distributed.Client.get_executor()``) and duck-typed objects with such a
+``submit``. A Dask ``Client`` itself returns Dask futures: pass ``client.get_executor()``.
+``dask_executor`` opens one on a running cluster (its address or its scheduler file) or a
+local one, optionally restricted to workers that advertise resources (e.g. GPUs).
+
+Logging (``nnft_fast.distributed``): the start of a run (INFO), a failed shard that is
+resubmitted (WARNING) or that failed for good (ERROR), a shard file resumed or reused
+from an earlier run (INFO), the merged store written (INFO).
 """
 
 import concurrent.futures as cf
+import contextlib
+import logging
 import math
+import numbers
 import os
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -49,23 +65,26 @@ import h5py
 import numpy as np
 
 from .backends import check_backend
+from .h5files import open_h5
 from .h5format import (
     ACCUMULATOR_GROUPS,
     SLOTS,
     StoreError,
     check_new_file,
     create_slots,
+    label_dimensions,
     open_store,
     write_header,
     write_slot,
 )
-from .progress import ShardProgress  # noqa: F401  (re-exported)
+from .progress import ShardProgress, notify_started  # ShardProgress: re-exported
 from .jobs import RUN_TYPES, run_config, run_from_config
 from .run import (
     DEFAULT_COMPRESSION,
     check_compression,
     check_int,
     check_network_range,
+    check_progress,
 )
 from .threads import thread_limit
 from .writer_lock import WriterLock
@@ -76,6 +95,14 @@ MAX_DEFAULT_SHARD = 2**18
 DEFAULT_MAX_PENDING = 256
 DEFAULT_RETRIES = 2
 DEFAULT_WORKER_BACKEND = "cpu"  # bit-identity across worker counts holds per backend
+DEFAULT_DASK_TIMEOUT = 60.0  # seconds dask_executor waits for a scheduler file, a worker
+EXECUTOR_NEEDED = (
+    "executor must be a concurrent.futures.Executor, or any object whose submit(fn, *args) "
+    "returns a concurrent.futures.Future (e.g. dask.distributed.Client(...).get_executor(), "
+    "mpi4py.futures.MPIPoolExecutor(), ProcessPoolExecutor())"
+)
+
+log = logging.getLogger(__name__)
 
 
 class ShardError(RuntimeError):
@@ -128,11 +155,13 @@ def _run_shard(task, attempt=0):
     """Compute one shard (runs on a worker). ``task``: the dict built by the driver;
     ``attempt`` only makes retried submissions distinct for executors that key tasks by
     their arguments (Dask's ``pure=True``). Returns {"index", "start", "count",
-    "accumulator": state, "ntk_accumulator": state or None}."""
+    "backend", "found": networks its file already held, "accumulator": state,
+    "ntk_accumulator": state or None}."""
     config, inputs = task["config"], task["inputs"]
     run = run_from_config(config, inputs, task["backend"])
     start, count = config["first_network"], config["n_networks"]
     path = task["path"]
+    found = 0 if path is None else _committed_in(path)
     if path is None:
         acc, ntk_acc = _compute_in_memory(run, start, count, task["batch_size"], task["threads"])
         backend = run.backend
@@ -155,9 +184,22 @@ def _run_shard(task, attempt=0):
         "start": start,
         "count": count,
         "backend": backend,
+        "found": found,
         "accumulator": acc.state(),
         "ntk_accumulator": None if ntk_acc is None else ntk_acc.state(),
     }
+
+
+def _committed_in(path):
+    """Networks the shard file ``path`` of an earlier attempt or run holds (0 without a
+    readable one): what the shard writer will resume from, reported to the driver."""
+    if not os.path.exists(path):
+        return 0
+    try:
+        with open_h5(path, "r") as f:
+            return int(f.attrs.get("committed", 0))
+    except Exception:  # unreadable: the writer decides (replace or refuse)
+        return 0
 
 
 def _compute_in_memory(run, start, count, batch_size, threads):
@@ -166,6 +208,40 @@ def _compute_in_memory(run, start, count, batch_size, threads):
 
 
 # --------------------------------------------------------------------------- driver side
+
+
+def check_executor(executor):
+    """Refuse (TypeError) what cannot run shards: an object without a callable
+    ``submit``, or a Dask ``Client`` (whose futures are not ``concurrent.futures``
+    ones: its ``get_executor()`` is). What ``submit`` returns is checked as each shard
+    is submitted (``_submitted``)."""
+    if not callable(getattr(executor, "submit", None)):
+        raise TypeError(
+            f"{EXECUTOR_NEEDED}; got {type(executor).__name__}, which has no submit method"
+        )
+    if type(executor).__module__.split(".")[0] == "distributed" and callable(
+        getattr(executor, "get_executor", None)
+    ):
+        raise TypeError(
+            f"{EXECUTOR_NEEDED}; got a Dask {type(executor).__name__}, whose submit returns "
+            "Dask futures: pass client.get_executor()"
+        )
+    return executor
+
+
+def _submitted(future, executor):
+    """``future``, the return of ``executor.submit``, if it is a concurrent.futures.Future
+    (``concurrent.futures.wait`` takes nothing else); otherwise it is cancelled where it
+    can be and a TypeError names both."""
+    if isinstance(future, cf.Future):
+        return future
+    with contextlib.suppress(Exception):
+        future.cancel()
+    raise TypeError(
+        f"{EXECUTOR_NEEDED}; {type(executor).__name__}.submit returned a "
+        f"{type(future).__module__}.{type(future).__qualname__}, not a "
+        "concurrent.futures.Future"
+    )
 
 
 def _check_arguments(
@@ -189,13 +265,7 @@ def _check_arguments(
         raise TypeError(
             f"run must be an nnft_fast EnsembleRun or FieldRun, got {type(run).__name__}"
         )
-    if not isinstance(executor, cf.Executor):
-        raise TypeError(
-            "executor must be a concurrent.futures.Executor (e.g. "
-            "dask.distributed.Client(...).get_executor(), "
-            "mpi4py.futures.MPIPoolExecutor(), ProcessPoolExecutor()), got "
-            f"{type(executor).__name__}"
-        )
+    check_executor(executor)
     if store is not None and not callable(shard_writer):
         raise TypeError(
             "store= needs shard_writer=, the function that streams a shard "
@@ -279,7 +349,9 @@ def sample_sharded(
     what an earlier attempt committed; required with a store).
     threads, batch_size: Numba threads and networks per batch inside each shard.
     progress: ``progress(networks done, total)`` as shards complete; if it also has a
-    ``shard_done(done, total)`` method, that is called first (``ShardProgress``).
+    ``shard_done(done, total)`` method, that is called first (``ShardProgress``), and a
+    ``started(done, total)`` method is called before the first shard is submitted.
+    ``True`` is a ``ShardProgress`` on stderr, ``False`` or None none.
     retries: resubmissions of a failed shard (a store shard resumes from its file).
     max_pending: at most this many shards are submitted and not yet merged, which bounds
     the driver's memory for results that arrive out of order.
@@ -288,6 +360,7 @@ def sample_sharded(
     stated for a fixed backend.
     """
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
+    progress = check_progress(progress, sharded=True)
     shard_size = _check_arguments(
         run,
         executor,
@@ -325,6 +398,16 @@ def sample_sharded(
         }
         for index, config in enumerate(configs)
     ]
+    log.info(
+        "sharded run of networks %d..%d: %d shards of %d networks on %s (backend %r)%s",
+        first_network,
+        first_network + n_networks - 1,
+        len(tasks),
+        shard_size,
+        type(executor).__name__,
+        backend,
+        "" if path is None else f", store {path}",
+    )
     acc, ntk_acc, backends = _execute(
         run, tasks, executor, n_networks, progress, retries, max_pending
     )
@@ -333,6 +416,13 @@ def sample_sharded(
         return run.ensemble(acc, first_network, n_networks, ntk_acc, backend=backend_used)
     write_merged_store(
         path, run, tasks, acc, ntk_acc, first_network, n_networks, shard_size, backend_used
+    )
+    log.info(
+        "wrote %s: %d networks merged from %d shard files in %s",
+        path,
+        n_networks,
+        len(tasks),
+        shard_directory(path),
     )
     return open_store(path)
 
@@ -350,9 +440,14 @@ def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
     done_shards = done_networks = 0
     backends = set()
 
-    def submit(index):
-        pending[executor.submit(_run_shard, tasks[index], attempts[index])] = index
+    reused = resumed = 0
 
+    def submit(index):
+        future = executor.submit(_run_shard, tasks[index], attempts[index])
+        pending[_submitted(future, executor)] = index
+
+    if progress is not None:
+        notify_started(progress, 0, n_networks)
     try:
         while next_merge < n_shards:
             while next_submit < n_shards and next_submit - next_merge < max_pending:
@@ -364,18 +459,38 @@ def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
                 try:
                     result = future.result()
                 except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
                     if attempts[index] < retries:
                         attempts[index] += 1
+                        log.warning(
+                            "shard %d (networks %s) failed (attempt %d of %d): %s; resubmitted",
+                            index,
+                            _networks(tasks[index]),
+                            attempts[index],
+                            retries + 1,
+                            error,
+                        )
                         submit(index)
                         continue
-                    config = tasks[index]["config"]
-                    raise ShardError(
-                        f"shard {index} (networks {config['first_network']}.."
-                        f"{config['first_network'] + config['n_networks'] - 1}) failed "
-                        f"{attempts[index] + 1} times; last error: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
+                    message = (
+                        f"shard {index} (networks {_networks(tasks[index])}) failed "
+                        f"{attempts[index] + 1} times; last error: {error}"
+                    )
+                    log.error("%s", message)
+                    raise ShardError(message) from exc
                 _check_result(result, tasks[index], acc, ntk_acc)
+                found = int(result.get("found", 0))
+                if found > 0:
+                    reused += found >= result["count"]
+                    resumed += found < result["count"]
+                    log.info(
+                        "shard %d (networks %s): %s",
+                        index,
+                        _networks(tasks[index]),
+                        "reused its complete file (from an earlier attempt or run)"
+                        if found >= result["count"]
+                        else f"resumed its file at {found} of {result['count']} networks",
+                    )
                 ready[index] = result
                 backends.update(str(result.get("backend", "cpu")).split(","))
                 done_shards += 1
@@ -394,7 +509,19 @@ def _execute(run, tasks, executor, n_networks, progress, retries, max_pending):
     finally:
         for future in pending:
             future.cancel()
+    log.info(
+        "%d shards merged (%d complete shard files reused, %d resumed)",
+        n_shards,
+        reused,
+        resumed,
+    )
     return acc, ntk_acc, backends
+
+
+def _networks(task):
+    """'first..last': the networks of a shard, for messages."""
+    config = task["config"]
+    return f"{config['first_network']}..{config['first_network'] + config['n_networks'] - 1}"
 
 
 def _check_result(result, task, acc, ntk_acc):
@@ -424,27 +551,164 @@ def _check_result(result, task, acc, ntk_acc):
             )
 
 
-@contextmanager
-def dask_executor(scheduler=None, workers=None, threads_per_worker=1):
-    """An Executor on a Dask cluster, closed on exit: ``scheduler`` = the address of a
-    running scheduler ("tcp://HOST:8786"), or ``workers`` = the number of worker
-    processes of a LocalCluster started here (``threads_per_worker`` task threads each).
-    """
-    if (scheduler is None) == (workers is None):
-        raise ValueError(
-            "give exactly one of scheduler (address of a running Dask "
-            "scheduler, e.g. tcp://host:8786) and workers (size of a local "
-            "cluster)"
+def parse_resources(text):
+    """Dask worker resources from text, as ``dask worker --resources`` writes them:
+    "GPU=1" or "GPU=1,MEM=10e9" (commas or spaces) -> {"GPU": 1, "MEM": 1e10}; a
+    ValueError names a malformed item (usable as an argparse ``type``)."""
+    resources = {}
+    for item in str(text).replace(",", " ").split():
+        name, sep, value = item.partition("=")
+        try:
+            amount = float(value) if sep and name else None
+        except ValueError:
+            amount = None
+        if amount is None:
+            raise ValueError(f"resources: expected NAME=AMOUNT (e.g. GPU=1), got {item!r}")
+        resources[name] = int(amount) if amount.is_integer() else amount
+    return _check_resources(resources)
+
+
+def _check_resources(resources):
+    """None, or a dict {name: positive finite amount} (TypeError/ValueError naming it)."""
+    if resources is None:
+        return None
+    if not hasattr(resources, "items"):
+        raise TypeError(
+            f"resources must be a mapping such as {{'GPU': 1}}, got {type(resources).__name__}"
         )
+    checked = {}
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"resources: names must be non-empty strings, got {name!r}")
+        if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+            raise TypeError(f"resources[{name!r}] must be a number, got {amount!r}")
+        if not math.isfinite(amount) or amount <= 0:
+            raise ValueError(f"resources[{name!r}] must be finite and > 0, got {amount}")
+        checked[name] = amount
+    if not checked:
+        raise ValueError("resources is empty: give e.g. {'GPU': 1}, or None")
+    return checked
+
+
+def _resource_text(resources):
+    return ",".join(f"{name}={amount:g}" for name, amount in resources.items())
+
+
+def _wait_for_file(path, timeout):
+    """Wait up to ``timeout`` s for the scheduler file ``path`` (a scheduler started in
+    the same job may not have written it yet); FileNotFoundError naming it after that."""
+    deadline = time.monotonic() + timeout
+    if not os.path.exists(path):
+        log.info("waiting up to %g s for the Dask scheduler file %s", timeout, path)
+    while not os.path.exists(path):
+        if time.monotonic() >= deadline:
+            raise FileNotFoundError(
+                f"no Dask scheduler file {path} after {timeout:g} s (start the scheduler "
+                "with: dask scheduler --scheduler-file PATH)"
+            )
+        time.sleep(0.1)
+
+
+def check_worker_resources(client, resources, timeout=DEFAULT_DASK_TIMEOUT):
+    """ValueError when no worker of ``client``'s cluster advertises all of ``resources``
+    (its shards would wait for one forever). Waits up to ``timeout`` s for a first worker;
+    with none by then, a WARNING says the check could not be made and the run goes on
+    (Dask waits for workers). Workers that join later are not seen."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception:  # dask's TimeoutError (asyncio's or its own, by version)
+        log.warning(
+            "no Dask worker joined within %g s: cannot check that one advertises "
+            "resources %s; the shards wait for such a worker",
+            timeout,
+            _resource_text(resources),
+        )
+        return
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    offered = [dict(info.get("resources") or {}) for info in workers.values()]
+    if any(all(have.get(k, 0) >= v for k, v in resources.items()) for have in offered):
+        return
+    missing = [
+        f"{k}={v:g}" for k, v in resources.items() if not any(h.get(k, 0) >= v for h in offered)
+    ]
+    seen = sorted({_resource_text(have) or "none" for have in offered})
+    raise ValueError(
+        f"no worker of the Dask cluster advertises resources {_resource_text(resources)}"
+        f" ({'missing: ' + ', '.join(missing) if missing else 'never all on one worker'}; "
+        f"the {len(offered)} connected workers advertise: {'; '.join(seen)}): its shards would "
+        "wait forever. Start workers with dask worker --resources "
+        f'"{_resource_text(resources)}", or leave resources out'
+    )
+
+
+@contextmanager
+def dask_executor(
+    scheduler=None,
+    workers=None,
+    scheduler_file=None,
+    resources=None,
+    threads_per_worker=1,
+    timeout=DEFAULT_DASK_TIMEOUT,
+):
+    """An Executor on a Dask cluster, closed on exit. Exactly one of:
+
+    - ``scheduler``: the address of a running scheduler ("tcp://HOST:8786");
+    - ``scheduler_file``: the JSON file a running scheduler writes (``dask scheduler
+      --scheduler-file PATH``, dask-mpi, dask-jobqueue; Dask's HPC convention), waited
+      for up to ``timeout`` s;
+    - ``workers``: the number of worker processes of a LocalCluster started here
+      (``threads_per_worker`` task threads each).
+
+    ``resources`` (e.g. ``{"GPU": 1}``, a running cluster only): every shard is a Dask
+    task that needs these resources, so it runs only on workers started with them
+    (``dask worker --resources "GPU=1"``), one such shard per resource unit at a time.
+    A ValueError names resources that no connected worker advertises (``timeout`` s are
+    given for a first worker to connect); workers that join later are not checked.
+    """
+    given = [
+        name
+        for name, value in (
+            ("scheduler", scheduler),
+            ("scheduler_file", scheduler_file),
+            ("workers", workers),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise ValueError(
+            "give exactly one of scheduler (address of a running Dask scheduler, e.g. "
+            "tcp://host:8786), scheduler_file (the file written by dask scheduler "
+            "--scheduler-file) and workers (size of a local cluster)"
+            + (f"; got {' and '.join(given)}" if given else "")
+        )
+    resources = _check_resources(resources)
+    if resources is not None and workers is not None:
+        raise ValueError(
+            "resources= selects workers of a running cluster (scheduler= or "
+            "scheduler_file=); the workers of a local cluster advertise none"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout < 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ImportError(
             "sharded runs on Dask need dask.distributed: pip install 'nnft_fast[dask]'"
         ) from None
-    if scheduler is not None:
-        with Client(scheduler) as client:
-            yield client.get_executor()
+    if workers is None:
+        if scheduler_file is not None:
+            scheduler_file = os.fspath(scheduler_file)
+            _wait_for_file(scheduler_file, timeout)
+            client = Client(scheduler_file=scheduler_file)
+        else:
+            client = Client(scheduler)
+        with client:
+            log.info("Dask scheduler %s", client.scheduler.address)
+            if resources is None:
+                yield client.get_executor()
+                return
+            check_worker_resources(client, resources, timeout)
+            yield client.get_executor(resources=resources)
         return
     workers = check_int("workers", workers, 1)
     threads_per_worker = check_int("threads_per_worker", threads_per_worker, 1)
@@ -495,6 +759,7 @@ def write_merged_store(
                     )
                     row += count
                 f.create_virtual_dataset(f"raw/layer_{layer}", layout, fillvalue=np.nan)
+            label_dimensions(f, run)
             groups = [
                 (name, merged)
                 for name, merged in zip(ACCUMULATOR_GROUPS, (acc, ntk_acc))
@@ -515,8 +780,11 @@ def write_merged_store(
 __all__ = [
     "ShardError",
     "ShardProgress",
+    "check_executor",
+    "check_worker_resources",
     "dask_executor",
     "default_shard_size",
+    "parse_resources",
     "sample_sharded",
     "shard_path",
     "shard_ranges",

@@ -23,7 +23,7 @@ from nnft_fast.kernels.cpu.codes import (
 from nnft_fast.kernels.cpu.moments import CHUNK_NETWORKS
 
 from .accumulators import DEFAULT_BLOCKS, MomentLayout
-from .backends import resolve_backend
+from .backends import log_choice, resolve_backend
 from .cosnet import GL_NODES, CosNet
 from .cpu_field_engine import FieldCpuEngine
 from .deformations import DEFORMATION_NOT_STORABLE, check_deformation, deformation_from_config
@@ -265,13 +265,17 @@ class FieldRun(BatchRun):
         self._cpu_engine = FieldCpuEngine(self.kernel_args)
         self._cuda_engine = None
         self.backend = resolve_backend(backend)
+        problem = None
         if self.deformation is not None and self.backend == "cuda":
             if backend == "cuda":
                 raise ValueError(
                     "backend='cuda': deformed cos-net runs are computed on the CPU only; "
                     "use backend='cpu'"
                 )
+            problem = "deformed cos-net runs are computed on the CPU only"
             self.backend = "cpu"
+        if statistics:
+            log_choice(backend, self.backend, problem, what="cos-net run")
 
     # ------------------------------------------------------------------ memory
     def _accumulator_need(self):

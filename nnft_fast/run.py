@@ -20,7 +20,7 @@ import numpy as np
 from nnft_fast.kernels.cpu.codes import PARAMETER_ACTION_NONE
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
-from .backends import resolve_backend
+from .backends import log_choice, resolve_backend
 from .cpu_engine import CpuEngine
 from .deformations import (
     DEFORMATION_NOT_STORABLE,
@@ -35,6 +35,7 @@ from .kernel_args import KernelArgs
 from .memory import accumulator_need, check_memory, fits, moment_statistics_size, run_needs
 from .network import DEFAULT_GAMMA, DEFAULT_XI, PROJECTABLE_INITS, Network
 from .ntk import NTKAccumulator, ntk_statistics_size
+from .progress import Progress, ShardProgress, notify_started
 
 METHODS = ("auto", "dense", "projected")
 OBSERVABLES = ("two_point", "four_point", "ntk")
@@ -85,12 +86,18 @@ def check_network_range(
     return first_network, n_networks
 
 
-def check_progress(progress):
-    """``progress``: None or a callable ``progress(done, total)`` (checked before any
-    batch runs, so a bad one cannot fail after networks were committed)."""
+def check_progress(progress, sharded=False):
+    """The progress callback a run calls: ``True`` is a default ``Progress`` on stderr
+    (a ``ShardProgress`` for a ``sharded`` run), ``False`` or None none, a callable
+    ``progress(done, total)`` itself; anything else is a TypeError, raised before any
+    batch runs (so a bad one cannot fail after networks were committed)."""
+    if isinstance(progress, (bool, np.bool_)):
+        if not progress:
+            return None
+        return ShardProgress() if sharded else Progress()
     if progress is not None and not callable(progress):
         raise TypeError(
-            f"progress must be a callable progress(done, total) or None, got "
+            f"progress must be True, False, None or a callable progress(done, total), got "
             f"{type(progress).__name__}"
         )
     return progress
@@ -275,13 +282,16 @@ class BatchRun:
     def accumulate(self, first_network, n_networks, batch_size=None, progress=None):
         """(moment accumulator, NTK accumulator or None) of networks first_network, ...,
         first_network + n_networks - 1, computed in batches of ``batch_size``;
-        ``progress(done, n_networks)`` after every batch."""
+        ``progress(done, n_networks)`` after every batch (``progress.started(0,
+        n_networks)`` first, where it has that method)."""
         if batch_size is None:
             batch_size = self.default_batch_size(n_networks)
         batch_size = check_int("batch_size", batch_size, 1)
         acc = self.new_accumulator()
         ntk_acc = self.new_ntk_accumulator()
         stop = first_network + n_networks
+        if progress is not None:
+            notify_started(progress, 0, n_networks)
         for start in range(first_network, stop, batch_size):
             count = min(batch_size, stop - start)
             stats, _, ntk_stats = self.compute(start, count)
@@ -359,12 +369,15 @@ class EnsembleRun(BatchRun):
         self._cpu_engine = CpuEngine(self.kernel_args)
         self._cuda_engine = None
         self.backend = resolve_backend(backend)
+        problem = None
         if self.backend == "cuda":
             problem = self._cuda_limitation()
             if problem and backend == "cuda":
                 raise ValueError(f"backend='cuda': {problem}; use backend='cpu'")
             if problem:  # "auto": the CPU runs what the GPU kernels do not cover
                 self.backend = "cpu"
+        if kind == "statistics":  # the other kinds always compute on the CPU
+            log_choice(backend, self.backend, problem)
 
     @property
     def n_forward(self):

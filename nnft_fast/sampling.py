@@ -62,7 +62,7 @@ def sample(
     save: str | Mapping[int, int] | None = DEFAULT_SAVE,
     overwrite: bool = False,
     compression: str | None = DEFAULT_COMPRESSION,
-    progress: Callable[[int, int], object] | None = None,
+    progress: bool | Callable[[int, int], object] | None = None,
     lambda_b: float = DEFAULT_LAMBDA_B,
     lambda_w: float = DEFAULT_LAMBDA_W,
     ntk_readouts: int = DEFAULT_NTK_READOUTS,
@@ -120,8 +120,10 @@ def sample(
         Replace an existing store file (otherwise ``FileExistsError``).
     compression : {"lzf", "gzip", None}, default "lzf"
         HDF5 compression of the raw outputs.
-    progress : callable, optional
-        ``progress(done, total)``, called after every batch (or shard).
+    progress : bool or callable, optional
+        ``True``: a progress line on stderr (``nnft_fast.progress.Progress``, or
+        ``ShardProgress`` with ``executor``; see Notes); ``False`` or None: none; a
+        callable: ``progress(done, total)``, called after every batch (or shard).
     lambda_b, lambda_w : float, default 1.0
         Learning rates of the biases and weights in the NTK (docs/conventions.md#ntk).
     ntk_readouts : int, default 2
@@ -159,6 +161,17 @@ def sample(
     ------
     ValueError, TypeError
         For invalid arguments, naming the parameter.
+
+    Notes
+    -----
+    ``progress=True`` writes one line on stderr: before the first batch it says the
+    kernels compile on first use; after it, how long the first batch took and how much of
+    that Numba spent compiling; then networks done, networks per second over the batches
+    after the first, and the ETA. On a terminal the line is redrawn in place; in a log
+    (stderr redirected) each update is a new line, every 10 s and at each tenth of the run
+    (``nnft_fast.progress``). Events (the backend "auto" chose and why, resumes,
+    retried shards, reused shard files) go to the ``logging`` logger ``"nnft_fast"``:
+    ``logging.basicConfig(level=logging.INFO)`` shows them.
     """
     run = make_run(
         network,
@@ -177,7 +190,7 @@ def sample(
         deformation=deformation,
     )
     first_network, n_networks = check_network_range(first_network, n_networks, 2)
-    check_progress(progress)
+    progress = check_progress(progress, sharded=executor is not None)
     if executor is not None:
         return sample_sharded(
             run,

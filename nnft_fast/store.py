@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ from .h5format import (
     check_new_file,
     check_store_file,
     create_slots,
+    label_dimensions,
     open_reader,
     open_store,
     reading,
@@ -65,6 +67,7 @@ from .run import (
     check_progress,
 )
 from .jobs import run_config
+from .progress import notify_started
 from .threads import thread_limit
 from .writer_lock import WriterLock, clear_stale_write_flags
 
@@ -72,6 +75,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .ensemble import Ensemble
+
+log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 2**20
 READ_CHUNK_NETWORKS = 65536  # networks read at a time by store_info and reanalyze
@@ -104,6 +109,7 @@ def _create(path, run, config, compression, batch_size):
                 compression=compression,
                 fletcher32=True,
             )
+        label_dimensions(f, run)
         create_slots(f, accumulator_groups(run))
         f.flush()
         f.swmr_mode = True
@@ -228,6 +234,8 @@ def _drive(writer, run, accs, config, committed, batch_size, threads, progress):
     for dset in raw_datasets:
         dset.resize(committed, axis=0)  # drop uncommitted rows
     chunk_rows = min((d.chunks[0] for d in raw_datasets), default=1)
+    if progress is not None and committed < n_networks:
+        notify_started(progress, committed, n_networks)
     with thread_limit(threads):
         while committed < n_networks:
             count = _batch_end(committed, n_networks, batch_size, chunk_rows) - committed
@@ -343,7 +351,7 @@ def resume(
     *,
     batch_size: int | None = None,
     threads: int | None = None,
-    progress: Callable[[int, int], object] | None = None,
+    progress: bool | Callable[[int, int], object] | None = None,
     expect: dict[str, Any] | None = None,
     backend: str = DEFAULT_BACKEND,
 ) -> Ensemble:
@@ -363,8 +371,9 @@ def resume(
         Networks per batch (default as in ``nf.sample``); does not change the results.
     threads : int, optional
         Numba threads for this call.
-    progress : callable, optional
-        ``progress(done, total)``, called after every batch.
+    progress : bool or callable, optional
+        ``True``: a progress line on stderr (``nnft_fast.progress.Progress``); a callable
+        ``progress(done, total)`` is called after every batch.
     expect : dict, optional
         A configuration (as stored in the file's ``config`` attribute) the file must
         match; a file whose configuration differs is refused.
@@ -389,7 +398,7 @@ def resume(
     if expect is not None and not isinstance(expect, Mapping):
         raise TypeError(f"expect must be a config mapping or None, got {type(expect).__name__}")
     check_backend(backend)
-    check_progress(progress)
+    progress = check_progress(progress)
     check_store_file(path)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)
@@ -419,7 +428,17 @@ def resume(
         if batch_size is None:
             batch_size = run.default_batch_size(config["n_networks"])
         remaining = config["n_networks"] - contents.committed
-        if remaining > 0:
+        if remaining <= 0:
+            log.info("%s is complete (%d networks): nothing to resume", path, contents.committed)
+        else:
+            log.info(
+                "resuming %s: %d of %d networks committed, %d left, on backend %r",
+                path,
+                contents.committed,
+                config["n_networks"],
+                remaining,
+                run.backend,
+            )
             writer.reserve(_batch_bytes(run, min(batch_size, remaining)), contents.committed)
             writer.open()
             _record_backend(writer.file, run.backend)
@@ -509,9 +528,11 @@ def reanalyze(
                         z, *run.kernel_args.tables, run.layout.four_point, stats[:, layer - 1]
                     )
                 acc.add(stats, first + row)
-    return run.ensemble(
+    ensemble = run.ensemble(
         acc, first, committed, store_path=path, target_networks=contents.config["n_networks"]
     )
+    ensemble.store_config = contents.config
+    return ensemble
 
 
 def payload_bytes(path):

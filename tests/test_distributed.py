@@ -5,6 +5,9 @@ order and a one-at-a-time executor (fixed shard_size); agreement with the single
 ``nf.sample`` to rounding (rtol 1e-12; bit-identical with a single shard); a failed shard
 resumed from its own committed count; a worker process killed mid-shard; the merged store
 file (virtual raw datasets) read back by ``nf.open``, ``read_raw``, ``reanalyze``.
+Clusters (issue 18): ``dask_executor`` on a scheduler file, shards restricted to workers
+that advertise resources (and resources no worker has refused at once), the executors
+accepted (a hand-written Executor, a duck type with only ``submit``) and refused.
 """
 
 import concurrent.futures as cf
@@ -12,6 +15,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 
 import h5py
 import numpy as np
@@ -467,3 +471,152 @@ def test_cli_workers_runs_a_local_cluster(tmp_path, capsys, reference):
     with pytest.raises(SystemExit):  # exit code 2, named problem
         main(["run", cfg, "--out", str(tmp_path / "x.h5"), "--shard-size", "500"])
     assert "--shard-size needs --scheduler or --workers" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+@pytest.fixture(scope="module")
+def gpu_cluster(tmp_path_factory, reference):
+    """One in-process Dask worker with 2 task threads that advertises {"GPU": 1}, and the
+    scheduler file a client wrote for it (the file ``dask scheduler --scheduler-file``
+    writes on a cluster)."""
+    path = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    with (
+        dd.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            resources={"GPU": 1},
+            dashboard_address=":0",
+        ) as cluster,
+        dd.Client(cluster) as client,
+    ):
+        client.write_scheduler_file(str(path))
+        yield client, path
+
+
+def _interval(seconds, key):
+    """(start, end) of a sleep of ``seconds`` (``key`` keeps Dask's pure tasks apart)."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return start, time.monotonic()
+
+
+def _intervals(executor, n=2, seconds=0.4):
+    return sorted(f.result() for f in [executor.submit(_interval, seconds, k) for k in range(n)])
+
+
+def test_scheduler_file_and_resources(gpu_cluster):
+    """Through the scheduler file the sharded run gives the same bits; with resources
+    GPU=1 the worker's two task threads run one shard-like task at a time (each needs
+    its one GPU), without them both at once."""
+    _, path = gpu_cluster
+    run = new_run()
+    with cf.ThreadPoolExecutor(2) as pool:
+        expected = nd.sample_sharded(run, 1000, pool, shard_size=400)
+    with nd.dask_executor(scheduler_file=path) as executor:
+        same_bits(nd.sample_sharded(run, 1000, executor, shard_size=400, threads=1), expected)
+        (a_start, a_end), (b_start, b_end) = _intervals(executor)
+        assert b_start < a_end  # two task threads: the tasks overlap
+    with nd.dask_executor(scheduler_file=str(path), resources={"GPU": 1}) as executor:
+        same_bits(nd.sample_sharded(run, 1000, executor, shard_size=400, threads=1), expected)
+        (a_start, a_end), (b_start, b_end) = _intervals(executor)
+        assert b_start >= a_end  # one GPU: one task at a time
+
+
+def test_resources_no_worker_has_are_refused_at_once(gpu_cluster):
+    client, path = gpu_cluster
+    for resources, missing in (
+        ({"TPU": 1}, "TPU=1"),
+        ({"GPU": 2}, "GPU=2"),
+        ({"GPU": 1, "TPU": 1}, "TPU=1"),
+    ):
+        with pytest.raises(ValueError) as info:
+            with nd.dask_executor(scheduler=client.scheduler.address, resources=resources):
+                pass
+        assert f"missing: {missing};" in str(info.value)
+        assert "1 connected workers advertise: GPU=1" in str(info.value)
+
+
+def test_dask_executor_arguments(tmp_path):
+    with pytest.raises(ValueError, match="exactly one.*got scheduler and scheduler_file"):
+        with nd.dask_executor(scheduler="tcp://localhost:1", scheduler_file="s.json"):
+            pass
+    with pytest.raises(ValueError, match="running cluster"):
+        with nd.dask_executor(workers=1, resources={"GPU": 1}):
+            pass
+    for bad, error in (({"GPU": 0}, ValueError), ({"GPU": "1"}, TypeError), ([1], TypeError)):
+        with pytest.raises(error, match="resources"):
+            with nd.dask_executor(scheduler="tcp://localhost:1", resources=bad):
+                pass
+    missing = tmp_path / "never.json"
+    with pytest.raises(FileNotFoundError, match="never.json after 0.2 s"):
+        with nd.dask_executor(scheduler_file=missing, timeout=0.2):
+            pass
+    assert nd.parse_resources("GPU=1,MEM=10e9") == {"GPU": 1, "MEM": 1e10}
+    assert nd.parse_resources("GPU=0.5 FPGA=2") == {"GPU": 0.5, "FPGA": 2}
+    for bad in ("GPU", "=1", "GPU=x", "GPU=0"):
+        with pytest.raises(ValueError, match="resources"):
+            nd.parse_resources(bad)
+
+
+class InlineExecutor(cf.Executor):
+    """The least an Executor needs here: ``submit`` returning a concurrent.futures.Future
+    (this one runs the task at once, in the caller's thread)."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+class SubmitOnly:
+    """Not an Executor subclass: a duck type with only ``submit`` (accepted)."""
+
+    submit = InlineExecutor.submit
+
+
+class Handle:
+    """A future-like object that is no concurrent.futures.Future."""
+
+    cancelled = False
+
+    def result(self):
+        return None
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class HandleExecutor:
+    def __init__(self):
+        self.handles = []
+
+    def submit(self, fn, *args):
+        self.handles.append(Handle())
+        return self.handles[-1]
+
+
+def test_executors_accepted_and_refused(gpu_cluster):
+    run = new_run()
+    with cf.ThreadPoolExecutor(2) as pool:
+        expected = nd.sample_sharded(run, 1000, pool, shard_size=400)
+    same_bits(nd.sample_sharded(run, 1000, InlineExecutor(), shard_size=400), expected)
+    same_bits(nd.sample_sharded(run, 1000, SubmitOnly(), shard_size=400), expected)
+    handles = HandleExecutor()
+    with pytest.raises(
+        TypeError,
+        match=r"HandleExecutor.submit returned a tests.test_distributed.Handle, not a "
+        r"concurrent.futures.Future",
+    ):
+        nd.sample_sharded(run, 1000, handles, shard_size=400)
+    assert len(handles.handles) == 1 and handles.handles[0].cancelled
+    with pytest.raises(TypeError, match="got object, which has no submit method"):
+        nd.sample_sharded(run, 1000, object())
+    client, _ = gpu_cluster
+    with pytest.raises(TypeError, match=r"a Dask Client.*pass client.get_executor\(\)"):
+        nd.sample_sharded(run, 1000, client)
