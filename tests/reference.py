@@ -30,6 +30,7 @@ samples. ``qr_sign_ambiguous`` and ``qr_indeterminate`` detect those steps; the 
 allow exactly that freedom and nothing else.
 """
 
+import functools
 import itertools
 import math
 
@@ -764,9 +765,12 @@ def _radial_f(k, dim, mass, alpha):
     return k ** (dim - 1) * (k * k + mass * mass) ** (-(1.0 + alpha))
 
 
+_gauss_legendre = functools.cache(np.polynomial.legendre.leggauss)
+
+
 def radial_cdf(k, dim, mass, alpha, pieces=400, nodes=24):
     """F(k) = int_0^k f for an array of k, by composite Gauss-Legendre on [0, k]."""
-    x, w = np.polynomial.legendre.leggauss(nodes)
+    x, w = _gauss_legendre(nodes)
     k = np.asarray(k, dtype=np.float64)
     edges = k[..., None] * np.linspace(0.0, 1.0, pieces + 1)
     mid = 0.5 * (edges[..., 1:] + edges[..., :-1])
@@ -775,31 +779,52 @@ def radial_cdf(k, dim, mass, alpha, pieces=400, nodes=24):
     return np.sum(half * (values @ w), axis=-1)
 
 
-def radial_inverse(u, dim, mass, cutoff, alpha):
-    """k with F(k) = u F(Lambda): bisection to the last bit (vectorised over u)."""
+def radial_inverse(u, dim, mass, cutoff, alpha, chunk=512):
+    """k with F(k) = u F(Lambda), vectorised over u (``chunk`` values at a time): 24
+    bisection steps bracket k to 2^-24 Lambda, then 4 Newton steps k -= (F(k) - u F) / f(k)
+    (kept inside the bracket) take it to rounding (quadratic convergence)."""
     total = radial_cdf(np.array(cutoff), dim, mass, alpha)
-    lo = np.zeros_like(u)
-    hi = np.full_like(u, cutoff)
-    for _ in range(70):
-        mid = 0.5 * (lo + hi)
-        below = radial_cdf(mid, dim, mass, alpha) < u * total
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    return 0.5 * (lo + hi), float(total)
+    u = np.asarray(u, dtype=np.float64)
+    flat = u.ravel()
+    k = np.empty_like(flat)
+    for start in range(0, flat.size, chunk):
+        target = flat[start : start + chunk] * total
+        lo = np.zeros_like(target)
+        hi = np.full_like(target, cutoff)
+        for _ in range(24):
+            mid = 0.5 * (lo + hi)
+            below = radial_cdf(mid, dim, mass, alpha) < target
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        root = 0.5 * (lo + hi)
+        for _ in range(4):
+            slope = _radial_f(root, dim, mass, alpha)
+            step = np.where(slope > 0, radial_cdf(root, dim, mass, alpha) - target, 0.0)
+            root = np.clip(root - step / np.where(slope > 0, slope, 1.0), lo, hi)
+        k[start : start + chunk] = root
+    return k.reshape(u.shape), float(total)
 
 
-def cosnet_parameters(net, seed, network):
+def cosnet_radii(net, seed, networks):
+    """|w| (len(networks), N) of propagator momenta: F^{-1}(u F(Lambda)) of the radius
+    uniforms of every network, inverted together."""
+    u = np.array([uniforms(seed, e, stream_id(1, PURPOSE_RADIUS), net.width) for e in networks])
+    return radial_inverse(u, net.dim, net.mass, net.cutoff, net.alpha)
+
+
+def cosnet_parameters(net, seed, network, radii=None):
     """(w (N, d), b (N,), a (n_out, N)) of network ``network``; ``net`` any object with the
     attributes of nf.CosNet (dim, width, n_out, amplitude, momenta, mass, cutoff, alpha,
-    length, variance)."""
+    length, variance); ``radii`` = (|w| (N,), F(Lambda)) of propagator momenta when
+    already computed (``cosnet_radii``)."""
     d, n, n_out = net.dim, net.width, net.n_out
     g = normals(seed, network, stream_id(1, PURPOSE_WEIGHTS), n * d).reshape(n, d)
     if net.momenta == "gaussian":
         w = g / net.length
         amp_var = np.full(n, net.variance)
     else:
-        u = uniforms(seed, network, stream_id(1, PURPOSE_RADIUS), n)
-        k, total = radial_inverse(u, d, net.mass, net.cutoff, net.alpha)
+        k, total = radii if radii is not None else cosnet_radii(net, seed, [network])
+        k = k.reshape(n)
         w = k[:, None] * g / np.linalg.norm(g, axis=1)[:, None]
         z = 2.0 * math.pi ** (d / 2) / math.gamma(d / 2) * total
         amp_var = z * (k * k + net.mass**2) ** net.alpha / (2.0 * math.pi) ** d
@@ -817,7 +842,15 @@ def cosnet_field(w, b, a, x):
 
 def cosnet_fields(net, x, seed, networks):
     """phi (len(networks), n_out, B) of the given networks."""
-    return np.array([cosnet_field(*cosnet_parameters(net, seed, e), x) for e in networks])
+    networks = list(networks)
+    if net.momenta == "gaussian":
+        radii = [None] * len(networks)
+    else:
+        k, total = cosnet_radii(net, seed, networks)
+        radii = [(row, total) for row in k]
+    return np.array(
+        [cosnet_field(*cosnet_parameters(net, seed, e, r), x) for e, r in zip(networks, radii)]
+    )
 
 
 def _output_moment(phi, points):
