@@ -654,7 +654,7 @@ def dask_executor(
 
     - ``scheduler``: the address of a running scheduler ("tcp://HOST:8786");
     - ``scheduler_file``: the JSON file a running scheduler writes (``dask scheduler
-      --scheduler-file PATH``, dask-mpi, dask-jobqueue; Dask's HPC convention), waited
+      --scheduler-file PATH``, dask-mpi; Dask's HPC convention), waited
       for up to ``timeout`` s;
     - ``workers``: the number of worker processes of a LocalCluster started here
       (``threads_per_worker`` task threads each).
