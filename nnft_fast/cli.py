@@ -1,4 +1,4 @@
-"""Command line ``nnft``: run, resume, info, report, demo (also ``python -m nnft_fast``).
+"""Command line ``nnft``: run, sweep, resume, info, report, demo (``python -m nnft_fast``).
 
 ``nnft demo`` is the built-in default job: Gaussian against Haar-orthogonal weights at
 criticality for ReLU (C_W = 2) and tanh (C_W = 1), narrow and deep, written to HDF5
@@ -13,6 +13,7 @@ continues it). Messages name things in CLI words: flags, TOML keys, ``nnft`` com
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,8 @@ from .progress import Progress, ShardProgress
 from .report import quadrature_summary, weights_summary, write_report
 from .run import DEFAULT_BACKEND, DEFAULT_SEED
 from .sampling import sample
+from .sweep import is_sweep_directory, run_sweep
+from .sweep_report import write_sweep_report
 
 DEMO_WIDTH = 32
 DEMO_DEPTH = 12
@@ -136,6 +139,39 @@ def _sample_configured(cfg, **kw):
         raise ConfigError(_naming_the_key(str(exc))) from None
 
 
+def _sharded(args):
+    """Whether the command asks for a sharded run on Dask."""
+    return bool(args.scheduler or args.scheduler_file or args.workers)
+
+
+@contextlib.contextmanager
+def _executor(args):
+    """(executor, threads) of a run command: a Dask executor for --scheduler,
+    --scheduler-file or --workers (one Numba thread per local worker, no
+    oversubscription), else (None, --threads)."""
+    if not _sharded(args):
+        if args.shard_size is not None or args.resources:
+            flag = "--shard-size" if args.shard_size is not None else "--resources"
+            raise UsageError(f"{flag} needs --scheduler, --scheduler-file or --workers")
+        yield None, args.threads
+        return
+    from .distributed import dask_executor
+
+    threads = args.threads or (1 if args.workers else None)
+    with dask_executor(
+        scheduler=args.scheduler,
+        workers=args.workers,
+        scheduler_file=args.scheduler_file,
+        resources=args.resources,
+    ) as executor:
+        yield executor, threads
+
+
+def _progress(args):
+    """The progress line of a run command (shards and networks when sharded)."""
+    return (ShardProgress if _sharded(args) else Progress)(args.quiet)
+
+
 def _cmd_run(args):
     cfg = load_config(args.config)
     out = args.out if args.out is not None else cfg.out
@@ -143,29 +179,18 @@ def _cmd_run(args):
         raise ConfigError("no output file: give --out or set 'store.out' in the config")
     _check_output(out)
     start = time.perf_counter()
-    kw = dict(
-        batch_size=args.batch_size if args.batch_size is not None else cfg.batch_size,
-        store=out,
-        overwrite=args.overwrite,
-        backend=args.backend,
-    )
-    if args.scheduler or args.workers:
-        from .distributed import dask_executor
-
-        threads = args.threads or (1 if args.workers else None)  # no oversubscription
-        with dask_executor(scheduler=args.scheduler, workers=args.workers) as executor:
-            ens = _sample_configured(
-                cfg,
-                **kw,
-                threads=threads,
-                progress=ShardProgress(args.quiet),
-                executor=executor,
-                shard_size=args.shard_size,
-            )
-    else:
-        if args.shard_size is not None:
-            raise UsageError("--shard-size needs --scheduler or --workers")
-        ens = _sample_configured(cfg, **kw, threads=args.threads, progress=Progress(args.quiet))
+    with _executor(args) as (executor, threads):
+        sharding = {"executor": executor, "shard_size": args.shard_size} if executor else {}
+        ens = _sample_configured(
+            cfg,
+            batch_size=args.batch_size if args.batch_size is not None else cfg.batch_size,
+            store=out,
+            overwrite=args.overwrite,
+            backend=args.backend,
+            threads=threads,
+            progress=_progress(args),
+            **sharding,
+        )
     if not args.quiet:
         print(
             f"{ens.n_networks:,} networks -> {out} in {time.perf_counter() - start:.1f} s "
@@ -175,6 +200,28 @@ def _cmd_run(args):
             print(f"weights: {weights_summary(ens)['summary']}")
             if ens.quadrature is not None:
                 print(f"quadrature: {quadrature_summary(ens.quadrature)['summary']}")
+
+
+def _cmd_sweep(args):
+    start = time.perf_counter()
+    with _executor(args) as (executor, threads):
+        manifest = run_sweep(
+            args.config,
+            args.out,
+            executor=executor,
+            shard_size=args.shard_size,
+            threads=threads,
+            batch_size=args.batch_size,
+            backend=args.backend,
+            overwrite=args.overwrite,
+            log=None if args.quiet else print,
+            progress_factory=lambda point: _progress(args),
+        )
+    if not args.quiet:
+        print(
+            f"{len(manifest['points'])} points -> {args.out} in "
+            f"{time.perf_counter() - start:.1f} s (report: nnft report {args.out})"
+        )
 
 
 def _cmd_resume(args):
@@ -255,8 +302,12 @@ def _cmd_info(args):
 
 
 def _cmd_report(args):
-    ensembles = [store.open_store(path) for path in args.files]
-    paths = write_report(ensembles, args.out)
+    if len(args.files) == 1 and is_sweep_directory(args.files[0]):
+        paths = write_sweep_report(args.files[0], args.out)
+    elif args.out is None:
+        raise UsageError("give --out DIR (only a sweep directory reports into itself)")
+    else:
+        paths = write_report([store.open_store(path) for path in args.files], args.out)
     print("\n".join(f"wrote {p}" for p in paths.values()))
 
 
@@ -333,6 +384,23 @@ def _seed(text):
     return value
 
 
+def _resources(text):
+    """argparse type: Dask resources ``NAME=N[,NAME=N...]`` -> {NAME: N}."""
+    resources = {}
+    for item in text.split(","):
+        name, sep, amount = item.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = None
+        if not sep or not name.strip() or value is None or not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=N[,NAME=N...] with N > 0 (e.g. GPU=1), got {text!r}"
+            )
+        resources[name.strip()] = value
+    return resources
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nnft",
@@ -371,29 +439,58 @@ def build_parser():
         )
         verbosity(p)
 
+    def sharding(p):
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            metavar="tcp://HOST:PORT",
+            help="run sharded on a running Dask scheduler (dask extra)",
+        )
+        p.add_argument(
+            "--scheduler-file",
+            default=None,
+            metavar="FILE",
+            help="run sharded on the Dask scheduler that wrote FILE (dask scheduler "
+            "--scheduler-file, dask-mpi, dask-jobqueue: Dask's HPC convention)",
+        )
+        p.add_argument(
+            "--workers",
+            type=positive,
+            default=None,
+            help="run sharded on a local Dask cluster of N worker processes",
+        )
+        p.add_argument(
+            "--resources",
+            type=_resources,
+            default=None,
+            metavar="NAME=N[,...]",
+            help="Dask resources every shard needs, e.g. GPU=1: shards run only on workers "
+            "started with them (dask worker --resources GPU=1)",
+        )
+        p.add_argument(
+            "--shard-size",
+            type=positive,
+            default=None,
+            help="networks per shard of a sharded run (default: a function of the run's size)",
+        )
+        p.add_argument("--overwrite", action="store_true", help="replace existing results")
+
     run = sub.add_parser("run", help="run a TOML configuration into an HDF5 store")
     run.add_argument("config", help="the run's TOML configuration (README: Configuration files)")
     run.add_argument("--out", default=None, help="output .h5 (overrides store.out)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    run.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="run sharded on a running Dask scheduler (dask extra)",
-    )
-    run.add_argument(
-        "--workers",
-        type=positive,
-        default=None,
-        help="run sharded on a local Dask cluster of N worker processes",
-    )
-    run.add_argument(
-        "--shard-size",
-        type=positive,
-        default=None,
-        help="networks per shard of a sharded run (default: a function of the run's size)",
-    )
+    sharding(run)
     common(run)
+    sweep = sub.add_parser(
+        "sweep",
+        help="run every point of a TOML configuration with a [sweep] table into one "
+        "directory (resumable point by point)",
+    )
+    sweep.add_argument("config", help="a TOML configuration with a [sweep] table")
+    sweep.add_argument(
+        "--out", required=True, help="the sweep directory (point_000.h5, ..., sweep.json)"
+    )
+    sharding(sweep)
+    common(sweep)
     resume = sub.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("file", help="the store .h5 of the interrupted run")
     common(resume)
@@ -410,9 +507,15 @@ def build_parser():
     )
     info.add_argument("--json", action="store_true", help="print the header as JSON")
     info.add_argument("-v", "--verbose", action="store_true", help="log events on stderr")
-    report = sub.add_parser("report", help="plots and a Markdown table for stores")
-    report.add_argument("files", nargs="+", help="store files (.h5) to report on together")
-    report.add_argument("--out", required=True, help="output directory")
+    report = sub.add_parser(
+        "report", help="plots and a Markdown table for stores, or for a sweep directory"
+    )
+    report.add_argument(
+        "files", nargs="+", help="store files (.h5) to report on together, or one sweep directory"
+    )
+    report.add_argument(
+        "--out", default=None, help="output directory (a sweep's default: the sweep directory)"
+    )
     report.add_argument("-v", "--verbose", action="store_true", help="log events on stderr")
     demo = sub.add_parser("demo", help="Gaussian vs orthogonal weights at criticality")
     demo.add_argument(
@@ -437,6 +540,7 @@ def build_parser():
 
 COMMANDS = {
     "run": _cmd_run,
+    "sweep": _cmd_sweep,
     "resume": _cmd_resume,
     "info": _cmd_info,
     "report": _cmd_report,

@@ -381,3 +381,36 @@ def test_demo_refuses_to_overwrite_without_flag(tmp_path, capsys):
     assert os.stat(out / "relu_gaussian.h5").st_mtime_ns == stamp  # untouched
     assert run_cli(args + ["--overwrite"], capsys)[0] == 0
     assert os.stat(out / "relu_gaussian.h5").st_mtime_ns != stamp
+
+
+def test_sweep_two_by_two_end_to_end(tmp_path, capsys):
+    """nnft sweep runs the 4 points into one directory (each the store of its own config),
+    a second call skips them, nnft run refuses a sweep config, nnft report combines them."""
+    cfg = write_config(
+        tmp_path,
+        SMALL.format(init="gaussian", n=60)
+        + '\n[sweep]\n"network.cw" = [1.5, 2.0]\n"network.init" = ["gaussian", "orthogonal"]\n',
+        "sweep.toml",
+    )
+    out = tmp_path / "sweep"
+    code, text, err = run_cli(["sweep", cfg, "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "point 4/4" in text and "4 points" in text
+    for index, (cw, init) in enumerate(
+        [(1.5, "gaussian"), (1.5, "orthogonal"), (2.0, "gaussian"), (2.0, "orthogonal")]
+    ):
+        single = parse_config(SMALL.format(init=init, n=60).replace("cw = 2.0", f"cw = {cw}"))
+        stored = nf.open(out / f"point_{index:03d}.h5")
+        assert stored.network == single.network
+        expected = nf.sample(single.network, single.inputs, 60, seed=3)
+        np.testing.assert_array_equal(stored.two_point(3).value, expected.two_point(3).value)
+    stamp = os.stat(out / "point_000.h5").st_mtime_ns
+    code, text, _ = run_cli(["sweep", cfg, "--out", str(out)], capsys)
+    assert code == 0 and os.stat(out / "point_000.h5").st_mtime_ns == stamp
+    code, _, err = run_cli(["run", cfg, "--out", str(tmp_path / "one.h5")], capsys)
+    assert code == 2 and "nnft sweep" in err
+    code, text, err = run_cli(["report", str(out)], capsys)
+    assert code == 0, err
+    assert (out / "summary.md").stat().st_size > 0 and "wrote" in text
+    code, _, err = run_cli(["report", cfg], capsys)  # a file without --out
+    assert code == 2 and "--out" in err
