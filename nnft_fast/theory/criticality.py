@@ -26,6 +26,7 @@ same K* and in the same class (ReLU: C_b = 0, C_W = 2 (1 - xi^2) / gamma^2). The
 for xi^2 < 1 and gamma != 0 only (xi^2 >= 1 gives chi >= 1 for every C_W > 0).
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,8 +54,12 @@ class CriticalPoint:
     gamma: float = 1.0
 
 
+_hermite_rule = functools.cache(np.polynomial.hermite_e.hermegauss)  # (nodes, weights)
+
+
 def _gauss_1d(fn, k, n_nodes=_NODES):
-    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    """E[fn(z)], z ~ N(0, k), by ``n_nodes``-point Gauss-Hermite quadrature."""
+    x, w = _hermite_rule(n_nodes)
     return float(np.dot(w, fn(math.sqrt(k) * x)) / math.sqrt(2.0 * math.pi))
 
 
