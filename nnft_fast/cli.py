@@ -476,7 +476,10 @@ def build_parser():
         p.add_argument("--overwrite", action="store_true", help="replace existing results")
 
     run = sub.add_parser("run", help="run a TOML configuration into an HDF5 store")
-    run.add_argument("config", help="the run's TOML configuration (README: Configuration files)")
+    run.add_argument(
+        "config",
+        help="the run's TOML configuration (examples/*.toml; the format: nnft_fast.config)",
+    )
     run.add_argument("--out", default=None, help="output .h5 (overrides store.out)")
     sharding(run)
     common(run)
