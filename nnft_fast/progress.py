@@ -144,6 +144,9 @@ class Progress:
         self.last_step = self._step(done, total)
 
     def _listen(self):
+        """Time Numba's compilations from now on. Only the CPU compiler broadcasts them:
+        numba-cuda sends no compile events, so a GPU run's first line gives the first
+        batch's time alone (its CUDA compilation included, not singled out)."""
         from numba.core import event
 
         self._stop_listening()
