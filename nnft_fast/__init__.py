@@ -15,6 +15,7 @@ from .activations import ACTIVATIONS, Activation
 from .backends import BackendUnavailable, cuda_available
 from .compare import Comparison, Prediction, compare, predict
 from .cosnet import CosNet
+from .covariance import Covariance
 from .deformations import LocalInteraction, ParameterInteraction, Phi4
 from .deformed_estimates import LowEffectiveSampleWarning
 from .ensemble import (
@@ -44,6 +45,7 @@ __all__ = [
     "BackendUnavailable",
     "Comparison",
     "CosNet",
+    "Covariance",
     "Ensemble",
     "Estimate",
     "FieldEnsemble",

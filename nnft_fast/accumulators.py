@@ -344,3 +344,22 @@ def _jackknife(replicas, skewness):
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = math.sqrt(g) * np.sum(square, axis=0) / sum_squares**1.5
     return error, skew
+
+
+def jackknife_covariance(replicas):
+    """Delete-one-group jackknife covariance of the columns of ``replicas`` (g, P):
+    C_ij = (g - 1)/g sum_r (x_ri - mean_i)(x_rj - mean_j), the error formula of
+    ``jackknife_error`` for every pair of entries, so ``diag(C)`` is ``jackknife_error**2``
+    to rounding. Each column's deviations are scaled by the same power of two as there
+    before the products (exact), so no entry over- or underflows where it is
+    representable; the matrix is exactly symmetric. All NaN for g < 2."""
+    replicas = np.asarray(replicas, dtype=np.float64)
+    g, size = replicas.shape
+    if g < 2 or size == 0:
+        return np.full((size, size), np.nan)
+    dev = replicas - replicas.mean(axis=0)
+    e = np.frexp(np.max(np.abs(dev), axis=0))[1]
+    dev = np.ldexp(dev, -e)
+    products = dev.T @ dev
+    products = (products + products.T) / 2.0  # exactly symmetric (the diagonal unchanged)
+    return np.ldexp((g - 1.0) / g * products, e[:, None] + e[None, :])

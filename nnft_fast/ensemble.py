@@ -11,8 +11,10 @@ from .accumulators import (
     LayerMoments,
     MomentAccumulator,
     NonFiniteWarning,
+    jackknife_covariance,
     jackknife_error_and_skewness,
 )
+from .covariance import Covariance, resolve
 from .deformed_estimates import FirstOrder, Reweighted
 from .memory import check_memory, estimate_need
 from .ntk import NTKFluctuations
@@ -33,11 +35,16 @@ class UnreliableErrorWarning(UserWarning):
     (docs/estimators.md#coverage; the Estimate's ``note`` says the same)."""
 
 
+# Modules whose frames a warning skips: the Ensemble methods, the FieldEnsemble methods
+# and the labelled exports that call them.
+_INTERNAL_MODULES = (__name__, "nnft_fast.field_ensemble", "nnft_fast.labels")
+
+
 def _outside_stacklevel():
-    """``warnings.warn`` stacklevel, from its caller, of the first frame outside this
-    module (the user's call, however deep the Ensemble methods nest)."""
+    """``warnings.warn`` stacklevel, from its caller, of the first frame outside
+    ``_INTERNAL_MODULES`` (the user's call, however deep the Ensemble methods nest)."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
+    while frame is not None and frame.f_globals.get("__name__") in _INTERNAL_MODULES:
         frame, level = frame.f_back, level + 1
     return level
 
@@ -87,6 +94,22 @@ class Estimate:
         """(value - exact) / error, elementwise."""
         return (self.value - np.asarray(exact)) / self.error
 
+    def to_uncertainties(self):
+        """The estimate as ``uncertainties`` numbers, ``unumpy.uarray(value, error)`` (a
+        single ``ufloat`` for a scalar estimate; the ``labels`` extra). The entries are
+        treated as independent: ``Ensemble.covariance`` gives their correlations."""
+        from .labels import uncertainties_array
+
+        return uncertainties_array(self.value, self.error)
+
+    def to_gvar(self):
+        """The estimate as ``gvar.gvar(value, error)`` (a single ``GVar`` for a scalar
+        estimate; the ``labels`` extra), the entries uncorrelated; for correlated gvars
+        use ``Ensemble.covariance(...).to_gvar()``."""
+        from .labels import gvar_array
+
+        return gvar_array(self.value, self.error)
+
     def __repr__(self):
         note = "" if self.note is None else f", note={self.note!r}"
         return f"Estimate(value={self.value!r}, error={self.error!r}{note})"
@@ -108,7 +131,8 @@ class Ensemble:
     built from another library's samples); ``store_path``, the store file it was read
     from (None for an ensemble computed in memory); ``target_networks``, the networks
     that store's run aims at (its configured n_networks: more than ``n_networks`` while
-    the run is incomplete; None without a store).
+    the run is incomplete; None without a store); ``store_config``, that store's
+    configuration (its header's ``config``, a dict; None without a store).
     """
 
     def __init__(
@@ -142,6 +166,7 @@ class Ensemble:
         self.target_networks = target_networks
 
     quadrature = None
+    store_config = None
 
     @property
     def n_networks(self):
@@ -215,32 +240,44 @@ class Ensemble:
         return self.ntk_accumulator is not None
 
     def _jackknife(self, layer, accumulator, statistic):
+        [(value, replica_values)], two_point_only = self._replicas(layer, accumulator, [statistic])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            error, skewness = jackknife_error_and_skewness(replica_values)
+        return self._estimate_of(layer, accumulator, value, error, two_point_only, skewness)
+
+    def _replicas(self, layer, accumulator, statistics):
+        """([(value, delete-one-block replica values (g, ...)) of each statistic of
+        ``layer``'s moments in ``accumulator``], whether only two-point moments exist):
+        the layer's moments and their replicas are formed once for all of them."""
         self._check_layer(layer)
-        if not callable(statistic):
-            raise TypeError(
-                "statistic must be a function of the layer's moments returning "
-                f"an array, got {type(statistic).__name__}"
-            )
+        for statistic in statistics:
+            if not callable(statistic):
+                raise TypeError(
+                    "statistic must be a function of the layer's moments returning "
+                    f"an array, got {type(statistic).__name__}"
+                )
         two_point_only = accumulator is self.accumulator and not self.has_four_point
         if not two_point_only:  # (B, B, B, B) tensors for every jackknife replica
             n_replicas = int(np.count_nonzero(accumulator.block_counts))
             check_memory([estimate_need(n_replicas, self.inputs.shape[0], layer)], "this estimate")
+        out = []
         with np.errstate(divide="ignore", invalid="ignore"):
             full, replicas = accumulator.layer_with_jackknife(layer)
             if two_point_only:
                 full, replicas = _TwoPointMoments(full), _TwoPointMoments(replicas)
-            value = _statistic_array(statistic, full)
-            replica_values = _statistic_array(statistic, replicas)
             g = int(np.count_nonzero(accumulator.block_counts))
-            if replica_values.shape != (g,) + value.shape:
-                raise ValueError(
-                    "statistic must act elementwise on the moments' leading "
-                    "replica axis (index with ... first): it gave shape "
-                    f"{value.shape} for the ensemble but {replica_values.shape} "
-                    f"for its {g} jackknife replicas"
-                )
-            error, skewness = jackknife_error_and_skewness(replica_values)
-        return self._estimate_of(layer, accumulator, value, error, two_point_only, skewness)
+            for statistic in statistics:
+                value = _statistic_array(statistic, full)
+                replica_values = _statistic_array(statistic, replicas)
+                if replica_values.shape != (g,) + value.shape:
+                    raise ValueError(
+                        "statistic must act elementwise on the moments' leading "
+                        "replica axis (index with ... first): it gave shape "
+                        f"{value.shape} for the ensemble but {replica_values.shape} "
+                        f"for its {g} jackknife replicas"
+                    )
+                out.append((value, replica_values))
+        return out, two_point_only
 
     def _estimate_of(self, layer, accumulator, value, error, two_point_only, skewness=None):
         """The Estimate (value, jackknife error) of ``layer``, with its warnings: non-finite
@@ -406,6 +443,98 @@ class Ensemble:
         self.four_point(layer)  # validation
         return self.estimate(layer, lambda m: m.vertex)
 
+    def covariance(self, statistics, layers=None):
+        """Jackknife covariance of several estimates, across entries, statistics and
+        layers, flattened into one vector: the input of a correlated fit.
+
+        Parameters
+        ----------
+        statistics : list
+            Each item one of: a name (``"two_point"``, ``"four_point"``,
+            ``"four_point_same"``, ``"vertex"``, ``"ntk"``, ``"ntk_distinct"``,
+            ``"ntk_A"``, ``"ntk_B"``, ``"ntk_D"``, ``"ntk_F"``: the estimates of the
+            methods of the same names, at every layer of ``layers``); a
+            ``(name, layer)`` pair; a ``(layer, function)`` pair, ``function`` of the
+            layer's ``LayerMoments`` as in ``estimate``; or ``(layer, function, "ntk")``,
+            a function of its ``LayerNTK`` as in ``estimate_ntk``.
+        layers : int or list of int, optional
+            The layers of the bare names (default: every layer holding data).
+
+        Returns
+        -------
+        Covariance
+            ``value`` (P,), ``matrix`` (P, P), ``error`` (P,) (the estimates' own errors),
+            ``estimates``, ``labels`` (one ``(name, layer, index)`` per entry),
+            ``to_gvar()``, ``to_uncertainties()``, ``unflatten(vector)``.
+
+        Notes
+        -----
+        With ``g`` the non-empty blocks and ``x_r`` the flattened estimates on the block
+        sums with block ``r`` left out (the replicas of every error bar),
+        ``C = (g - 1)/g sum_r (x_r - mean(x))(x_r - mean(x))^T``, so ``diag(C)`` is
+        ``error**2`` to rounding (docs/estimators.md#covariance). Moment and NTK
+        statistics share the replicas: the same networks fill the same blocks. Each
+        estimate warns as its method does.
+
+        Examples
+        --------
+        ``ens.covariance([("two_point", 3), ("vertex", 3)])``;
+        ``ens.covariance(["two_point"], layers=[2, 3]).to_gvar()``;
+        ``ens.covariance([(l, lambda m: m.two_point[..., 0, 0]) for l in (1, 2, 3)])``.
+        """
+        moment_layers = tuple(getattr(self.accumulator, "layers", range(1, self.n_layers + 1)))
+        items = resolve(statistics, layers, moment_layers, self.n_layers)
+        accumulators = {"moments": self.accumulator}
+        if any(item.accumulator == "ntk" for item in items):
+            self._ntk_available()
+            accumulators["ntk"] = self.ntk_accumulator
+            if not np.array_equal(self.accumulator.block_counts, self.ntk_accumulator.block_counts):
+                raise ValueError("the moment and NTK accumulators hold different blocks")
+        computed = {}  # (layer, accumulator) -> replicas of its items, formed once
+        for key in dict.fromkeys((item.layer, item.accumulator) for item in items):
+            chosen = [item.statistic for item in items if (item.layer, item.accumulator) == key]
+            computed[key] = iter(self._replicas(key[0], accumulators[key[1]], chosen)[0])
+        estimates, labels, columns = [], [], []
+        for item in items:
+            value, replica_values = next(computed[(item.layer, item.accumulator)])
+            accumulator = accumulators[item.accumulator]
+            two_point_only = item.accumulator == "moments" and not self.has_four_point
+            with np.errstate(divide="ignore", invalid="ignore"):
+                error, skewness = jackknife_error_and_skewness(replica_values)
+            estimates.append(
+                self._estimate_of(item.layer, accumulator, value, error, two_point_only, skewness)
+            )
+            labels += [(item.name, item.layer, index) for index in np.ndindex(value.shape)]
+            columns.append(replica_values.reshape(replica_values.shape[0], -1))
+        replicas = np.concatenate(columns, axis=1)
+        with np.errstate(invalid="ignore"):
+            matrix = jackknife_covariance(replicas)
+        return Covariance(
+            value=np.concatenate([np.ravel(e.value) for e in estimates]),
+            matrix=matrix,
+            error=np.concatenate([np.ravel(e.error) for e in estimates]),
+            estimates=tuple(estimates),
+            labels=tuple(labels),
+            n_replicas=replicas.shape[0],
+        )
+
+    def to_xarray(self):
+        """The estimates of every layer as an ``xarray.Dataset`` with named dimensions
+        (``layer``, ``alpha``, ``beta``, ``gamma``, ``delta``), values and errors, and
+        the configuration and provenance as attributes (docs/labels.md; the ``labels``
+        extra: ``pip install 'nnft_fast[labels]'``)."""
+        from .labels import ensemble_dataset
+
+        return ensemble_dataset(self)
+
+    def to_dataframe(self, alpha=0):
+        """One row per layer of scalar summaries at input ``alpha`` (K, V/K^2, Theta and
+        their errors, the width), a ``pandas.DataFrame`` indexed by ``layer``
+        (docs/labels.md; the ``labels`` extra)."""
+        from .labels import ensemble_frame
+
+        return ensemble_frame(self, alpha)
+
     def merge(self, other):
         """Ensemble over the union of two disjoint sets of networks of the same run.
 
@@ -458,6 +587,8 @@ class Ensemble:
             target_networks=target,
         )
         merged.quadrature = self.quadrature
+        if store_path is not None and self.store_config == other.store_config:
+            merged.store_config = self.store_config
         return merged
 
 

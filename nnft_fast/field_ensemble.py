@@ -118,6 +118,24 @@ class FieldEnsemble(Ensemble):
 
         return r, self._compact_estimate(statistic)
 
+    def to_xarray(self):
+        """The field's estimates as an ``xarray.Dataset``: G on (``point_a``,
+        ``point_b``), the four-point functions on ``point_a`` .. ``point_d`` (where
+        accumulated), G(r) on ``r``, the tuple functions on ``quadruple`` / ``sextuple``,
+        with the point coordinates (``position_a``, ...) as coordinates and the
+        configuration as attributes (docs/labels.md#fields; the ``labels`` extra)."""
+        from .labels import field_dataset
+
+        return field_dataset(self)
+
+    def to_dataframe(self, decimals=DEFAULT_SEPARATION_DECIMALS):
+        """G(r) as a ``pandas.DataFrame``: one row per separation (index ``r``), columns
+        ``G`` and ``G_err`` (``two_point_by_separation(decimals)``; the ``labels``
+        extra)."""
+        from .labels import field_frame
+
+        return field_frame(self, decimals)
+
     def _tuple_estimate(self, rows, connected):
         tuples = self._tuples()
         offset = self.accumulator.layout.n_stat

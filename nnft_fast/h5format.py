@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .cosnet import CosNet
 from .h5files import LIVE_WRITER_READ_ATTEMPTS, has_hdf5_signature, open_h5
 from .integrity import digest, slot_digest
 from .jobs import run_from_config
@@ -137,8 +138,9 @@ class Contents:
 
     def ensemble(self, path):
         """The Ensemble of the committed networks, with the file's provenance: the
-        backend(s) that computed them, ``path``, and the networks its run aims at."""
-        return self.run.ensemble(
+        backend(s) that computed them, ``path``, the networks its run aims at and its
+        configuration (``store_config``)."""
+        ensemble = self.run.ensemble(
             self.accumulator,
             self.config["first_network"],
             self.committed,
@@ -147,6 +149,8 @@ class Contents:
             store_path=path,
             target_networks=self.config["n_networks"],
         )
+        ensemble.store_config = self.config
+        return ensemble
 
 
 def attr_text(value):
@@ -330,6 +334,50 @@ def write_header(f, run, config, backend, shards=None):
     f.create_dataset("inputs", data=run.inputs)
 
 
+# The netCDF-4 mark of a dimension scale that is a dimension only (no coordinate values):
+# netCDF-C and h5netcdf read its name as the dimension's and list no variable for it.
+NOT_A_VARIABLE = "This is a netCDF dimension but not a netCDF variable."
+
+
+def dimension_names(run):
+    """{dataset path: its dimension names} of a run's store (docs/file-format.md#labels):
+    /inputs (input, input_dim) and /raw/layer_<l> (network, neuron_<l>, input); for a
+    cos-net field (point, point_dim) and (network, output, point)."""
+    field = isinstance(run.network, CosNet)
+    entry, space = ("point", "point_dim") if field else ("input", "input_dim")
+    names = {"inputs": (entry, space)}
+    for layer, _ in run.save:
+        neuron = "output" if field else f"neuron_{layer}"
+        names[f"raw/layer_{layer}"] = ("network", neuron, entry)
+    return names
+
+
+def label_dimensions(f, run):
+    """Name the dimensions of /inputs and of every /raw/layer_<l> of ``f`` with netCDF-4
+    dimension scales, so that h5netcdf and xarray read them (``dimension_names``).
+
+    The scales are empty root datasets, one per name, marked ``NOT_A_VARIABLE``; the
+    network dimension is unlimited (its size is that of the raw datasets, which grow by
+    commit). They sit at the root because the readers allow no other object in /raw;
+    the raw data and every checksummed part are unchanged."""
+    scales = {}
+    for path, dims in dimension_names(run).items():
+        dset = f[path]
+        for axis, name in enumerate(dims):
+            if name not in scales:
+                unlimited = name == "network"
+                size = 0 if unlimited else dset.shape[axis]
+                scales[name] = f.create_dataset(
+                    name,
+                    shape=(size,),
+                    maxshape=(None,) if unlimited else (size,),
+                    dtype="f4",
+                    chunks=(1024,) if unlimited else None,
+                )
+                scales[name].make_scale(f"{NOT_A_VARIABLE}{size:10d}")
+            dset.dims[axis].attach_scale(scales[name])
+
+
 def create_slots(f, accumulators):
     """Both checkpoint slots of every (group name, accumulator), holding nothing yet."""
     for name, acc in accumulators:
@@ -375,6 +423,7 @@ __all__ = [
     "StoreError",
     "check_new_file",
     "create_slots",
+    "label_dimensions",
     "open_store",
     "write_header",
     "write_slot",
