@@ -211,10 +211,8 @@ def ensemble_dataset(ens):
 
 
 def vertex_over_k2(alpha):
-    """The statistic V_aaaa / K_aa^2 of input ``alpha`` on a layer's moments: the
-    definition of ``report.normalised_vertex``, which this module cannot import (the
-    report imports the Ensemble, which imports this module; tests/test_labels.py checks
-    that the two agree)."""
+    """The statistic V_aaaa / K_aa^2 of input ``alpha`` on a layer's moments (the
+    normalised vertex of ``to_dataframe`` and ``report.normalised_vertex``)."""
     a = alpha
     return lambda m: m.vertex[..., a, a, a, a] / m.two_point[..., a, a] ** 2
 

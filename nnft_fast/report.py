@@ -66,6 +66,7 @@ import numpy as np
 from .compare import _zscores, predict
 from .cosnet import CosNet
 from .ensemble import Estimate
+from .labels import vertex_over_k2
 from .points import pair_index
 
 TWO_POINT_PNG = "two_point.png"
@@ -84,9 +85,8 @@ PULL_HISTOGRAM_MIN = 20  # fewer pulls are drawn as ticks
 
 
 def normalised_vertex(ens, layer, alpha=0):
-    """V/K^2 for input ``alpha``, jackknife Estimate."""
-    a = alpha
-    return ens.estimate(layer, lambda m: m.vertex[..., a, a, a, a] / m.two_point[..., a, a] ** 2)
+    """V/K^2 for input ``alpha``, jackknife Estimate (``labels.vertex_over_k2``)."""
+    return ens.estimate(layer, vertex_over_k2(alpha))
 
 
 NTK_FLUCTUATIONS = ("A", "B", "D", "F")

@@ -323,4 +323,4 @@ def test_cli_info_verifies_raw_on_request(stores, tmp_path, capsys):
     capsys.readouterr()
     with pytest.raises(SystemExit) as code:
         main(["info", str(p), "--verify-raw"])
-    assert code.value.code == 2 and "/raw/layer_1" in capsys.readouterr().err
+    assert code.value.code == 1 and "/raw/layer_1" in capsys.readouterr().err
