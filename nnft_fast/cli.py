@@ -26,6 +26,7 @@ import numpy as np
 from . import __version__, store
 from .backends import BACKENDS, BackendUnavailable
 from .config import ConfigError, load_config
+from .distributed import parse_resources
 from .h5format import StoreError
 from .network import Network
 from .progress import Progress, ShardProgress
@@ -104,16 +105,31 @@ def _check_output(path):
         )
 
 
-def _sample_configured(cfg, **kw):
+class _SetUpWatch:
+    """A run's progress callback that also notes when the run's set-up is over (the
+    drivers call ``started`` before the first batch); every other attribute (a
+    ShardProgress's ``shard_done``) is the wrapped callback's."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.set_up = False
+
+    def started(self, done, total):
+        self.set_up = True
+        getattr(self.progress, "started", lambda done, total: None)(done, total)
+
+    def __call__(self, done, total):
+        self.set_up = True
+        self.progress(done, total)
+
+    def __getattr__(self, name):
+        return getattr(self.progress, name)
+
+
+def _sample_configured(cfg, progress, **kw):
     """nf.sample of a loaded config; a ValueError/TypeError raised while the run is set up
     (an impossible value in the config) becomes a ConfigError naming its TOML key."""
-    started = []
-
-    def progress(done, total):
-        started.append(True)
-        if kw["progress"] is not None:
-            kw["progress"](done, total)
-
+    watch = _SetUpWatch(progress)
     try:
         return sample(
             cfg.network,
@@ -131,10 +147,11 @@ def _sample_configured(cfg, **kw):
             quadruples=cfg.quadruples,
             sextuples=cfg.sextuples,
             deformation=cfg.deformation,
-            **{**kw, "progress": progress},
+            progress=watch,
+            **kw,
         )
     except (ValueError, TypeError) as exc:
-        if started or isinstance(exc, (StoreError, BackendUnavailable, FileExistsError)):
+        if watch.set_up or isinstance(exc, (StoreError, BackendUnavailable, FileExistsError)):
             raise
         raise ConfigError(_naming_the_key(str(exc))) from None
 
@@ -386,19 +403,10 @@ def _seed(text):
 
 def _resources(text):
     """argparse type: Dask resources ``NAME=N[,NAME=N...]`` -> {NAME: N}."""
-    resources = {}
-    for item in text.split(","):
-        name, sep, amount = item.partition("=")
-        try:
-            value = float(amount)
-        except ValueError:
-            value = None
-        if not sep or not name.strip() or value is None or not value > 0:
-            raise argparse.ArgumentTypeError(
-                f"expected NAME=N[,NAME=N...] with N > 0 (e.g. GPU=1), got {text!r}"
-            )
-        resources[name.strip()] = value
-    return resources
+    try:
+        return parse_resources(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser():

@@ -30,7 +30,6 @@ CLUSTER = os.path.join(EXAMPLES, "cluster")
 SCRIPTS = sorted(name for name in os.listdir(CLUSTER) if name.endswith(".py"))
 SBATCH = os.path.join(CLUSTER, "slurm_scheduler_file.sh")
 # Flags of nnft run the sbatch script uses that the CLI gains in issue 18 (the lead's part).
-PENDING_FLAGS = ("--scheduler-file", "--resources")
 SMALL = nf.Network((4, 8, 8), "tanh", "gaussian", cw=1.0, cb=0.0)
 X = np.random.default_rng(0).standard_normal((2, 4))
 
@@ -62,11 +61,7 @@ def test_sbatch_nnft_flags_exist_in_the_cli():
     used = {flag for line in commands for flag in re.findall(r"(?<!\S)(--?[a-z][\w-]*)", line)}
     assert {"--scheduler-file", "--threads", "--out", "--resources", "--backend"} <= used
     options = _run_options()
-    unknown = sorted(used - options - set(PENDING_FLAGS))
-    assert unknown == []
-    pending = sorted(set(PENDING_FLAGS) - options)
-    if pending:
-        pytest.xfail(f"nnft run has no {', '.join(pending)} yet (the CLI part of issue 18)")
+    assert sorted(used - options) == []
 
 
 def test_mpi_futures_main_on_a_process_pool(tmp_path, monkeypatch):

@@ -468,9 +468,12 @@ def test_cli_workers_runs_a_local_cluster(tmp_path, capsys, reference):
     np.testing.assert_allclose(
         ens.accumulator.block_sums, single.accumulator.block_sums, rtol=RTOL, atol=0
     )
-    with pytest.raises(SystemExit):  # exit code 2, named problem
+    with pytest.raises(SystemExit) as code:  # a usage error, the problem named
         main(["run", cfg, "--out", str(tmp_path / "x.h5"), "--shard-size", "500"])
-    assert "--shard-size needs --scheduler or --workers" in capsys.readouterr().err
+    assert code.value.code == 2
+    assert "--shard-size needs --scheduler, --scheduler-file or --workers" in (
+        capsys.readouterr().err
+    )
 
 
 # --------------------------------------------------------------------------- clusters
