@@ -29,7 +29,6 @@ from ._examples import EXAMPLES, load_example
 CLUSTER = os.path.join(EXAMPLES, "cluster")
 SCRIPTS = sorted(name for name in os.listdir(CLUSTER) if name.endswith(".py"))
 SBATCH = os.path.join(CLUSTER, "slurm_scheduler_file.sh")
-# Flags of nnft run the sbatch script uses that the CLI gains in issue 18 (the lead's part).
 SMALL = nf.Network((4, 8, 8), "tanh", "gaussian", cw=1.0, cb=0.0)
 X = np.random.default_rng(0).standard_normal((2, 4))
 
@@ -81,29 +80,59 @@ def test_mpi_futures_main_on_a_process_pool(tmp_path, monkeypatch):
 
 
 def test_slurm_dask_jobqueue_main_with_a_stand_in_cluster(tmp_path, monkeypatch, capsys):
+    """The driver's logic with stand-ins for SLURMCluster and Client: the jobs asked for,
+    and the sharded run on the client's executor (here a thread pool; real Dask executors
+    are tested in test_distributed)."""
     dd = pytest.importorskip("dask.distributed")
     made = []
 
-    class SLURMCluster(dd.LocalCluster):
-        """dask_jobqueue.SLURMCluster stand-in: one in-process worker, whatever is asked."""
+    class SLURMCluster:
+        """dask_jobqueue.SLURMCluster stand-in: records the jobs asked for."""
 
         def __init__(self, **job):
             made.append(job)
-            super().__init__(
-                n_workers=0, threads_per_worker=1, processes=False, dashboard_address=":0"
-            )
 
         def scale(self, jobs):
-            super().scale(1)
+            made.append({"jobs": jobs})
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    class Client:
+        """dask.distributed.Client stand-in on the cluster: its executor a thread pool."""
+
+        def __init__(self, cluster):
+            assert isinstance(cluster, SLURMCluster)
+            self.pool = cf.ThreadPoolExecutor(2)
+
+        def get_executor(self, **kwargs):
+            made.append({"executor": kwargs})
+            return self.pool
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.pool.shutdown()
+            return False
 
     monkeypatch.setitem(
         sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=SLURMCluster)
     )
+    monkeypatch.setattr(dd, "Client", Client)
     module = load_example("cluster/slurm_dask_jobqueue")
     for name, value in (("NETWORK", SMALL), ("X", X), ("N_NETWORKS", 600), ("SHARD_SIZE", 200)):
         monkeypatch.setattr(module, name, value)
     out = tmp_path / "jq.h5"
     module.main(str(out))
-    assert made and made[0]["cores"] == module.CORES == made[0]["processes"]
+    assert made[0]["cores"] == module.CORES == made[0]["processes"]
+    assert made[1] == {"jobs": module.JOBS} and made[2] == {"executor": {}}
     assert f"600 networks -> {out} (backend cpu)" in capsys.readouterr().out
-    assert nf.open(out).n_networks == 600
+    ens = nf.open(out)
+    assert ens.n_networks == 600
+    np.testing.assert_allclose(  # 3 shards merged: nf.sample's ensemble to rounding
+        ens.two_point(2).value, nf.sample(SMALL, X, 600, 0).two_point(2).value, rtol=1e-12
+    )
