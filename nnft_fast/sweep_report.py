@@ -8,8 +8,10 @@ is given:
 * sweep_kernel.png: the two-point function K^(L)_00 of input 0, measured (jackknife
   errors) and at infinite width (``theory.kernel_recursion``, dashed);
 * sweep_vertex.png (with four-point statistics): the normalised vertex V^(L)/K^2 of
-  input 0 (``report.normalised_vertex``) and its leading-order 1/n prediction (dashed,
-  Gaussian and Haar weights);
+  input 0 (``report.normalised_vertex``), its leading-order 1/n prediction (dashed,
+  Gaussian and Haar weights) and, where it is known, its exact finite-width value
+  (solid: ``theory.exact_network_moments``, Gaussian weights, linear or ReLU; also
+  K^(L) there);
 * sweep_chi.png: the susceptibilities chi_par and chi_perp from layer L - 1 to L: the
   infinite-width formula at the measured kernel of layer L - 1
   (``susceptibility.predicted_susceptibilities``, dashed) and, where the inputs hold
@@ -81,7 +83,7 @@ def point_row(entry, ens, layer=None):
     row = {"index": entry["index"], "store": entry["store"], **entry["values"]}
     row.update(n_networks=ens.n_networks, layer=layer)
     for key in ("K", "VK2"):
-        for suffix in ("", "_err", "_theory"):
+        for suffix in ("", "_err", "_theory", "_exact"):
             column = rows.get(key + suffix)
             row[key + suffix] = math.nan if column is None else float(column[i])
     probes = find_probes(ens.inputs)
@@ -90,6 +92,7 @@ def point_row(entry, ens, layer=None):
     for key, estimate, theory in zip(("chi_par", "chi_perp"), measured, predicted):
         row[key], row[key + "_err"] = _estimate_values(estimate)
         row[key + "_theory"] = float(theory)
+        row[key + "_exact"] = math.nan  # no exact finite-width susceptibilities
     row["chi_par_step"] = probes.parallel_step
     row["chi_perp_step"] = probes.perpendicular_step
     return row
@@ -138,18 +141,22 @@ def markdown_summary(manifest, rows, missing, title):
         f"Sweep of {len(manifest['points'])} points ({manifest['mode']} over "
         f"{', '.join(keys)}), {len(rows)} complete; all quantities at layer "
         f"L = {', '.join(map(str, layers)) or '—'} for input 0: measured ± jackknife error. "
-        "K^(L)_00 against infinite width, V/K^2 against the leading order in 1/n, chi_par "
+        "K^(L)_00 against infinite width, V/K^2 against the leading order in 1/n and, "
+        "where it is known (Gaussian weights, linear or ReLU), its exact finite-width "
+        "value (theory.exact_network_moments), chi_par "
         "and chi_perp from layer L-1 to L: measured from the probe inputs where the run "
         "has them (nnft_fast.susceptibility), theory at the measured kernel of layer L-1.\n",
         "| point | " + " | ".join(keys) + " | N | K^(L) | K^(L) inf. width | V/K^2 "
-        "| V/K^2 1/n | chi_par | chi_par theory | chi_perp | chi_perp theory |",
-        "|---:|" + "---|" * len(keys) + "---:|" * (1 + 2 * len(QUANTITIES)),
+        "| V/K^2 1/n | V/K^2 exact | chi_par | chi_par theory | chi_perp | chi_perp theory |",
+        "|---:|" + "---|" * len(keys) + "---:|" * (2 + 2 * len(QUANTITIES)),
     ]
     for r in rows:
         cells = [str(r["index"])] + [format_value(r[key]) for key in keys]
         cells.append(f"{r['n_networks']:,}")
         for key, *_ in QUANTITIES:
             cells += [_cell(r[key], r[key + "_err"]), _cell(r[key + "_theory"])]
+            if key == "VK2":
+                cells.append(_cell(r["VK2_exact"]))
         lines.append("| " + " | ".join(cells) + " |")
     if missing:
         left = "; ".join(f"{m['store']} ({m['label']}, {m['status']})" for m in missing)
@@ -161,7 +168,7 @@ def csv_columns(keys):
     """The columns of sweep.csv: index, store, the swept keys, then the numbers."""
     numbers = ["n_networks", "layer"]
     for key, *_ in QUANTITIES:
-        numbers += [key, key + "_err", key + "_theory"]
+        numbers += [key, key + "_err", key + "_theory", key + "_exact"]
     return ["index", "store", *keys, *numbers, "chi_par_step", "chi_perp_step"]
 
 
@@ -232,6 +239,9 @@ def _plot_quantity(ax, groups_of_panel, x_of, key, colors):
         theory = np.array([r[key + "_theory"] for r in rows], np.float64)
         if np.isfinite(theory).any():
             ax.plot(x, theory, ls="--", marker=".", ms=3, color=color)
+        exact = np.array([r[key + "_exact"] for r in rows], np.float64)
+        if np.isfinite(exact).any():
+            ax.plot(x, exact, ls="-", lw=1.2, color=color)
     return measured_any
 
 
@@ -282,6 +292,8 @@ def _plot_figure(plt, rows, axes_keys, quantities, path, title, heading):
         (Line2D([], [], color="k", marker="o", ls=":", lw=0.8), "measured (jackknife errors)"),
         (Line2D([], [], color="k", ls="--"), " / ".join({_NAMES[q][2]: 0 for q in quantities})),
     ]
+    if any(np.isfinite(r[q + "_exact"]) for q in quantities for r in rows):
+        style.append((Line2D([], [], color="k", ls="-", lw=1.2), "exact finite width"))
     if not measured:
         style = style[1:]
     legend = list(zip(handles, labels)) + style
