@@ -218,6 +218,26 @@ class RunConfig:
     sextuples: np.ndarray = None  # (T6, 6), or None
     deformation: object = None  # an nf.Phi4 ([deformation]), or None
 
+    # The fields that are keyword arguments of nf.sample / jobs.make_run (what the run
+    # computes; the store's compression, the batch size and the output are the caller's).
+    RUN_OPTIONS = (
+        "method",
+        "dtype",
+        "observables",
+        "save",
+        "lambda_b",
+        "lambda_w",
+        "ntk_readouts",
+        "quadruples",
+        "sextuples",
+        "deformation",
+    )
+
+    def run_options(self):
+        """{name: value} of ``RUN_OPTIONS``: ``nf.sample(network, inputs, n_networks,
+        seed, **cfg.run_options(), ...)`` runs this configuration."""
+        return {name: getattr(self, name) for name in self.RUN_OPTIONS}
+
 
 def _check_table(name, value, allowed):
     """Every key of the table ``name`` known and of its type."""

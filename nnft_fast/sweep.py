@@ -79,18 +79,6 @@ UNSWEPT = {
     "store.out": "a sweep names its point files itself (out_dir/point_<i>.h5)",
 }
 # The RunConfig fields that describe the run, passed to nf.sample as they are.
-_RUN_OPTIONS = (
-    "method",
-    "dtype",
-    "observables",
-    "save",
-    "lambda_b",
-    "lambda_w",
-    "ntk_readouts",
-    "quadruples",
-    "sextuples",
-    "deformation",
-)
 _POINT_FILE = re.compile(rf"^{POINT_PREFIX}(\d+)\.h5$")
 
 
@@ -242,17 +230,13 @@ def point_name(index, n_points):
     return f"{POINT_PREFIX}{index:0{digits}d}.h5"
 
 
-def _run_options(cfg):
-    return {name: getattr(cfg, name) for name in _RUN_OPTIONS}
-
-
 def _point(index, n_points, values, data):
     """The SweepPoint of ``values``: parsed, and its store configuration built (ConfigError
     naming the point for anything the parser or the run refuses)."""
     try:
         cfg = parse_data(point_data(data, values))
         run = make_run(
-            cfg.network, cfg.inputs, cfg.seed, backend=READER_BACKEND, **_run_options(cfg)
+            cfg.network, cfg.inputs, cfg.seed, backend=READER_BACKEND, **cfg.run_options()
         )
         expected = run_config(run, cfg.n_networks, 0)
     except (TypeError, ValueError) as exc:
@@ -439,7 +423,7 @@ def _run_point(point, path, committed, overwrite, progress, options):
         cfg.inputs,
         cfg.n_networks,
         cfg.seed,
-        **_run_options(cfg),
+        **cfg.run_options(),
         compression=cfg.compression,
         store=path,
         overwrite=overwrite,
