@@ -14,7 +14,21 @@ sweep changes one thing and checks the law docs/performance.md#rules asks for:
     width n, projected     networks/s ∝ 1/n (large n) slope -1
     width n, dense         networks/s ∝ 1/n²          slope -2
     inputs B               no single law (RNG ∝ B, QR ∝ B², four-point ∝ B⁴): reported
+    many points B (--points, two-point only)                slope -2 (large B)
+        cos-net field F1 (d = 3, N = 1000), B = 2 ... 1024
+        R1 MLP (64 -> 8 x 512, projected Gaussian), B = 2 ... 1024
     peak memory vs N       flat (streaming accumulators)  slope 0
+
+Many points: a network costs c0 + c1 B + c2 B(B+1)/2 (per-network overhead; random numbers
+and, for the field, its N B cosines; the O(B^2) part: the projected sampler's QR of the
+n x B activations and F R, and the B(B+1)/2 pair products of the two-point accumulation on
+every layer), so networks/s falls as B^-2 once B >> 2 c1 / c2; the slope is fitted over
+B >= 256 and the model's least-squares fit (relative residuals) is printed with that
+crossover. Only the two-point function is measured there: the four-point statistics grow
+as B^4 (B = 1024: ~1.4e11 pair products per layer, which nf.sample's memory guard refuses);
+the four-point cost at small B is the ``inputs`` sweep. The table gives each point's batch
+(networks per batch, the Numba threads it keeps busy: chunks of 16 networks) and the
+accumulator's size.
 
 Timing: every point is warmed up (compiled / loaded from the Numba cache) outside the
 timed region, sized to ~1 s per repeat (``--quick``: 0.3 s), and the points of one sweep
@@ -34,9 +48,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 
-from .configs import R1, TINY
+from nnft_fast.accumulators import DEFAULT_BLOCKS
+from nnft_fast.jobs import make_run
+from nnft_fast.kernels.cpu.moments import chunk_count
+from nnft_fast.memory import available_memory, format_bytes, moment_statistics_size
+
+from .configs import F1, R1, SAMPLE_SEED, TINY, TINY_F1
 from .harness import REPO, finish, fmt_rate, parser, round_robin, run_python, write_json
 from .machine import machine_info, print_machine
 from .methods import NnftMethod
@@ -44,6 +64,10 @@ from .methods import NnftMethod
 DEFAULT_PNG = Path(__file__).resolve().parent / "scaling.png"
 SLOPE_TOL = 0.15  # |fitted - expected| within this: consistent with the law
 MEMORY_FLAT_TOL = 0.10  # peak RSS may grow by at most 10% over the whole N range
+POINTS_B = [2**k for k in range(1, 11)]  # the many-points sweeps: B = 2 ... 1024
+POINTS_B_QUICK_MLP = [2**k for k in range(1, 9)]  # --quick: the MLP to B = 256 (~0.5 s a network)
+POINTS_B_SMOKE = [2, 4, 8, 16]
+POINTS_FIT_FROM = 256  # fit the B^-2 law over B >= 256
 
 
 def point(cfg, key, method="projected", per_call=None):
@@ -55,17 +79,58 @@ def point(cfg, key, method="projected", per_call=None):
     )
 
 
-def size(p, target_s):
+def points_point(cfg, key):
+    """A many-points point: ``nf.sample`` of an MLP config (projected Gaussian) or a field
+    config (bench.fields' method), two-point only."""
+    if hasattr(cfg, "dim"):
+        from .fields import NnftFieldMethod  # bench.fields imports this module
+
+        return NnftFieldMethod(cfg, key=key, label=key)
+    return NnftMethod(
+        cfg,
+        "gaussian",
+        "projected",
+        observables=("two_point",),
+        key=key,
+        label=key,
+        keep_ensemble=False,
+    )
+
+
+def batch_details(p):
+    """Networks per batch of ``p``'s repeats (nf.sample's default batch size), the Numba
+    threads that batch keeps busy (one chunk of <= 16 networks per thread) and the
+    accumulator's size (64 blocks x L x statistics, float64)."""
+    run = make_run(
+        p.network, p.x, SAMPLE_SEED, method=p.method, observables=p.observables, backend="cpu"
+    )
+    batch = run.default_batch_size(p.n_per_repeat)
+    n_stat = moment_statistics_size(p.x.shape[0], "four_point" in p.observables)
+    layers = getattr(p.network, "n_layers", 1)
+    return {
+        "networks_per_batch": batch,
+        "threads_busy": min(chunk_count(batch), numba.get_num_threads()),
+        "accumulator_bytes": 8.0 * DEFAULT_BLOCKS * layers * n_stat,
+    }
+
+
+def size(p, target_s, n_start=16, warm_pilot=False):
     """Calibrate to ~target_s per repeat (calls of N, or networks per call), then check
-    the size once more: a pilot slowed by a load spike sizes repeats far too short."""
+    the size once more: a pilot slowed by a load spike sizes repeats far too short.
+    ``warm_pilot``: a warm-up (2 networks, kernels already compiled) that took >= target_s
+    is the pilot: repeats of 2 networks (the many-points sweeps' large B, seconds a
+    network)."""
     n_max = 10**7 if p.per_call is None else 10**4
+    if warm_pilot and p.first_call_s >= target_s:
+        p.n_per_repeat = p.warmup_n
+        return p.n_per_repeat
     n = (
-        p.calibrate(target_s, 16, 2, n_max)
+        p.calibrate(target_s, n_start, 2, n_max)
         if p.per_call is None
         else p.calibrate(target_s, 1, 1, n_max)
     )
-    if p.per_call is not None and n == 1:
-        return n  # one call already takes >= target_s
+    if (p.per_call is not None and n == 1) or (p.per_call is None and n == 2 and n_start == 2):
+        return n  # one call (two networks) already takes >= target_s
     dt = p.pilot(n)
     if dt < 0.5 * target_s:
         p.n_per_repeat = min(n_max, math.ceil(n * target_s / dt))
@@ -84,7 +149,10 @@ class Sweep:
     expected: float = None  # log-log slope of networks/s; None: no single law
     fit_from: float = None  # fit over values >= fit_from (default: all)
     norm_power: float = None  # normalised = rate * x^norm_power / same at first point
+    n_start: int = 16  # calibration's first pilot (networks)
+    model: bool = False  # fit t(x) = c0 + c1 x + c2 x(x+1)/2 per network (many points)
     points: list = field(default_factory=list)
+    details: list = field(default_factory=list)  # per point (many points: batch_details)
 
     def fit_values(self):
         lo = self.values[0] if self.fit_from is None else self.fit_from
@@ -168,6 +236,36 @@ def build_sweeps(base, quick, smoke=False):
             expected=None,
             norm_power=1.0,
         ),
+    ] + points_sweeps(quick, smoke)
+
+
+def points_sweeps(quick, smoke=False):
+    """Many points (issue 19.4): networks/s against B = 2 ... 1024, two-point only, for
+    F1's cos-net field and for R1 (``--smoke``: TINY_F1 and TINY, B <= 16)."""
+    field_cfg, mlp = (TINY_F1, TINY) if smoke else (F1, R1)
+    field_b = POINTS_B_SMOKE if smoke else POINTS_B
+    mlp_b = POINTS_B_SMOKE if smoke else POINTS_B_QUICK_MLP if quick else POINTS_B
+    fit_from = None if smoke else POINTS_FIT_FROM
+    w = mlp.widths
+    common = dict(expected=-2.0, fit_from=fit_from, n_start=2, model=True)
+    return [
+        Sweep(
+            "points_field",
+            f"many points B ({field_cfg.key} cos-net field, d = {field_cfg.dim}, "
+            f"N = {field_cfg.width}; two-point)",
+            "B",
+            field_b,
+            lambda v: points_point(field_cfg.resized(v), f"B={v}"),
+            **common,
+        ),
+        Sweep(
+            "points_mlp",
+            f"many points B ({mlp.key}, {w[0]} -> {mlp.n_layers} x {w[1]}, projected; two-point)",
+            "B",
+            mlp_b,
+            lambda v: points_point(mlp.resized(n_inputs=v), f"B={v}"),
+            **common,
+        ),
     ]
 
 
@@ -177,10 +275,27 @@ def build_sweeps(base, quick, smoke=False):
 def run_sweep(sweep, target_s, repeats):
     """Warm up, calibrate and time every point of ``sweep`` (interleaved repeats)."""
     sweep.points = [sweep.make(v) for v in sweep.values]
-    for p in sweep.points:
+    for i, p in enumerate(sweep.points):
         p.warmup()
-        size(p, target_s)
+        size(p, target_s, sweep.n_start, warm_pilot=sweep.model and i > 0)
+    sweep.details = [batch_details(p) for p in sweep.points] if sweep.model else []
     round_robin(sweep.points, repeats, sweep.key)
+
+
+def cost_model(sweep):
+    """Least-squares fit of seconds per network t(x) = c0 + c1 x + c2 x(x+1)/2 (relative
+    residuals, as bench.fields' B series) and the crossover x* = 2 c1 / c2 beyond which the
+    quadratic term dominates (networks/s -> slope -2)."""
+    xs = np.array(sweep.values, float)
+    rates = np.array([p.rate for p in sweep.points])
+    design = np.stack([np.ones_like(xs), xs, xs * (xs + 1) / 2], axis=1) * rates[:, None]
+    c0, c1, c2 = np.linalg.lstsq(design, np.ones(len(xs)), rcond=None)[0]
+    return {
+        "c0_s": float(c0),
+        "c1_s": float(c1),
+        "c2_s": float(c2),
+        "crossover": float(2 * c1 / c2) if c1 > 0 and c2 > 0 else float("nan"),
+    }
 
 
 def verdict(slope, expected):
@@ -202,18 +317,26 @@ def norm_label(sweep):
 def print_sweep(sweep, load_avg):
     print(f"### {sweep.title}   (load avg {load_avg:.2f})")
     print()
+    extra = " networks per batch | threads busy | accumulator |" if sweep.details else ""
     print(
         f"| {sweep.symbol} | networks/s (median) | best | {norm_label(sweep)} | "
-        "per repeat | first call s |"
+        f"per repeat | first call s |{extra}"
     )
-    print("|---:|---:|---:|---:|---|---:|")
-    for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised()):
+    print("|---:|---:|---:|---:|---|---:|" + "---:|" * (3 if sweep.details else 0))
+    details = sweep.details or [None] * len(sweep.values)
+    for v, p, nrm, d in zip(sweep.values, sweep.points, sweep.normalised(), details):
         per = (
             f"{p.n_per_repeat} x {p.per_call:,} nets" if p.per_call else f"{p.n_per_repeat:,} nets"
         )
+        more = (
+            f" {d['networks_per_batch']:,} | {d['threads_busy']} | "
+            f"{format_bytes(d['accumulator_bytes'])} |"
+            if d
+            else ""
+        )
         print(
             f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {nrm:.2f} | {per} | "
-            f"{p.first_call_s:.2f} |"
+            f"{p.first_call_s:.2f} |{more}"
         )
     fit = sweep.fit_values()
     local = [
@@ -233,6 +356,25 @@ def print_sweep(sweep, load_avg):
             f"{a:,}->{b:,}: {s:+.2f}" for a, b, s in zip(sweep.values, sweep.values[1:], local)
         )
     )
+    if sweep.model:
+        c = cost_model(sweep)
+        print(
+            f"cost model per network t(B) = c0 + c1 B + c2 B(B+1)/2 (wall clock, "
+            f"{numba.get_num_threads()} threads): c0 = {1e6 * c['c0_s']:.1f} us, "
+            f"c1 = {1e9 * c['c1_s']:.1f} ns, c2 = {1e9 * c['c2_s']:.2f} ns; the B^2 part "
+            f"dominates for B >> 2 c1 / c2 = {c['crossover']:,.0f}"
+        )
+        if min(c["c0_s"], c["c1_s"], c["c2_s"]) < 0:
+            print("(a negative coefficient: the model does not fit these points - noise or load)")
+        big = sweep.values[-1]
+        four = 8.0 * DEFAULT_BLOCKS * getattr(sweep.points[-1].network, "n_layers", 1)
+        four *= moment_statistics_size(big, True)
+        fits = "within" if four <= available_memory() else "beyond: nf.sample refuses it;"
+        print(
+            f"two-point only at every B: with the four-point statistics B = {big:,} would "
+            f"need accumulators of {format_bytes(four)} ({fits} the "
+            f"{format_bytes(available_memory())} available)"
+        )
     print()
 
 
@@ -245,6 +387,7 @@ def sweep_json(sweep, load_avg):
         "fitted_slope": sweep.slope(),
         "verdict": verdict(sweep.slope(), sweep.expected),
         "load_average": load_avg,
+        "cost_model": cost_model(sweep) if sweep.model else None,
         "points": [
             {
                 "x": v,
@@ -256,8 +399,15 @@ def sweep_json(sweep, load_avg):
                 "networks_per_call": p.per_call,
                 "first_call_s": p.first_call_s,
                 "normalised": nrm,
+                "observables": list(getattr(p, "observables", ("two_point", "four_point"))),
+                **(d or {}),
             }
-            for v, p, nrm in zip(sweep.values, sweep.points, sweep.normalised())
+            for v, p, nrm, d in zip(
+                sweep.values,
+                sweep.points,
+                sweep.normalised(),
+                sweep.details or [None] * len(sweep.values),
+            )
         ],
     }
 
@@ -467,7 +617,13 @@ def main(argv=None):
     ap.add_argument(
         "--sweeps",
         metavar="KEYS",
-        help="comma-separated subset of ensemble,depth,width_projected,width_dense,inputs",
+        help="comma-separated subset of ensemble,depth,width_projected,width_dense,inputs,"
+        "points_field,points_mlp",
+    )
+    ap.add_argument(
+        "--points",
+        action="store_true",
+        help="only the many-points sweeps (points_field, points_mlp), no memory sweep",
     )
     args = ap.parse_args(argv)
     base = TINY if args.smoke else R1
@@ -487,12 +643,18 @@ def main(argv=None):
         f"{' (--smoke)' if args.smoke else ''}\n"
     )
     print_machine(info)
-    print(f"{base.describe()}; two- and four-point; backend cpu")
+    print(f"{base.describe()}; two- and four-point (the many-points sweeps: two-point); cpu")
     print(f"timing: ~{target} s per repeat, {repeats} interleaved repeats per sweep, medians\n")
 
     sweeps = build_sweeps(base, args.quick, args.smoke)
+    if args.points:
+        args.sweeps = args.sweeps or "points_field,points_mlp"
+        args.no_memory = True
     if args.sweeps:
         keep = set(args.sweeps.split(","))
+        unknown = keep - {s.key for s in sweeps}
+        if unknown:
+            ap.error(f"unknown sweep(s): {', '.join(sorted(unknown))}")
         sweeps = [s for s in sweeps if s.key in keep]
     loads = {}
     for sweep in sweeps:
@@ -533,7 +695,7 @@ def main(argv=None):
         elapsed,
         repeats=repeats,
         seconds_per_repeat=target,
-        observables=["two_point", "four_point"],
+        observables=["two_point", "four_point"],  # the points_* sweeps: per point
         sweeps={s.key: sweep_json(s, loads[s.key]) for s in sweeps},
         memory=mem,
         load_average_at_end=list(load_end),

@@ -2,12 +2,9 @@
 for sm_90, and run under the CUDA simulator against the CPU kernels (same seeds -> same numbers).
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
+With NNFT_CUDA_REAL_GPU=1 they run on the GPU instead (tests/_cuda_env.py, bench/gpu_check.sh).
 """
 
-import json
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +14,8 @@ pytest.importorskip("numba_cuda", reason="the 'cuda' extra is not installed")
 
 from numba import boolean, cuda, float64, int64, uint8, uint64  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from ._cuda_env import run_target  # noqa: E402
+
 _INDEX = int64[::1]
 SIGNATURES = {
     "fill_normal_kernel": (float64[::1], uint64, int64, uint64, float64),
@@ -77,16 +75,7 @@ def test_simulator_draws_the_cpu_streams():
     (both evaluate one source; only FMA contraction may differ), over several blocks; and
     the projected forward + statistics kernel gives the CPU's per-network statistics
     (repeated inputs, biases, a layer wider than a block of threads, residual networks)."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
-    done = subprocess.run(
-        [sys.executable, os.path.join(HERE, "_cuda_sim_target.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    diffs = json.loads(done.stdout)
+    diffs = run_target("_cuda_sim_target.py")
     limits = {
         "normal": 1e-14,
         "uniform": 1e-14,  # one source: only FMA contraction differs

@@ -3,12 +3,9 @@ PTX for sm_90, and run under the CUDA simulator against the CPU field kernels (s
 -> the same parameters, fields and statistics).
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
+With NNFT_CUDA_REAL_GPU=1 they run on the GPU instead (tests/_cuda_env.py, bench/gpu_check.sh).
 """
 
-import json
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +14,8 @@ pytest.importorskip("numba_cuda", reason="the 'cuda' extra is not installed")
 
 from numba import boolean, cuda, float64, int64, uint64  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from ._cuda_env import run_target  # noqa: E402
+
 _INDEX = int64[::1]
 _RADIAL = (int64, float64[::1], float64[:, ::1], float64[:, ::1], int64)  # code .. amp_code
 _WORK = (float64[:, ::1], _INDEX)  # work, layout
@@ -77,16 +75,7 @@ def test_simulator_fields_match_the_cpu():
     statistics and raw outputs equal the CPU's to rounding, the device block sums the
     CPU's exactly, nf.sample(backend="cuda") backend="cpu"; and the comparison has power
     (the next networks differ)."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
-    done = subprocess.run(
-        [sys.executable, os.path.join(HERE, "_cuda_sim_field.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    diffs = json.loads(done.stdout)
+    diffs = run_target("_cuda_sim_field.py")
     n_cases, n_tuple_cases = 11, 10
     assert len(diffs) == 8 * n_cases + n_tuple_cases + 2 + 1, sorted(diffs)
     for name, diff in diffs.items():

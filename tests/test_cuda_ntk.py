@@ -2,12 +2,9 @@
 and run under the CUDA simulator against the CPU NTK kernels (same seeds -> the same networks).
 
 Needs the ``cuda`` extra (numba-cuda, cuda-toolkit[nvrtc,nvvm]); CI installs it.
+With NNFT_CUDA_REAL_GPU=1 they run on the GPU instead (tests/_cuda_env.py, bench/gpu_check.sh).
 """
 
-import json
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +13,8 @@ pytest.importorskip("numba_cuda", reason="the 'cuda' extra is not installed")
 
 from numba import boolean, cuda, float64, int64, uint64  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from ._cuda_env import run_target  # noqa: E402
+
 _INDEX = int64[::1]
 _RUN = (
     int64,
@@ -78,16 +76,7 @@ def test_simulator_ntk_matches_the_cpu():
     and the comparison has power: another network index or another lambda_w (and, for a
     residual network, the same weights without the residual connections) gives clearly
     different NTKs."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    # No timeout: the simulator runs 20x slower on a loaded machine, and that is no failure.
-    done = subprocess.run(
-        [sys.executable, os.path.join(HERE, "_cuda_sim_ntk.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    diffs = json.loads(done.stdout)
+    diffs = run_target("_cuda_sim_ntk.py")
     assert len(diffs) == 7 * 6 + 4 * 7  # plain cases, residual cases (one more control)
     for name, diff in diffs.items():
         if name.startswith("control"):
