@@ -45,6 +45,7 @@ class DenseEnsemble:
     """Shared state of a framework baseline; subclasses implement ``run(n, keep)``."""
 
     name = "dense"  # the Ensemble's method label, e.g. "torch-dense"
+    algorithm = "dense"  # or "projected" (bench/projected.py): bench.matrix's two ratios
 
     def __init__(
         self,
@@ -79,6 +80,23 @@ class DenseEnsemble:
 
     def run(self, n, keep=True):
         raise NotImplementedError
+
+    @property
+    def law(self):
+        """(init, cw, cb, activation, four_point): what a chunk function needs besides
+        its random source, widths and inputs."""
+        return self.init, self.cw, self.cb, self.activation, self.four_point
+
+    def run_chunks(self, n, keep, draw):
+        """Draw n networks in chunks of ``chunk``: ``draw(c)`` gives the statistics
+        (c, L, n_stat) of c fresh networks; kept ones go into the accumulator."""
+        for start in range(0, n, self.chunk):
+            c = min(self.chunk, n - start)
+            stats = draw(c)
+            if keep:
+                self.accumulator.add(stats, self.next_network)
+                self.next_network += c
+        return n
 
     def network(self):
         return nf.Network(self.widths, self.activation, self.init, cw=self.cw, cb=self.cb)

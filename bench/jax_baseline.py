@@ -95,11 +95,12 @@ class JaxDenseEnsemble(DenseEnsemble):
     """
 
     name = "jax-dense"
+    build_fn = staticmethod(network_statistics_fn)  # jit of (base key, indices (chunk,))
 
     def __init__(self, widths, X, **kw):
         super().__init__(widths, X, **kw)
         jax = jax_x64()
-        self.fn = network_statistics_fn(
+        self.fn = self.build_fn(
             self.widths, self.X, self.init, self.cw, self.cb, self.activation, self.four_point
         )
         self.base_key = jax.random.PRNGKey(int(self.seed))

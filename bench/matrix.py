@@ -11,11 +11,18 @@ Configs (bench.configs.MATRIX, ReLU throughout): R1, narrow_deep, wide, nnft_1hl
 Methods per config: nnft_fast ``nf.sample(backend="cpu")`` projected Gaussian, dense
 Gaussian, projected orthogonal (2+4-point statistics on every layer); the dense baselines
 NumPy (bench/numpy_baseline.py), PyTorch (bench/torch_baseline.py), JAX
-(bench/jax_baseline.py), Gaussian and orthogonal, all accumulating the same per-network
-[G | Q | GG] vectors; neural-tangents' Monte-Carlo NNGP / NTK where it imports. A missing
-package is skipped with a message. Everything is warmed up (compiled) first, then each
-method is sized to ~``target`` seconds per repeat and the repeats run interleaved
-round-robin within a config; figures are medians, ratios are within one run.
+(bench/jax_baseline.py) and the projected baselines, nnft_fast's own algorithm written
+in each library (bench/numpy_projected.py, bench/torch_projected.py,
+bench/jax_projected.py; bench/projected.py), Gaussian and orthogonal, all accumulating
+the same per-network [G | Q | GG] vectors; neural-tangents' Monte-Carlo NNGP / NTK where
+it imports. A missing package is skipped with a message. Every library gets nnft_fast's
+Numba thread count: NumPy projected splits each chunk over that many threads (OpenBLAS
+at one), PyTorch ``torch.set_num_threads``, JAX's pool is the usable cores (a warning
+says where that differs). Everything is warmed up (compiled) first, then each method is
+sized to ~``target`` seconds per repeat and the repeats run interleaved round-robin
+within a config; figures are medians, ratios are within one run. Every row carries two
+ratios: against the best (fastest median) dense baseline and against the best projected
+baseline of the same weight law.
 
 Agreement (bench.agreement): every method against nnft_fast projected of the same weight
 law, at the config's check layers; |z_pt| > 5 is flagged.
@@ -32,6 +39,7 @@ import nnft_fast as nf
 from . import agreement, jax_baseline
 from .configs import MATRIX, SAMPLE_SEED, TINY, TINY_1HL
 from .dense import NumpyDense
+from .projected import NumpyProjected
 from .harness import finish, fmt_rate, parser, round_robin, write_json
 from .machine import load_average, machine_info, print_machine
 from .methods import DenseMethod, FloorMethod, NnftMethod
@@ -57,7 +65,33 @@ def baseline_status():
     return status
 
 
-def build_methods(cfg, status):
+def frameworks(status, threads):
+    """(key, name, algorithm, runner class, extra keywords, NumPy's BLAS threads) of every
+    usable baseline."""
+    blas = 1 if threads > 1 else None  # NumPy projected runs its own threads
+    out = [
+        ("numpy", "NumPy", "dense", NumpyDense, {}, None),
+        ("numpy", "NumPy", "projected", NumpyProjected, {"threads": threads}, blas),
+    ]
+    if status["torch"] is None:
+        from .torch_baseline import TorchDenseEnsemble
+        from .torch_projected import TorchProjectedEnsemble
+
+        out += [
+            ("torch", "PyTorch", "dense", TorchDenseEnsemble, {}, None),
+            ("torch", "PyTorch", "projected", TorchProjectedEnsemble, {}, None),
+        ]
+    if status["jax"] is None:
+        from .jax_projected import JaxProjectedEnsemble
+
+        out += [
+            ("jax", "JAX", "dense", jax_baseline.JaxDenseEnsemble, {}, None),
+            ("jax", "JAX", "projected", JaxProjectedEnsemble, {}, None),
+        ]
+    return out
+
+
+def build_methods(cfg, status, threads):
     x = cfg.inputs()
     methods = [
         NnftMethod(cfg, "gaussian", "projected", x=x),
@@ -65,14 +99,7 @@ def build_methods(cfg, status):
     ]
     if cfg.orthogonal:
         methods.append(NnftMethod(cfg, "orthogonal", "projected", x=x))
-    frameworks = [("numpy", "NumPy", NumpyDense)]
-    if status["torch"] is None:
-        from .torch_baseline import TorchDenseEnsemble
-
-        frameworks.append(("torch", "PyTorch", TorchDenseEnsemble))
-    if status["jax"] is None:
-        frameworks.append(("jax", "JAX", jax_baseline.JaxDenseEnsemble))
-    for key, name, make in frameworks:
+    for key, name, algorithm, make, extra, blas in frameworks(status, threads):
         for init in cfg.inits:
             runner = make(
                 cfg.widths,
@@ -82,8 +109,13 @@ def build_methods(cfg, status):
                 cb=cfg.cb,
                 activation=cfg.activation,
                 seed=SAMPLE_SEED,
+                **extra,
             )
-            methods.append(DenseMethod(f"{key}_dense_{init}", f"{name} dense {init}", runner))
+            methods.append(
+                DenseMethod(
+                    f"{key}_{algorithm}_{init}", f"{name} {algorithm} {init}", runner, blas=blas
+                )
+            )
     if status["neural_tangents"] is None and cfg.key in ("R1", "nnft_1hl"):
         runner = jax_baseline.NeuralTangentsMC(
             cfg.widths, x, cw=cfg.cw, cb=cfg.cb, activation=cfg.activation, seed=SAMPLE_SEED
@@ -126,7 +158,7 @@ def run_config(cfg, status, target, repeats, threads, n_ntk):
     print(f"## {cfg.key}: {cfg.describe()}")
     n_proj = cfg.normals_per_network("projected")
     print(f"normals per network: projected {n_proj:,}")
-    methods = build_methods(cfg, status)
+    methods = build_methods(cfg, status, threads)
     floor = FloorMethod("rng_floor", "random-number floor")
     t0 = time.perf_counter()
     for m in methods + [floor]:
@@ -165,29 +197,37 @@ def run_config(cfg, status, target, repeats, threads, n_ntk):
     }
 
 
-def numpy_rates(methods):
-    return {m.init: m.rate for m in methods if m.key.startswith("numpy_dense_")}
+ALGORITHMS = ("dense", "projected")
+
+
+def best_baselines(methods):
+    """{(algorithm, init): the fastest median rate among the baselines of that algorithm
+    and weight law} (neural-tangents, output-layer kernels only, is left out)."""
+    best = {}
+    for m in methods:
+        if m.kind == "baseline" and m.key != "neural_tangents_mc":
+            k = (m.runner.algorithm, m.init)
+            best[k] = max(best.get(k, 0.0), m.rate)
+    return best
+
+
+def ratios(rate, init, best, fmt="{:,.2f}x"):
+    """The two ratio cells: ``rate`` over the best dense and the best projected baseline
+    of law ``init`` ("-" where there is none)."""
+    return [fmt.format(rate / best[(a, init)]) if (a, init) in best else "-" for a in ALGORITHMS]
 
 
 def print_config(result, threads):
     cfg, methods, rows = result["cfg"], result["methods"], result["rows"]
     print(
         f"\n| {cfg.key}: method | networks (all repeats) | networks/s (best) | "
-        "vs NumPy dense, same law | vs best other baseline, same law | "
+        "vs best dense baseline, same law | vs best projected baseline, same law | "
         f"max abs z | max abs z_pt | agreement (abs z_pt < {Z_FLAG:g}) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
-    numpy_rate = numpy_rates(methods)
+    best = best_baselines(methods)
     verdicts = []
     for m, res in rows:
-        others = [
-            o.rate
-            for o in methods
-            if o.init == m.init
-            and o.kind == "baseline"
-            and o.key not in (m.key, "neural_tangents_mc")
-        ]
-        best = max(others) if others else float("nan")
         if res is None:
             zs, zp, verdict = "-", "-", "reference" if m.kind == "nnft_fast" else "-"
         else:
@@ -199,16 +239,17 @@ def print_config(result, threads):
             verdict = "ok" if ok else "DISAGREE"
             if m.key == "neural_tangents_mc":
                 verdict += " (last-layer K and mean NTK only)"
+        vs_dense, vs_projected = ratios(m.rate, m.init, best)
         print(
             f"| {m.label} | {sum(m.counts):,} | {fmt_rate(m.rate)} ({fmt_rate(m.best)}) | "
-            f"{m.rate / numpy_rate[m.init]:,.2f}x | {m.rate / best:,.2f}x | {zs} | {zp} | "
-            f"{verdict} |"
+            f"{vs_dense} | {vs_projected} | {zs} | {zp} | {verdict} |"
         )
     floor = result["floor"]
+    vs_dense, vs_projected = ratios(result["floor_rate"], "gaussian", best)
     print(
         f"| random-number floor: {floor.rate / 1e6:.0f} M normals/s/thread x {threads} "
         f"threads / {result['n_proj']:,} normals | - | {fmt_rate(result['floor_rate'])} | "
-        f"{result['floor_rate'] / numpy_rate['gaussian']:,.2f}x | - | - | - | - |"
+        f"{vs_dense} | {vs_projected} | - | - | - |"
     )
     print(
         f"\n(agreement at layers {', '.join(map(str, cfg.check_layers))}: unique entries of "
@@ -223,24 +264,24 @@ def summary_table(results, status):
     for r in results:
         for m in r["methods"]:
             labels.setdefault(m.key, m.label)
-    print("## summary: networks/s (median), ratio vs NumPy dense of the same law in brackets\n")
+    print(
+        "## summary: networks/s (median); in brackets the ratio vs the best dense / the best "
+        "projected baseline of the same law\n"
+    )
     print("| method | " + " | ".join(r["cfg"].key for r in results) + " |")
     print("|---|" + "---:|" * len(results))
+
+    def cell(rate, init, r):
+        two = ratios(rate, init, best_baselines(r["methods"]), "{:,.1f}x")
+        return f"{fmt_rate(rate)} ({' / '.join(two)})"
+
     for key, label in labels.items():
         cells = []
         for r in results:
             m = {m.key: m for m in r["methods"]}.get(key)
-            cells.append(
-                "-"
-                if m is None
-                else f"{fmt_rate(m.rate)} ({m.rate / numpy_rates(r['methods'])[m.init]:,.1f}x)"
-            )
+            cells.append("-" if m is None else cell(m.rate, m.init, r))
         print(f"| {label} | " + " | ".join(cells) + " |")
-    cells = [
-        f"{fmt_rate(r['floor_rate'])} "
-        f"({r['floor_rate'] / numpy_rates(r['methods'])['gaussian']:,.0f}x)"
-        for r in results
-    ]
+    cells = [cell(r["floor_rate"], "gaussian", r) for r in results]
     print("| random-number floor (projected normals) | " + " | ".join(cells) + " |")
     for name, reason in status.items():
         if reason is not None:
@@ -261,6 +302,9 @@ def config_json(r):
             "normals_per_s_per_thread": r["floor"].rate,
             "networks_per_s": r["floor_rate"],
         },
+        "best_baselines": {
+            f"{a}_{init}": rate for (a, init), rate in best_baselines(r["methods"]).items()
+        },
         "methods": {m.key: {**m.to_json(), "agreement": res} for m, res in r["rows"]},
     }
 
@@ -273,11 +317,17 @@ def main(argv=None):
     started = time.perf_counter()
     info = machine_info(optional=BASELINE_PACKAGES)
     status = baseline_status()
-    if status["torch"] is None:
-        from .torch_baseline import versions as torch_versions
-
-        info.update(torch_versions())
     threads = info["numba_threads"]
+    if status["torch"] is None:  # PyTorch at nnft_fast's thread count
+        from .torch_baseline import set_threads, versions
+
+        set_threads(threads)
+        info.update(versions())
+    if status["jax"] is None and info["cpus_usable"] != threads:
+        print(
+            f"warning: JAX's CPU pool has {info['cpus_usable']} threads (the usable cores), "
+            f"nnft_fast {threads}: run under taskset to match"
+        )
     print(
         f"# nnft_fast benchmark matrix{' (--quick)' if args.quick else ''}"
         f"{' (--smoke)' if args.smoke else ''}\n"

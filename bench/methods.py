@@ -2,7 +2,8 @@
 
     NnftMethod    nf.sample(backend="cpu") on a config: one unit = one network, or with
                   ``per_call`` one call of that many networks (bench.scaling's N sweep)
-    DenseMethod   a dense baseline of bench.dense (NumPy, PyTorch, JAX, neural-tangents)
+    DenseMethod   a baseline with bench.dense's interface: dense (NumPy, PyTorch, JAX,
+                  neural-tangents) or projected (bench.projected)
     FloorMethod   the random-number floor: kernels.cpu.rng.fill_normal on one array, one
                   thread; one unit = one call, rates in normals/s
 
@@ -121,6 +122,9 @@ class DenseMethod(Method):
     @property
     def ensemble(self):
         return self.runner.as_ensemble() if self.runner.next_network else None
+
+    def to_json(self):
+        return {**super().to_json(), "algorithm": self.runner.algorithm}
 
 
 class FloorMethod(Method):

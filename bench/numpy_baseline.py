@@ -31,15 +31,21 @@ def relu(z):
     return np.maximum(z, 0.0)
 
 
+def haar_frames(rng, count, m, k):
+    """``count`` Haar frames (count, m, k), m >= k, orthonormal columns: Q of the QR of a
+    Gaussian (m x k) matrix, columns times sign(diag R) (Mezzadri)."""
+    q, r = np.linalg.qr(rng.standard_normal((count, m, k)))
+    q *= np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+    return q
+
+
 def haar_weights(rng, count, n_out, n_in, cw):
     """``count`` scaled Haar weight matrices (count, n_out, n_in), entry variance cw/n_in.
 
-    Orthonormal columns when n_out >= n_in, orthonormal rows otherwise: Q of the QR of a
-    Gaussian (max x min) matrix, columns times sign(diag R) (Mezzadri), transposed if wide.
+    Orthonormal columns when n_out >= n_in, orthonormal rows otherwise: a Haar frame of
+    (max x min), transposed if wide.
     """
-    m, k = max(n_out, n_in), min(n_out, n_in)
-    q, r = np.linalg.qr(rng.standard_normal((count, m, k)))
-    q *= np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+    q = haar_frames(rng, count, max(n_out, n_in), min(n_out, n_in))
     if n_out < n_in:
         q = np.swapaxes(q, -1, -2)
     return np.sqrt(cw * max(1.0, n_out / n_in)) * q

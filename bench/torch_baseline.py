@@ -55,28 +55,42 @@ def gaussian_weights(generator, count, n_out, n_in, cw):
     return w.mul_(math.sqrt(cw / n_in))
 
 
-def haar_weights(generator, count, n_out, n_in, cw):
-    """``count`` scaled Haar (Stiefel) weight matrices (count, n_out, n_in): batched QR of
-    a Gaussian (max x min) matrix with the sign fix, transposed when n_out < n_in."""
-    m, k = max(n_out, n_in), min(n_out, n_in)
+def haar_frames(generator, count, m, k):
+    """``count`` Haar frames (count, m, k), m >= k: batched QR of a Gaussian with the sign
+    fix (columns of Q times sign(diag R))."""
     q, r = torch.linalg.qr(torch.randn(count, m, k, dtype=DTYPE, generator=generator))
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+    return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+
+
+def haar_weights(generator, count, n_out, n_in, cw):
+    """``count`` scaled Haar (Stiefel) weight matrices (count, n_out, n_in): a Haar frame of
+    (max x min), transposed when n_out < n_in."""
+    q = haar_frames(generator, count, max(n_out, n_in), min(n_out, n_in))
     if n_out < n_in:
         q = q.transpose(-1, -2)
     return q * math.sqrt(cw * max(1.0, n_out / n_in))
 
 
+def dense_layer(generator, s, n_out, init, cw):
+    """W s (c, n_out, B) with explicit weights W (c, n_out, n_in) for s (c, n_in, B)."""
+    draw = gaussian_weights if init == "gaussian" else haar_weights
+    return torch.bmm(draw(generator, s.shape[0], n_out, s.shape[1], cw), s)
+
+
 @torch.inference_mode()
-def chunk_statistics(generator, widths, xt, count, init, cw, cb, activation, four_point, tables):
+def chunk_statistics(
+    generator, widths, xt, count, init, cw, cb, activation, four_point, tables, layer=dense_layer
+):
     """Statistics (count, L, n_stat) float64 NumPy of ``count`` fresh networks.
 
-    xt: inputs as a (n_0, B) float64 tensor; cw, cb: scalars (every layer)."""
-    draw = gaussian_weights if init == "gaussian" else haar_weights
+    xt: inputs as a (n_0, B) float64 tensor; cw, cb: scalars (every layer); ``layer``:
+    (generator, s, n_out, init, cw) -> W s in law (``dense_layer``, or
+    bench/torch_projected.py's ``projected_layer``)."""
     act = ACTIVATIONS[activation]
     s = xt.expand(count, *xt.shape)  # (c, n_0, B)
     out = []
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
-        z = torch.bmm(draw(generator, count, n_out, n_in, cw), s)  # (c, n_out, B)
+    for n_out in widths[1:]:
+        z = layer(generator, s, n_out, init, cw)  # (c, n_out, B)
         if cb > 0.0:
             z += math.sqrt(cb) * torch.randn(count, n_out, 1, dtype=DTYPE, generator=generator)
         out.append(layer_statistics(z, tables, four_point))
@@ -92,6 +106,7 @@ class TorchDenseEnsemble(DenseEnsemble):
     """
 
     name = "torch-dense"
+    layer = staticmethod(dense_layer)
 
     def __init__(self, widths, X, **kw):
         super().__init__(widths, X, **kw)
@@ -101,24 +116,15 @@ class TorchDenseEnsemble(DenseEnsemble):
 
     def run(self, n, keep=True):
         """Draw n networks; with keep=False they are drawn and reduced but not counted."""
-        for start in range(0, n, self.chunk):
-            c = min(self.chunk, n - start)
-            stats = chunk_statistics(
-                self.generator,
-                self.widths,
-                self.xt,
-                c,
-                self.init,
-                self.cw,
-                self.cb,
-                self.activation,
-                self.four_point,
-                self.tables,
-            )
-            if keep:
-                self.accumulator.add(stats, self.next_network)
-                self.next_network += c
-        return n
+        args = (*self.law, self.tables, self.layer)
+        return self.run_chunks(
+            n, keep, lambda c: chunk_statistics(self.generator, self.widths, self.xt, c, *args)
+        )
+
+
+def set_threads(threads):
+    """PyTorch's intra-op threads: the same count as nnft_fast's Numba threads."""
+    torch.set_num_threads(int(threads))
 
 
 def versions():
