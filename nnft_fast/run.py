@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from nnft_fast.kernels.cpu.codes import PARAMETER_ACTION_NONE
+from nnft_fast.kernels.cpu.moments import CHUNK_NETWORKS
 
 from .accumulators import DEFAULT_BLOCKS, MomentAccumulator, MomentLayout
 from .backends import log_choice, resolve_backend
@@ -477,11 +478,16 @@ class EnsembleRun(BatchRun):
 
     def default_batch_size(self, n_networks):
         """Networks per batch: statistics of about STATS_BYTES_PER_BATCH
-        (CUDA_STATS_BYTES_PER_BATCH on the GPU), halved on the CPU while a batch would not
-        fit in the available memory."""
+        (CUDA_STATS_BYTES_PER_BATCH on the GPU), on the CPU at least one chunk of
+        CHUNK_NETWORKS per Numba thread (so every thread has work when B is large and a
+        network's statistics are big), halved on the CPU while a batch would not fit in
+        the available memory."""
         per_network = self.network.n_layers * self.layout.n_stat * 8
         budget = CUDA_STATS_BYTES_PER_BATCH if self.backend == "cuda" else STATS_BYTES_PER_BATCH
-        batch = max(1, min(n_networks, budget // per_network))
+        batch = budget // per_network
+        if self.backend == "cpu":
+            batch = max(batch, numba.get_num_threads() * CHUNK_NETWORKS)
+        batch = max(1, min(n_networks, batch))
         if self.backend == "cpu":
             while batch > 1 and not fits(run_needs(self, batch, "statistics")):
                 batch //= 2
