@@ -131,16 +131,7 @@ def _sample_configured(cfg, progress, **kw):
     (an impossible value in the config) becomes a ConfigError naming its TOML key."""
     watch = _SetUpWatch(progress)
     try:
-        return sample(
-            cfg.network,
-            cfg.inputs,
-            cfg.n_networks,
-            cfg.seed,
-            **cfg.run_options(),
-            compression=cfg.compression,
-            progress=watch,
-            **kw,
-        )
+        return cfg.sample(progress=watch, **kw)
     except (ValueError, TypeError) as exc:
         if watch.set_up or isinstance(exc, (StoreError, BackendUnavailable, FileExistsError)):
             raise

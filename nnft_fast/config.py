@@ -234,9 +234,24 @@ class RunConfig:
     )
 
     def run_options(self):
-        """{name: value} of ``RUN_OPTIONS``: ``nf.sample(network, inputs, n_networks,
-        seed, **cfg.run_options(), ...)`` runs this configuration."""
+        """{name: value} of ``RUN_OPTIONS``: what ``sample`` passes to nf.sample."""
         return {name: getattr(self, name) for name in self.RUN_OPTIONS}
+
+    def sample(self, **options):
+        """nf.sample of this configuration (its network, inputs, n_networks, seed,
+        ``run_options`` and compression); ``options``: the caller's (store, batch_size,
+        threads, progress, executor, ...)."""
+        from .sampling import sample  # the sampling layer does not import configs
+
+        return sample(
+            self.network,
+            self.inputs,
+            self.n_networks,
+            self.seed,
+            **self.run_options(),
+            compression=self.compression,
+            **options,
+        )
 
 
 def _check_table(name, value, allowed):

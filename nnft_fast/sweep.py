@@ -57,7 +57,6 @@ from .h5format import StoreError, open_store
 from .integrity import digest
 from .jobs import make_run, run_config
 from .run import DEFAULT_BACKEND, READER_BACKEND
-from .sampling import sample
 from .store import resume, store_info
 
 if TYPE_CHECKING:
@@ -418,13 +417,7 @@ def _run_point(point, path, committed, overwrite, progress, options):
     executor, shard_size = options.pop("executor"), options.pop("shard_size")
     if committed and not overwrite:  # an interrupted plain store: continue it
         return resume(path, expect=point.expected, progress=progress, **options)
-    return sample(
-        cfg.network,
-        cfg.inputs,
-        cfg.n_networks,
-        cfg.seed,
-        **cfg.run_options(),
-        compression=cfg.compression,
+    return cfg.sample(
         store=path,
         overwrite=overwrite,
         progress=progress,

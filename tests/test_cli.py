@@ -352,12 +352,12 @@ def test_exit_codes_usage_2_runtime_1_interrupt_130(tmp_path, capsys, monkeypatc
     assert code == 1 and "cuda" in err.lower()
     assert not os.path.exists(out)
     # interrupted: exit 130, and the message says how to go on
-    import nnft_fast.cli as cli
+    import nnft_fast.sampling
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "sample", interrupted)
+    monkeypatch.setattr(nnft_fast.sampling, "sample", interrupted)
     code, _, err = run_cli(["run", cfg, "--out", out], capsys)
     assert code == 130 and "nnft resume" in err
 

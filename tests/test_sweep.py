@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nnft_fast as nf
+import nnft_fast.sampling
 import nnft_fast.sweep as sweep_module
 from nnft_fast.config import ConfigError, decode_config, parse_config
 from nnft_fast.report import normalised_vertex
@@ -201,7 +202,7 @@ def test_manifest_lists_every_point(finished):
 def test_a_second_run_skips_complete_points(finished, monkeypatch):
     config, out, _, _ = finished
     mtimes = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in os.listdir(out)}
-    monkeypatch.setattr(sweep_module, "sample", None)  # calling it would fail
+    monkeypatch.setattr(nnft_fast.sampling, "sample", None)  # calling it would fail
     monkeypatch.setattr(sweep_module, "resume", None)
     lines = []
     run_sweep(config, out, log=lines.append)
@@ -228,7 +229,7 @@ def test_an_interrupted_sweep_resumes_point_by_point(finished, tmp_path, monkeyp
     config, complete_dir, _, _ = finished
     out = tmp_path / "out"
     calls = []
-    monkeypatch.setattr(sweep_module, "sample", counting_sample(calls, fail_at=3))
+    monkeypatch.setattr(nnft_fast.sampling, "sample", counting_sample(calls, fail_at=3))
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_sweep(config, out)
     status = [p["status"] for p in read_manifest(out)["points"]]
@@ -236,7 +237,7 @@ def test_an_interrupted_sweep_resumes_point_by_point(finished, tmp_path, monkeyp
     assert "simulated crash" in read_manifest(out)["points"][2]["error"]
     mtimes = [os.stat(out / f"point_00{i}.h5").st_mtime_ns for i in (0, 1)]
     calls.clear()
-    monkeypatch.setattr(sweep_module, "sample", counting_sample(calls))
+    monkeypatch.setattr(nnft_fast.sampling, "sample", counting_sample(calls))
     run_sweep(config, out)
     assert [os.path.basename(c) for c in calls] == ["point_002.h5", "point_003.h5"]
     assert [os.stat(out / f"point_00{i}.h5").st_mtime_ns for i in (0, 1)] == mtimes
@@ -344,7 +345,7 @@ def test_the_report_writes_its_files_with_the_stores_estimates(finished, tmp_pat
 def test_the_report_leaves_out_points_not_complete(finished, tmp_path, monkeypatch):
     config, _, _, _ = finished
     out = tmp_path / "out"
-    monkeypatch.setattr(sweep_module, "sample", counting_sample([], fail_at=2))
+    monkeypatch.setattr(nnft_fast.sampling, "sample", counting_sample([], fail_at=2))
     with pytest.raises(RuntimeError):
         run_sweep(config, out)
     paths = write_sweep_report(out)
