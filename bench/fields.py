@@ -20,7 +20,7 @@ seconds per repeat, repeats interleaved round-robin, medians (bench.harness):
   ``np.cos`` per chunk of networks, the same per-network statistics summed by matrix
   products; default OpenBLAS threads (its chunk size picked by a pilot) and 1 thread;
 - the floor, N B cosines per network: (a) the project's own cosine,
-  ``kernels.cpu.rng.cos_sin_turn`` with the turns reduced as in ``evaluate_field``, in a
+  ``kernels.cpu.rng.cos_turns`` (the turns reduced as in ``evaluate_field``), in a
   small @njit loop over FLOOR_ARRAY doubles, one thread; networks/s at the floor = its
   cosines/s x Numba threads / (N B); (b) ``np.cos`` on the same number of doubles, one
   thread (NumPy's cosine is single-threaded): NumPy's own floor.
@@ -64,7 +64,7 @@ from nnft_fast.field_accumulator import FieldAccumulator
 from nnft_fast.field_ensemble import FieldEnsemble
 from nnft_fast.field_run import FieldRun
 from nnft_fast.kernels.cpu.config import FASTMATH
-from nnft_fast.kernels.cpu.rng import cos_sin_turn
+from nnft_fast.kernels.cpu import rng
 from nnft_fast.threads import thread_limit
 from nnft_fast.tuples import TupleLayout
 
@@ -142,11 +142,10 @@ class NumpyFieldMethod(Method):
 
 @njit(fastmath=FASTMATH, error_model="numpy")
 def cos_turns(turns, out):
-    """out[i] = cos(2 pi turns[i]) by the package's cosine, the turns reduced to [-1/2, 1/2)
-    as in ``kernels.cpu.field.evaluate_field``."""
+    """out[i] = cos(2 pi turns[i]) by the package's cosine (``rng.cos_turns``, as in
+    ``kernels.cpu.field.evaluate_field``)."""
     for i in range(turns.size):
-        t = turns[i]
-        out[i] = cos_sin_turn(t - math.floor(t + 0.5))[0]
+        out[i] = rng.cos_turns(turns[i])
 
 
 def np_cos_radians(radians, out):

@@ -9,7 +9,7 @@ Network ``e`` of seed ``s`` draws, on its layer-1 streams (``rng.stream_id(1, pu
 - AMPLITUDE: n_out N normals g, element k N + i -> a_ki = scale (k_i^2 + m^2)^(alpha/2) g_ki
   ("gaussian"; "constant": sign(g_ki), so the outputs' signs are independent).
 Angles are carried in turns (omega = w / 2 pi, beta = b / 2 pi) and the cosine is the
-libm-free ``rng.cos_sin_turn``, so the loop over features vectorises.
+libm-free ``rng.cos_turns``, so the loop over features vectorises.
 
 Per network the field phi (n_out x B, kept input-major as phi^T, B x n_out) is reduced to
 the statistics vector [G | Q | GG] of ``moments.layer_statistics`` (``field_moments``:
@@ -40,7 +40,7 @@ from .rng import (
     PURPOSE_BIAS,
     PURPOSE_RADIUS,
     PURPOSE_WEIGHTS,
-    cos_sin_turn,
+    cos_turns,
     fill_normal,
     fill_uniform,
     stream_id,
@@ -234,7 +234,7 @@ def feature_cosines(xt, a, omega, beta, cosines):
             cosines[i] += row[i] * x
     for i in range(n):
         turns = cosines[i]
-        cosines[i] = cos_sin_turn(turns - math.floor(turns + 0.5))[0]
+        cosines[i] = cos_turns(turns)
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)
@@ -254,7 +254,7 @@ def _cos_of_phase(x0, x1, x2, w0, w1, w2, beta, i):
     """cos(2 pi (w0_i x0 + w1_i x1 + w2_i x2 + beta_i)), the phase reduced to [-1/2, 1/2)
     turns (d <= 3: the missing coordinates are 0)."""
     turns = beta[i] + w0[i] * x0 + w1[i] * x1 + w2[i] * x2
-    return cos_sin_turn(turns - math.floor(turns + 0.5))[0]
+    return cos_turns(turns)
 
 
 @njit(fastmath=FASTMATH_REDUCTIONS, error_model="numpy", cache=True)

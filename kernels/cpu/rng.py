@@ -1,7 +1,12 @@
 """Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11) + Box-Muller.
 
 Box-Muller uses our own libm-free log, cos and sin (fdlibm / Cephes polynomials), so the
-normal loop vectorises and the arithmetic is the same on every backend.
+normal loop vectorises and the arithmetic is the same on every backend: every product
+that feeds a sum is an explicit ``fma`` (one rounding, on every target), no other product
+feeds a sum inexactly, and the integer <-> float conversions are exact bit tricks, so
+CPU and GPU give the same numbers bit for bit, whatever either compiler contracts. The
+bit tricks also keep the loop in vector registers on AVX2, which has no vector
+int64 <-> float64 conversion (AVX-512 has).
 
 Every random number of the package is a pure function of
 
@@ -33,6 +38,12 @@ _W0 = np.uint64(0x9E3779B9)
 _W1 = np.uint64(0xBB67AE85)
 _TWO_M32 = 2.0**-32
 _TWO_PI = 2.0 * math.pi
+# Exact integer -> float64 conversions by the bits: the float64 with the bits
+# 0x433 << 52 | k is 2^52 + k for 0 <= k < 2^52.
+_TWO_52_BITS = np.int64(0x4330000000000000)
+_TWO_52 = 2.0**52
+# Adding 1.5 2^52 to an integer-valued |q| < 2^51 puts q + 2^51 in the low mantissa bits.
+_ROUND_MAGIC = 1.5 * 2.0**52
 
 # Purposes within one layer's streams.
 PURPOSE_WEIGHTS = 0
@@ -48,6 +59,49 @@ N_PURPOSES = 8
 def stream_id(layer, purpose):
     """Stream number of (layer, purpose); layer counts from 1 (docs/conventions.md#network)."""
     return np.uint64(layer * N_PURPOSES + purpose)
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The IEEE-754 bits of a float64 as an int64 (an LLVM bitcast; vectorises)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def bits_float(typingctx, bits):
+    """The float64 whose IEEE-754 bits are the int64 ``bits`` (an LLVM bitcast)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def floor_float(typingctx, x):
+    """floor(x) as a float64 (llvm.floor.f64, a vector rounding instruction; Numba's
+    math.floor returns an int64, which costs two scalar conversions per value on AVX2)."""
+
+    def codegen(context, builder, signature, args):
+        floor = builder.module.declare_intrinsic("llvm.floor", [args[0].type])
+        return builder.call(floor, args)
+
+    return types.float64(types.float64), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a b + c with one rounding (llvm.fma.f64: a vector FMA instruction where the CPU has
+    one; on the GPU the twin is ``cuda.fma``)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
@@ -71,8 +125,11 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 
 @njit(inline="always")
 def _uniform(word):
-    """uint32 word -> uniform in the open interval (0, 1)."""
-    return (np.float64(np.int64(word)) + 0.5) * _TWO_M32
+    """uint32 word -> (word + 1/2) 2^-32, uniform in the open interval (0, 1).
+
+    (2^52 + word) - (2^52 - 1/2) = word + 1/2 exactly, the first term by the bits.
+    """
+    return (bits_float(np.int64(word) | _TWO_52_BITS) - (_TWO_52 - 0.5)) * _TWO_M32
 
 
 # Cephes minimax coefficients for sin and cos on [-pi/4, pi/4] (relative error ~1e-16).
@@ -99,26 +156,33 @@ def cos_sin_turn(u):
     """(cos 2 pi u, sin 2 pi u) for u in [0, 1), libm-free so the loop vectorises.
 
     Quadrant q = round(4u); u - q/4 is exact, r = 2 pi (u - q/4) in [-pi/4, pi/4];
-    Cephes polynomials give sin r, cos r; the quadrant rotates them.
+    Cephes polynomials give sin r, cos r; the quadrant rotates them. Also exact for u in
+    [-1/2, 1/2) (the field kernels' reduced turns).
     """
-    q = math.floor(4.0 * u + 0.5)
+    q = floor_float(fma(4.0, u, 0.5))
     r = _TWO_PI * (u - 0.25 * q)
     r2 = r * r
     sp = _SIN_C[0]
     cp = _COS_C[0]
     for c in _SIN_C[1:]:
-        sp = sp * r2 + c
+        sp = fma(sp, r2, c)
     for c in _COS_C[1:]:
-        cp = cp * r2 + c
-    sin_r = r + r * r2 * sp
-    cos_r = 1.0 - 0.5 * r2 + r2 * r2 * cp
-    quadrant = np.int64(q) & 3
+        cp = fma(cp, r2, c)
+    sin_r = fma(r * r2, sp, r)
+    cos_r = fma(r2 * r2, cp, 1.0 - 0.5 * r2)
+    quadrant = float_bits(q + _ROUND_MAGIC) & 3  # q mod 4, exactly
     swap = (quadrant & 1) == 1
     cos_value = sin_r if swap else cos_r
     sin_value = cos_r if swap else sin_r
     cos_value = -cos_value if ((quadrant + 1) & 2) != 0 else cos_value
     sin_value = -sin_value if (quadrant & 2) != 0 else sin_value
     return cos_value, sin_value
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def cos_turns(t):
+    """cos 2 pi t for any real t: t - round(t) in [-1/2, 1/2) (exact), then cos_sin_turn."""
+    return cos_sin_turn(t - floor_float(t + 0.5))[0]
 
 
 # fdlibm __ieee754_log: log(1+f) = 2s + s R(s^2), s = f / (2 + f), |s| <= 0.1716.
@@ -138,26 +202,6 @@ _SQRT_HALF_BITS = np.int64(0x3FE6A09E00000000)  # ~sqrt(2)/2, as in musl's log
 _SHIFT_SQRT_HALF = np.int64(0x3FF0000000000000) - _SQRT_HALF_BITS
 
 
-@intrinsic
-def float_bits(typingctx, x):
-    """The IEEE-754 bits of a float64 as an int64 (an LLVM bitcast; vectorises)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def bits_float(typingctx, bits):
-    """The float64 whose IEEE-754 bits are the int64 ``bits`` (an LLVM bitcast)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
 def log_positive(x):
     """Natural log of a positive normal float64, libm-free (fdlibm, error < 1 ulp).
@@ -166,16 +210,17 @@ def log_positive(x):
     offset trick); log x = e log 2 + log m.
     """
     bits = float_bits(np.float64(x)) + _SHIFT_SQRT_HALF
-    e = np.float64((bits >> 52) - 1023)
+    e = bits_float((bits >> 52) | _TWO_52_BITS) - (_TWO_52 + 1023.0)  # exponent, exactly
     m = bits_float((bits & _MANTISSA) + _SQRT_HALF_BITS)
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
     w = z * z
-    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
-    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    t1 = w * fma(w, fma(w, _LG[5], _LG[3]), _LG[1])
+    t2 = z * fma(w, fma(w, fma(w, _LG[6], _LG[4]), _LG[2]), _LG[0])
     hfsq = 0.5 * f * f
-    return e * _LN2_HI - ((hfsq - (s * (hfsq + t1 + t2) + e * _LN2_LO)) - f)
+    # e ln2_hi is exact (ln2_hi has 32 trailing zero bits), so it may feed a sum.
+    return e * _LN2_HI - ((hfsq - fma(s, hfsq + t1 + t2, e * _LN2_LO)) - f)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")

@@ -38,6 +38,7 @@ from ..cpu.field import _INV_TWO_PI, FIELD_LAYER
 from ..cpu.rng import PURPOSE_AMPLITUDE, PURPOSE_BIAS, PURPOSE_RADIUS, PURPOSE_WEIGHTS
 from .block import THREADS, fill_normals, fill_uniforms
 from .device import device_twins
+from .rng import TARGET_INTRINSICS
 
 FIELD_CHUNK = 8  # (point, output) sums of the field reduced over the block together
 assert FIELD_CHUNK <= THREADS
@@ -55,7 +56,7 @@ _RADIAL = (
 )
 _radial = device_twins(cpu_field, _RADIAL)
 radial_momentum = _radial["radial_momentum"]
-_rng = device_twins(cpu_rng, ("stream_id", "cos_sin_turn"))
+_rng = device_twins(cpu_rng, ("stream_id", "cos_sin_turn"), TARGET_INTRINSICS)
 stream_id = _rng["stream_id"]
 cos_sin_turn = _rng["cos_sin_turn"]
 

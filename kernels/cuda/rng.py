@@ -3,13 +3,17 @@
 The device functions are compiled from the very Python source of the CPU scalar
 functions (one definition of the generator), with only the float64 <-> int64 bitcasts
 bound per target: libdevice on the GPU, NumPy views under the simulator. So network e of
-seed s draws the same numbers on CPU and GPU (to the last bit up to FMA contraction,
-which both targets may apply to the polynomials).
+seed s draws the same numbers on CPU and GPU, bit for bit: every product that feeds a sum
+is an explicit ``fma`` (``cuda.fma``, IEEE fused multiply-add, on the GPU), division and
+square root are IEEE-rounded on both, and nothing else is left for a compiler to contract.
 
 Kernels (one thread per block of 4 numbers, like ``fill_normal``'s blocks):
     fill_normal_kernel(out, seed, network, stream, scale)
     fill_uniform_kernel(out, seed, network, stream, low, high)
 """
+
+import math
+from fractions import Fraction
 
 import numpy as np
 from numba import config, cuda
@@ -23,6 +27,7 @@ _SHARED = (
     "philox4x32",
     "_uniform",
     "cos_sin_turn",
+    "cos_turns",
     "log_positive",
     "stream_words",
     "normal_block",
@@ -30,17 +35,37 @@ _SHARED = (
 )
 
 
-def _bitcasts():
+def exact_fma(a, b, c):
+    """a b + c rounded once, in exact rational arithmetic (the simulator's ``cuda.fma`` is
+    a b + c with two roundings)."""
+    return np.float64(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)))
+
+
+def _target_intrinsics():
+    """The CPU intrinsics of ``kernels/cpu/rng.py`` bound for this target: bitcasts, floor
+    to a float64, fused multiply-add."""
     if config.ENABLE_CUDASIM:
-        return (lambda x: np.float64(x).view(np.int64), lambda b: np.int64(b).view(np.float64))
+        return {
+            "float_bits": lambda x: np.float64(x).view(np.int64),
+            "bits_float": lambda b: np.int64(b).view(np.float64),
+            "floor_float": lambda x: np.float64(math.floor(x)),
+            "fma": exact_fma,
+        }
     from numba.cuda import libdevice
 
-    return libdevice.double_as_longlong, libdevice.longlong_as_double
+    return {
+        "float_bits": libdevice.double_as_longlong,
+        "bits_float": libdevice.longlong_as_double,
+        "floor_float": libdevice.floor,
+        "fma": libdevice.fma,
+    }
 
 
-_float_bits, _bits_float = _bitcasts()
-_device = device_twins(cpu_rng, _SHARED, {"float_bits": _float_bits, "bits_float": _bits_float})
+TARGET_INTRINSICS = _target_intrinsics()
+_device = device_twins(cpu_rng, _SHARED, TARGET_INTRINSICS)
 normal_block = _device["normal_block"]
+cos_sin_turn = _device["cos_sin_turn"]
+cos_turns = _device["cos_turns"]
 uniform_block = _device["uniform_block"]
 stream_words = _device["stream_words"]
 
