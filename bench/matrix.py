@@ -24,6 +24,12 @@ within a config; figures are medians, ratios are within one run. Every row carri
 ratios: against the best (fastest median) dense baseline and against the best projected
 baseline of the same weight law.
 
+Floor: the project's own normal generator (``fill_normal``, one thread) times the
+threads, over the normals one network of the config draws by the method's algorithm
+(projected: sum_l n_l min(n_{l-1}, B); dense: sum_l n_l n_{l-1}). Every row also gives its
+rate as a fraction of its algorithm's floor on this machine (the baselines' too: what
+they reach of the floor nnft_fast's generator sets).
+
 Agreement (bench.agreement): every method against nnft_fast projected of the same weight
 law, at the config's check layers; |z_pt| > 5 is flagged.
 """
@@ -154,10 +160,23 @@ def nt_agreement(nt, ref, cfg, n_ntk):
     }
 
 
+ALGORITHMS = ("dense", "projected")
+
+
+def algorithm_of(m):
+    """The algorithm ("dense" or "projected") a timed method runs."""
+    return m.method if isinstance(m, NnftMethod) else m.runner.algorithm
+
+
+def floor_fraction(m, result):
+    """A method's median rate over its algorithm's floor (same run, same machine)."""
+    return m.rate / result["floor_rates"][algorithm_of(m)]
+
+
 def run_config(cfg, status, target, repeats, threads, n_ntk):
     print(f"## {cfg.key}: {cfg.describe()}")
     n_proj = cfg.normals_per_network("projected")
-    print(f"normals per network: projected {n_proj:,}")
+    print(f"normals per network: projected {n_proj:,}, dense {cfg.normals_per_network('dense'):,}")
     methods = build_methods(cfg, status, threads)
     floor = FloorMethod("rng_floor", "random-number floor")
     t0 = time.perf_counter()
@@ -193,11 +212,8 @@ def run_config(cfg, status, target, repeats, threads, n_ntk):
         "floor": floor,
         "n_proj": n_proj,
         "rows": rows,
-        "floor_rate": floor.networks_per_s(cfg, threads),
+        "floor_rates": {a: floor.networks_per_s(cfg, threads, algorithm=a) for a in ALGORITHMS},
     }
-
-
-ALGORITHMS = ("dense", "projected")
 
 
 def best_baselines(methods):
@@ -222,9 +238,10 @@ def print_config(result, threads):
     print(
         f"\n| {cfg.key}: method | networks (all repeats) | networks/s (best) | "
         "vs best dense baseline, same law | vs best projected baseline, same law | "
+        "fraction of its algorithm's floor | "
         f"max abs z | max abs z_pt | agreement (abs z_pt < {Z_FLAG:g}) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     best = best_baselines(methods)
     verdicts = []
     for m, res in rows:
@@ -242,15 +259,18 @@ def print_config(result, threads):
         vs_dense, vs_projected = ratios(m.rate, m.init, best)
         print(
             f"| {m.label} | {sum(m.counts):,} | {fmt_rate(m.rate)} ({fmt_rate(m.best)}) | "
-            f"{vs_dense} | {vs_projected} | {zs} | {zp} | {verdict} |"
+            f"{vs_dense} | {vs_projected} | {floor_fraction(m, result):.3f} | {zs} | {zp} | "
+            f"{verdict} |"
         )
     floor = result["floor"]
-    vs_dense, vs_projected = ratios(result["floor_rate"], "gaussian", best)
-    print(
-        f"| random-number floor: {floor.rate / 1e6:.0f} M normals/s/thread x {threads} "
-        f"threads / {result['n_proj']:,} normals | - | {fmt_rate(result['floor_rate'])} | "
-        f"{vs_dense} | {vs_projected} | - | - | - |"
-    )
+    for algorithm in ALGORITHMS:
+        rate = result["floor_rates"][algorithm]
+        vs_dense, vs_projected = ratios(rate, "gaussian", best)
+        print(
+            f"| random-number floor, {algorithm}: {floor.rate / 1e6:.0f} M normals/s/thread x "
+            f"{threads} threads / {cfg.normals_per_network(algorithm):,} normals | - | "
+            f"{fmt_rate(rate)} | {vs_dense} | {vs_projected} | - | - | - | - |"
+        )
     print(
         f"\n(agreement at layers {', '.join(map(str, cfg.check_layers))}: unique entries of "
         "K, C_distinct (where the layer has > 1 neuron) and C_same vs nnft_fast projected "
@@ -266,23 +286,25 @@ def summary_table(results, status):
             labels.setdefault(m.key, m.label)
     print(
         "## summary: networks/s (median); in brackets the ratio vs the best dense / the best "
-        "projected baseline of the same law\n"
+        "projected baseline of the same law, and the fraction of its algorithm's floor\n"
     )
     print("| method | " + " | ".join(r["cfg"].key for r in results) + " |")
     print("|---|" + "---:|" * len(results))
 
-    def cell(rate, init, r):
+    def cell(rate, init, r, fraction=None):
         two = ratios(rate, init, best_baselines(r["methods"]), "{:,.1f}x")
-        return f"{fmt_rate(rate)} ({' / '.join(two)})"
+        share = "" if fraction is None else f"; {fraction:.2f} of floor"
+        return f"{fmt_rate(rate)} ({' / '.join(two)}{share})"
 
     for key, label in labels.items():
         cells = []
         for r in results:
             m = {m.key: m for m in r["methods"]}.get(key)
-            cells.append("-" if m is None else cell(m.rate, m.init, r))
+            cells.append("-" if m is None else cell(m.rate, m.init, r, floor_fraction(m, r)))
         print(f"| {label} | " + " | ".join(cells) + " |")
-    cells = [cell(r["floor_rate"], "gaussian", r) for r in results]
-    print("| random-number floor (projected normals) | " + " | ".join(cells) + " |")
+    for algorithm in ALGORITHMS:
+        cells = [cell(r["floor_rates"][algorithm], "gaussian", r) for r in results]
+        print(f"| random-number floor ({algorithm} normals) | " + " | ".join(cells) + " |")
     for name, reason in status.items():
         if reason is not None:
             print(f"\n{name}: {reason}")
@@ -298,14 +320,24 @@ def config_json(r):
         "activation": cfg.activation,
         "check_layers": list(cfg.check_layers),
         "normals_per_network_projected": r["n_proj"],
+        "normals_per_network_dense": r["cfg"].normals_per_network("dense"),
         "rng_floor": {
             "normals_per_s_per_thread": r["floor"].rate,
-            "networks_per_s": r["floor_rate"],
+            "networks_per_s": r["floor_rates"]["projected"],
+            "networks_per_s_dense": r["floor_rates"]["dense"],
         },
         "best_baselines": {
             f"{a}_{init}": rate for (a, init), rate in best_baselines(r["methods"]).items()
         },
-        "methods": {m.key: {**m.to_json(), "agreement": res} for m, res in r["rows"]},
+        "methods": {
+            m.key: {
+                **m.to_json(),
+                "algorithm": algorithm_of(m),
+                "floor_fraction": floor_fraction(m, r),
+                "agreement": res,
+            }
+            for m, res in r["rows"]
+        },
     }
 
 

@@ -150,7 +150,8 @@ class FloorMethod(Method):
         for c in range(first, first + n_calls):
             fill_normal(self.buf, np.uint64(SAMPLE_SEED), np.int64(c), np.uint64(0), 1.0)
 
-    def networks_per_s(self, cfg, threads, best=False):
+    def networks_per_s(self, cfg, threads, best=False, algorithm="projected"):
         """The floor in networks/s: normals/s (one thread) x threads / the normals a
-        network of ``cfg`` draws on the projected path."""
-        return (self.best if best else self.rate) * threads / cfg.normals_per_network()
+        network of ``cfg`` draws by ``algorithm`` ("projected" or "dense")."""
+        rate = self.best if best else self.rate
+        return rate * threads / cfg.normals_per_network(algorithm)

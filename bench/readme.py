@@ -8,8 +8,8 @@ The section sits between the markers ``<!-- bench.matrix: begin -->`` and
 touched. It states the machine, the date of the run, the command, one table of networks/s
 per config with two ratios, against the best dense and against the best projected
 baseline of the same weight law (the fastest of NumPy, PyTorch, JAX; "–" where a JSON
-file from before the projected baselines has none), the random-number floor and the
-agreement verdict of every method.
+file from before the projected baselines has none) and the fraction of the random-number
+floor of its algorithm, the floors themselves, and the agreement verdict of every method.
 """
 
 import argparse
@@ -46,9 +46,10 @@ def best_baselines(methods):
     return best
 
 
-def _cell(rate, init, best):
+def _cell(rate, init, best, fraction):
     two = [f"{rate / best[(a, init)]:,.1f}×" if (a, init) in best else "–" for a in ALGORITHMS]
-    return f"{_rate(rate)} ({' / '.join(two)})"
+    share = "" if fraction is None else f"; {fraction:.2f}"
+    return f"{_rate(rate)} ({' / '.join(two)}{share})"
 
 
 def _rate(value):
@@ -90,7 +91,14 @@ def section(results, source):
         "layer; in brackets the ratios to the best dense / the best projected baseline "
         "(the fastest of NumPy, PyTorch, JAX running that algorithm: explicit weights, or "
         "nnft_fast's own exact low-rank sampler written in the library) of the same weight "
-        "law, measured in the same run.",
+        "law, measured in the same run, then the fraction of the random-number floor of "
+        "its algorithm: this machine's rate of nnft_fast's own normal generator "
+        "(`fill_normal`, "
+        + ", ".join(
+            f"{k} {configs[k]['rng_floor']['normals_per_s_per_thread'] / 1e6:.0f}" for k in keys
+        )
+        + " M normals/s per thread in each config's run) times the threads, over the "
+        "normals one network draws (projected: Σ n_l min(n_{l−1}, B); dense: Σ n_l n_{l−1}).",
         "",
         "| method | " + " | ".join(CONFIG_TITLES.get(k, k) for k in keys) + " |",
         "|---|" + "---:|" * len(keys),
@@ -107,17 +115,22 @@ def section(results, source):
             if m is None:
                 cells.append("–")
             else:
-                cells.append(_cell(m["median_rate"], m["init"], best_baselines(methods)))
+                best = best_baselines(methods)
+                cells.append(_cell(m["median_rate"], m["init"], best, m.get("floor_fraction")))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    floor = [
-        _cell(
-            configs[k]["rng_floor"]["networks_per_s"],
-            "gaussian",
-            best_baselines(configs[k]["methods"]),
-        )
-        for k in keys
-    ]
-    lines.append("| random-number floor (projected path) | " + " | ".join(floor) + " |")
+    for algorithm, entry in (("projected", "networks_per_s"), ("dense", "networks_per_s_dense")):
+        floor = [
+            _cell(
+                configs[k]["rng_floor"][entry],
+                "gaussian",
+                best_baselines(configs[k]["methods"]),
+                None,
+            )
+            if entry in configs[k]["rng_floor"]
+            else "–"
+            for k in keys
+        ]
+        lines.append(f"| random-number floor ({algorithm}) | " + " | ".join(floor) + " |")
     lines += [
         "",
         "Agreement (every method against nnft_fast projected of the same law, z-scores "
