@@ -178,7 +178,7 @@ class CosFloorMethod(Method):
 def floor_methods():
     turns = np.random.default_rng(SAMPLE_SEED).uniform(-FLOOR_TURNS, FLOOR_TURNS, FLOOR_ARRAY)
     return (
-        CosFloorMethod("floor_cos_sin_turn", "cos_sin_turn kernel (1 thread)", cos_turns, turns),
+        CosFloorMethod("floor_cos_sin_turn", "cos_turns kernel (1 thread)", cos_turns, turns),
         CosFloorMethod("floor_np_cos", "np.cos (1 thread)", np_cos_radians, 2.0 * math.pi * turns),
     )
 

@@ -30,6 +30,12 @@ the four-point cost at small B is the ``inputs`` sweep. The table gives each poi
 (networks per batch, the Numba threads it keeps busy: chunks of 16 networks) and the
 accumulator's size.
 
+Floor: every point is also given as a fraction of the random-number floor of this
+machine, measured once at the start (``bench.methods.FloorMethod``: ``fill_normal`` on one
+thread; for the field, ``bench.fields``' cosine floor): the generator's rate x the Numba
+threads over what one network of the point draws (MLPs: its normals, projected or dense;
+the field: its N B cosines).
+
 Timing: every point is warmed up (compiled / loaded from the Numba cache) outside the
 timed region, sized to ~1 s per repeat (``--quick``: 0.3 s), and the points of one sweep
 are repeated interleaved round-robin (bench.harness, bench.methods.NnftMethod);
@@ -59,7 +65,7 @@ from nnft_fast.memory import available_memory, format_bytes, moment_statistics_s
 from .configs import F1, R1, SAMPLE_SEED, TINY, TINY_F1
 from .harness import REPO, finish, fmt_rate, parser, round_robin, run_python, write_json
 from .machine import machine_info, print_machine
-from .methods import NnftMethod
+from .methods import FloorMethod, NnftMethod
 
 DEFAULT_PNG = Path(__file__).resolve().parent / "scaling.png"
 SLOPE_TOL = 0.15  # |fitted - expected| within this: consistent with the law
@@ -153,6 +159,7 @@ class Sweep:
     model: bool = False  # fit t(x) = c0 + c1 x + c2 x(x+1)/2 per network (many points)
     points: list = field(default_factory=list)
     details: list = field(default_factory=list)  # per point (many points: batch_details)
+    floor_rates: list = field(default_factory=list)  # per point: its floor, networks/s
 
     def fit_values(self):
         lo = self.values[0] if self.fit_from is None else self.fit_from
@@ -272,7 +279,29 @@ def points_sweeps(quick, smoke=False):
 # --------------------------------------------------------------------------------------
 # Running and reporting the timing sweeps
 # --------------------------------------------------------------------------------------
-def run_sweep(sweep, target_s, repeats):
+def measure_floors(target_s, repeats):
+    """The generator's rates on one thread: {"normals": FloorMethod, "cosines": the
+    fields' cosine floor}, each sized to ~target_s per repeat, repeats interleaved."""
+    from .fields import floor_methods  # bench.fields imports this module
+
+    floors = {"normals": FloorMethod("rng_floor", "fill_normal (1 thread)")}
+    floors["cosines"] = floor_methods()[0]
+    for f in floors.values():
+        f.warmup()
+        f.calibrate(target_s, 4, 1, 10**6)
+    round_robin(list(floors.values()), repeats, "floors")
+    return floors
+
+
+def point_floor(p, floors, threads):
+    """Networks/s of point ``p`` at the floor: a field's N B cosines, an MLP's normals by
+    its algorithm, at the one-thread rates x ``threads``."""
+    if p.method == "field":
+        return floors["cosines"].networks_per_s(p.cfg, threads)
+    return floors["normals"].networks_per_s(p.cfg, threads, algorithm=p.method)
+
+
+def run_sweep(sweep, target_s, repeats, floors):
     """Warm up, calibrate and time every point of ``sweep`` (interleaved repeats)."""
     sweep.points = [sweep.make(v) for v in sweep.values]
     for i, p in enumerate(sweep.points):
@@ -280,6 +309,8 @@ def run_sweep(sweep, target_s, repeats):
         size(p, target_s, sweep.n_start, warm_pilot=sweep.model and i > 0)
     sweep.details = [batch_details(p) for p in sweep.points] if sweep.model else []
     round_robin(sweep.points, repeats, sweep.key)
+    threads = numba.get_num_threads()
+    sweep.floor_rates = [point_floor(p, floors, threads) for p in sweep.points]
 
 
 def cost_model(sweep):
@@ -319,12 +350,13 @@ def print_sweep(sweep, load_avg):
     print()
     extra = " networks per batch | threads busy | accumulator |" if sweep.details else ""
     print(
-        f"| {sweep.symbol} | networks/s (median) | best | {norm_label(sweep)} | "
-        f"per repeat | first call s |{extra}"
+        f"| {sweep.symbol} | networks/s (median) | best | fraction of floor | "
+        f"{norm_label(sweep)} | per repeat | first call s |{extra}"
     )
-    print("|---:|---:|---:|---:|---|---:|" + "---:|" * (3 if sweep.details else 0))
+    print("|---:|---:|---:|---:|---:|---|---:|" + "---:|" * (3 if sweep.details else 0))
     details = sweep.details or [None] * len(sweep.values)
-    for v, p, nrm, d in zip(sweep.values, sweep.points, sweep.normalised(), details):
+    rows = zip(sweep.values, sweep.points, sweep.normalised(), details, sweep.floor_rates)
+    for v, p, nrm, d, floor in rows:
         per = (
             f"{p.n_per_repeat} x {p.per_call:,} nets" if p.per_call else f"{p.n_per_repeat:,} nets"
         )
@@ -335,8 +367,8 @@ def print_sweep(sweep, load_avg):
             else ""
         )
         print(
-            f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {nrm:.2f} | {per} | "
-            f"{p.first_call_s:.2f} |{more}"
+            f"| {v:,} | {fmt_rate(p.rate)} | {fmt_rate(p.best)} | {p.rate / floor:.3f} | "
+            f"{nrm:.2f} | {per} | {p.first_call_s:.2f} |{more}"
         )
     fit = sweep.fit_values()
     local = [
@@ -393,6 +425,8 @@ def sweep_json(sweep, load_avg):
                 "x": v,
                 "networks_per_s_median": p.rate,
                 "networks_per_s_best": p.best,
+                "floor_networks_per_s": floor,
+                "floor_fraction": p.rate / floor,
                 "rates": p.rates,
                 "times_s": p.times,
                 "n_per_repeat": p.n_per_repeat,
@@ -402,11 +436,12 @@ def sweep_json(sweep, load_avg):
                 "observables": list(getattr(p, "observables", ("two_point", "four_point"))),
                 **(d or {}),
             }
-            for v, p, nrm, d in zip(
+            for v, p, nrm, d, floor in zip(
                 sweep.values,
                 sweep.points,
                 sweep.normalised(),
                 sweep.details or [None] * len(sweep.values),
+                sweep.floor_rates,
             )
         ],
     }
@@ -656,9 +691,14 @@ def main(argv=None):
         if unknown:
             ap.error(f"unknown sweep(s): {', '.join(sorted(unknown))}")
         sweeps = [s for s in sweeps if s.key in keep]
+    floors = measure_floors(target / 2, repeats)
+    print(
+        f"floors (one thread): {floors['normals'].rate / 1e6:.0f} M normals/s, "
+        f"{floors['cosines'].rate / 1e6:.0f} M cosines/s; x {numba.get_num_threads()} threads\n"
+    )
     loads = {}
     for sweep in sweeps:
-        run_sweep(sweep, target, repeats)
+        run_sweep(sweep, target, repeats, floors)
         loads[sweep.key] = os.getloadavg()[0]
         print()
         print_sweep(sweep, loads[sweep.key])
@@ -696,6 +736,10 @@ def main(argv=None):
         repeats=repeats,
         seconds_per_repeat=target,
         observables=["two_point", "four_point"],  # the points_* sweeps: per point
+        floors_per_thread={
+            "normals_per_s": floors["normals"].rate,
+            "cosines_per_s": floors["cosines"].rate,
+        },
         sweeps={s.key: sweep_json(s, loads[s.key]) for s in sweeps},
         memory=mem,
         load_average_at_end=list(load_end),
