@@ -4,17 +4,20 @@
 #   1. setup            stage an importable tree (nnft_fast + kernels, tests, bench) in a
 #                       temporary folder; install wheels from <repo>/.whl if that exists
 #   2. env              versions, the GPU Numba sees (OUT/env.json)
-#   3. test_cuda*       the CUDA kernels for real against the CPU kernels: the three
+#   3. test_cuda*       the CUDA kernels for real against the CPU kernels: the four
 #                       tests/test_cuda*.py modules with NNFT_CUDA_REAL_GPU=1 (their
 #                       _cuda_sim_*.py targets run on the GPU, not the simulator; the same
 #                       limits), in parallel; every difference in OUT/cuda_diffs.json
 #   4. bench_gpu        python -m bench.gpu: CUDA vs CPU check, copy bandwidth, generator,
 #                       networks/s of R1 (projected Gaussian, orthogonal, dense), wide, and
 #                       the d = 3 cos-net fields F1, F2, ~BUDGET s per config and backend
-#   5. summary          OUT/summary.txt and OUT/summary.json
+#   5. bench_deformed   bench/gpu_check.py deformed: a d = 3 cos-net field with lambda phi^4
+#                       (Q = 15^3 nodes), CUDA vs CPU, then networks/s of both, ~BUDGET s
+#   6. summary          OUT/summary.txt and OUT/summary.json
 # Every step runs under `timeout`; a failed step does not stop the next. Exit code: the sum
 # of the failed steps' bits (1 setup, 2 env, 4 test_cuda, 8 test_cuda_field,
-# 16 test_cuda_ntk, 32 bench_gpu; bench/gpu_check.py STEPS), 0 when all passed.
+# 16 test_cuda_ntk, 64 test_cuda_deformation, 32 bench_gpu, 128 bench_deformed;
+# bench/gpu_check.py STEPS), 0 when all passed.
 #
 #   bench/gpu_check.sh OUT              # on the GPU machine (~5-7 min)
 #   bench/gpu_check.sh OUT --simulator  # the same steps on the CUDA simulator, tiny sizes
@@ -22,7 +25,8 @@
 #
 # Environment: PYTHON (default: python3; --simulator: <repo>/.venv/bin/python if present),
 # GPU_CHECK_TOTAL_S (the whole script's deadline, default 450 s), GPU_CHECK_BUDGET_S
-# (bench.gpu --budget, default 4). OUT gets at most 6 files (the device tool returns 8).
+# (--budget of bench.gpu and bench_deformed, default 4). OUT gets at most 6 files (the device
+# tool returns 8).
 set -u -o pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +37,7 @@ for arg in "$@"; do
     case "$arg" in
         --simulator) mode=simulator ;;
         --dry-run) dry=1 ;;
-        -h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h | --help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "unknown option $arg" >&2; exit 2 ;;
         *) out="$arg" ;;
     esac
@@ -69,9 +73,11 @@ unset NUMBA_ENABLE_CUDASIM
 if [ "$mode" = simulator ]; then
     sim=1 real_gpu=0
     bench_args=(--smoke)
+    deformed_args=(--smoke)
 else
     sim=0 real_gpu=1
     bench_args=(--budget "$budget")
+    deformed_args=(--budget "$budget")
 fi
 
 say() { echo "$*" | tee -a "$log"; }
@@ -152,7 +158,8 @@ run_step env 90 env NUMBA_ENABLE_CUDASIM=$sim "$py" bench/gpu_check.py env "$out
 # 3. the CUDA test modules, in parallel (each its own timeout and log)
 lim=$(limit_for tests 270)
 pids=()
-for module in tests/test_cuda.py tests/test_cuda_field.py tests/test_cuda_ntk.py; do
+for module in tests/test_cuda.py tests/test_cuda_field.py tests/test_cuda_ntk.py \
+    tests/test_cuda_deformation.py; do
     name=$(basename "$module" .py)
     if [ "$lim" -eq 0 ]; then
         say "== $name: SKIPPED, the ${total} s deadline is near"
@@ -171,7 +178,7 @@ for module in tests/test_cuda.py tests/test_cuda_field.py tests/test_cuda_ntk.py
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
-for module in test_cuda test_cuda_field test_cuda_ntk; do
+for module in test_cuda test_cuda_field test_cuda_ntk test_cuda_deformation; do
     [ -f "$work/$module.step" ] || continue
     cat "$work/$module.step" >>"$work/steps.tsv"
     {
@@ -183,7 +190,10 @@ done
 # 4. bench.gpu
 run_step bench_gpu 200 env NUMBA_ENABLE_CUDASIM=$sim "$py" -m bench.gpu --json "$out/gpu_bench.json" "${bench_args[@]}"
 
-# 5. summary (its own exit code is the same bit sum; computed here too in case it fails)
+# 5. the deformed field (its JSON in WORK: the summary reports it, OUT keeps six files)
+run_step bench_deformed 90 env NUMBA_ENABLE_CUDASIM=$sim "$py" bench/gpu_check.py deformed "$work/deformed.json" "${deformed_args[@]}"
+
+# 6. summary (its own exit code is the same bit sum; computed here too in case it fails)
 if [ "$dry" -eq 0 ]; then
     timeout 60 "$py" "$repo/bench/gpu_check.py" summary "$work" "$out" "$mode" 2>&1 |
         tee -a "$log"
@@ -194,7 +204,8 @@ while IFS=$'\t' read -r name rc _; do
     [ "$rc" = 0 ] && continue
     case "$name" in
         setup) bit=1 ;; env) bit=2 ;; test_cuda) bit=4 ;; test_cuda_field) bit=8 ;;
-        test_cuda_ntk) bit=16 ;; bench_gpu) bit=32 ;; *) bit=0 ;;
+        test_cuda_ntk) bit=16 ;; test_cuda_deformation) bit=64 ;; bench_gpu) bit=32 ;;
+        bench_deformed) bit=128 ;; *) bit=0 ;;
     esac
     code=$((code | bit))
 done <"$work/steps.tsv"

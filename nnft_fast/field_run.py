@@ -266,14 +266,14 @@ class FieldRun(BatchRun):
         self._cuda_engine = None
         self.backend = resolve_backend(backend)
         problem = None
-        if self.deformation is not None and self.backend == "cuda":
-            if backend == "cuda":
-                raise ValueError(
-                    "backend='cuda': deformed cos-net runs are computed on the CPU only; "
-                    "use backend='cpu'"
-                )
-            problem = "deformed cos-net runs are computed on the CPU only"
-            self.backend = "cpu"
+        if self.backend == "cuda":
+            from .gpu_field_engine import cuda_limitation
+
+            problem = cuda_limitation(self.kernel_args)
+            if problem and backend == "cuda":
+                raise ValueError(f"backend='cuda': {problem}; use backend='cpu'")
+            if problem:  # "auto": the CPU runs what the GPU kernels do not cover
+                self.backend = "cpu"
         if statistics:
             log_choice(backend, self.backend, problem, what="cos-net run")
 

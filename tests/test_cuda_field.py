@@ -26,6 +26,7 @@ SIGNATURES = {
     + (boolean,)
     + (_INDEX,) * 4
     + (float64[:, :, ::1], int64, float64[:, ::1])
+    + (boolean, float64[:, ::1], float64[::1], int64)  # deformed, nodes, weights, potential
     + _WORK,
     "fields_kernel": (int64, uint64, float64[:, ::1], int64)
     + _RADIAL

@@ -15,13 +15,18 @@ outputs the neurons) and the tuple statistics (``tuple_statistics``: CSR tables 
 ``nnft_fast.tuples.TupleLayout``) then run with threads over statistics, each summing
 over the outputs in order, since n_out is small and the number of statistics large.
 
+A deformed run (``nnft_fast.deformations``: a built-in local potential) also evaluates
+the field on the Q nodes of its quadrature rule, by the same ``field_values``, and
+appends the network's interaction s = sum_q W_q sum_i V(phi_i(y_q)) to its statistics
+(``deformation.local_interaction``), as the CPU ``batch_field_statistics`` does.
+
 Nothing lives in fixed-size shared arrays but the tree sums: every buffer of a network
 is a slice of its row of a float64 ``work`` array cut by ``field_work_layout``, so any
 number B of points fits that device memory allows.
 
 Kernels:
-    field_statistics_kernel  [G | Q | GG | tuple statistics] and raw outputs (the CPU
-                             ``batch_field_statistics``)
+    field_statistics_kernel  [G | Q | GG | tuple statistics (| s)] and raw outputs (the
+                             CPU ``batch_field_statistics``)
     fields_kernel            phi (count, n_out, B) (the CPU ``batch_fields``)
     features_kernel          (omega, beta, amp) (the CPU ``batch_features``)
 """
@@ -37,6 +42,7 @@ from ..cpu.codes import AMPLITUDE_GAUSSIAN, RADIAL_GAUSSIAN
 from ..cpu.field import _INV_TWO_PI, FIELD_LAYER
 from ..cpu.rng import PURPOSE_AMPLITUDE, PURPOSE_BIAS, PURPOSE_RADIUS, PURPOSE_WEIGHTS
 from .block import THREADS, fill_normals, fill_uniforms
+from .deformation import local_interaction
 from .device import device_twins
 from .rng import TARGET_INTRINSICS
 
@@ -61,14 +67,23 @@ stream_id = _rng["stream_id"]
 cos_sin_turn = _rng["cos_sin_turn"]
 
 
-def field_work_layout(dim, n_features, n_out, nb, n_blocks):
-    """Offsets (int64[7]) of omega, radius, beta, amp, phit, monomials and the end in one
-    float64 work row per network: omega (N d, feature-major: the direction normals,
-    scaled in place), radius (N uniforms), beta (N), amp (n_out N, output-major), phit
-    (B n_out, input-major: phi_k(x_a) at a n_out + k) and the tuple monomials (one per
-    distinct block of points)."""
+def field_work_layout(dim, n_features, n_out, nb, n_blocks, n_nodes):
+    """Offsets (int64[8]) of omega, radius, beta, amp, phit, monomials, phit_nodes and the
+    end in one float64 work row per network: omega (N d, feature-major: the direction
+    normals, scaled in place), radius (N uniforms), beta (N), amp (n_out N,
+    output-major), phit (B n_out, input-major: phi_k(x_a) at a n_out + k), the tuple
+    monomials (one per distinct block of points) and phit_nodes (Q n_out, the field on a
+    deformation's Q quadrature nodes, as phit; Q = 0 without a deformation)."""
     n = int(n_features)
-    sizes = (n * int(dim), n, n, int(n_out) * n, int(nb) * int(n_out), int(n_blocks))
+    sizes = (
+        n * int(dim),
+        n,
+        n,
+        int(n_out) * n,
+        int(nb) * int(n_out),
+        int(n_blocks),
+        int(n_nodes) * int(n_out),
+    )
     return np.cumsum((0,) + sizes).astype(np.int64)
 
 
@@ -235,6 +250,20 @@ def network_field(
     field_values(xt, omega, beta, amp, n, n_out, phit, shared)
 
 
+@cuda.jit(device=True)
+def network_interaction(node_xt, node_weights, pot_code, n, n_out, row, layout, shared, reduce):
+    """s of the network drawn into its work row (``network_field``): its field on the
+    nodes node_xt (d, Q) into phit_nodes (the ``layout[6]:layout[7]`` slice of the row),
+    then ``deformation.local_interaction``; returned to every thread. reduce: (THREADS,)
+    float64."""
+    phit_nodes = row[layout[6] : layout[7]]
+    omega = row[layout[0] : layout[1]]
+    beta = row[layout[2] : layout[3]]
+    amp = row[layout[3] : layout[4]]
+    field_values(node_xt, omega, beta, amp, n, n_out, phit_nodes, shared)
+    return local_interaction(pot_code, node_weights, phit_nodes, n_out, reduce)
+
+
 @cuda.jit
 def field_statistics_kernel(
     first,
@@ -259,18 +288,25 @@ def field_statistics_kernel(
     stats,
     n_save,
     raw,
+    deformed,
+    node_xt,
+    node_weights,
+    pot_code,
     work,
     layout,
 ):
     """stats[t, 0] = [G | Q | GG | tuple statistics] of the field of network first + t,
-    block t; raw[t, k B + a] = phi_k(x_a) for k < n_save (the CPU
-    ``batch_field_statistics``). work: (>= count, layout[-1]) float64 cut by
+    block t, followed, for a ``deformed`` run, by its interaction s on the nodes node_xt
+    (d, Q) with weights node_weights and potential pot_code
+    (``deformation.local_interaction``); raw[t, k B + a] = phi_k(x_a) for k < n_save
+    (the CPU ``batch_field_statistics``). work: (>= count, layout[-1]) float64 cut by
     ``field_work_layout`` (layout)."""
     net = cuda.blockIdx.x
     if net >= stats.shape[0]:
         return
     nb = xt.shape[1]
     shared = cuda.shared.array((FIELD_CHUNK, THREADS), float64)
+    reduce = cuda.shared.array(THREADS, float64)
     row = work[net]
     network_field(
         first + net,
@@ -289,7 +325,8 @@ def field_statistics_kernel(
     )
     phit = row[layout[4] : layout[5]]
     out = stats[net, 0]
-    n_moment = out.size - (stat_ptr.size - 1)
+    n_tuple = stat_ptr.size - 1
+    n_moment = out.size - n_tuple - (1 if deformed else 0)
     field_moments(phit, n_out, pair_a, pair_b, quad_p1, quad_p2, four_point, out[:n_moment])
     field_tuples(
         phit,
@@ -298,9 +335,15 @@ def field_statistics_kernel(
         block_points,
         stat_ptr,
         stat_blocks,
-        out[n_moment:],
+        out[n_moment : n_moment + n_tuple],
         row[layout[5] : layout[6]],
     )
+    if deformed:
+        s = network_interaction(
+            node_xt, node_weights, pot_code, n_features, n_out, row, layout, shared, reduce
+        )
+        if cuda.threadIdx.x == 0:
+            out[n_moment + n_tuple] = s
     e = cuda.threadIdx.x
     while e < n_save * nb:
         c = e // nb
