@@ -148,7 +148,8 @@ def sample(
         acting on every output of a cos-net or of an MLP's last layer (an MLP's box lies
         in its input space; docs/fields.md#deformations); the result's ``reweighted`` and
         ``first_order`` give the deformed correlators of every layer and ``quadrature``
-        states the rule (CPU only, no NTK).
+        states the rule (no NTK; on CUDA cos-nets with built-in potentials only, MLPs and
+        user functions on the CPU).
 
     Returns
     -------

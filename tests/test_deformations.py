@@ -219,8 +219,14 @@ def test_bad_deformations():
         ),
         (lambda: nf.sample(NET, X, 10, deformation=nf.Phi4(1.0, (1.0, -1.0))), ValueError, "box"),
         (lambda: nf.sample(NET, X, 10, deformation="phi4"), TypeError, "deformation"),
-        (
-            lambda: nf.sample(NET, X, 10, deformation=nf.Phi4(1.0, BOX), backend="cuda"),
+        (  # a user potential runs on the CPU only (without a GPU: no CUDA backend at all)
+            lambda: nf.sample(
+                NET,
+                X,
+                10,
+                deformation=nf.LocalInteraction(1.0, _half_square, BOX),
+                backend="cuda",
+            ),
             ValueError,
             "cuda",
         ),

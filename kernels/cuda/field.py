@@ -5,7 +5,7 @@ transforms: module docstring of ``kernels/cpu/field.py``), so its features agree
 CPU's to rounding. The radial inverse F^-1 of every ``RADIAL_*`` code (closed forms and
 the table Newton with Gauss-Legendre sub-integrals) is the CPU's own scalar source compiled
 for the device (``device.device_twins``), one definition for both backends; so is the
-libm-free cosine ``rng.cos_sin_turn``.
+libm-free cosine ``rng.cos_turns``.
 
 Per block, threads stride over features: the field phi_k(x_a) = sum_i a_ki cos(2 pi
 (omega_i . x_a + beta_i)) is summed per thread in feature order and then over the block
@@ -44,7 +44,7 @@ from ..cpu.rng import PURPOSE_AMPLITUDE, PURPOSE_BIAS, PURPOSE_RADIUS, PURPOSE_W
 from .block import THREADS, fill_normals, fill_uniforms
 from .deformation import local_interaction
 from .device import device_twins
-from .rng import TARGET_INTRINSICS
+from .rng import cos_turns
 
 FIELD_CHUNK = 8  # (point, output) sums of the field reduced over the block together
 assert FIELD_CHUNK <= THREADS
@@ -62,9 +62,7 @@ _RADIAL = (
 )
 _radial = device_twins(cpu_field, _RADIAL)
 radial_momentum = _radial["radial_momentum"]
-_rng = device_twins(cpu_rng, ("stream_id", "cos_sin_turn"), TARGET_INTRINSICS)
-stream_id = _rng["stream_id"]
-cos_sin_turn = _rng["cos_sin_turn"]
+stream_id = device_twins(cpu_rng, ("stream_id",))["stream_id"]
 
 
 def field_work_layout(dim, n_features, n_out, nb, n_blocks, n_nodes):
@@ -147,7 +145,7 @@ def field_values(xt, omega, beta, amp, n, n_out, phit, shared):
                     turns = beta[i]
                     for j in range(dim):
                         turns += omega[i * dim + j] * xt[j, a]
-                    cosine = cos_sin_turn(turns - math.floor(turns + 0.5))[0]
+                    cosine = cos_turns(turns)
                     last = a
                 part[r] += amp[c * n + i] * cosine
             i += THREADS
