@@ -12,6 +12,7 @@ import sys
 sys.setswitchinterval(1e-4)
 
 import numpy as np
+from _cuda_sim_target import lock_shared_arrays
 
 import nnft_fast as nf
 from nnft_fast.kernels.cpu import ntk as cpu_ntk
@@ -193,6 +194,7 @@ def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
 
 
 def main():
+    lock_shared_arrays()
     out = {}
     for case in CASES + RESIDUAL_CASES:
         out.update(compare(*case))

@@ -5,12 +5,15 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import traceback
 
 # The simulator runs a block's threads as Python threads; a short GIL switch interval
 # makes each syncthreads ~10x faster than with the default 5 ms.
 sys.setswitchinterval(1e-4)
 
 import numpy as np  # noqa: E402
+from numba import cuda, float64  # noqa: E402
 
 import nnft_fast as nf
 from nnft_fast import store
@@ -21,14 +24,44 @@ from nnft_fast.kernels.cuda import forward as gpu_forward
 from nnft_fast.kernels.cuda import haar as gpu_haar
 from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda import rng as gpu
+from nnft_fast.kernels.cuda.block import THREADS, WARP, block_max, block_sum
 from nnft_fast.run import EnsembleRun
 
-THREADS = gpu_forward.THREADS  # the block kernels' fixed block size
 RNG_THREADS = 32  # several blocks of the stream kernels
 
 
+def lock_shared_arrays():
+    """Make the simulator's shared-array allocation atomic. ``FakeCUDAShared.array``
+    looks an array up by its call site and creates it if missing, unlocked: a thread
+    switch between the two hands threads of one block different "shared" arrays, and a
+    thread then reads another's uninitialised copy (a reflector or a sum off, as once in
+    a haar (3, 7) case). The same lookup (file and line of the call), under a lock."""
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    if not hasattr(kernelapi, "FakeCUDAShared"):  # on a real GPU: nothing to fix
+        return
+    lock = threading.Lock()
+    unlocked = kernelapi.FakeCUDAShared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory: not keyed by site
+            return unlocked(self, shape, dtype, alignment)
+        site = tuple(traceback.extract_stack(sys._getframe(1), limit=1)[0])[:2]
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        with lock:
+            if site not in self._allocations:
+                self._allocations[site] = np.empty(shape, dtype)
+            return self._allocations[site]
+
+    kernelapi.FakeCUDAShared.array = array
+
+
 def main():
-    out = {}
+    lock_shared_arrays()
+    out = reductions()
     for m in (1, 3, 130, 517):  # tails of 1-3 numbers; 517 numbers = 130 threads, 5 blocks
         for seed, network, stream in ((7, 123456789012, 9), (2**40 + 3, 5, 17)):
             args = (np.uint64(seed), np.int64(network), np.uint64(stream))
@@ -47,6 +80,44 @@ def main():
     out.update(haar_matrices())
     out.update(dispatch())
     json.dump(out, sys.stdout)
+
+
+@cuda.jit
+def reduce_kernel(values, sums, maxima):
+    """sums[t], maxima[t] = block_sum, block_max of values[t] over the block, thread t."""
+    shared = cuda.shared.array(THREADS, float64)
+    t = cuda.threadIdx.x
+    sums[t] = block_sum(values[t], shared)
+    maxima[t] = block_max(values[t], shared)
+
+
+def fixed_order_sum(values):
+    """The order ``block_sum`` promises: each warp's tree (lane i + w into lane i for
+    w = WARP/2, ..., 1), then the warps' partials in warp order."""
+    total = None
+    for start in range(0, values.size, WARP):
+        lanes = list(values[start : start + WARP])
+        width = WARP // 2
+        while width > 0:
+            for i in range(width):
+                lanes[i] = lanes[i] + lanes[i + width]
+            width //= 2
+        total = lanes[0] if total is None else total + lanes[0]
+    return total
+
+
+def reductions():
+    """block_sum and block_max on values of magnitudes 1e-8 .. 1e8 (the order of a sum
+    shows in its rounding): every thread gets the sum in the fixed order, bit for bit,
+    and the largest value."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=THREADS) * 10.0 ** rng.integers(-8, 9, size=THREADS)
+    sums, maxima = np.zeros(THREADS), np.zeros(THREADS)
+    reduce_kernel[1, THREADS](values, sums, maxima)
+    return {
+        "reduce sum": float(np.max(np.abs(sums - fixed_order_sum(values)))),
+        "reduce max": float(np.max(np.abs(maxima - values.max()))),
+    }
 
 
 def forward_statistics():

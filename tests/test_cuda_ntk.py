@@ -67,6 +67,7 @@ def test_every_cuda_ntk_kernel_compiles_to_ptx_for_sm90(monkeypatch):
     for name, kernel in ntk.KERNELS.items():
         ptx, _ = cuda.compile_ptx(kernel.py_func, SIGNATURES[name], cc=(9, 0))
         assert ".target sm_90" in ptx and ".entry" in ptx, name
+        assert "shfl.sync.down" in ptx, name  # block sums by warp shuffles
 
 
 def test_simulator_ntk_matches_the_cpu():

@@ -6,8 +6,9 @@ Mezzadri's sign fix for Haar frames; ``extract_r`` and ``scale_exponent`` are th
 functions compiled as device functions). Matrices are column-major in flat buffers,
 a[c * m + i] = A_ic, the layout of the CPU's transposed buffers, so the reflectors and
 the Gaussian draws sit at the same positions on both backends. Reductions over rows are
-fixed-order tree sums over the block's THREADS threads (``block_sum``), so every result
-is deterministic; it differs from the CPU only in summation order (rounding).
+fixed-order sums over the block's threads (``block_sum``: warp shuffle trees, then the
+warps in order), so every result is deterministic; it differs from the CPU only in
+summation order (rounding).
 
 Kernels:
     haar_matrices_kernel(seed, first, stream, out, work)   out[t] = Haar matrix of index

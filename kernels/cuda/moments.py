@@ -2,9 +2,10 @@
 
 Twins of ``kernels/cpu/moments.py`` (formulas there, docs/estimators.md): ``statistics_kernel``
 runs one thread block per network (forward pass of ``kernels/cuda/forward.py`` and, right
-after each layer, [G | Q | GG] by fixed-order tree sums), ``add_to_blocks_kernel`` adds
-the per-network statistics into the accumulator's float64 block sums on the device, and
-``nonfinite_rows_kernel`` flags the (network, layer) rows holding inf or NaN.
+after each layer, [G | Q | GG] by fixed-order block sums, ``block.block_sum``),
+``add_to_blocks_kernel`` adds the per-network statistics into the accumulator's float64
+block sums on the device, and ``nonfinite_rows_kernel`` flags the (network, layer) rows
+holding inf or NaN.
 """
 
 import math
