@@ -24,6 +24,7 @@ STEPS = {
     "test_cuda_field": 8,
     "test_cuda_ntk": 16,
     "test_cuda_deformation": 64,
+    "test_cuda_rng": 256,
     "bench_gpu": 32,
     "bench_deformed": 128,
 }
@@ -33,12 +34,14 @@ TEST_MODULES = (
     "tests/test_cuda_field.py",
     "tests/test_cuda_ntk.py",
     "tests/test_cuda_deformation.py",
+    "tests/test_cuda_rng.py",
 )
 TARGETS = (
     "tests/_cuda_sim_target.py",
     "tests/_cuda_sim_field.py",
     "tests/_cuda_sim_ntk.py",
     "tests/_cuda_sim_deformation.py",
+    "tests/_cuda_sim_rng.py",
 )
 BENCH_MODULE = "bench.gpu"
 # The bench_deformed step's cos-net field: d = 3, m = 1, alpha = 0, Gaussian amplitudes

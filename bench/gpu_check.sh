@@ -16,7 +16,8 @@
 #   6. summary          OUT/summary.txt and OUT/summary.json
 # Every step runs under `timeout`; a failed step does not stop the next. Exit code: the sum
 # of the failed steps' bits (1 setup, 2 env, 4 test_cuda, 8 test_cuda_field,
-# 16 test_cuda_ntk, 64 test_cuda_deformation, 32 bench_gpu, 128 bench_deformed;
+# 16 test_cuda_ntk, 64 test_cuda_deformation, 256 test_cuda_rng, 32 bench_gpu,
+# 128 bench_deformed;
 # bench/gpu_check.py STEPS), 0 when all passed.
 #
 #   bench/gpu_check.sh OUT              # on the GPU machine (~5-7 min)
@@ -159,7 +160,7 @@ run_step env 90 env NUMBA_ENABLE_CUDASIM=$sim "$py" bench/gpu_check.py env "$out
 lim=$(limit_for tests 270)
 pids=()
 for module in tests/test_cuda.py tests/test_cuda_field.py tests/test_cuda_ntk.py \
-    tests/test_cuda_deformation.py; do
+    tests/test_cuda_deformation.py tests/test_cuda_rng.py; do
     name=$(basename "$module" .py)
     if [ "$lim" -eq 0 ]; then
         say "== $name: SKIPPED, the ${total} s deadline is near"
@@ -178,7 +179,7 @@ for module in tests/test_cuda.py tests/test_cuda_field.py tests/test_cuda_ntk.py
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
-for module in test_cuda test_cuda_field test_cuda_ntk test_cuda_deformation; do
+for module in test_cuda test_cuda_field test_cuda_ntk test_cuda_deformation test_cuda_rng; do
     [ -f "$work/$module.step" ] || continue
     cat "$work/$module.step" >>"$work/steps.tsv"
     {
@@ -204,8 +205,8 @@ while IFS=$'\t' read -r name rc _; do
     [ "$rc" = 0 ] && continue
     case "$name" in
         setup) bit=1 ;; env) bit=2 ;; test_cuda) bit=4 ;; test_cuda_field) bit=8 ;;
-        test_cuda_ntk) bit=16 ;; test_cuda_deformation) bit=64 ;; bench_gpu) bit=32 ;;
-        bench_deformed) bit=128 ;; *) bit=0 ;;
+        test_cuda_ntk) bit=16 ;; test_cuda_deformation) bit=64 ;; test_cuda_rng) bit=256 ;;
+        bench_gpu) bit=32 ;; bench_deformed) bit=128 ;; *) bit=0 ;;
     esac
     code=$((code | bit))
 done <"$work/steps.tsv"

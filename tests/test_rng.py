@@ -1,8 +1,7 @@
 """The normal and uniform generator (kernels/cpu/rng.py) on its own: known-answer vectors
 from an independent high-precision computation, accuracy of its log and cosine, moments,
 Kolmogorov-Smirnov and tails of the kernel's own normals with z-scores, the same numbers
-bit for bit from the AVX2 build and from the device twins (CUDA simulator, or a GPU with
-NNFT_CUDA_REAL_GPU=1)."""
+bit for bit from the AVX2 build (the device twins: tests/test_cuda_rng.py)."""
 
 import math
 import os
@@ -18,7 +17,6 @@ from scipy import stats
 from nnft_fast.kernels.cpu import rng
 
 from . import reference as ref
-from ._cuda_env import run_target
 
 EPS = 2.0**-52
 # Normals of (seed, network, stream), correctly rounded from mpmath at 120 bits: the
@@ -257,11 +255,3 @@ def test_avx2_build_draws_the_same_bits(tmp_path):
     avx2 = np.frombuffer(done.stdout, dtype=np.float64)
     assert avx2.size == here.size
     assert np.array_equal(here.view(np.int64), avx2.view(np.int64))
-
-
-def test_device_twins_draw_the_same_bits():
-    """CUDA (simulator, or the GPU with NNFT_CUDA_REAL_GPU=1) against the CPU: normals,
-    uniforms and the fields' cosine, every bit (the count of differing values is 0)."""
-    differing = run_target("_cuda_sim_rng.py")
-    assert len(differing) == 7
-    assert all(count == 0 for count in differing.values()), differing
