@@ -7,8 +7,9 @@ launches of the ``kernels/cuda`` kernels, and block accumulation on the device.
 A batch's per-network statistics stay on the GPU (``DeviceStatistics``); the
 accumulators add them there with ``add_to_blocks_kernel`` in the CPU's order, so only the
 block sums (n_blocks x L x n_stat float64) and one finiteness flag per network and layer
-cross the bus. Networks are launched one thread block each, at most ``WORK_BYTES`` of
-scratch at a time.
+cross the bus. Networks are launched one thread block each, of
+``block.block_threads(widths)`` threads (one warp for a network no wider than a warp, up
+to ``block.THREADS``), at most ``WORK_BYTES`` of scratch at a time.
 """
 
 import numpy as np
@@ -16,7 +17,7 @@ from numba import cuda
 
 from nnft_fast.kernels.cuda import forward as gpu_forward
 from nnft_fast.kernels.cuda import moments as gpu_moments
-from nnft_fast.kernels.cuda.block import THREADS
+from nnft_fast.kernels.cuda.block import block_threads
 
 WORK_BYTES = 2 * 2**30  # scratch per launch (one float64 row per network)
 _ACCUMULATE_THREADS = 128
@@ -98,6 +99,7 @@ class CudaEngine:
             )
         self.layout = cuda.to_device(layout)
         self.row = int(layout[-1])
+        self.threads = block_threads(args.widths)
         self.resident = max(1, WORK_BYTES // (8 * self.row))
 
     def compute(self, start, count):
@@ -119,7 +121,7 @@ class CudaEngine:
             first = np.int64(start + off)
             part = slice(off, off + size)
             if ntk_stats is None:
-                gpu_moments.statistics_kernel[size, THREADS](
+                gpu_moments.statistics_kernel[size, self.threads](
                     method_code,
                     first,
                     seed,
@@ -143,7 +145,7 @@ class CudaEngine:
             else:
                 from nnft_fast.kernels.cuda import ntk as gpu_ntk
 
-                gpu_ntk.ntk_statistics_kernel[size, THREADS](
+                gpu_ntk.ntk_statistics_kernel[size, self.threads](
                     method_code,
                     first,
                     seed,

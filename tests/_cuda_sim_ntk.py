@@ -2,7 +2,9 @@
 simulator against the CPU kernels. Prints JSON {case: max difference relative to the
 largest reference entry}; cases named "control ..." compare with a different network or
 learning rate (or, for residual networks, with the network without its residual
-connections) and must differ."""
+connections) and must differ. The per-network NTK kernel and the statistics kernel of a
+case run on different block sizes (THREADS threads, one warp; swapped from case to
+case), so every kernel meets every block size and the block size changes no network."""
 
 import json
 import sys
@@ -17,7 +19,7 @@ from _cuda_sim_target import lock_shared_arrays
 import nnft_fast as nf
 from nnft_fast.kernels.cpu import ntk as cpu_ntk
 from nnft_fast.kernels.cuda import ntk as gpu_ntk
-from nnft_fast.kernels.cuda.block import THREADS
+from nnft_fast.kernels.cuda.block import THREADS, WARP
 from nnft_fast.ntk import ntk_statistics_size
 from nnft_fast.run import EnsembleRun
 
@@ -33,6 +35,9 @@ CASES = (
     ((3, 2, 9), "erf", 0.1, "gaussian", "projected", X3),  # B > n_1
     ((3, 11, 6, 7), "tanh", 0.2, "orthogonal", "projected", X2),
     ((3, 5, 12), "relu", 0.1, "orthogonal", "projected", X3),
+    # narrow networks (on a GPU: no wider than a warp)
+    ((3, 16, 16, 2), "tanh", 0.2, "gaussian", "projected", X3),
+    ((3, 8, 8), "relu", 0.1, "orthogonal", "dense", X3),
 )
 # residual networks: (widths, activation, cb, init, method, inputs, xi, gamma)
 RESIDUAL_CASES = (
@@ -47,7 +52,7 @@ def rel(got, ref):
     return float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
 
 
-def gpu_ntk_samples(run, lambda_b, lambda_w):
+def gpu_ntk_samples(run, lambda_b, lambda_w, threads):
     args = run.kernel_args
     xt, widths, cw, cb, init_code, act_code = args.network_args
     nb, r = xt.shape[1], run.ntk.readouts
@@ -55,7 +60,7 @@ def gpu_ntk_samples(run, lambda_b, lambda_w):
         args.method_code, init_code, widths, nb, r, residual=bool(np.any(args.xi != 0.0))
     )
     out = np.zeros((COUNT, len(widths) - 1, r, r, nb, nb))
-    gpu_ntk.ntk_kernel[COUNT, THREADS](
+    gpu_ntk.ntk_kernel[COUNT, threads](
         args.method_code,
         np.int64(FIRST),
         np.uint64(SEED),
@@ -97,7 +102,10 @@ def cpu_ntk_samples(run, lambda_w, xi, gamma):
     return out
 
 
-def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
+def compare(threads, widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
+    """{case: difference} of one network configuration: the NTK kernel (networks FIRST,
+    FIRST + 1) on blocks of threads[0] threads, the statistics kernel (network FIRST + 1)
+    on blocks of threads[1]."""
     net = nf.Network(widths, act, init, 1.8, cb, xi=xi, gamma=gamma)
     run = EnsembleRun(
         net,
@@ -117,10 +125,11 @@ def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
     name = f"{method} {init} {widths} {act} B={nb}"
     if net.is_residual:
         name += f" xi={xi} gamma={gamma}"
+    name += f" threads={threads[0]},{threads[1]}"
     out = {}
 
     ref = {lambda_w: cpu_ntk_samples(run, lambda_w, args.xi, args.gamma) for lambda_w in (1.3, 2.0)}
-    got = gpu_ntk_samples(run, 0.7, 1.3)
+    got = gpu_ntk_samples(run, 0.7, 1.3, threads[0])
     out[f"ntk {name}"] = rel(got, ref[1.3])
     out[f"control network {name}"] = rel(got[1], ref[1.3][0])
     out[f"control lambda {name}"] = rel(got, ref[2.0])
@@ -128,13 +137,13 @@ def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
         plain = cpu_ntk_samples(run, 1.3, np.zeros_like(args.xi), np.ones_like(args.gamma))
         out[f"control residual {name}"] = rel(got, plain)
 
-    stats = np.empty((COUNT, n_layers, run.layout.n_stat))
-    ntk_stats = np.empty((COUNT, n_layers, ntk_statistics_size(nb)))
-    raw = np.empty((COUNT, 2 * nb))
+    stats = np.empty((1, n_layers, run.layout.n_stat))
+    ntk_stats = np.empty((1, n_layers, ntk_statistics_size(nb)))
+    raw = np.empty((1, 2 * nb))
     cpu_ntk.batch_ntk_statistics(
         args.method_code,
-        np.int64(FIRST),
-        COUNT,
+        np.int64(FIRST + 1),
+        1,
         np.uint64(SEED),
         xt,
         w,
@@ -160,11 +169,11 @@ def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
         args.method_code, init_code, w, nb, r, residual=bool(np.any(args.xi != 0.0))
     )
     got = np.zeros_like(stats)
-    got_ntk = np.zeros((COUNT, n_layers, ntk_statistics_size(nb)))
+    got_ntk = np.zeros((1, n_layers, ntk_statistics_size(nb)))
     got_raw = np.zeros_like(raw)
-    gpu_ntk.ntk_statistics_kernel[COUNT, THREADS](
+    gpu_ntk.ntk_statistics_kernel[1, threads[1]](
         args.method_code,
-        np.int64(FIRST),
+        np.int64(FIRST + 1),
         np.uint64(SEED),
         xt,
         w,
@@ -182,7 +191,7 @@ def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
         args.save_layers,
         args.save_neurons,
         got_raw,
-        np.full((COUNT, layout[-1]), np.nan),
+        np.full((1, layout[-1]), np.nan),
         layout,
         args.xi,
         args.gamma,
@@ -196,8 +205,8 @@ def compare(widths, act, cb, init, method, x, xi=0.0, gamma=1.0):
 def main():
     lock_shared_arrays()
     out = {}
-    for case in CASES + RESIDUAL_CASES:
-        out.update(compare(*case))
+    for index, case in enumerate(CASES + RESIDUAL_CASES):
+        out.update(compare(((THREADS, WARP), (WARP, THREADS))[index % 2], *case))
     json.dump(out, sys.stdout)
 
 

@@ -24,10 +24,15 @@ from nnft_fast.kernels.cuda import forward as gpu_forward
 from nnft_fast.kernels.cuda import haar as gpu_haar
 from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda import rng as gpu
+from nnft_fast.gpu_engine import CudaEngine
 from nnft_fast.kernels.cuda.block import THREADS, WARP, block_max, block_sum
 from nnft_fast.run import EnsembleRun
 
 RNG_THREADS = 32  # several blocks of the stream kernels
+BLOCK_SIZES = tuple(WARP << k for k in range((THREADS // WARP).bit_length()))  # WARP..THREADS
+X = np.array(
+    [[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6], [0.8, -0.5, 1.1, 0.3, -0.9]]
+)  # repeated input: rank(S) = 2
 
 
 def lock_shared_arrays():
@@ -75,6 +80,7 @@ def main():
             cpu.fill_uniform(ref, *args, -2.0, 3.0)
             out[f"uniform m={m} seed={seed}"] = float(np.max(np.abs(got - ref)))
     out.update(forward_statistics())
+    out.update(block_sizes())
     out.update(extreme_inputs())
     out.update(nonfinite_rows())
     out.update(haar_matrices())
@@ -107,25 +113,24 @@ def fixed_order_sum(values):
 
 
 def reductions():
-    """block_sum and block_max on values of magnitudes 1e-8 .. 1e8 (the order of a sum
-    shows in its rounding): every thread gets the sum in the fixed order, bit for bit,
-    and the largest value."""
+    """block_sum and block_max at every block size, on values of magnitudes 1e-8 .. 1e8
+    (the order of a sum shows in its rounding): every thread gets the sum in the fixed
+    order, bit for bit, and the largest value."""
     rng = np.random.default_rng(5)
-    values = rng.normal(size=THREADS) * 10.0 ** rng.integers(-8, 9, size=THREADS)
-    sums, maxima = np.zeros(THREADS), np.zeros(THREADS)
-    reduce_kernel[1, THREADS](values, sums, maxima)
-    return {
-        "reduce sum": float(np.max(np.abs(sums - fixed_order_sum(values)))),
-        "reduce max": float(np.max(np.abs(maxima - values.max()))),
-    }
+    out = {}
+    for threads in BLOCK_SIZES:
+        values = rng.normal(size=threads) * 10.0 ** rng.integers(-8, 9, size=threads)
+        sums, maxima = np.zeros(threads), np.zeros(threads)
+        reduce_kernel[1, threads](values, sums, maxima)
+        out[f"reduce sum threads={threads}"] = float(np.max(np.abs(sums - fixed_order_sum(values))))
+        out[f"reduce max threads={threads}"] = float(np.max(np.abs(maxima - values.max())))
+    return out
 
 
 def forward_statistics():
     """Per-network [G | Q | GG] and raw outputs of the CUDA statistics kernel vs the CPU
-    batch kernel, every method and weight law, and the device block accumulation."""
-    x = np.array(
-        [[0.8, -0.5, 1.1, 0.3, -0.9], [-0.2, 1.0, 0.4, -1.2, 0.6], [0.8, -0.5, 1.1, 0.3, -0.9]]
-    )  # repeated input: rank(S) = 2
+    batch kernel, every method and weight law (every other case on blocks of one warp),
+    and the device block accumulation."""
     out = {}
     plain = {"xi": 0.0, "gamma": 1.0}
     cases = (
@@ -142,19 +147,12 @@ def forward_statistics():
         ((5, 9, 9, 4), "relu", 0.1, "uniform", "dense", {"xi": -0.5, "gamma": 1.2}),
         ((5, 6, 6, 6), "erf", 0.0, "orthogonal", "dense", {"xi": 0.0, "gamma": [1, 0.5, 2]}),
     )
-    for widths, act, cb, init, method, residual in cases:
+    for index, (widths, act, cb, init, method, residual) in enumerate(cases):
         net = nf.Network(widths, act, init, 1.8, cb, **residual)
-        run = EnsembleRun(
-            net,
-            x,
-            11,
-            method=method,
-            observables=("two_point", "four_point"),
-            save={len(widths) - 1: 2},
-            backend="cpu",
-        )
-        ref, ref_raw, got, raw = gpu_and_cpu(run)
+        threads = (THREADS, WARP)[index % 2]
+        ref, ref_raw, got, raw = gpu_and_cpu(statistics_run(net, X, method), threads=threads)
         name = f"stats {method} {init} {widths} {act}{' residual' if net.is_residual else ''}"
+        name += f" threads={threads}"
         out[name] = float(np.max(np.abs(got - ref) / (np.abs(ref) + 1e-300)))
         out[name + " raw"] = float(np.max(np.abs(raw.reshape(ref_raw[0].shape) - ref_raw[0])))
         sums, counts = np.full((4,) + ref.shape[1:], 0.5), np.arange(4)
@@ -167,9 +165,55 @@ def forward_statistics():
     return out
 
 
-def gpu_and_cpu(run, first=5, count=3):
+def statistics_run(net, x, method):
+    """The CPU run of ``net`` on inputs ``x`` (seed 11) with two- and four-point
+    statistics and the raw outputs of (at most) 2 neurons of its last layer."""
+    return EnsembleRun(
+        net,
+        x,
+        11,
+        method=method,
+        observables=("two_point", "four_point"),
+        save={net.n_layers: min(2, net.widths[-1])},
+        backend="cpu",
+    )
+
+
+def block_sizes():
+    """Narrow networks (on a GPU no wider than a warp) and one wider than a GPU warp, at
+    every block size from one warp to THREADS: the CPU's per-network statistics and raw
+    outputs each time, and the block size does not change which network is which
+    (networks 5, 6, 7 against each other across block sizes)."""
+    x = X[:, :3]
+    cases = (
+        ((3, 16, 16, 1), "tanh", 0.1, "gaussian", "dense"),
+        ((3, 8, 8), "relu", 0.2, "orthogonal", "projected"),
+        ((3, 40, 6), "tanh", 0.0, "gaussian", "projected"),
+    )
+    out = {}
+    for widths, act, cb, init, method in cases:
+        run = statistics_run(nf.Network(widths, act, init, 1.8, cb), x, method)
+        name = f"{method} {init} {widths} {act}"
+        first = None
+        for threads in BLOCK_SIZES:
+            ref, ref_raw, got, raw = gpu_and_cpu(run, threads=threads)
+            out[f"stats {name} threads={threads}"] = float(
+                np.max(np.abs(got - ref) / (np.abs(ref) + 1e-300))
+            )
+            out[f"raw {name} threads={threads}"] = float(
+                np.max(np.abs(raw.reshape(ref_raw[0].shape) - ref_raw[0]))
+            )
+            first = got if first is None else first
+            out[f"blocksize {name} threads={threads}"] = float(
+                np.max(np.abs(got - first) / (np.abs(first) + 1e-300))
+            )
+    return out
+
+
+def gpu_and_cpu(run, first=5, count=3, threads=THREADS):
     """(CPU statistics, CPU raw outputs, GPU statistics, GPU raw rows) of networks
-    first .. first + count - 1 of ``run``: the CUDA statistics kernel vs the CPU batch."""
+    first .. first + count - 1 of ``run``: the CUDA statistics kernel on blocks of
+    ``threads`` threads vs the CPU batch."""
     ref, ref_raw, _ = run.compute(first, count)
     args = run.kernel_args
     xt, widths, cw, cbs, init_code, act_code = args.network_args
@@ -177,7 +221,7 @@ def gpu_and_cpu(run, first=5, count=3):
     layout = gpu_forward.work_layout(args.method_code, init_code, widths, xt.shape[1], residual)
     got = np.zeros_like(ref)
     raw = np.zeros((count, int(args.save_neurons.sum()) * xt.shape[1]))
-    gpu_moments.statistics_kernel[count, THREADS](
+    gpu_moments.statistics_kernel[count, threads](
         args.method_code,
         np.int64(first),
         np.uint64(run.seed),
@@ -255,17 +299,18 @@ def nonfinite_rows():
 
 
 def haar_matrices():
-    """The batched Haar kernel against the CPU's, tall and wide."""
+    """The batched Haar kernel against the CPU's, tall and wide, on blocks of THREADS
+    threads and of one warp."""
     out = {}
-    for shape in ((7, 3), (3, 7), (5, 5)):
+    for shape, threads in (((7, 3), THREADS), ((3, 7), WARP), ((5, 5), THREADS)):
         ref = np.empty((3,) + shape)
         batch_haar_matrices(np.uint64(4), np.int64(2), np.uint64(9), ref)
         got = np.zeros_like(ref)
         work = np.zeros((3, gpu_haar.haar_work_size(*shape)))
-        gpu_haar.haar_matrices_kernel[3, THREADS](
+        gpu_haar.haar_matrices_kernel[3, threads](
             np.uint64(4), np.int64(2), np.uint64(9), got, work
         )
-        out[f"haar {shape}"] = float(np.max(np.abs(got - ref)))
+        out[f"haar {shape} threads={threads}"] = float(np.max(np.abs(got - ref)))
     return out
 
 
@@ -300,6 +345,13 @@ def dispatch():
     out["dispatch residual ntk sums"] = float(
         np.max(np.abs(ntk_sums[0].block_sums - ntk_sums[1].block_sums))
     )
+    narrow = nf.Network((4, 4, 3), "tanh", "orthogonal", 1.5, 0.1)  # one warp per network
+    engine = CudaEngine(EnsembleRun(narrow, x, 5, observables=ntk["observables"]).kernel_args)
+    assert engine.threads == WARP, engine.threads
+    narrow_runs = [nf.sample(narrow, x, 5, 3, backend=b, **ntk) for b in ("cuda", "cpu")]
+    for kind in ("accumulator", "ntk_accumulator"):
+        sums = [getattr(r, kind).block_sums for r in narrow_runs]
+        out[f"dispatch narrow {kind}"] = float(np.max(np.abs(sums[0] - sums[1])))
     # K ~ 1e100^l: z^4 overflows from layer 2 (the simulator's math.exp would raise)
     exploding = nf.Network((4, 6, 6, 6), "relu", "gaussian", 1e100, 0.0)
     counts = [nf.sample(exploding, x, 7, 3, backend=b, **kw).nonfinite for b in ("cuda", "cpu")]

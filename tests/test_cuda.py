@@ -79,7 +79,9 @@ def test_simulator_draws_the_cpu_streams():
     """Same (seed, network, stream) -> the same numbers as the CPU kernels, to rounding
     (both evaluate one source; only FMA contraction may differ), over several blocks; and
     the projected forward + statistics kernel gives the CPU's per-network statistics
-    (repeated inputs, biases, a layer wider than a block of threads, residual networks)."""
+    (repeated inputs, biases, a layer wider than a block of threads, residual networks)
+    on blocks of THREADS threads and of one warp, the same network at every block size;
+    block reductions sum in their fixed order at every block size."""
     diffs = run_target("_cuda_sim_target.py")
     limits = {
         "reduce": 0.0,  # block_sum / block_max: their fixed order, bit for bit
@@ -91,12 +93,26 @@ def test_simulator_draws_the_cpu_streams():
         "blocks": 0.0,  # the device accumulation adds in the CPU's order
         "extreme": 1e-12,  # inputs 2^+-520: squared norms out of float64's range
         "nonfinite": 0.0,  # per-network finiteness flags
-        "dispatch": 1e-12,
-    }  # nf.sample / store / resume with backend="cuda" vs "cpu"
-    assert len(diffs) == 2 + 16 + 11 * 3 + 4 + 1 + 3 + 7
+        "dispatch": 1e-12,  # nf.sample / store / resume with backend="cuda" vs "cpu"
+        "blocksize": 1e-12,  # one network on blocks of one warp .. THREADS threads
+    }
+    sizes = sum(name.startswith("reduce sum") for name in diffs)  # block sizes WARP..THREADS
+    assert sizes >= 2, sizes
+    assert len(diffs) == 2 * sizes + 16 + 11 * 3 + 3 * 3 * sizes + 4 + 1 + 3 + 9
     for name, diff in diffs.items():
         kind = name.split()[-1] if name.endswith(("raw", "blocks")) else name.split()[0]
         assert diff <= limits[kind], (name, diff)
+
+
+def test_block_threads_fit_the_widest_layer():
+    """The engine's threads per network: one warp for networks no wider than a warp,
+    then powers of two up to THREADS."""
+    from nnft_fast.kernels.cuda.block import THREADS, WARP, block_threads
+
+    assert block_threads((3, 16, 16, 1)) == block_threads((3, 8, 8)) == WARP == 32
+    assert block_threads((1, 1)) == block_threads((WARP, 2)) == WARP
+    assert block_threads((3, WARP + 1, 6)) == block_threads((3, 2 * WARP)) == 2 * WARP
+    assert block_threads((5, 150, 6)) == block_threads((THREADS,)) == THREADS == 128
 
 
 def test_simulator_comparison_has_power():

@@ -73,12 +73,13 @@ def test_every_cuda_ntk_kernel_compiles_to_ptx_for_sm90(monkeypatch):
 def test_simulator_ntk_matches_the_cpu():
     """Per-network NTKs and [stats | NTK statistics | raw] of the CUDA kernels equal the
     CPU's to rounding for every (method, init) — biases, a repeated input (rank-deficient
-    S), B > n, layers wider than a block, residual networks (xi, gamma; a gamma-only one) —
-    and the comparison has power: another network index or another lambda_w (and, for a
+    S), B > n, layers wider than a block, narrow networks, residual networks (xi, gamma; a
+    gamma-only one), on blocks of THREADS threads and of one warp — and the comparison has
+    power: another network index or another lambda_w (and, for a
     residual network, the same weights without the residual connections) gives clearly
     different NTKs."""
     diffs = run_target("_cuda_sim_ntk.py")
-    assert len(diffs) == 7 * 6 + 4 * 7  # plain cases, residual cases (one more control)
+    assert len(diffs) == 9 * 6 + 4 * 7  # plain cases, residual cases (one more control)
     for name, diff in diffs.items():
         if name.startswith("control"):
             assert diff > 0.05, (name, diff)

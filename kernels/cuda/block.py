@@ -1,7 +1,15 @@
 """Block-level building blocks of the one-block-per-network CUDA kernels.
 
-A network (or matrix) is handled by one thread block of THREADS threads; loops over
-neurons stride by THREADS.
+A network (or matrix) is handled by one thread block. Its size is chosen at launch from
+the network's widths (``block_threads``: a power of two from WARP to THREADS) and read in
+the kernels as ``cuda.blockDim.x``: loops over neurons stride by it, so one compiled
+kernel serves every block size, and a network no wider than a warp runs on one warp
+instead of leaving most of THREADS threads idle. (Several narrow networks per block,
+a warp each, would need every device function's barriers and thread indices rewritten
+for warp teams, with no ``syncwarp`` in the simulator to test them on, and the field
+kernels share these building blocks; blocks of one warp keep the one-network-per-block
+code, whose barriers then cost what a warp barrier costs. On sm_90 at most 32 blocks
+are resident per SM, 1,024 threads of one-warp blocks.)
 
 Reductions (``block_sum``, ``block_max``) are deterministic: a fixed shuffle tree inside
 each warp (lane i takes lane i + w for w = WARP/2, ..., 1), then one pass over the
@@ -25,6 +33,15 @@ from .rng import store_normal_block, store_uniform_block
 THREADS = 8 if config.ENABLE_CUDASIM else 128
 WARP = 4 if config.ENABLE_CUDASIM else 32
 _FULL_MASK = 0xFFFFFFFF  # every lane of the warp takes part in the shuffles
+
+
+def block_threads(widths):
+    """Threads per network for layer widths ``widths`` (input width first): the smallest
+    power of two that covers the widest layer, at least WARP and at most THREADS."""
+    threads = WARP
+    while threads < min(max(int(w) for w in widths), THREADS):
+        threads *= 2
+    return threads
 
 
 @cuda.jit(device=True)
@@ -70,7 +87,7 @@ else:
 def block_reduce(value, shared, maximum):
     """Sum (``maximum``: largest) of ``value`` over the block's threads, in a fixed order:
     each warp's shuffle tree, then the warps' partials in warp order; every thread gets
-    it. ``shared``: (THREADS,) float64."""
+    it. ``shared``: (THREADS,) float64; the block size is a multiple of WARP."""
     t = cuda.threadIdx.x
     partial = warp_reduce(value, shared, maximum)
     if t % WARP == 0:
@@ -104,7 +121,7 @@ def fill_normals(out, count, seed, network, stream, scale):
     q = cuda.threadIdx.x
     while 4 * q < count:
         store_normal_block(out, q, count, seed, network, stream, scale)
-        q += THREADS
+        q += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -115,5 +132,5 @@ def fill_uniforms(out, count, seed, network, stream, low, high):
     q = cuda.threadIdx.x
     while 4 * q < count:
         store_uniform_block(out, q, count, seed, network, stream, low, high)
-        q += THREADS
+        q += cuda.blockDim.x
     cuda.syncthreads()

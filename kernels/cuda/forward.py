@@ -1,4 +1,5 @@
-"""Forward passes on the GPU, dense and projected, one thread block per network.
+"""Forward passes on the GPU, dense and projected, one thread block per network (threads
+striding over neurons by the launched block size, ``block.block_threads``).
 
 Twins of ``kernels/cpu/forward.py`` (docs/projected-sampler.md; the CPU docstrings give the
 formulas and normalisations): the same random-stream positions (number m of stream
@@ -21,7 +22,7 @@ from ..cpu import forward as cpu_forward
 from ..cpu.codes import INIT_GAUSSIAN, INIT_ORTHOGONAL, INIT_UNIFORM, METHOD_DENSE
 from ..cpu import rng as cpu_rng
 from ..cpu.rng import PURPOSE_BIAS, PURPOSE_FRAME, PURPOSE_WEIGHTS
-from .block import THREADS, fill_normals, fill_uniforms
+from .block import fill_normals, fill_uniforms
 from .device import device_twins
 from .haar import (
     canonical_r,
@@ -74,7 +75,7 @@ def add_bias(z, n_out, nb, cb, seed, network, layer, bias):
         while i < n_out:
             for a in range(nb):
                 z[a * n_out + i] += bias[i]
-            i += THREADS
+            i += cuda.blockDim.x
         cuda.syncthreads()
 
 
@@ -136,7 +137,7 @@ def dense_preactivation(
             for j in range(n_in):
                 acc += (scale * w[i * row + j * col]) * s[a * n_in + j]
             z[a * n_out + i] = acc
-        i += THREADS
+        i += cuda.blockDim.x
     cuda.syncthreads()
     add_bias(z, n_out, nb, cb, seed, network, layer, bias)
 
@@ -205,7 +206,7 @@ def projected_preactivation(
             for c in range(k):
                 acc += f[c * stride + i] * r[c, a]
             z[a * n_out + i] = math.ldexp(scale * acc, int(exponents[a]))
-        i += THREADS
+        i += cuda.blockDim.x
     cuda.syncthreads()
     add_bias(z, n_out, nb, cb, seed, network, layer, bias)
 
@@ -285,7 +286,7 @@ def copy_layer(z, out, size):
     e = cuda.threadIdx.x
     while e < size:
         out[e] = z[e]
-        e += THREADS
+        e += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -299,7 +300,7 @@ def add_residual(z, prev, size, xi, gamma):
             z[e] = xi * prev[e] + gamma * z[e]
         else:
             z[e] = gamma * z[e]
-        e += THREADS
+        e += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -309,7 +310,7 @@ def activate_layer(act_code, z, s, size):
     e = cuda.threadIdx.x
     while e < size:
         s[e] = activate(act_code, z[e])
-        e += THREADS
+        e += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -321,5 +322,5 @@ def load_inputs(xt, s):
     while i < n0:
         for a in range(nb):
             s[a * n0 + i] = xt[i, a]
-        i += THREADS
+        i += cuda.blockDim.x
     cuda.syncthreads()

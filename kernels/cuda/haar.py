@@ -38,7 +38,7 @@ def column_exponent(col, size, shared):
     i = cuda.threadIdx.x
     while i < size:
         part = max(part, abs(col[i]))
-        i += THREADS
+        i += cuda.blockDim.x
     return scale_exponent(block_max(part, shared), SCALE_LIMIT_FLOAT64)
 
 
@@ -48,7 +48,7 @@ def scale_column(col, size, e):
     i = cuda.threadIdx.x
     while i < size:
         col[i] = math.ldexp(col[i], e)
-        i += THREADS
+        i += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -59,7 +59,7 @@ def column_dot(a, m, j, c1, c2, shared):
     i = j + cuda.threadIdx.x
     while i < m:
         part += a[c1 * m + i] * a[c2 * m + i]
-        i += THREADS
+        i += cuda.blockDim.x
     return block_sum(part, shared)
 
 
@@ -71,12 +71,12 @@ def reflect_column(v, beta, target, m, j, shared):
     i = j + cuda.threadIdx.x
     while i < m:
         part += v[i] * target[i]
-        i += THREADS
+        i += cuda.blockDim.x
     f = beta * block_sum(part, shared)
     i = j + cuda.threadIdx.x
     while i < m:
         target[i] -= f * v[i]
-        i += THREADS
+        i += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -124,7 +124,7 @@ def householder_factor(a, m, n, beta, rdiag, shared, small):
                 i = j + t
                 while i < m:
                     col[i] = 0.0
-                    i += THREADS
+                    i += cuda.blockDim.x
                 cuda.syncthreads()
         if e != 0:  # R's column back to the input's scale; the reflector stays scaled
             scale_column(col, min(j, k), e)
@@ -153,7 +153,7 @@ def form_q(a, m, k, beta, rdiag, q, shared):
         i = t
         while i < m:
             q[c * m + i] = 1.0 if i == c else 0.0
-            i += THREADS
+            i += cuda.blockDim.x
     cuda.syncthreads()
     for j in range(k - 1, -1, -1):
         if beta[j] == 0.0:
@@ -165,7 +165,7 @@ def form_q(a, m, k, beta, rdiag, q, shared):
             i = t
             while i < m:
                 q[c * m + i] = -q[c * m + i]
-                i += THREADS
+                i += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -198,7 +198,8 @@ def haar_matrix_from_stream(
 @cuda.jit
 def haar_matrices_kernel(seed, first, stream, out, work):
     """out[t] = Haar matrix (n_rows x n_cols) of index first + t, block t; ``work``
-    (count, 2 n_rows n_cols + 2 min(n_rows, n_cols)) float64 scratch."""
+    (count, 2 n_rows n_cols + 2 min(n_rows, n_cols)) float64 scratch. Any block size
+    that is a multiple of WARP up to THREADS."""
     net = cuda.blockIdx.x
     count, n_rows, n_cols = out.shape
     if net >= count:
@@ -219,7 +220,7 @@ def haar_matrices_kernel(seed, first, stream, out, work):
         i = e // n_cols
         j = e % n_cols
         out[net, i, j] = q[j * n_rows + i] if n_rows >= n_cols else q[i * n_cols + j]
-        e += THREADS
+        e += cuda.blockDim.x
 
 
 def haar_work_size(n_rows, n_cols):

@@ -44,7 +44,7 @@ def layer_statistics(z, n, pair_a, pair_b, quad_p1, quad_p2, four_point, out, sh
                     * z[pair_b[p1] * n + i]
                     * (z[pair_a[p2] * n + i] * z[pair_b[p2] * n + i])
                 )
-            i += THREADS
+            i += cuda.blockDim.x
         total = block_sum(part, shared)
         if t == 0:
             out[u] = total / n
@@ -64,7 +64,7 @@ def copy_neurons(z, n, nb, out):
     e = cuda.threadIdx.x
     while e < out.size:
         out[e] = z[(e % nb) * n + e // nb]
-        e += THREADS
+        e += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -96,7 +96,8 @@ def statistics_kernel(
     """stats[t, l-1, :] = statistics of layer l of network first + t, block t (the CPU
     ``batch_statistics``; raw outputs likewise). work: (count, layout[-1]) float64 cut by
     ``forward.work_layout`` (layout; with its prev region wherever some xi != 0); xi,
-    gamma: the residual coefficients per layer (``forward.add_residual``)."""
+    gamma: the residual coefficients per layer (``forward.add_residual``). Any block
+    size that is a multiple of WARP up to THREADS (``block.block_threads``)."""
     net = cuda.blockIdx.x
     if net >= stats.shape[0]:
         return

@@ -24,7 +24,8 @@ Sums over neurons are fixed-order block sums (``block.block_sum``); sums over th
 indices (inputs, readouts, QR columns) run in the CPU's order, so results are
 deterministic and differ from the CPU only in the order of the neuron sums.
 
-Kernels (block t = network first + t; work (count, layout[-1]) float64, layout from
+Kernels (block t = network first + t, any block size that is a multiple of WARP up to
+THREADS, ``block.block_threads``; work (count, layout[-1]) float64, layout from
 ``ntk_work_layout``):
     ntk_statistics_kernel(method_code, first, seed, xt, widths, cw, cb, init_code, act_code,
         lambda_b, lambda_w, pair_a, pair_b, quad_p1, quad_p2, four_point, stats, ntk_stats,
@@ -160,7 +161,7 @@ def learning_coefficients(s, n, nb, lambda_b, lambda_w, coef, shared):
             i = t
             while i < n:
                 part += s[a * n + i] * s[b * n + i]
-                i += THREADS
+                i += cuda.blockDim.x
             total = block_sum(part, shared)
             if t == 0:
                 value = lambda_b + lambda_w * (total / n)
@@ -184,7 +185,7 @@ def add_layer_contribution(u, m, r, nb, n, coef, h, n_layers, shared):
                 i = tid
                 while i < n:
                     part += u[(base + p) * n + i] * u[(base + q) * n + i]
-                    i += THREADS
+                    i += cuda.blockDim.x
                 total = block_sum(part, shared)
                 if tid == 0:
                     i1, a1 = p // nb, p % nb
@@ -219,7 +220,7 @@ def dense_backward(w, scale, row_stride, col_stride, u, m, n_out, n_in, v):
             for j in range(n_out):
                 acc += u[row * n_out + j] * (scale * w[j * row_stride + k * col_stride])
             v[row * n_in + k] = acc
-        k += THREADS
+        k += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -254,7 +255,7 @@ def projected_backward(
             j = tid
             while j < n_out:
                 part += gt[c * n_out + j] * u[rw * n_out + j]
-                j += THREADS
+                j += cuda.blockDim.x
             total = block_sum(part, shared)
             if tid == 0:
                 fu[rw * k + c] = scale * total
@@ -270,19 +271,19 @@ def projected_backward(
             for c in range(min(k_u, rw + 1)):
                 acc += ru[c, rw] * gamma[c * n_in + i]
             v[rw * n_in + i] = acc
-        i += THREADS
+        i += cuda.blockDim.x
     for rw in range(m):  # v = (I - Q Q^T) v + Q F^T u, one column of Q at a time
         for c in range(k):
             part = 0.0
             i = tid
             while i < n_in:
                 part += q[c * n_in + i] * v[rw * n_in + i]
-                i += THREADS
+                i += cuda.blockDim.x
             shift = fu[rw * k + c] - block_sum(part, shared)
             i = tid
             while i < n_in:
                 v[rw * n_in + i] += shift * q[c * n_in + i]
-                i += THREADS
+                i += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -318,13 +319,13 @@ def projected_orthogonal_backward(
         i = tid
         while i < big_n:
             padded[rw * big_n + i] = u[rw * n_out + i] if i < n_out else 0.0
-            i += THREADS
+            i += cuda.blockDim.x
         for c in range(k):
             part = 0.0
             i = tid
             while i < big_n:
                 part += frame[c * big_n + i] * padded[rw * big_n + i]
-                i += THREADS
+                i += cuda.blockDim.x
             total = block_sum(part, shared)
             if tid == 0:
                 coef[rw * k + c] = total
@@ -333,7 +334,7 @@ def projected_orthogonal_backward(
         while i < big_n:
             for c in range(k):
                 padded[rw * big_n + i] -= coef[rw * k + c] * frame[c * big_n + i]
-            i += THREADS
+            i += cuda.blockDim.x
     cuda.syncthreads()
     householder_factor(padded, big_n, m, beta_u, rdiag_u, shared, small)  # u_perp = Q_a R_a
     k_u = min(big_n, m)
@@ -346,12 +347,12 @@ def projected_orthogonal_backward(
             i = tid
             while i < n_in:
                 part += q[j * n_in + i] * gamma[c * big_n + i]
-                i += THREADS
+                i += cuda.blockDim.x
             total = block_sum(part, shared)
             i = tid
             while i < n_in:
                 gamma[c * big_n + i] -= total * q[j * n_in + i]
-                i += THREADS
+                i += cuda.blockDim.x
     cuda.syncthreads()
     householder_factor(gamma, big_n, k_u, beta_u, rdiag_u, shared, small)
     form_q(gamma, big_n, k_u, beta_u, rdiag_u, perp, shared)  # F, sign-fixed
@@ -364,7 +365,7 @@ def projected_orthogonal_backward(
             for c in range(min(k_u, rw + 1)):
                 acc += ru[c, rw] * perp[c * big_n + i]
             v[rw * n_in + i] = acc * scale
-        i += THREADS
+        i += cuda.blockDim.x
     cuda.syncthreads()
 
 
@@ -419,7 +420,7 @@ def ntk_network(
             e = tid
             while e < nb * nb:
                 coef[e] *= g2
-                e += THREADS
+                e += cuda.blockDim.x
             cuda.syncthreads()
         preactivation(
             method_code,
@@ -455,7 +456,7 @@ def ntk_network(
     e = tid
     while e < h.size:
         h[e] = 0.0
-        e += THREADS
+        e += cuda.blockDim.x
     u = row[layout[_U] : layout[_U + 1]]
     v = row[layout[_V] : layout[_V + 1]]
     m = 0
@@ -466,7 +467,7 @@ def ntk_network(
             p = e // n_lp
             j = e % n_lp
             u[(m + p) * n_lp + j] = 1.0 if j == p // nb else 0.0
-            e += THREADS
+            e += cuda.blockDim.x
         cuda.syncthreads()
         m += r * nb
         add_layer_contribution(
@@ -511,7 +512,7 @@ def ntk_network(
                         u[rw * n_in + i] = skip_xi * skip[rw * n_in + i] + g * (
                             v[rw * n_in + i] * d
                         )
-            i += THREADS
+            i += cuda.blockDim.x
         cuda.syncthreads()
 
 
@@ -532,7 +533,7 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
             i = tid
             while i < n:
                 part += z[a * n + i] * z[b * n + i]
-                i += THREADS
+                i += cuda.blockDim.x
             total = block_sum(part, shared)
             if tid == 0:
                 own = 0.0
@@ -553,7 +554,7 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
                     off += h[(i * r + j) * b2 + e]
         out[e] = diag / r
         out[b2 + e] = off * inv_pairs
-        e += THREADS
+        e += cuda.blockDim.x
     cuda.syncthreads()
     base = 3 * b2
     inv_own = inv_rest / r
@@ -584,7 +585,7 @@ def ntk_layer_statistics(h, r, z, n, nb, out, shared):
         out[base + 3 * b4 + e] = s_f
         out[base + 4 * b4 + e] = out[ab] * out[cd]
         out[base + 5 * b4 + e] = out[ab] * out[2 * b2 + cd]
-        e += THREADS
+        e += cuda.blockDim.x
     cuda.syncthreads()
 
 
