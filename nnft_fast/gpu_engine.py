@@ -20,7 +20,6 @@ from nnft_fast.kernels.cuda import moments as gpu_moments
 from nnft_fast.kernels.cuda.block import block_threads
 
 WORK_BYTES = 2 * 2**30  # scratch per launch (one float64 row per network)
-_ACCUMULATE_THREADS = 128
 MAX_INPUTS = gpu_forward.MAX_B
 
 
@@ -46,10 +45,8 @@ class DeviceStatistics:
         == b, in index order (as ``kernels.cpu.moments.add_to_blocks``), in place."""
         sums = cuda.to_device(block_sums)
         counts = cuda.to_device(block_counts)
-        blocks = (block_sums.size + _ACCUMULATE_THREADS - 1) // _ACCUMULATE_THREADS
-        gpu_moments.add_to_blocks_kernel[blocks, _ACCUMULATE_THREADS](
-            self.array, np.int64(first), sums, counts
-        )
+        grid = gpu_moments.elementwise_grid(block_sums.size)
+        gpu_moments.add_to_blocks_kernel[grid](self.array, np.int64(first), sums, counts)
         sums.copy_to_host(block_sums)
         counts.copy_to_host(block_counts)
 
@@ -58,8 +55,8 @@ class DeviceStatistics:
         (``nonfinite_rows_kernel``)."""
         count, n_layers, _ = self.array.shape
         bad = cuda.device_array((count, n_layers), np.uint8)
-        blocks = (count * n_layers + _ACCUMULATE_THREADS - 1) // _ACCUMULATE_THREADS
-        gpu_moments.nonfinite_rows_kernel[blocks, _ACCUMULATE_THREADS](self.array, bad)
+        grid = gpu_moments.elementwise_grid(count * n_layers)
+        gpu_moments.nonfinite_rows_kernel[grid](self.array, bad)
         return bad.copy_to_host().astype(bool)
 
     def copy_to_host(self):

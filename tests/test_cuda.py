@@ -98,7 +98,7 @@ def test_simulator_draws_the_cpu_streams():
     }
     sizes = sum(name.startswith("reduce sum") for name in diffs)  # block sizes WARP..THREADS
     assert sizes >= 2, sizes
-    assert len(diffs) == 2 * sizes + 16 + 11 * 3 + 3 * 3 * sizes + 4 + 1 + 3 + 9
+    assert len(diffs) == 2 * sizes + 16 + 11 * 3 + 3 * 3 * sizes + 4 + 1 + 3 + 8
     for name, diff in diffs.items():
         kind = name.split()[-1] if name.endswith(("raw", "blocks")) else name.split()[0]
         assert diff <= limits[kind], (name, diff)

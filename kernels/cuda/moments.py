@@ -10,7 +10,7 @@ holding inf or NaN.
 
 import math
 
-from numba import cuda, float64
+from numba import config, cuda, float64
 
 from .block import THREADS, block_sum
 from .forward import (
@@ -159,46 +159,62 @@ def statistics_kernel(
         activate_layer(act_code, z, s, nb * n_out)
 
 
+# Threads per block of the element-wise kernels below (``elementwise_grid``).
+ELEMENTWISE_THREADS = 128
+
+
+def elementwise_grid(n):
+    """(blocks, threads) for an element-wise kernel over n elements: one thread each on a
+    GPU; under the simulator one block of THREADS threads that stride over the elements
+    (every simulated thread is a Python thread, and starting one per element dominated
+    the simulator tests' time)."""
+    if config.ENABLE_CUDASIM:
+        return 1, THREADS
+    return max(1, (n + ELEMENTWISE_THREADS - 1) // ELEMENTWISE_THREADS), ELEMENTWISE_THREADS
+
+
 @cuda.jit
 def add_to_blocks_kernel(stats, first, block_sums, block_counts):
     """block_sums[b] += stats[t] for every network first + t with (first + t) mod n_blocks
     == b, in increasing t: the CPU ``add_to_blocks`` order, so the sums are bit-identical
-    to adding the same statistics on the CPU. One thread per (block, element)."""
+    to adding the same statistics on the CPU. One (block, element) per thread, threads
+    striding by the grid size (``elementwise_grid``)."""
     n_blocks = block_sums.shape[0]
     count, n_layers, n_stat = stats.shape
     e = cuda.grid(1)
-    if e >= n_blocks * n_layers * n_stat:
-        return
-    b = e // (n_layers * n_stat)
-    layer = (e // n_stat) % n_layers
-    u = e % n_stat
-    t = (b - first % n_blocks + n_blocks) % n_blocks
-    acc = block_sums[b, layer, u]
-    n_added = 0
-    while t < count:
-        acc += stats[t, layer, u]
-        n_added += 1
-        t += n_blocks
-    block_sums[b, layer, u] = acc
-    if layer == 0 and u == 0:
-        block_counts[b] += n_added
+    while e < n_blocks * n_layers * n_stat:
+        b = e // (n_layers * n_stat)
+        layer = (e // n_stat) % n_layers
+        u = e % n_stat
+        t = (b - first % n_blocks + n_blocks) % n_blocks
+        acc = block_sums[b, layer, u]
+        n_added = 0
+        while t < count:
+            acc += stats[t, layer, u]
+            n_added += 1
+            t += n_blocks
+        block_sums[b, layer, u] = acc
+        if layer == 0 and u == 0:
+            block_counts[b] += n_added
+        e += cuda.gridsize(1)
 
 
 @cuda.jit
 def nonfinite_rows_kernel(stats, bad):
     """bad[t, l] = 1 if stats[t, l, :] holds an inf or NaN, else 0 (the CPU
-    accumulator's ``~np.isfinite(stats).all(axis=2)``). One thread per (network, layer)."""
+    accumulator's ``~np.isfinite(stats).all(axis=2)``). One (network, layer) per thread,
+    threads striding by the grid size (``elementwise_grid``)."""
     count, n_layers, n_stat = stats.shape
     e = cuda.grid(1)
-    if e >= count * n_layers:
-        return
-    t = e // n_layers
-    layer = e % n_layers
-    flag = 0
-    for u in range(n_stat):
-        if not math.isfinite(stats[t, layer, u]):
-            flag = 1
-    bad[t, layer] = flag
+    while e < count * n_layers:
+        t = e // n_layers
+        layer = e % n_layers
+        flag = 0
+        for u in range(n_stat):
+            if not math.isfinite(stats[t, layer, u]):
+                flag = 1
+        bad[t, layer] = flag
+        e += cuda.gridsize(1)
 
 
 KERNELS = {
