@@ -8,8 +8,8 @@ instead of leaving most of THREADS threads idle. (Several narrow networks per bl
 a warp each, would need every device function's barriers and thread indices rewritten
 for warp teams, with no ``syncwarp`` in the simulator to test them on, and the field
 kernels share these building blocks; blocks of one warp keep the one-network-per-block
-code, whose barriers then cost what a warp barrier costs. On sm_90 at most 32 blocks
-are resident per SM, 1,024 threads of one-warp blocks.)
+code, whose block barriers then span a single warp. The price: on sm_90 at most 32
+blocks are resident per SM, 1,024 threads of one-warp blocks.)
 
 Reductions (``block_sum``, ``block_max``) are deterministic: a fixed shuffle tree inside
 each warp (lane i takes lane i + w for w = WARP/2, ..., 1), then one pass over the
