@@ -20,6 +20,7 @@ from numba import njit  # noqa: E402
 import nnft_fast as nf  # noqa: E402
 from nnft_fast.field_run import FieldRun  # noqa: E402
 from nnft_fast.gpu_field_engine import FieldCudaEngine  # noqa: E402
+from _cuda_sim_target import lock_shared_arrays  # noqa: E402
 
 FIRST, COUNT, SEED = 5, 3, 11
 N = 10  # > THREADS = 8 on the simulator: threads stride over features and nodes
@@ -128,6 +129,7 @@ def refusals():
 
 
 def main():
+    lock_shared_arrays()
     out = {}
     for case in CASES:
         out.update(compare(*case))

@@ -18,6 +18,7 @@ from nnft_fast.field_run import FieldRun  # noqa: E402
 from nnft_fast.gpu_field_engine import FieldCudaEngine  # noqa: E402
 from nnft_fast.kernels.cpu import codes  # noqa: E402
 from nnft_fast.kernels.cpu.moments import add_to_blocks  # noqa: E402
+from _cuda_sim_target import lock_shared_arrays  # noqa: E402
 
 FIRST, COUNT, SEED = 5, 2, 11
 N = 12  # > THREADS = 8 on the simulator: threads stride over features
@@ -190,6 +191,7 @@ def large_b():
 def main():
     seen = {net.radial.code for _, net, *_ in CASES}
     assert seen == EXPECTED_CODES, seen
+    lock_shared_arrays()
     out = {}
     for case in CASES:
         out.update(compare(*case))
