@@ -170,7 +170,9 @@ def small_matmul(ft, r, scale, zt):
     float64 in the order c = 0..k-1.
 
     k = B = 4 (the common case, R1) gets fixed trip counts that LLVM vectorises over the
-    neurons i; both branches sum in the same order.
+    neurons i; any other k runs c outermost over contiguous rows of ft into a float64 row
+    of partial sums (vectorised over i: a loop over c innermost strides by n and, for
+    k = B in the hundreds, misses the cache at every step); both sum in the same order.
     """
     k, n = ft.shape
     nb = r.shape[1]
@@ -185,12 +187,16 @@ def small_matmul(ft, r, scale, zt):
                     0.0 + ft[0, i] * r0 + ft[1, i] * r1 + ft[2, i] * r2 + ft[3, i] * r3
                 )
         return
+    acc = np.empty(n)  # float64 partial sums of one output row, c outermost: contiguous
     for a in range(nb):
+        acc[:] = 0.0
+        for c in range(k):
+            row = ft[c]
+            r_ca = r[c, a]
+            for i in range(n):
+                acc[i] += row[i] * r_ca
         for i in range(n):
-            acc = 0.0
-            for c in range(k):
-                acc += ft[c, i] * r[c, a]
-            zt[a, i] = scale * acc
+            zt[a, i] = scale * acc[i]
 
 
 @njit(cache=True)
