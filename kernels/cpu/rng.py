@@ -96,7 +96,7 @@ def floor_float(typingctx, x):
 @intrinsic
 def fma(typingctx, a, b, c):
     """a b + c with one rounding (llvm.fma.f64: a vector FMA instruction where the CPU has
-    one; on the GPU the twin is ``cuda.fma``)."""
+    one; on the GPU the twin is libdevice's ``fma``)."""
 
     def codegen(context, builder, signature, args):
         return builder.fma(*args)
