@@ -128,10 +128,22 @@ def test_parse_deformation():
     "old,new,needle",
     [
         ("nodes = 40", "nodes = 40\nnode = 3", "unknown key 'deformation.node'; allowed: kind"),
-        ("coupling = 0.8", 'coupling = "0.8"', "'deformation.coupling' must be a number (integer or float), got a string"),
-        ("coupling = 0.8", "coupling = true", "'deformation.coupling' must be a number (integer or float), got a boolean"),
+        (
+            "coupling = 0.8",
+            'coupling = "0.8"',
+            "'deformation.coupling' must be a number (integer or float), got a string",
+        ),
+        (
+            "coupling = 0.8",
+            "coupling = true",
+            "'deformation.coupling' must be a number (integer or float), got a boolean",
+        ),
         ("box = [-1.5, 1.5]", 'box = "all"', "'deformation.box' must be an array, got a string"),
-        ("nodes = 40", "nodes = 40.0", "'deformation.nodes' must be an integer or an array, got a float"),
+        (
+            "nodes = 40",
+            "nodes = 40.0",
+            "'deformation.nodes' must be an integer or an array, got a float",
+        ),
         ('kind = "phi4"', 'kind = "phi6"', "'deformation.kind' must be one of phi4, got 'phi6'"),
         ('kind = "phi4"\n', "", "missing required key 'deformation.kind'"),
         ("coupling = 0.8\n", "", "missing required key 'deformation.coupling'"),

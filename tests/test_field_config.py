@@ -120,7 +120,11 @@ def test_parse_field_config():
     [
         ("width = 16", "width = 16\nwidths = [2, 4]", "unknown key 'network.widths'"),
         ("mass = 1.0", "mas = 1.0", "unknown key 'network.mas'"),
-        ("mass = 1.0", 'mass = "one"', "'network.mass' must be a number (integer or float), got a string"),
+        (
+            "mass = 1.0",
+            'mass = "one"',
+            "'network.mass' must be a number (integer or float), got a string",
+        ),
         ("width = 16", "width = 16.5", "'network.width' must be an integer, got a float"),
         ("n_out = 2", "n_out = true", "'network.n_out' must be an integer, got a boolean"),
         ('kind = "cosnet"', 'kind = "gaussnet"', "'network.kind' must be one of mlp, cosnet"),
@@ -135,7 +139,11 @@ def test_parse_field_config():
         ("[points]", "[inputs]", "unknown table [inputs] for network.kind = 'cosnet'"),
         ("[points]", "[field]", "unknown table [field] for network.kind = 'cosnet'"),
         ("spacing = 0.5, ", "spacing = 0.5, step = 1, ", "unknown key 'points.grid.step'"),
-        ("spacing = 0.5", 'spacing = "0.5"', "'points.grid.spacing' must be a number (integer or float) or an array, got a string"),
+        (
+            "spacing = 0.5",
+            'spacing = "0.5"',
+            "'points.grid.spacing' must be a number (integer or float) or an array, got a string",
+        ),
         ("spacing = 0.5", "spacing = 0.0", "'points.grid': spacing must be > 0"),
         ("shape = [3, 3]", "shape = [3, 3, 3]", "'points.grid.shape' has 3 axes but network.dim"),
         ("shape = [3, 3]", "shape = [3, 0]", "'points.grid': shape must hold counts >= 1"),
@@ -154,7 +162,11 @@ def test_parse_field_config():
         ),
         ("[1, 5, 7, 8]", "[1, 5, 7, 8.0]", "'run.quadruples' must be a list of rows of 4"),
         ("[[0, 1, 2, 3, 4, 5]]", "[[0, 1, 2, 3, 4, -1]]", "'run.sextuples' hold point indices"),
-        ("sextuples = [[", "sextuples = 3\nx = [[", "'run.sextuples' must be an array, got an integer"),
+        (
+            "sextuples = [[",
+            "sextuples = 3\nx = [[",
+            "'run.sextuples' must be an array, got an integer",
+        ),
         ("seed = 4", "seed = 4\nlambda_b = 1.0", "unknown key 'run.lambda_b'"),
         ("[run]\nn_networks = 1500", "[run]", "missing required key 'run.n_networks'"),
     ],
