@@ -49,8 +49,6 @@ Output: printed, and written to bench/fields.txt and bench/fields.json (``--txt`
 given).
 """
 
-import contextlib
-import io
 import math
 import sys
 import time
@@ -71,7 +69,17 @@ from nnft_fast.tuples import TupleLayout
 from . import agreement
 from . import numpy_fields as npf
 from .configs import F1, FIELDS, SAMPLE_SEED, TINY_F1, TINY_F2
-from .harness import Method, finish, fmt_rate, parser, round_robin, run_python, timed, write_json
+from .harness import (
+    Method,
+    finish,
+    fmt_rate,
+    parser,
+    printed,
+    round_robin,
+    run_python,
+    timed,
+    write_json,
+)
 from .machine import load_average, machine_info, print_machine
 from .methods import NnftMethod
 from .scaling import SLOPE_TOL, log_slope, verdict
@@ -639,20 +647,6 @@ def scaling_json(s):
 # --------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------
-class _Tee(io.TextIOBase):
-    """stdout, also kept for the text file."""
-
-    def __init__(self, stream):
-        self.stream, self.kept = stream, io.StringIO()
-
-    def write(self, s):
-        self.kept.write(s)
-        return self.stream.write(s)
-
-    def flush(self):
-        self.stream.flush()
-
-
 def printout_main(ap, argv, stem, run_all):
     """Parse ``argv`` with ``ap`` (which gets --txt), default --txt / --json to
     bench/<stem(args)>.txt / .json (not under --smoke), run ``run_all(args)`` with the
@@ -662,11 +656,8 @@ def printout_main(ap, argv, stem, run_all):
     if not args.smoke:
         args.txt = args.txt or str(HERE / f"{stem(args)}.txt")
         args.json = args.json or str(HERE / f"{stem(args)}.json")
-    tee = _Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):
-        ok = run_all(args)
+    ok = printed(run_all, args, args.txt)
     if args.txt:
-        Path(args.txt).write_text(tee.kept.getvalue())
         print(f"wrote {args.txt}")
     return 0 if ok else 1
 

@@ -21,6 +21,8 @@ figures), ``run_python`` (a fresh interpreter, for first-call and peak-memory fi
 """
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -245,3 +247,28 @@ def run_python(code, *argv, env=None):
         check=True,
     )
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+class Tee(io.TextIOBase):
+    """stdout, also kept for a text file."""
+
+    def __init__(self, stream):
+        self.stream, self.kept = stream, io.StringIO()
+
+    def write(self, s):
+        self.kept.write(s)
+        return self.stream.write(s)
+
+    def flush(self):
+        self.stream.flush()
+
+
+def printed(fn, arg, txt):
+    """``fn(arg)`` with its printout also written to ``txt`` (None: not written); its
+    return value."""
+    tee = Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        result = fn(arg)
+    if txt:
+        Path(txt).write_text(tee.kept.getvalue())
+    return result

@@ -17,26 +17,15 @@ Steps (each also runnable alone, with the same arguments):
 """
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from . import fields, matrix, readme, scaling
-from .fields import _Tee
-from .harness import REPO
+from .harness import REPO, printed
 
 HERE = Path(__file__).resolve().parent
-
-
-def run_printed(main, argv, txt):
-    """``main(argv)`` with its printout also written to ``txt``; its exit status."""
-    tee = _Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):
-        status = main(argv)
-    Path(txt).write_text(tee.kept.getvalue())
-    return status or 0
 
 
 def main(argv=None):
@@ -53,8 +42,8 @@ def main(argv=None):
     paths = {name: out / f"{name}.json" for name in ("matrix", "scaling_points", "fields")}
     started = time.perf_counter()
     statuses = [
-        run_printed(matrix.main, smoke + ["--json", str(paths["matrix"])], out / "matrix.txt"),
-        run_printed(
+        printed(matrix.main, smoke + ["--json", str(paths["matrix"])], out / "matrix.txt"),
+        printed(
             scaling.main,
             smoke
             + ["--points", "--json", str(paths["scaling_points"])]

@@ -123,25 +123,19 @@ def matrix_section(results, source):
     for k in keys:
         for key, m in configs[k]["methods"].items():
             labels.setdefault(key, m["label"])
+    best = {k: best_baselines(configs[k]["methods"]) for k in keys}
     for key, label in labels.items():
         cells = []
         for k in keys:
-            methods = configs[k]["methods"]
-            m = methods.get(key)
+            m = configs[k]["methods"].get(key)
             if m is None:
                 cells.append("–")
             else:
-                best = best_baselines(methods)
-                cells.append(_cell(m["median_rate"], m["init"], best, m.get("floor_fraction")))
+                cells.append(_cell(m["median_rate"], m["init"], best[k], m.get("floor_fraction")))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for algorithm, entry in (("projected", "networks_per_s"), ("dense", "networks_per_s_dense")):
         floor = [
-            _cell(
-                configs[k]["rng_floor"][entry],
-                "gaussian",
-                best_baselines(configs[k]["methods"]),
-                None,
-            )
+            _cell(configs[k]["rng_floor"][entry], "gaussian", best[k], None)
             if entry in configs[k]["rng_floor"]
             else "–"
             for k in keys
@@ -204,11 +198,11 @@ def points_lines(results, source):
         "| B | " + " | ".join(f"{sweeps[k]['title']} | fraction of floor" for k in keys) + " |",
         "|---:|" + "---:|---:|" * len(keys),
     ]
-    values = sorted({p["x"] for k in keys for p in sweeps[k]["points"]})
-    for v in values:
+    by_x = {k: {p["x"]: p for p in sweeps[k]["points"]} for k in keys}
+    for v in sorted({x for k in keys for x in by_x[k]}):
         cells = []
         for k in keys:
-            p = {q["x"]: q for q in sweeps[k]["points"]}.get(v)
+            p = by_x[k].get(v)
             cells += (
                 ["–", "–"]
                 if p is None
