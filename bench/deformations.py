@@ -13,7 +13,7 @@ network should be the N Q cosines of the field on the nodes and little else. Tar
 
     (time per network deformed - undeformed) / (N Q cosines at the cos_sin_turn floor) <= 1
 
-with the floor of ``bench.fields`` (``kernels.cpu.rng.cos_sin_turn`` in a small @njit
+with the floor of ``bench.fields`` (``kernels.cpu.rng.cos_turns`` in a small @njit
 loop, one thread, times the Numba threads), measured in the same run.
 
 Configs (``DEFORMATIONS``): the field of bench.fields (N = 1000, m = 1, Lambda = 10,

@@ -1,11 +1,12 @@
 """Device twins of ``kernels/cpu/rng.py``: Philox4x32-10 + libm-free Box-Muller.
 
 The device functions are compiled from the very Python source of the CPU scalar
-functions (one definition of the generator), with only the float64 <-> int64 bitcasts
-bound per target: libdevice on the GPU, NumPy views under the simulator. So network e of
-seed s draws the same numbers on CPU and GPU, bit for bit: every product that feeds a sum
-is an explicit ``fma`` (``cuda.fma``, IEEE fused multiply-add, on the GPU), division and
-square root are IEEE-rounded on both, and nothing else is left for a compiler to contract.
+functions (one definition of the generator), with only its intrinsics bound per target
+(bitcasts, floor, fma: libdevice on the GPU, NumPy and exact rationals under the
+simulator). So network e of seed s draws the same numbers on CPU and GPU, bit for bit:
+every product that feeds a sum is an explicit ``fma`` (libdevice's IEEE fused
+multiply-add on the GPU), division and square root are IEEE-rounded on both, and nothing
+else is left for a compiler to contract.
 
 Kernels (one thread per block of 4 numbers, like ``fill_normal``'s blocks):
     fill_normal_kernel(out, seed, network, stream, scale)
@@ -61,10 +62,8 @@ def _target_intrinsics():
     }
 
 
-TARGET_INTRINSICS = _target_intrinsics()
-_device = device_twins(cpu_rng, _SHARED, TARGET_INTRINSICS)
+_device = device_twins(cpu_rng, _SHARED, _target_intrinsics())
 normal_block = _device["normal_block"]
-cos_sin_turn = _device["cos_sin_turn"]
 cos_turns = _device["cos_turns"]
 uniform_block = _device["uniform_block"]
 stream_words = _device["stream_words"]
